@@ -1,0 +1,138 @@
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { IronClawError } from '../core/errors.js';
+import { WORKSPACE } from '../core/sandbox-path.js';
+import type { ExecParams, ExecResult } from '../protocol/guest-api.js';
+import type { RequestContext } from '../protocol/rpc-server.js';
+import { OutputCap } from './output-cap.js';
+
+/** Default cap on output streamed back per exec, when the caller sets none. */
+const DEFAULT_MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
+/** How long to keep reading after the process exits, for output still in the pipes. */
+const DRAIN_AFTER_EXIT_MS = 100;
+
+/**
+ * Runs one command in its own process group, streaming stdout and stderr as events. A timeout
+ * or a cancel kills the whole group, so the command's descendants go with it.
+ */
+export async function execCommand(params: ExecParams, context: RequestContext): Promise<ExecResult> {
+  const started = performance.now();
+  const cwd = params.cwd ?? WORKSPACE;
+  await assertDirectory(cwd);
+  const [file, ...args] = params.argv ?? ['/bin/sh', '-c', params.shell ?? ''];
+  const child = spawn(file ?? '/bin/sh', args, {
+    cwd,
+    env: { ...process.env, ...params.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const cap = new OutputCap(params.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
+  let timedOut = false;
+
+  const killGroup = (): void => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // The group is already gone.
+    }
+  };
+  const timer = params.timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    killGroup();
+  }, params.timeoutMs);
+  context.signal.addEventListener('abort', killGroup, { once: true });
+
+  for (const name of ['stdout', 'stderr'] as const) {
+    const stream = child[name];
+    stream.on('data', (chunk: Buffer) => {
+      const kept = cap.take(chunk);
+      if (kept.length > 0 && !context.emit(name, { data: kept.toString('base64') })) {
+        // Backpressure: stop reading this process until the host has caught up.
+        stream.pause();
+        void context.drained().then(() => stream.resume());
+      }
+      const marker = cap.takeMarker();
+      if (marker) context.emit(name, { data: Buffer.from(marker).toString('base64') });
+    });
+  }
+
+  const stdin = child.stdin;
+  stdin.on('error', () => undefined); // EPIPE when the command does not read its input.
+  if (params.stdin !== undefined) stdin.write(Buffer.from(params.stdin, 'base64'));
+  if (params.stdinOpen) {
+    context.onInput((data, eof) => {
+      if (data) stdin.write(data);
+      if (eof) stdin.end();
+    });
+  } else {
+    stdin.end();
+  }
+
+  try {
+    const outcome = await waitForExit(child);
+    if ('error' in outcome) return notStarted(outcome.error, file ?? '', context, started, cap);
+    return {
+      exitCode: outcome.code,
+      signal: outcome.signal,
+      timedOut,
+      truncated: cap.truncated,
+      droppedBytes: cap.dropped,
+      durationMs: performance.now() - started,
+    };
+  } finally {
+    clearTimeout(timer);
+    context.signal.removeEventListener('abort', killGroup);
+    if (context.signal.aborted) killGroup();
+  }
+}
+
+type Outcome = { code: number | null; signal: string | null } | { error: NodeJS.ErrnoException };
+
+function waitForExit(child: ReturnType<typeof spawn>): Promise<Outcome> {
+  return new Promise((resolve) => {
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      if (child.pid === undefined) resolve({ error });
+    });
+    child.once('exit', (code, signal) => {
+      // A background descendant may hold the pipes open: read briefly, then stop waiting.
+      const finish = (): void => resolve({ code, signal });
+      const timer = setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        finish();
+      }, DRAIN_AFTER_EXIT_MS);
+      child.once('close', () => {
+        clearTimeout(timer);
+        finish();
+      });
+    });
+  });
+}
+
+function notStarted(
+  error: NodeJS.ErrnoException,
+  file: string,
+  context: RequestContext,
+  started: number,
+  cap: OutputCap,
+): ExecResult {
+  const notFound = error.code === 'ENOENT';
+  const reason = notFound ? 'command not found' : `cannot execute (${error.code ?? error.message})`;
+  context.emit('stderr', { data: Buffer.from(`ironclaw: ${file}: ${reason}\n`).toString('base64') });
+  return {
+    exitCode: notFound ? 127 : 126,
+    signal: null,
+    timedOut: false,
+    truncated: cap.truncated,
+    droppedBytes: cap.dropped,
+    durationMs: performance.now() - started,
+  };
+}
+
+async function assertDirectory(cwd: string): Promise<void> {
+  const info = await stat(cwd).catch(() => undefined);
+  if (!info?.isDirectory()) {
+    throw new IronClawError('INVALID_ARGUMENT', `working directory ${JSON.stringify(cwd)} does not exist in the sandbox`);
+  }
+}

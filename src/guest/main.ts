@@ -1,0 +1,34 @@
+import { Socket } from 'node:net';
+import { GUEST_METHODS } from '../protocol/guest-api.js';
+import { type Handler, parseParams, RpcServer } from '../protocol/rpc-server.js';
+import { execCommand } from './exec.js';
+import { listSandboxDir, readSandboxFile, removeSandboxPath, statSandboxPath, writeSandboxFile } from './files.js';
+
+/**
+ * The guest agent: the first process in every sandbox. It serves one framed connection to the
+ * host and exits when that connection closes, which ends the sandbox.
+ */
+const startedAt = performance.now();
+
+const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
+  ping: async (params) => {
+    parseParams(GUEST_METHODS.ping.params, params, 'ping');
+    return { pid: process.pid, uptimeMs: performance.now() - startedAt, node: process.version };
+  },
+  exec: (params, context) => execCommand(parseParams(GUEST_METHODS.exec.params, params, 'exec'), context),
+  write_file: (params) => writeSandboxFile(parseParams(GUEST_METHODS.write_file.params, params, 'write_file')),
+  read_file: (params) => readSandboxFile(parseParams(GUEST_METHODS.read_file.params, params, 'read_file')),
+  list: (params) => listSandboxDir(parseParams(GUEST_METHODS.list.params, params, 'list')),
+  stat: (params) => statSandboxPath(parseParams(GUEST_METHODS.stat.params, params, 'stat')),
+  remove: (params) => removeSandboxPath(parseParams(GUEST_METHODS.remove.params, params, 'remove')),
+};
+
+const fd = Number(process.env.IRONCLAW_AGENT_FD ?? '3');
+delete process.env.IRONCLAW_AGENT_FD;
+const socket = new Socket({ fd, readable: true, writable: true });
+new RpcServer(socket, handlers, {
+  onClose: (error) => {
+    if (error) process.stderr.write(`ironclaw guest agent: ${error.code}: ${error.message}\n`);
+    process.exit(error ? 1 : 0);
+  },
+});

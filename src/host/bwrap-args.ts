@@ -1,0 +1,98 @@
+import type { Limits } from '../core/limits.js';
+import { WORKSPACE } from '../core/sandbox-path.js';
+
+/** Facts about the host that shape every box, found once by `detectHostLayout`. */
+export interface HostLayout {
+  /** Top-level directories that are symlinks into /usr on a merged-/usr system (bin -> usr/bin). */
+  usrSymlinks: { path: string; target: string }[];
+  /** Top-level directories bound read-only as they are, on a system without merged /usr. */
+  rootDirs: string[];
+  /** Host /etc entries a userland needs (library cache, alternatives), bound read-only. */
+  etcBinds: string[];
+  /** Real path of the node binary the guest agent runs on, bound at the same path. */
+  nodePath: string;
+}
+
+/** Files the box gets as copies through file descriptors: no host path of ours is exposed. */
+export interface BoxDataFds {
+  /** fd of each synthetic /etc file, by name (passwd, group, hosts, ...). */
+  etc: Record<string, number>;
+  /** fd of the guest agent bundle, when the box runs the agent. */
+  agent?: number;
+}
+
+export const AGENT_PATH = '/.ironclaw/agent.mjs';
+export const BOX_UID = 1000;
+export const BOX_HOSTNAME = 'ironclaw';
+
+/** The environment of every box: nothing from the host. */
+export const BOX_ENV: Readonly<Record<string, string>> = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/tmp',
+  USER: 'sandbox',
+  LOGNAME: 'sandbox',
+  SHELL: '/bin/sh',
+  LANG: 'C.UTF-8',
+  TERM: 'dumb',
+};
+
+export interface BwrapArgsOptions {
+  layout: HostLayout;
+  limits: Limits;
+  data: BoxDataFds;
+  env: Readonly<Record<string, string>>;
+  /** Program and arguments run as the box's payload. */
+  command: readonly string[];
+  /** fd bwrap waits on before running the payload (while we attach the cgroup). */
+  blockFd?: number | undefined;
+  /** fd bwrap writes {"child-pid": N} to. */
+  infoFd?: number | undefined;
+  /** fd of a compiled seccomp filter. */
+  seccompFd?: number | undefined;
+}
+
+/**
+ * The bwrap command line of one box. Every namespace is required, never "-try": a layer that
+ * cannot be had makes bwrap fail, and the box does not start (fail closed).
+ */
+export function bwrapArgs(options: BwrapArgsOptions): string[] {
+  const { layout, limits, data } = options;
+  const args = [
+    '--unshare-user', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup',
+    '--uid', String(BOX_UID), '--gid', String(BOX_UID), '--hostname', BOX_HOSTNAME,
+    '--die-with-parent', '--new-session', '--clearenv',
+    '--ro-bind', '/usr', '/usr',
+  ];
+  for (const link of layout.usrSymlinks) args.push('--symlink', link.target, link.path);
+  for (const dir of layout.rootDirs) args.push('--ro-bind', dir, dir);
+  for (const path of layout.etcBinds) args.push('--ro-bind', path, path);
+  for (const [name, fd] of Object.entries(data.etc)) args.push('--ro-bind-data', String(fd), `/etc/${name}`);
+  args.push('--ro-bind', layout.nodePath, layout.nodePath);
+  if (data.agent !== undefined) args.push('--ro-bind-data', String(data.agent), AGENT_PATH);
+  args.push(
+    '--proc', '/proc',
+    '--dev', '/dev',
+    '--size', String(limits.tmpBytes), '--perms', '1777', '--tmpfs', '/tmp',
+    '--size', String(Math.min(limits.tmpBytes, 64 * 1024 ** 2)), '--perms', '1777', '--tmpfs', '/dev/shm',
+    '--size', String(limits.workspaceBytes), '--perms', '0755', '--tmpfs', WORKSPACE,
+    '--chdir', WORKSPACE,
+    // Everything else of the root stays read-only: only /tmp, /dev/shm and /workspace take writes.
+    '--remount-ro', '/',
+  );
+  for (const [name, value] of Object.entries(options.env)) args.push('--setenv', name, value);
+  if (options.infoFd !== undefined) args.push('--info-fd', String(options.infoFd));
+  if (options.blockFd !== undefined) args.push('--block-fd', String(options.blockFd));
+  if (options.seccompFd !== undefined) args.push('--seccomp', String(options.seccompFd));
+  args.push('--', ...options.command);
+  return args;
+}
+
+/** prlimit options that bound the box's processes; they are inherited by all of them. */
+export function prlimitArgs(limits: Limits): string[] {
+  return [
+    `--nofile=${limits.openFiles}`,
+    `--nproc=${limits.processes}`,
+    `--fsize=${limits.fileSizeBytes}`,
+    '--core=0',
+  ];
+}

@@ -1,0 +1,210 @@
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
+import { type FileHandle, open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Duplex, Readable } from 'node:stream';
+import { IronClawError } from '../core/errors.js';
+import type { IsolationReport } from '../core/isolation.js';
+import type { Limits } from '../core/limits.js';
+import { BoundedTail } from './bounded-tail.js';
+import { AGENT_PATH, BOX_ENV, bwrapArgs, prlimitArgs } from './bwrap-args.js';
+import type { BoxCgroup, CgroupBackend } from './cgroups.js';
+import { detectHostLayout } from './host-layout.js';
+import { boxEtcDir, guestBundlePath } from './package-files.js';
+
+/** What runs as the box's payload: the guest agent, or one command with the caller's stdio. */
+export type BoxPayload =
+  | { kind: 'agent' }
+  | { kind: 'command'; argv: readonly string[]; stdio: 'inherit' | 'pipe' };
+
+export interface SpawnBoxOptions {
+  id: string;
+  limits: Limits;
+  payload: BoxPayload;
+  cgroups: CgroupBackend;
+  /** Host uid and gid to run the box as when IronClaw itself runs as root. */
+  rootBoxUid: number;
+}
+
+export interface BoxProcess {
+  readonly id: string;
+  /** The bwrap process on the host. */
+  readonly process: ChildProcess;
+  /** Host pid of the box's first process (its pid 1). */
+  readonly boxPid: number;
+  readonly isolation: IsolationReport;
+  /** The agent's end of the framed channel (agent payload). */
+  readonly agent: Duplex | undefined;
+  /** Fires when the payload has started (command payload: the shim wrote its mark). */
+  readonly started: Promise<boolean>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderrTail(): string;
+  /** Kills every process of the box and removes its cgroup. Idempotent. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * The command payload runs behind this POSIX sh shim: it marks "the sandbox is up" on fd 3,
+ * then execs the command, so the shell reports 126/127 for cannot-execute/not-found and any
+ * failure before the mark is the sandbox's own.
+ */
+const SHIM = 'printf . >&3; exec 3>&-; exec "$@"';
+
+// stdio slots shared by both payloads.
+const SLOT_CHANNEL = 3; // agent: framed socket; command: the shim's start mark
+const SLOT_INFO = 4; // bwrap writes {"child-pid": N}
+const SLOT_BLOCK = 5; // bwrap waits for a byte here while the cgroup is attached
+const FIRST_DATA_SLOT = 6;
+
+export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
+  const { limits, payload } = options;
+  const [layout, etcDir] = await Promise.all([detectHostLayout(), boxEtcDir()]);
+  if (limits.memoryBytes !== undefined && !options.cgroups.available) {
+    throw new IronClawError('POLICY_UNENFORCEABLE', `cannot limit memory: ${options.cgroups.reason}`);
+  }
+  const cgroup = options.cgroups.available ? await options.cgroups.create(options.id, limits) : undefined;
+  const handles: FileHandle[] = [];
+  try {
+    const dataFd = async (path: string): Promise<number> => {
+      const handle = await open(path, 'r');
+      handles.push(handle);
+      return FIRST_DATA_SLOT + handles.length - 1;
+    };
+    const etc: Record<string, number> = {};
+    for (const name of (await readdir(etcDir)).sort()) etc[name] = await dataFd(join(etcDir, name));
+    const agent = payload.kind === 'agent' ? await dataFd(await guestBundlePath()) : undefined;
+    const command =
+      payload.kind === 'agent'
+        ? [layout.nodePath, AGENT_PATH]
+        : ['/bin/sh', '-c', SHIM, 'ironclaw-exec', ...payload.argv];
+    const args = bwrapArgs({
+      layout,
+      limits,
+      data: agent === undefined ? { etc } : { etc, agent },
+      env: payload.kind === 'agent' ? { ...BOX_ENV, IRONCLAW_AGENT_FD: String(SLOT_CHANNEL) } : BOX_ENV,
+      command,
+      infoFd: SLOT_INFO,
+      blockFd: cgroup ? SLOT_BLOCK : undefined,
+    });
+    const userStdio = payload.kind === 'command' ? payload.stdio : undefined;
+    const stdio: StdioOptions = [
+      userStdio ?? 'ignore',
+      userStdio ?? 'ignore',
+      userStdio === 'inherit' ? 'inherit' : 'pipe',
+      'pipe',
+      'pipe',
+      cgroup ? 'pipe' : 'ignore',
+      ...handles.map((handle) => handle.fd),
+    ];
+    const asRoot = process.getuid?.() === 0;
+    const child = spawn('prlimit', [...prlimitArgs(limits), '--', 'bwrap', ...args], {
+      stdio,
+      detached: true,
+      env: {},
+      ...(asRoot ? { uid: options.rootBoxUid, gid: options.rootBoxUid } : {}),
+    });
+    return await startBox(child, options, cgroup, asRoot ? options.rootBoxUid : (process.getuid?.() ?? -1));
+  } catch (error) {
+    await cgroup?.remove();
+    throw error;
+  } finally {
+    await Promise.allSettled(handles.map((handle) => handle.close()));
+  }
+}
+
+async function startBox(child: ChildProcess, options: SpawnBoxOptions, cgroup: BoxCgroup | undefined, hostUid: number): Promise<BoxProcess> {
+  const tail = new BoundedTail();
+  if (options.payload.kind === 'agent' || options.payload.stdio === 'pipe') {
+    child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const spawnError = new Promise<never>((_, reject) => {
+    child.once('error', (error) => reject(new IronClawError('SANDBOX_START_FAILED', `cannot start bwrap: ${error.message}; run \`ironclaw doctor\``, { cause: error })));
+  });
+  const failedEarly = exited.then(({ code, signal }) => {
+    throw new IronClawError('SANDBOX_START_FAILED', `the sandbox exited during start-up (${signal ?? `exit code ${code}`}): ${tail.text() || 'bwrap printed nothing'}`);
+  });
+  const info = slot(child, SLOT_INFO);
+  const boxPid = await Promise.race([readChildPid(info), spawnError, failedEarly]);
+  if (cgroup) {
+    await cgroup.attach(boxPid);
+    slot(child, SLOT_BLOCK).end('x');
+  }
+  const channel = slot(child, SLOT_CHANNEL);
+  const started =
+    options.payload.kind === 'agent'
+      ? Promise.resolve(true)
+      : new Promise<boolean>((resolve) => {
+          channel.once('data', () => resolve(true));
+          channel.once('close', () => resolve(false));
+          channel.resume();
+        });
+  failedEarly.catch(() => undefined);
+  let destroying: Promise<void> | undefined;
+  return {
+    id: options.id,
+    process: child,
+    boxPid,
+    isolation: isolationReport(options, cgroup, hostUid),
+    agent: options.payload.kind === 'agent' ? channel : undefined,
+    started,
+    exited,
+    stderrTail: () => tail.text(),
+    destroy: () => {
+      destroying ??= (async () => {
+        for (const pid of [boxPid, child.pid]) {
+          try {
+            if (pid !== undefined) process.kill(pid, 'SIGKILL');
+          } catch {
+            // Already gone.
+          }
+        }
+        if (child.exitCode === null && child.signalCode === null) await exited;
+        await cgroup?.remove();
+      })();
+      return destroying;
+    },
+  };
+}
+
+/** A 'pipe' stdio slot past stderr: node makes it a socket pair, so it is duplex. */
+function slot(child: ChildProcess, index: number): Duplex {
+  const stream = (child.stdio as readonly unknown[])[index];
+  if (!stream) throw new IronClawError('INTERNAL', `stdio slot ${index} of bwrap is not a pipe`);
+  return stream as Duplex;
+}
+
+/** bwrap writes a small JSON object with the box's pid 1 to its info fd, then closes it. */
+function readChildPid(info: Readable): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    info.setEncoding('utf8');
+    info.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    info.once('end', () => {
+      const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
+      if (match?.[1]) resolve(Number(match[1]));
+      else reject(new IronClawError('SANDBOX_START_FAILED', `bwrap did not report its child pid (got ${JSON.stringify(text.slice(0, 200))})`));
+    });
+  });
+}
+
+function isolationReport(options: SpawnBoxOptions, cgroup: BoxCgroup | undefined, hostUid: number): IsolationReport {
+  const { limits } = options;
+  return {
+    driver: 'bwrap',
+    hostUid,
+    layers: {
+      namespaces: { on: true, detail: 'user, pid, net, ipc, uts and cgroup namespaces; no capabilities' },
+      filesystem: { on: true, detail: 'read-only root from host /usr; tmpfs /tmp and /workspace; fresh /proc' },
+      network: { on: true, detail: 'no network: loopback only' },
+      rlimits: { on: true, detail: `nofile ${limits.openFiles}, nproc ${limits.processes}, fsize ${limits.fileSizeBytes}, core 0` },
+      cgroup: cgroup
+        ? { on: true, detail: `pids ${limits.pids}${limits.memoryBytes === undefined ? '' : `, memory ${limits.memoryBytes} bytes`} (${cgroup.paths.join(', ')})` }
+        : { on: false, detail: options.cgroups.available ? 'not created' : options.cgroups.reason },
+      seccomp: { on: false, detail: 'this version applies no seccomp filter yet' },
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import * as z from 'zod/mini';
+
+/** Methods the guest agent serves, with their parameter and result schemas. */
+
+const Base64 = z.string();
+const Path = z.string().check(z.minLength(1), z.maxLength(4096));
+const PositiveInt = z.number().check(z.int(), z.positive());
+
+export const PingParamsSchema = z.object({});
+export const PingResultSchema = z.object({
+  pid: z.number(),
+  uptimeMs: z.number(),
+  node: z.string(),
+});
+export type PingResult = z.infer<typeof PingResultSchema>;
+
+export const ExecParamsSchema = z
+  .object({
+    /** Program and arguments, run without a shell. */
+    argv: z.optional(z.array(z.string()).check(z.minLength(1), z.maxLength(65536))),
+    /** A shell command line, run by /bin/sh -c. */
+    shell: z.optional(z.string()),
+    cwd: z.optional(Path),
+    env: z.optional(z.record(z.string(), z.string())),
+    /** Bytes for stdin, base64. */
+    stdin: z.optional(Base64),
+    /** If true, stdin stays open for `input` messages until one carries eof. */
+    stdinOpen: z.optional(z.boolean()),
+    timeoutMs: z.optional(PositiveInt),
+    /** Cap on stdout+stderr bytes streamed back; the rest is dropped and counted. */
+    maxOutputBytes: z.optional(PositiveInt),
+  })
+  .check(
+    z.refine((p) => (p.argv === undefined) !== (p.shell === undefined), {
+      message: 'give exactly one of argv or shell',
+    }),
+  );
+export type ExecParams = z.infer<typeof ExecParamsSchema>;
+
+/** Data of the `stdout` and `stderr` events of an exec. */
+export const OutputEventSchema = z.object({ data: Base64 });
+
+export const ExecResultSchema = z.object({
+  /** Exit status; 126 cannot execute, 127 not found, as shells report them. Null if signalled. */
+  exitCode: z.nullable(z.number()),
+  signal: z.nullable(z.string()),
+  timedOut: z.boolean(),
+  truncated: z.boolean(),
+  /** Output bytes dropped past the cap. */
+  droppedBytes: z.number(),
+  durationMs: z.number(),
+});
+export type ExecResult = z.infer<typeof ExecResultSchema>;
+
+export const WriteFileParamsSchema = z.object({
+  path: Path,
+  data: Base64,
+  mode: z.optional(z.number().check(z.int(), z.gte(0), z.lte(0o7777))),
+  append: z.optional(z.boolean()),
+});
+export const WriteFileResultSchema = z.object({ bytes: z.number() });
+
+export const ReadFileParamsSchema = z.object({ path: Path, maxBytes: z.optional(PositiveInt) });
+export const ReadFileResultSchema = z.object({
+  data: Base64,
+  size: z.number(),
+  truncated: z.boolean(),
+});
+export type ReadFileResult = z.infer<typeof ReadFileResultSchema>;
+
+export const FileTypeSchema = z.enum(['file', 'directory', 'symlink', 'other']);
+
+export const FileInfoSchema = z.object({
+  name: z.string(),
+  path: z.string(),
+  type: FileTypeSchema,
+  size: z.number(),
+  mode: z.number(),
+  mtimeMs: z.number(),
+});
+export type FileInfo = z.infer<typeof FileInfoSchema>;
+
+export const PathParamsSchema = z.object({ path: Path });
+export const ListResultSchema = z.object({ entries: z.array(FileInfoSchema) });
+export const RemoveParamsSchema = z.object({ path: Path, recursive: z.optional(z.boolean()) });
+export const EmptyResultSchema = z.object({});
+
+export const GUEST_METHODS = {
+  ping: { params: PingParamsSchema, result: PingResultSchema },
+  exec: { params: ExecParamsSchema, result: ExecResultSchema },
+  write_file: { params: WriteFileParamsSchema, result: WriteFileResultSchema },
+  read_file: { params: ReadFileParamsSchema, result: ReadFileResultSchema },
+  list: { params: PathParamsSchema, result: ListResultSchema },
+  stat: { params: PathParamsSchema, result: FileInfoSchema },
+  remove: { params: RemoveParamsSchema, result: EmptyResultSchema },
+} as const;
+
+export type GuestMethod = keyof typeof GUEST_METHODS;
+export type GuestParams<M extends GuestMethod> = z.input<(typeof GUEST_METHODS)[M]['params']>;
+export type GuestResult<M extends GuestMethod> = z.infer<(typeof GUEST_METHODS)[M]['result']>;

@@ -1,0 +1,133 @@
+import type { Duplex } from 'node:stream';
+import * as z from 'zod/mini';
+import { IronClawError, toIronClawError } from '../core/errors.js';
+import { ClientMessageSchema } from './envelope.js';
+import { FrameChannel } from './frame-channel.js';
+import { formatIssues } from './format-issues.js';
+
+/** What a handler gets besides its params: cancellation, events, input. */
+export interface RequestContext {
+  readonly id: number;
+  readonly signal: AbortSignal;
+  /** Sends an event for this request; false means wait for `drained()` before sending more. */
+  emit(event: string, data: unknown): boolean;
+  drained(): Promise<void>;
+  /** Registers the receiver of this request's `input` messages (stdin). */
+  onInput(receiver: (data: Buffer | undefined, eof: boolean) => void): void;
+}
+
+export type Handler = (params: unknown, context: RequestContext) => Promise<unknown>;
+
+interface Running {
+  controller: AbortController;
+  input: ((data: Buffer | undefined, eof: boolean) => void) | undefined;
+}
+
+/** Parses a request's params with its schema, or fails with INVALID_ARGUMENT saying what is wrong. */
+export function parseParams<S extends z.ZodMiniType>(schema: S, params: unknown, method: string): z.infer<S> {
+  const parsed = schema.safeParse(params);
+  if (!parsed.success) {
+    throw new IronClawError('INVALID_ARGUMENT', `invalid ${method} request: ${formatIssues(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * The serving side of a framed connection. Requests run concurrently; each gets an
+ * AbortSignal that fires on `cancel` or when the connection closes.
+ */
+export class RpcServer {
+  readonly #channel: FrameChannel;
+  readonly #handlers: ReadonlyMap<string, Handler>;
+  readonly #running = new Map<number, Running>();
+  readonly #onClose: ((error: IronClawError | undefined) => void) | undefined;
+
+  constructor(
+    stream: Duplex,
+    handlers: Record<string, Handler>,
+    options: { maxFrameBytes?: number; onClose?: (error: IronClawError | undefined) => void } = {},
+  ) {
+    this.#handlers = new Map(Object.entries(handlers));
+    this.#onClose = options.onClose;
+    this.#channel = new FrameChannel(stream, {
+      ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
+      onMessage: (message) => this.#receive(message),
+      onClose: (error) => {
+        for (const running of this.#running.values()) running.controller.abort(error ?? new IronClawError('CHANNEL_CLOSED', 'the connection closed'));
+        this.#running.clear();
+        this.#onClose?.(error);
+      },
+    });
+  }
+
+  close(): void {
+    this.#channel.close();
+  }
+
+  #receive(raw: unknown): void {
+    const parsed = ClientMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.#channel.fail(new IronClawError('PROTOCOL_ERROR', `malformed message: ${formatIssues(parsed.error)}`));
+      return;
+    }
+    const message = parsed.data;
+    switch (message.t) {
+      case 'req':
+        this.#start(message.id, message.method, message.params);
+        return;
+      case 'cancel':
+        this.#running.get(message.id)?.controller.abort(new IronClawError('ABORTED', 'cancelled by the client'));
+        return;
+      case 'input':
+        this.#running.get(message.id)?.input?.(message.data === undefined ? undefined : Buffer.from(message.data, 'base64'), message.eof === true);
+        return;
+      case 'fatal':
+        this.#channel.close(new IronClawError(message.error.code, `the client gave up: ${message.error.message}`));
+        return;
+    }
+  }
+
+  #start(id: number, method: string, params: unknown): void {
+    if (this.#running.has(id)) {
+      this.#respondError(id, new IronClawError('PROTOCOL_ERROR', `request id ${id} is already in use`));
+      return;
+    }
+    const handler = this.#handlers.get(method);
+    if (!handler) {
+      const known = [...this.#handlers.keys()].join(', ');
+      this.#respondError(id, new IronClawError('INVALID_ARGUMENT', `unknown method ${JSON.stringify(method)}; known: ${known}`));
+      return;
+    }
+    const running: Running = { controller: new AbortController(), input: undefined };
+    this.#running.set(id, running);
+    const context: RequestContext = {
+      id,
+      signal: running.controller.signal,
+      emit: (event, data) => (this.#channel.closed ? true : this.#channel.send({ t: 'evt', id, event, data })),
+      drained: () => this.#channel.drained(),
+      onInput: (receiver) => {
+        running.input = receiver;
+      },
+    };
+    handler(params, context).then(
+      (result) => this.#finish(id, running, () => ({ t: 'res', id, ok: true, result: result ?? {} })),
+      (error: unknown) => this.#finish(id, running, () => ({ t: 'res', id, ok: false, error: toIronClawError(error).toJSON() })),
+    );
+  }
+
+  #finish(id: number, running: Running, response: () => unknown): void {
+    if (this.#running.get(id) !== running) return;
+    this.#running.delete(id);
+    if (this.#channel.closed) return;
+    try {
+      this.#channel.send(response());
+    } catch (error) {
+      // A result too large for one frame becomes an error the caller can act on.
+      this.#respondError(id, toIronClawError(error));
+    }
+  }
+
+  #respondError(id: number, error: IronClawError): void {
+    if (!this.#channel.closed) this.#channel.send({ t: 'res', id, ok: false, error: error.toJSON() });
+  }
+}

@@ -1,0 +1,56 @@
+import { IronClawError, unwrap } from '../core/errors.js';
+import { checkId, newId } from '../core/ids.js';
+import { type Limits, resolveLimits } from '../core/limits.js';
+import { PingResultSchema } from '../protocol/guest-api.js';
+import { RpcClient } from '../protocol/rpc-client.js';
+import { spawnBox } from '../host/bwrap-box.js';
+import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
+import { Sandbox } from './sandbox.js';
+
+export interface SandboxOptions {
+  /** Must match ^[a-z0-9][a-z0-9-]{0,62}$; a random unguessable id otherwise. */
+  id?: string;
+  driver?: 'bwrap';
+  limits?: Partial<Limits>;
+  /** How long the guest agent may take to answer its first ping. */
+  startTimeoutMs?: number;
+  /** Host uid the box runs as when IronClaw runs as root (default 65534, nobody). */
+  rootBoxUid?: number;
+  signal?: AbortSignal;
+}
+
+let cgroupBackend: Promise<CgroupBackend> | undefined;
+
+/** Creates a sandbox with the guest agent running and answering. */
+export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
+  if (options.driver !== undefined && options.driver !== 'bwrap') {
+    throw new IronClawError('DRIVER_UNAVAILABLE', `driver ${JSON.stringify(options.driver)} is not available in this version; use bwrap`);
+  }
+  options.signal?.throwIfAborted();
+  cgroupBackend ??= detectCgroups();
+  const box = await spawnBox({
+    id,
+    limits: resolveLimits(options.limits),
+    payload: { kind: 'agent' },
+    cgroups: await cgroupBackend,
+    rootBoxUid: options.rootBoxUid ?? 65534,
+  });
+  const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, { name: `sandbox ${id}` });
+  const sandbox = new Sandbox(id, box, client);
+  try {
+    const timeout = AbortSignal.timeout(options.startTimeoutMs ?? 15_000);
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    const failed = box.exited.then(({ code, signal: killed }) => {
+      throw new IronClawError('SANDBOX_START_FAILED', `sandbox ${id} exited during start-up (${killed ?? `exit code ${code}`}): ${box.stderrTail() || 'no output'}`);
+    });
+    await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
+    failed.catch(() => undefined);
+    return sandbox;
+  } catch (error) {
+    await sandbox.destroy();
+    if (error instanceof IronClawError && error.code === 'SANDBOX_START_FAILED') throw error;
+    const tail = box.stderrTail();
+    throw new IronClawError('SANDBOX_START_FAILED', `sandbox ${id} did not start: ${error instanceof Error ? error.message : String(error)}${tail ? `; its output: ${tail}` : ''}`, { cause: error });
+  }
+}

@@ -1,0 +1,177 @@
+import { IronClawError } from '../core/errors.js';
+import type { IsolationReport } from '../core/isolation.js';
+import { resolveSandboxPath } from '../core/sandbox-path.js';
+import {
+  EmptyResultSchema,
+  type ExecResult,
+  ExecResultSchema,
+  type FileInfo,
+  FileInfoSchema,
+  ListResultSchema,
+  OutputEventSchema,
+  PingResultSchema,
+  ReadFileResultSchema,
+  WriteFileResultSchema,
+} from '../protocol/guest-api.js';
+import { RpcClient } from '../protocol/rpc-client.js';
+import type { BoxProcess } from '../host/bwrap-box.js';
+
+export interface ExecOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Bytes for stdin, or a stream of them (kept open until it ends). */
+  stdin?: string | Uint8Array | AsyncIterable<Uint8Array>;
+  /** Wall-clock limit; on expiry the command's whole process group is killed. */
+  timeoutMs?: number;
+  /** Cap on stdout+stderr bytes; the rest is dropped behind an explicit marker. */
+  maxOutputBytes?: number;
+  signal?: AbortSignal;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+}
+
+export interface ExecOutput extends ExecResult {
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/** A live sandbox: a box with the guest agent, reached over one framed channel. */
+export class Sandbox {
+  readonly id: string;
+  readonly isolation: IsolationReport;
+  readonly createdAt = new Date();
+  readonly #box: BoxProcess;
+  readonly #client: RpcClient;
+  #destroying: Promise<void> | undefined;
+
+  /** @internal Use createSandbox(). */
+  constructor(id: string, box: BoxProcess, client: RpcClient) {
+    this.id = id;
+    this.#box = box;
+    this.#client = client;
+    this.isolation = box.isolation;
+  }
+
+  get destroyed(): boolean {
+    return this.#destroying !== undefined;
+  }
+
+  /** Host pid of the box's pid 1, for inspection and tests. */
+  get boxPid(): number {
+    return this.#box.boxPid;
+  }
+
+  async ping(options: CallOptions = {}): Promise<{ pid: number; uptimeMs: number; node: string }> {
+    return this.#client.request('ping', {}, PingResultSchema, { signal: this.#signal(options.signal) });
+  }
+
+  /** Runs argv directly, or a string through /bin/sh -c. Output streams to the callbacks. */
+  async exec(command: readonly string[] | string, options: ExecOptions = {}): Promise<ExecOutput> {
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const streaming = typeof options.stdin === 'object' && Symbol.asyncIterator in options.stdin;
+    const stdinBytes = options.stdin === undefined || streaming ? undefined : Buffer.from(options.stdin as string | Uint8Array);
+    const call = this.#client.call(
+      'exec',
+      {
+        ...(typeof command === 'string' ? { shell: command } : { argv: command }),
+        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+        ...(options.env === undefined ? {} : { env: options.env }),
+        ...(stdinBytes === undefined ? {} : { stdin: stdinBytes.toString('base64') }),
+        ...(streaming ? { stdinOpen: true } : {}),
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        ...(options.maxOutputBytes === undefined ? {} : { maxOutputBytes: options.maxOutputBytes }),
+      },
+      ExecResultSchema,
+      {
+        signal: this.#signal(options.signal),
+        onEvent: (event, data) => {
+          const parsed = OutputEventSchema.safeParse(data);
+          if (!parsed.success || (event !== 'stdout' && event !== 'stderr')) return;
+          const chunk = Buffer.from(parsed.data.data, 'base64');
+          (event === 'stdout' ? stdout : stderr).push(chunk);
+          (event === 'stdout' ? options.onStdout : options.onStderr)?.(chunk);
+        },
+      },
+    );
+    if (streaming) void this.#pump(options.stdin as AsyncIterable<Uint8Array>, call);
+    const result = await call.result;
+    return { ...result, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
+  }
+
+  async writeFile(path: string, data: string | Uint8Array, options: CallOptions & { mode?: number } = {}): Promise<void> {
+    await this.#client.request(
+      'write_file',
+      { path: checkPath(path), data: Buffer.from(data).toString('base64'), ...(options.mode === undefined ? {} : { mode: options.mode }) },
+      WriteFileResultSchema,
+      { signal: this.#signal(options.signal) },
+    );
+  }
+
+  /** Reads a whole file; a file past `maxBytes` (default 8 MiB) is an error, never a silent cut. */
+  async readFile(path: string, options: CallOptions & { maxBytes?: number } = {}): Promise<Buffer> {
+    const result = await this.#client.request(
+      'read_file',
+      { path: checkPath(path), ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }) },
+      ReadFileResultSchema,
+      { signal: this.#signal(options.signal) },
+    );
+    if (result.truncated) {
+      throw new IronClawError('FILE_ERROR', `${path} has ${result.size} bytes, more than one read returns; read it in an exec (for example with split or tar) instead`);
+    }
+    return Buffer.from(result.data, 'base64');
+  }
+
+  async list(path = '/workspace', options: CallOptions = {}): Promise<FileInfo[]> {
+    const result = await this.#client.request('list', { path: checkPath(path) }, ListResultSchema, { signal: this.#signal(options.signal) });
+    return result.entries;
+  }
+
+  async stat(path: string, options: CallOptions = {}): Promise<FileInfo> {
+    return this.#client.request('stat', { path: checkPath(path) }, FileInfoSchema, { signal: this.#signal(options.signal) });
+  }
+
+  async remove(path: string, options: CallOptions & { recursive?: boolean } = {}): Promise<void> {
+    await this.#client.request('remove', { path: checkPath(path), recursive: options.recursive ?? false }, EmptyResultSchema, {
+      signal: this.#signal(options.signal),
+    });
+  }
+
+  /** Kills every process of the sandbox and removes its runtime files. Idempotent. */
+  destroy(): Promise<void> {
+    this.#destroying ??= (async () => {
+      this.#client.close();
+      await this.#box.destroy();
+    })();
+    return this.#destroying;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.destroy();
+  }
+
+  #signal(signal: AbortSignal | undefined): AbortSignal | undefined {
+    if (this.#destroying) throw new IronClawError('SANDBOX_CLOSED', `sandbox ${this.id} has been destroyed`);
+    return signal;
+  }
+
+  async #pump(stdin: AsyncIterable<Uint8Array>, call: { input(data: Uint8Array | undefined, eof?: boolean): boolean }): Promise<void> {
+    try {
+      for await (const chunk of stdin) {
+        if (!call.input(chunk)) await this.#client.drained();
+      }
+    } finally {
+      call.input(undefined, true);
+    }
+  }
+}
+
+function checkPath(path: string): string {
+  const resolved = resolveSandboxPath(path);
+  if (!resolved.ok) throw new IronClawError(resolved.code, resolved.message);
+  return path;
+}

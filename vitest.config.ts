@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Real boxes on a 2-core machine: keep parallelism modest so timing-sensitive
+    // isolation checks (timeouts, teardown) are not starved.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
