@@ -14,7 +14,14 @@ import { boxEtcDir, guestBundlePath } from './package-files.js';
 /** What runs as the box's payload: the guest agent, or one command with the caller's stdio. */
 export type BoxPayload =
   | { kind: 'agent' }
-  | { kind: 'command'; argv: readonly string[]; stdio: 'inherit' | 'pipe' };
+  | {
+      kind: 'command';
+      argv: readonly string[];
+      /** inherit: this process's stdio, live; pipe: stdout and stderr captured (stdin inherited). */
+      stdio: 'inherit' | 'pipe';
+      /** A tar stream unpacked into /workspace before the command starts. */
+      workspaceTar?: NodeJS.ReadableStream;
+    };
 
 export interface SpawnBoxOptions {
   id: string;
@@ -48,12 +55,14 @@ export interface BoxProcess {
  * failure before the mark is the sandbox's own.
  */
 const SHIM = 'printf . >&3; exec 3>&-; exec "$@"';
+const SHIM_WITH_WORKSPACE = `tar -xf - -C /workspace --no-same-owner <&6 || exit 125; exec 6<&-; ${SHIM}`;
 
 // stdio slots shared by both payloads.
 const SLOT_CHANNEL = 3; // agent: framed socket; command: the shim's start mark
 const SLOT_INFO = 4; // bwrap writes {"child-pid": N}
 const SLOT_BLOCK = 5; // bwrap waits for a byte here while the cgroup is attached
-const FIRST_DATA_SLOT = 6;
+const SLOT_WORKSPACE = 6; // command payload: tar stream of the workspace to copy in
+const FIRST_DATA_SLOT = 7;
 
 export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
   const { limits, payload } = options;
@@ -64,18 +73,16 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
   const cgroup = options.cgroups.available ? await options.cgroups.create(options.id, limits) : undefined;
   const handles: FileHandle[] = [];
   try {
-    const dataFd = async (path: string): Promise<number> => {
-      const handle = await open(path, 'r');
-      handles.push(handle);
-      return FIRST_DATA_SLOT + handles.length - 1;
-    };
-    const etc: Record<string, number> = {};
-    for (const name of (await readdir(etcDir)).sort()) etc[name] = await dataFd(join(etcDir, name));
-    const agent = payload.kind === 'agent' ? await dataFd(await guestBundlePath()) : undefined;
+    // Files bwrap copies into the box, opened together; each gets the next stdio slot.
+    const etcNames = (await readdir(etcDir)).sort();
+    const paths = [...etcNames.map((name) => join(etcDir, name)), ...(payload.kind === 'agent' ? [await guestBundlePath()] : [])];
+    handles.push(...(await Promise.all(paths.map((path) => open(path, 'r')))));
+    const etc = Object.fromEntries(etcNames.map((name, index) => [name, FIRST_DATA_SLOT + index]));
+    const agent = payload.kind === 'agent' ? FIRST_DATA_SLOT + etcNames.length : undefined;
     const command =
       payload.kind === 'agent'
         ? [layout.nodePath, AGENT_PATH]
-        : ['/bin/sh', '-c', SHIM, 'ironclaw-exec', ...payload.argv];
+        : ['/bin/sh', '-c', payload.workspaceTar ? SHIM_WITH_WORKSPACE : SHIM, 'ironclaw', ...payload.argv];
     const args = bwrapArgs({
       layout,
       limits,
@@ -86,13 +93,15 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
       blockFd: cgroup ? SLOT_BLOCK : undefined,
     });
     const userStdio = payload.kind === 'command' ? payload.stdio : undefined;
+    const workspaceTar = payload.kind === 'command' ? payload.workspaceTar : undefined;
     const stdio: StdioOptions = [
-      userStdio ?? 'ignore',
+      userStdio ? 'inherit' : 'ignore',
       userStdio ?? 'ignore',
       userStdio === 'inherit' ? 'inherit' : 'pipe',
       'pipe',
       'pipe',
       cgroup ? 'pipe' : 'ignore',
+      (workspaceTar as Readable | undefined) ?? 'ignore',
       ...handles.map((handle) => handle.fd),
     ];
     const asRoot = process.getuid?.() === 0;
@@ -102,6 +111,8 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
       env: {},
       ...(asRoot ? { uid: options.rootBoxUid, gid: options.rootBoxUid } : {}),
     });
+    // The box reads the tar stream now; our copy of its read end must not compete for it.
+    (workspaceTar as Readable | undefined)?.destroy();
     return await startBox(child, options, cgroup, asRoot ? options.rootBoxUid : (process.getuid?.() ?? -1));
   } catch (error) {
     await cgroup?.remove();

@@ -13,7 +13,12 @@ export interface BoxCgroup {
 
 /** A way to make cgroups on this machine, or why there is none. */
 export type CgroupBackend =
-  | { available: true; version: 1 | 2; describe: string; create(id: string, limits: Limits): Promise<BoxCgroup> }
+  | {
+      available: true;
+      version: 1 | 2;
+      describe: string;
+      create(id: string, limits: Limits): Promise<BoxCgroup>;
+    }
   | { available: false; reason: string };
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -32,7 +37,12 @@ export async function detectCgroups(root = CGROUP_ROOT): Promise<CgroupBackend> 
     if (!writable) {
       return { available: false, reason: 'cgroup v1 hierarchies are not writable by this user (run as root, or use a machine with cgroup v2 delegation)' };
     }
-    return { available: true, version: 1, describe: `cgroup v1 (${bases.memory}, ${bases.pids})`, create: (id, limits) => createV1(bases, id, limits) };
+    return {
+      available: true,
+      version: 1,
+      describe: `cgroup v1 (${bases.memory}, ${bases.pids})`,
+      create: (id, limits) => createV1(bases, id, limits),
+    };
   }
   return { available: false, reason: `no cgroup v2 or v1 memory+pids hierarchy under ${root}` };
 }

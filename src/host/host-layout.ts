@@ -24,17 +24,21 @@ export function detectHostLayout(): Promise<HostLayout> {
 }
 
 async function detect(): Promise<HostLayout> {
-  const usrSymlinks: HostLayout['usrSymlinks'] = [];
-  const rootDirs: string[] = [];
-  for (const path of TOP_LEVEL) {
-    const info = await lstat(path).catch(() => undefined);
-    if (!info) continue;
-    if (info.isSymbolicLink()) usrSymlinks.push({ path, target: await readlink(path) });
-    else if (info.isDirectory()) rootDirs.push(path);
-  }
-  const etcBinds: string[] = [];
-  for (const path of ETC_BINDS) {
-    if (await access(path).then(() => true, () => false)) etcBinds.push(path);
-  }
-  return { usrSymlinks, rootDirs, etcBinds, nodePath: await realpath(process.execPath) };
+  // All lookups at once: this runs on the start-up path of every one-shot `ironclaw exec`.
+  const [tops, etc, nodePath] = await Promise.all([
+    Promise.all(
+      TOP_LEVEL.map(async (path) => {
+        const info = await lstat(path).catch(() => undefined);
+        return { path, info, target: info?.isSymbolicLink() ? await readlink(path) : undefined };
+      }),
+    ),
+    Promise.all(ETC_BINDS.map((path) => access(path).then(() => path, () => undefined))),
+    realpath(process.execPath),
+  ]);
+  return {
+    usrSymlinks: tops.flatMap(({ path, target }) => (target === undefined ? [] : [{ path, target }])),
+    rootDirs: tops.flatMap(({ path, info }) => (info?.isDirectory() ? [path] : [])),
+    etcBinds: etc.filter((path) => path !== undefined),
+    nodePath,
+  };
 }

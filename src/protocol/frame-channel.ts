@@ -78,8 +78,10 @@ export class FrameChannel {
   #finish(error: IronClawError | undefined, destroy: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
+    // After a clean end, the stream is destroyed once flushed: a peer that never closes its
+    // side cannot keep the connection open.
     if (destroy) this.#stream.destroy();
-    else this.#stream.end();
+    else this.#stream.end(() => this.#stream.destroy());
     this.#options.onClose(error);
   }
 
@@ -96,6 +98,8 @@ export class FrameChannel {
       if (this.#closed) return;
       this.#options.onMessage(message);
     }
+    // Good frames ahead of a bad one in the same read were delivered above; now give up.
+    if (this.#decoder.failure) this.fail(this.#decoder.failure);
   }
 
   #ended(): void {

@@ -25,11 +25,29 @@ export class FrameDecoder {
     return this.#end - this.#start;
   }
 
-  /** Feeds bytes in; returns every message they complete, in order. Throws a typed error. */
+  /** The error that poisoned the decoder, if any. */
+  get failure(): IronClawError | undefined {
+    return this.#failed;
+  }
+
+  /**
+   * Feeds bytes in; returns every message they complete, in order. A bad frame throws a typed
+   * error, unless good frames came before it in the same chunk: those are returned first, and
+   * `failure` is set (the next call throws).
+   */
   push(chunk: Uint8Array): unknown[] {
     if (this.#failed) throw this.#failed;
     this.#append(chunk);
     const messages: unknown[] = [];
+    try {
+      this.#drain(messages);
+    } catch (error) {
+      if (messages.length === 0) throw error;
+    }
+    return messages;
+  }
+
+  #drain(messages: unknown[]): void {
     for (;;) {
       const available = this.#end - this.#start;
       if (available < FRAME_HEADER_BYTES) break;
@@ -52,7 +70,6 @@ export class FrameDecoder {
       // Let one large frame's buffer go rather than holding it for the connection's life.
       if (this.#buffer.length > 1024 * 1024) this.#buffer = Buffer.alloc(0);
     }
-    return messages;
   }
 
   /** Call when the stream ends: a partial frame left over is an error, not silence. */

@@ -3,7 +3,14 @@ import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './limits.js';
 
 /** Encodes one message as a frame: u32 big-endian payload length, then UTF-8 JSON. */
 export function encodeFrame(message: unknown, maxBytes = MAX_FRAME_BYTES): Buffer {
-  const json = JSON.stringify(message);
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(message);
+  } catch (cause) {
+    // Cycles, BigInts and throwing toJSON methods: callers branch on the code, so give them one.
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new IronClawError('FRAME_INVALID', `cannot encode a frame: ${why}`, { cause });
+  }
   if (json === undefined) {
     throw new IronClawError('FRAME_INVALID', 'cannot encode a frame: the message is not JSON-serialisable');
   }

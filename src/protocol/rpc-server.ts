@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import * as z from 'zod/mini';
+import type * as z from 'zod/mini';
 import { IronClawError, toIronClawError } from '../core/errors.js';
 import { ClientMessageSchema } from './envelope.js';
 import { FrameChannel } from './frame-channel.js';
@@ -109,7 +109,9 @@ export class RpcServer {
         running.input = receiver;
       },
     };
-    handler(params, context).then(
+    // A handler that throws before returning its promise (a plain arrow around parseParams)
+    // must still answer with an error, not throw out of the stream's data listener.
+    new Promise<unknown>((resolve) => resolve(handler(params, context))).then(
       (result) => this.#finish(id, running, () => ({ t: 'res', id, ok: true, result: result ?? {} })),
       (error: unknown) => this.#finish(id, running, () => ({ t: 'res', id, ok: false, error: toIronClawError(error).toJSON() })),
     );

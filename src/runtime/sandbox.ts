@@ -41,7 +41,7 @@ interface CallOptions {
 
 /** A live sandbox: a box with the guest agent, reached over one framed channel. */
 export class Sandbox {
-  readonly id: string;
+  #id: string;
   readonly isolation: IsolationReport;
   readonly createdAt = new Date();
   readonly #box: BoxProcess;
@@ -50,10 +50,24 @@ export class Sandbox {
 
   /** @internal Use createSandbox(). */
   constructor(id: string, box: BoxProcess, client: RpcClient) {
-    this.id = id;
+    this.#id = id;
     this.#box = box;
     this.#client = client;
     this.isolation = box.isolation;
+  }
+
+  get id(): string {
+    return this.#id;
+  }
+
+  /** @internal A pool hands out a ready sandbox under the id its taker asked for. */
+  relabel(id: string): void {
+    this.#id = id;
+  }
+
+  /** True while the box runs and its channel is open. */
+  get alive(): boolean {
+    return !this.#destroying && !this.#client.isClosed && this.#box.process.exitCode === null && this.#box.process.signalCode === null;
   }
 
   get destroyed(): boolean {

@@ -1,0 +1,33 @@
+import { join } from 'node:path';
+import { z } from 'zod/mini';
+import { rotatingLog } from '../host/rotating-log.js';
+import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
+import { startDaemon } from '../runtime/daemon.js';
+import { reportError, usageError } from './cli-error.js';
+import { connectDaemon } from './daemon-client.js';
+
+/** `ironclaw daemon [--pool N]` runs the daemon in the foreground; `--stop` stops a running one. */
+export async function daemonCommand(flags: { pool?: string | boolean | undefined; stop?: string | boolean | undefined }): Promise<number> {
+  try {
+    if (flags.stop) {
+      const client = await connectDaemon({ autoStart: false });
+      await client.request('shutdown', {}, z.object({}));
+      client.close();
+      return 0;
+    }
+    const pool = typeof flags.pool === 'string' ? flags.pool : (process.env.IRONCLAW_POOL_SIZE ?? '2');
+    const poolSize = Number(pool);
+    if (!Number.isSafeInteger(poolSize) || poolSize < 0 || poolSize > 64) {
+      throw usageError(`invalid pool size ${JSON.stringify(pool)}: use 0 to 64`);
+    }
+    const stateDir = await ensureStateDir(defaultStateDir());
+    const log = rotatingLog(join(stateDir, 'daemon.log'));
+    const daemon = await startDaemon({ stateDir, poolSize, log });
+    const stop = (): void => void daemon.close();
+    process.once('SIGINT', stop).once('SIGTERM', stop);
+    await daemon.stopped;
+    return 0;
+  } catch (error) {
+    return reportError(error);
+  }
+}

@@ -1,0 +1,58 @@
+import { type CommandDef, dispatch } from './command.js';
+
+const VERSION = '0.1.0';
+
+const limitOptions = {
+  memory: { type: 'string', value: '<size>', description: 'memory limit, e.g. 512m (needs cgroups)' },
+  pids: { type: 'string', value: '<n>', description: 'process limit (needs cgroups)' },
+} as const;
+
+// Each command's module is imported only when that command runs, so `ironclaw exec` loads
+// nothing it does not use (no schemas, no daemon client).
+const commands: CommandDef[] = [
+  {
+    name: 'exec',
+    summary: 'run a command in a fresh sandbox that is destroyed afterwards',
+    args: '-- <command> [args...]',
+    options: {
+      driver: { type: 'string', value: '<driver>', description: 'sandbox driver (bwrap)' },
+      timeout: { type: 'string', value: '<duration>', description: 'kill the command after this long, e.g. 30s' },
+      ...limitOptions,
+      workspace: { type: 'string', value: '<dir>', description: 'copy this directory into /workspace first (changes stay in the box)' },
+      json: { type: 'boolean', description: 'print one JSON object with the result instead of streaming' },
+    },
+    run: async (options, positionals) => (await import('./exec-command.js')).execCommand(positionals, options),
+  },
+  {
+    name: 'sandbox',
+    summary: 'long-lived sandboxes: create, exec, write, read, ls, rm, list (held by the daemon)',
+    args: '<subcommand> ...',
+    options: {},
+    run: () => Promise.resolve(0),
+    subcommands: async (rest) => (await import('./sandbox-command.js')).sandboxCommand(rest),
+  },
+  {
+    name: 'daemon',
+    summary: 'run the daemon that holds long-lived sandboxes and the warm pool (foreground)',
+    args: '',
+    options: {
+      pool: { type: 'string', value: '<n>', description: 'ready sandboxes to keep warm (default 2, or IRONCLAW_POOL_SIZE)' },
+      stop: { type: 'boolean', description: 'stop the running daemon' },
+    },
+    run: async (options) => (await import('./daemon-command.js')).daemonCommand(options),
+  },
+  {
+    name: 'doctor',
+    summary: 'start a box with every driver and report which work, and how to fix the rest',
+    args: '',
+    options: { json: { type: 'boolean', description: 'print the report as JSON' } },
+    run: async (options) => (await import('./doctor-command.js')).doctorCommand(options),
+  },
+];
+
+const args = process.argv.slice(2);
+if (args[0] === '--version' || args[0] === '-V') {
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  process.exitCode = await dispatch(commands, args, 'ironclaw', `IronClaw ${VERSION}: run AI agents' actions in just-in-time sandboxes.`);
+}

@@ -1,0 +1,38 @@
+import { lstat, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IronClawError } from '../core/errors.js';
+
+/**
+ * Where IronClaw keeps runtime state (the daemon's socket, its log): IRONCLAW_STATE_DIR, else
+ * /run/ironclaw for root, $XDG_RUNTIME_DIR/ironclaw, or a per-user directory under the temp dir.
+ */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.IRONCLAW_STATE_DIR) return env.IRONCLAW_STATE_DIR;
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) return '/run/ironclaw';
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'ironclaw');
+  return join(tmpdir(), `ironclaw-${uid}`);
+}
+
+/**
+ * Makes sure the state directory exists, is a real directory (not a symlink), belongs to this
+ * user and is closed to everyone else (0700). A directory that fails any check is refused, not
+ * repaired: in a shared /tmp, someone else may have made it first.
+ */
+export async function ensureStateDir(path: string): Promise<string> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+  const info = await lstat(path);
+  const uid = process.getuid?.() ?? 0;
+  const problem = !info.isDirectory()
+    ? 'it is not a directory (a symbolic link?)'
+    : info.uid !== uid
+      ? `it belongs to uid ${info.uid}, not to you (uid ${uid})`
+      : (info.mode & 0o077) !== 0
+        ? `its mode is ${(info.mode & 0o777).toString(8)}, open to other users`
+        : undefined;
+  if (problem) {
+    throw new IronClawError('STATE_DIR_UNSAFE', `refusing to use state directory ${path}: ${problem}; remove it or set IRONCLAW_STATE_DIR to a directory with mode 0700 that you own`);
+  }
+  return path;
+}

@@ -1,0 +1,58 @@
+import * as z from 'zod/mini';
+import {
+  ExecParamsSchema,
+  ExecResultSchema,
+  FileInfoSchema,
+  ListResultSchema,
+  ReadFileResultSchema,
+  WriteFileParamsSchema,
+  WriteFileResultSchema,
+} from './guest-api.js';
+
+/** Methods the IronClaw daemon serves to the CLI on its Unix socket. */
+
+const SandboxRef = { id: z.string().check(z.maxLength(200)) };
+const PositiveInt = z.number().check(z.int(), z.positive());
+
+const LimitsSchema = z.object({
+  memoryBytes: z.optional(PositiveInt),
+  pids: z.optional(PositiveInt),
+});
+
+export const IsolationSchema = z.record(z.string(), z.unknown());
+
+export const CreateParamsSchema = z.object({
+  id: z.optional(z.string().check(z.maxLength(200))),
+  limits: z.optional(LimitsSchema),
+});
+export const CreateResultSchema = z.object({
+  id: z.string(),
+  isolation: IsolationSchema,
+  fromPool: z.boolean(),
+});
+
+export const SandboxExecParamsSchema = z.intersection(z.object(SandboxRef), ExecParamsSchema);
+export const SandboxWriteParamsSchema = z.extend(WriteFileParamsSchema, SandboxRef);
+export const SandboxPathParamsSchema = z.object({ ...SandboxRef, path: z.string() });
+
+export const SandboxSummarySchema = z.object({
+  id: z.string(),
+  createdAt: z.string(),
+  isolation: IsolationSchema,
+});
+export const SandboxesResultSchema = z.object({
+  sandboxes: z.array(SandboxSummarySchema),
+  pool: z.object({ ready: z.number(), target: z.number() }),
+});
+
+export const DAEMON_METHODS = {
+  create: { params: CreateParamsSchema, result: CreateResultSchema },
+  exec: { params: SandboxExecParamsSchema, result: ExecResultSchema },
+  write_file: { params: SandboxWriteParamsSchema, result: WriteFileResultSchema },
+  read_file: { params: SandboxPathParamsSchema, result: ReadFileResultSchema },
+  list: { params: SandboxPathParamsSchema, result: ListResultSchema },
+  stat: { params: SandboxPathParamsSchema, result: FileInfoSchema },
+  destroy: { params: z.object(SandboxRef), result: z.object({}) },
+  sandboxes: { params: z.object({}), result: SandboxesResultSchema },
+  shutdown: { params: z.object({}), result: z.object({}) },
+} as const;

@@ -1,0 +1,180 @@
+import { chmod, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { IronClawError, unwrap } from '../core/errors.js';
+import { checkId } from '../core/ids.js';
+import type { Limits } from '../core/limits.js';
+import { DAEMON_METHODS } from '../protocol/daemon-api.js';
+import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-server.js';
+import { RpcServer } from '../protocol/rpc-server.js';
+import { AsyncQueue } from './async-queue.js';
+import { createSandbox } from './create-sandbox.js';
+import type { Sandbox } from './sandbox.js';
+import { SandboxPool } from './sandbox-pool.js';
+
+export interface DaemonOptions {
+  stateDir: string;
+  /** Ready sandboxes kept warm for `create` without limits of its own. */
+  poolSize: number;
+  log: (line: string) => void;
+}
+
+export interface Daemon {
+  readonly socketPath: string;
+  /** Resolves when the daemon has stopped (shutdown request, or close()). */
+  readonly stopped: Promise<void>;
+  close(): Promise<void>;
+}
+
+export function daemonSocketPath(stateDir: string): string {
+  return join(stateDir, 'daemon.sock');
+}
+
+/**
+ * The daemon holds long-lived sandboxes for the CLI, between its invocations, and the warm
+ * pool. It speaks the framed protocol on a 0600 Unix socket in the 0700 state directory. A
+ * client's bad input fails that request (or, for a broken frame, that connection); the daemon
+ * keeps serving everyone else.
+ */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const socketPath = daemonSocketPath(options.stateDir);
+  const sandboxes = new Map<string, Sandbox>();
+  const pool = new SandboxPool({ size: options.poolSize, onError: (error) => options.log(`pool refill failed: ${String(error)}`) });
+  const connections = new Set<Socket>();
+  let stop: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+
+  const find = (id: string): Sandbox => {
+    const sandbox = sandboxes.get(unwrap(checkId(id)));
+    if (!sandbox) throw new IronClawError('SANDBOX_NOT_FOUND', `no sandbox ${JSON.stringify(id)}; \`ironclaw sandbox list\` shows the live ones`);
+    return sandbox;
+  };
+
+  const handlers: Record<keyof typeof DAEMON_METHODS, Handler> = {
+    create: async (raw, context) => {
+      const params = parseParams(DAEMON_METHODS.create.params, raw, 'create');
+      if (params.id !== undefined && sandboxes.has(unwrap(checkId(params.id)))) {
+        throw new IronClawError('INVALID_ARGUMENT', `sandbox ${params.id} already exists`);
+      }
+      const limits: Partial<Limits> = {};
+      if (params.limits?.memoryBytes !== undefined) limits.memoryBytes = params.limits.memoryBytes;
+      if (params.limits?.pids !== undefined) limits.pids = params.limits.pids;
+      // The pool is warmed with default limits; a sandbox with limits of its own starts fresh.
+      const usePool = Object.keys(limits).length === 0;
+      const before = pool.readyCount;
+      const id = params.id === undefined ? {} : { id: params.id };
+      const sandbox = usePool
+        ? await pool.acquire({ ...id, signal: context.signal })
+        : await createSandbox({ ...id, limits, signal: context.signal });
+      sandboxes.set(sandbox.id, sandbox);
+      options.log(`created sandbox ${sandbox.id}`);
+      return { id: sandbox.id, isolation: sandbox.isolation, fromPool: usePool && before > 0 };
+    },
+    exec: (raw, context) => {
+      const params = parseParams(DAEMON_METHODS.exec.params, raw, 'exec');
+      return runExec(find(params.id), params, context);
+    },
+    write_file: async (raw, context) => {
+      const params = parseParams(DAEMON_METHODS.write_file.params, raw, 'write_file');
+      const data = Buffer.from(params.data, 'base64');
+      await find(params.id).writeFile(params.path, data, { signal: context.signal, ...(params.mode === undefined ? {} : { mode: params.mode }) });
+      return { bytes: data.length };
+    },
+    read_file: async (raw, context) => {
+      const params = parseParams(DAEMON_METHODS.read_file.params, raw, 'read_file');
+      const data = await find(params.id).readFile(params.path, { signal: context.signal });
+      return { data: data.toString('base64'), size: data.length, truncated: false };
+    },
+    list: async (raw, context) => {
+      const params = parseParams(DAEMON_METHODS.list.params, raw, 'list');
+      return { entries: await find(params.id).list(params.path, { signal: context.signal }) };
+    },
+    stat: async (raw, context) => {
+      const params = parseParams(DAEMON_METHODS.stat.params, raw, 'stat');
+      return find(params.id).stat(params.path, { signal: context.signal });
+    },
+    destroy: async (raw) => {
+      const params = parseParams(DAEMON_METHODS.destroy.params, raw, 'destroy');
+      const sandbox = find(params.id);
+      sandboxes.delete(sandbox.id);
+      await sandbox.destroy();
+      options.log(`destroyed sandbox ${sandbox.id}`);
+      return {};
+    },
+    sandboxes: async (raw) => {
+      parseParams(DAEMON_METHODS.sandboxes.params, raw, 'sandboxes');
+      return {
+        sandboxes: [...sandboxes.values()].map((sandbox) => ({ id: sandbox.id, createdAt: sandbox.createdAt.toISOString(), isolation: { ...sandbox.isolation } })),
+        pool: { ready: pool.readyCount, target: pool.size },
+      };
+    },
+    shutdown: async (raw) => {
+      parseParams(DAEMON_METHODS.shutdown.params, raw, 'shutdown');
+      setImmediate(() => void close());
+      return {};
+    },
+  };
+
+  const server: Server = createServer((socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+    new RpcServer(socket, handlers, {
+      onClose: (error) => {
+        if (error) options.log(`closed a client connection: ${error.code}: ${error.message}`);
+      },
+    });
+  });
+  await rm(socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  await chmod(socketPath, 0o600);
+  pool.start();
+  options.log(`listening on ${socketPath} with a warm pool of ${options.poolSize}`);
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      server.close();
+      for (const socket of connections) socket.destroy();
+      await Promise.allSettled([pool.close(), ...[...sandboxes.values()].map((sandbox) => sandbox.destroy())]);
+      sandboxes.clear();
+      await rm(socketPath, { force: true });
+      options.log('stopped');
+      stop();
+    })();
+    return closing;
+  };
+  return { socketPath, stopped, close };
+}
+
+async function runExec(
+  sandbox: Sandbox,
+  params: ReturnType<typeof parseParams<typeof DAEMON_METHODS.exec.params>>,
+  context: RequestContext,
+): Promise<unknown> {
+  let stdin: AsyncQueue<Uint8Array> | undefined;
+  if (params.stdinOpen) {
+    const queue = new AsyncQueue<Uint8Array>();
+    context.onInput((data, eof) => {
+      if (data) queue.push(data);
+      if (eof) queue.end();
+    });
+    stdin = queue;
+  }
+  const output = await sandbox.exec(params.argv ?? params.shell ?? '', {
+    signal: context.signal,
+    ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
+    ...(params.env === undefined ? {} : { env: params.env }),
+    ...(stdin ? { stdin } : params.stdin === undefined ? {} : { stdin: Buffer.from(params.stdin, 'base64') }),
+    ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
+    ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
+    onStdout: (chunk) => context.emit('stdout', { data: chunk.toString('base64') }),
+    onStderr: (chunk) => context.emit('stderr', { data: chunk.toString('base64') }),
+  });
+  const { stdout: _stdout, stderr: _stderr, ...result } = output;
+  return result;
+}

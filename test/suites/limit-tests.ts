@@ -1,0 +1,121 @@
+import { describe, expect, test } from 'vitest';
+import type { Sandbox } from '../../src/index.js';
+import { expectCode } from '../support/expect-code.js';
+import { eventually } from '../support/host-processes.js';
+import { type SuiteContext, uniqueId } from './suite-context.js';
+
+const MiB = 1024 ** 2;
+
+/**
+ * Starts up to `count` background sleeps, records how many started in /tmp/started, then kills
+ * its own process group so the box is not left full. Only builtins run after the forks fail.
+ */
+function forkBomb(count: number): string {
+  return [
+    `( i=0; while [ $i -lt ${count} ]; do sleep 1000 & i=$((i+1)); echo $i > /tmp/started; done ) 2>&1`,
+    'read -r n < /tmp/started; echo "started $n"',
+    "trap '' TERM; kill 0",
+  ].join('\n');
+}
+
+function startedCount(output: string): number {
+  return Number(/^started (\d+)$/m.exec(output)?.[1] ?? Number.NaN);
+}
+
+async function expectUsable(box: Sandbox): Promise<void> {
+  const sleeps = await eventually(
+    async () => (await box.exec('grep -l "^sleep$" /proc/[0-9]*/comm 2>/dev/null | wc -l')).stdout.toString().trim(),
+    (count) => count === '0',
+  );
+  expect(sleeps).toBe('0');
+  const alive = await box.exec(['echo', 'alive']);
+  expect(alive).toMatchObject({ exitCode: 0 });
+  expect(alive.stdout.toString()).toBe('alive\n');
+}
+
+/** Resource limits: what a box cannot take from its host. */
+export function defineLimitTests(ctx: SuiteContext): void {
+  const { cgroups } = ctx.options;
+  const noCgroups = cgroups.available ? '' : ` [skipped: ${cgroups.reason}]`;
+
+  describe('limits', () => {
+    test.skipIf(!cgroups.available)(`the pids cgroup contains a fork bomb and the box stays usable${noCgroups}`, async () => {
+      if (!cgroups.available) throw new Error('unreachable');
+      const id = uniqueId('pids');
+      await using box = await ctx.create({ id, limits: { pids: 64 } });
+      const result = await box.exec(forkBomb(200), { timeoutMs: 20_000 });
+      const output = result.stdout.toString();
+      expect(output).toMatch(/fork|resource temporarily unavailable/i);
+      const started = startedCount(output);
+      expect(started).toBeGreaterThan(0);
+      expect(started).toBeLessThan(64);
+      expect(await cgroups.pidsLimitHits(id)).toBeGreaterThan(0); // the cgroup refused, not an rlimit
+      await expectUsable(box);
+    });
+
+    // Runs unprivileged too: without cgroups, RLIMIT_NPROC is the only fork-bomb backstop.
+    test('RLIMIT_NPROC contains a fork bomb where the pids cgroup is not the limit', async () => {
+      const id = uniqueId('nproc');
+      await using box = await ctx.create({ id, limits: { processes: 128, pids: 4096 } });
+      const result = await box.exec(forkBomb(300), { timeoutMs: 20_000 });
+      const output = result.stdout.toString();
+      expect(output).toMatch(/fork|resource temporarily unavailable/i);
+      const started = startedCount(output);
+      expect(started).toBeGreaterThan(0);
+      expect(started).toBeLessThan(128);
+      if (cgroups.available) expect(await cgroups.pidsLimitHits(id)).toBe(0);
+      await expectUsable(box);
+    });
+
+    test.skipIf(!cgroups.available)(`the memory cgroup kills a process that allocates past it${noCgroups}`, async () => {
+      if (!cgroups.available) throw new Error('unreachable');
+      const id = uniqueId('memory');
+      await using box = await ctx.create({ id, limits: { memoryBytes: 64 * MiB } });
+      // b'x' * n writes every byte, so the pages are really charged (a zeroed buffer would not be).
+      const result = await box.exec(['python3', '-c', "b = b'x' * (256 << 20); print('allocated', len(b))"]);
+      expect(result.stdout.toString()).not.toContain('allocated');
+      expect(result).toMatchObject({ exitCode: null, signal: 'SIGKILL', timedOut: false });
+      expect(await cgroups.oomKills(id)).toBeGreaterThanOrEqual(1);
+      await expectUsable(box);
+    });
+
+    test.skipIf(cgroups.available)(
+      `without cgroups a memory limit is refused with POLICY_UNENFORCEABLE (fail closed)${cgroups.available ? ' [skipped: cgroups are available here]' : ''}`,
+      async () => {
+        const error = await expectCode(() => ctx.create({ limits: { memoryBytes: 64 * MiB } }), 'POLICY_UNENFORCEABLE');
+        expect(error.message).toMatch(/memory/);
+      },
+    );
+
+    test('RLIMIT_FSIZE stops a write at fileSizeBytes', async () => {
+      await using box = await ctx.create({ limits: { fileSizeBytes: MiB } });
+      const result = await box.exec('head -c 4194304 /dev/zero > /workspace/big; echo "status $?"');
+      const status = Number(/status (\d+)/.exec(result.stdout.toString())?.[1]);
+      expect(status).not.toBe(0); // killed by SIGXFSZ (128+25) or failed with EFBIG
+      expect((await box.stat('/workspace/big')).size).toBe(MiB);
+    });
+
+    test('tmpBytes and workspaceBytes bound the writable filesystems', async () => {
+      await using box = await ctx.create({ limits: { tmpBytes: MiB, workspaceBytes: MiB } });
+      const result = await box.exec(
+        'for d in /tmp /workspace; do head -c 4194304 /dev/zero 2>&1 >$d/fill; echo "$d status $?"; done',
+      );
+      const out = result.stdout.toString();
+      expect(out).toMatch(/No space left on device/);
+      expect(out).toMatch(/\/tmp status [1-9]/);
+      expect(out).toMatch(/\/workspace status [1-9]/);
+      expect((await box.stat('/tmp/fill')).size).toBeLessThanOrEqual(MiB);
+      expect((await box.stat('/workspace/fill')).size).toBeLessThanOrEqual(MiB);
+    });
+
+    test('rlimits are set as asked (open files, processes, file size, core)', async () => {
+      await using box = await ctx.create({ limits: { openFiles: 256, processes: 300, fileSizeBytes: 5 * MiB } });
+      const limits = (await box.exec(['cat', '/proc/self/limits'])).stdout.toString();
+      const limit = (name: string): string[] => new RegExp(`^${name}\\s+(\\S+)\\s+(\\S+)`, 'm').exec(limits)?.slice(1) ?? [];
+      expect(limit('Max open files')).toEqual(['256', '256']);
+      expect(limit('Max processes')).toEqual(['300', '300']);
+      expect(limit('Max file size')).toEqual([String(5 * MiB), String(5 * MiB)]);
+      expect(limit('Max core file size')).toEqual(['0', '0']);
+    });
+  });
+}

@@ -1,0 +1,33 @@
+import { createSandbox, type Sandbox, type SandboxOptions } from '../../src/index.js';
+import type { CgroupProbe } from '../support/cgroup-probe.js';
+
+export type Driver = NonNullable<SandboxOptions['driver']>;
+
+/** What a driver's suite run may expect of this host, this user and this driver. */
+export interface SandboxSuiteOptions {
+  /**
+   * The box's processes are host processes in their own pid namespace (bwrap), so the suite also
+   * checks them from the host's /proc. A VM or a gVisor sentry hides them: set false there.
+   */
+  hostPidNamespace: boolean;
+  /** Host uid the box's processes run as: 65534 when IronClaw runs as root, else the caller's. */
+  hostUid: number;
+  /** cgroup support for this user, probed by the tests (unprivileged on cgroup v1: none). */
+  cgroups: CgroupProbe;
+}
+
+export interface SuiteContext {
+  readonly driver: Driver;
+  readonly options: SandboxSuiteOptions;
+  /** Creates a sandbox of the driver under test; the caller destroys it. */
+  create(options?: Omit<SandboxOptions, 'driver'>): Promise<Sandbox>;
+}
+
+export function suiteContext(driver: Driver, options: SandboxSuiteOptions): SuiteContext {
+  return { driver, options, create: (extra = {}) => createSandbox({ ...extra, driver }) };
+}
+
+/** A sandbox id no other run on this machine uses (cgroup names are global). */
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
