@@ -1,4 +1,5 @@
 import { type CommandDef, dispatch } from './command.js';
+import { execCommand } from './exec-command.js';
 
 const VERSION = '0.1.0';
 
@@ -7,8 +8,9 @@ const limitOptions = {
   pids: { type: 'string', value: '<n>', description: 'process limit (needs cgroups)' },
 } as const;
 
-// Each command's module is imported only when that command runs, so `ironclaw exec` loads
-// nothing it does not use (no schemas, no daemon client).
+// `exec` is bundled into this file; the other commands load from a second bundle when they run,
+// so a one-shot `ironclaw exec` reads one small file and nothing it does not use.
+const more = (): Promise<typeof import('./more.js')> => import('./more.js');
 const commands: CommandDef[] = [
   {
     name: 'exec',
@@ -21,7 +23,7 @@ const commands: CommandDef[] = [
       workspace: { type: 'string', value: '<dir>', description: 'copy this directory into /workspace first (changes stay in the box)' },
       json: { type: 'boolean', description: 'print one JSON object with the result instead of streaming' },
     },
-    run: async (options, positionals) => (await import('./exec-command.js')).execCommand(positionals, options),
+    run: (options, positionals) => execCommand(positionals, options),
   },
   {
     name: 'sandbox',
@@ -29,7 +31,7 @@ const commands: CommandDef[] = [
     args: '<subcommand> ...',
     options: {},
     run: () => Promise.resolve(0),
-    subcommands: async (rest) => (await import('./sandbox-command.js')).sandboxCommand(rest),
+    subcommands: async (rest) => (await more()).sandboxCommand(rest),
   },
   {
     name: 'daemon',
@@ -39,14 +41,14 @@ const commands: CommandDef[] = [
       pool: { type: 'string', value: '<n>', description: 'ready sandboxes to keep warm (default 2, or IRONCLAW_POOL_SIZE)' },
       stop: { type: 'boolean', description: 'stop the running daemon' },
     },
-    run: async (options) => (await import('./daemon-command.js')).daemonCommand(options),
+    run: async (options) => (await more()).daemonCommand(options),
   },
   {
     name: 'doctor',
     summary: 'start a box with every driver and report which work, and how to fix the rest',
     args: '',
     options: { json: { type: 'boolean', description: 'print the report as JSON' } },
-    run: async (options) => (await import('./doctor-command.js')).doctorCommand(options),
+    run: async (options) => (await more()).doctorCommand(options),
   },
 ];
 

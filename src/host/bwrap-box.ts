@@ -1,12 +1,12 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
-import { type FileHandle, open, readdir } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { IronClawError } from '../core/errors.js';
 import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { BoundedTail } from './bounded-tail.js';
-import { AGENT_PATH, BOX_ENV, bwrapArgs, prlimitArgs } from './bwrap-args.js';
+import { AGENT_PATH, BOX_ENV, BOX_ETC_FILES, bwrapArgs, prlimitArgs } from './bwrap-args.js';
 import type { BoxCgroup, CgroupBackend } from './cgroups.js';
 import { detectHostLayout } from './host-layout.js';
 import { boxEtcDir, guestBundlePath } from './package-files.js';
@@ -66,7 +66,11 @@ const FIRST_DATA_SLOT = 7;
 
 export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
   const { limits, payload } = options;
-  const [layout, etcDir] = await Promise.all([detectHostLayout(), boxEtcDir()]);
+  const [layout, etcDir, agentPath] = await Promise.all([
+    detectHostLayout(),
+    boxEtcDir(),
+    payload.kind === 'agent' ? guestBundlePath() : undefined,
+  ]);
   if (limits.memoryBytes !== undefined && !options.cgroups.available) {
     throw new IronClawError('POLICY_UNENFORCEABLE', `cannot limit memory: ${options.cgroups.reason}`);
   }
@@ -74,11 +78,11 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
   const handles: FileHandle[] = [];
   try {
     // Files bwrap copies into the box, opened together; each gets the next stdio slot.
-    const etcNames = (await readdir(etcDir)).sort();
-    const paths = [...etcNames.map((name) => join(etcDir, name)), ...(payload.kind === 'agent' ? [await guestBundlePath()] : [])];
+    const etcNames = BOX_ETC_FILES;
+    const paths = [...etcNames.map((name) => join(etcDir, name)), ...(agentPath === undefined ? [] : [agentPath])];
     handles.push(...(await Promise.all(paths.map((path) => open(path, 'r')))));
     const etc = Object.fromEntries(etcNames.map((name, index) => [name, FIRST_DATA_SLOT + index]));
-    const agent = payload.kind === 'agent' ? FIRST_DATA_SLOT + etcNames.length : undefined;
+    const agent = agentPath === undefined ? undefined : FIRST_DATA_SLOT + etcNames.length;
     const command =
       payload.kind === 'agent'
         ? [layout.nodePath, AGENT_PATH]

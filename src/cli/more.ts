@@ -1,0 +1,7 @@
+/**
+ * The commands other than `exec`, bundled apart from the CLI's main file: `ironclaw exec`
+ * starts without loading their code (schemas, the daemon client).
+ */
+export { daemonCommand } from './daemon-command.js';
+export { doctorCommand } from './doctor-command.js';
+export { sandboxCommand } from './sandbox-command.js';
