@@ -5,3 +5,5 @@ export { IronClawError, type ErrorCode } from './core/errors.js';
 export type { IsolationReport, LayerReport } from './core/isolation.js';
 export type { Limits } from './core/limits.js';
 export type { FileInfo } from './protocol/guest-api.js';
+export { SandboxPool, type SandboxPoolOptions } from './runtime/sandbox-pool.js';
+export { runOnce, type RunOnceOptions, type RunOnceResult } from './runtime/run-once.js';

