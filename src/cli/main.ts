@@ -1,5 +1,6 @@
 import { type CommandDef, dispatch } from './command.js';
 import { execCommand } from './exec-command.js';
+import { closeInheritedFds } from '../host/inherited-fds.js';
 
 const VERSION = '0.1.0';
 
@@ -51,6 +52,9 @@ const commands: CommandDef[] = [
     run: async (options) => (await more()).doctorCommand(options),
   },
 ];
+
+// Descriptors our parent leaked to us would reach every box: close them before anything else.
+closeInheritedFds();
 
 const args = process.argv.slice(2);
 if (args[0] === '--version' || args[0] === '-V') {

@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { GUEST_METHODS } from '../protocol/guest-api.js';
 import { type Handler, parseParams, RpcServer } from '../protocol/rpc-server.js';
+import { closeInheritedFds } from './close-inherited-fds.js';
 import { execCommand } from './exec.js';
 import { listSandboxDir, readSandboxFile, removeSandboxPath, statSandboxPath, writeSandboxFile } from './files.js';
 
@@ -25,6 +26,7 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
 
 const fd = Number(process.env.IRONCLAW_AGENT_FD ?? '3');
 delete process.env.IRONCLAW_AGENT_FD;
+closeInheritedFds(fd);
 const socket = new Socket({ fd, readable: true, writable: true });
 new RpcServer(socket, handlers, {
   onClose: (error) => {

@@ -9,6 +9,7 @@ import { BoundedTail } from './bounded-tail.js';
 import { AGENT_PATH, BOX_ENV, BOX_ETC_FILES, bwrapArgs, prlimitArgs } from './bwrap-args.js';
 import type { BoxCgroup, CgroupBackend } from './cgroups.js';
 import { detectHostLayout } from './host-layout.js';
+import { assertNoInheritedFds } from './inherited-fds.js';
 import { boxEtcDir, guestBundlePath } from './package-files.js';
 
 /** What runs as the box's payload: the guest agent, or one command with the caller's stdio. */
@@ -19,8 +20,8 @@ export type BoxPayload =
       argv: readonly string[];
       /** inherit: this process's stdio, live; pipe: stdout and stderr captured (stdin inherited). */
       stdio: 'inherit' | 'pipe';
-      /** A tar stream unpacked into /workspace before the command starts. */
-      workspaceTar?: NodeJS.ReadableStream;
+      /** A host directory copied into /workspace (by the host's tar) before the command starts. */
+      workspaceDir?: string;
     };
 
 export interface SpawnBoxOptions {
@@ -66,7 +67,8 @@ const FIRST_DATA_SLOT = 7;
 
 export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
   const { limits, payload } = options;
-  const [layout, etcDir, agentPath] = await Promise.all([
+  const [, layout, etcDir, agentPath] = await Promise.all([
+    assertNoInheritedFds(),
     detectHostLayout(),
     boxEtcDir(),
     payload.kind === 'agent' ? guestBundlePath() : undefined,
@@ -86,7 +88,7 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
     const command =
       payload.kind === 'agent'
         ? [layout.nodePath, AGENT_PATH]
-        : ['/bin/sh', '-c', payload.workspaceTar ? SHIM_WITH_WORKSPACE : SHIM, 'ironclaw', ...payload.argv];
+        : ['/bin/sh', '-c', payload.workspaceDir === undefined ? SHIM : SHIM_WITH_WORKSPACE, 'ironclaw', ...payload.argv];
     const args = bwrapArgs({
       layout,
       limits,
@@ -97,7 +99,7 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
       blockFd: cgroup ? SLOT_BLOCK : undefined,
     });
     const userStdio = payload.kind === 'command' ? payload.stdio : undefined;
-    const workspaceTar = payload.kind === 'command' ? payload.workspaceTar : undefined;
+    const workspaceDir = payload.kind === 'command' ? payload.workspaceDir : undefined;
     const stdio: StdioOptions = [
       userStdio ? 'inherit' : 'ignore',
       userStdio ?? 'ignore',
@@ -105,19 +107,18 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
       'pipe',
       'pipe',
       cgroup ? 'pipe' : 'ignore',
-      (workspaceTar as Readable | undefined) ?? 'ignore',
+      workspaceDir === undefined ? 'ignore' : 'pipe',
       ...handles.map((handle) => handle.fd),
     ];
     const asRoot = process.getuid?.() === 0;
-    const child = spawn('prlimit', [...prlimitArgs(limits), '--', 'bwrap', ...args], {
+    const child = spawn('prlimit', [...prlimitArgs(limits), '--', bwrapPath(), ...args], {
       stdio,
       detached: true,
       env: {},
       ...(asRoot ? { uid: options.rootBoxUid, gid: options.rootBoxUid } : {}),
     });
-    // The box reads the tar stream now; our copy of its read end must not compete for it.
-    (workspaceTar as Readable | undefined)?.destroy();
-    return await startBox(child, options, cgroup, asRoot ? options.rootBoxUid : (process.getuid?.() ?? -1));
+    const packer = workspaceDir === undefined ? undefined : packWorkspace(workspaceDir, slot(child, SLOT_WORKSPACE));
+    return await startBox(child, options, cgroup, asRoot ? options.rootBoxUid : (process.getuid?.() ?? -1), packer);
   } catch (error) {
     await cgroup?.remove();
     throw error;
@@ -126,8 +127,14 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
   }
 }
 
-async function startBox(child: ChildProcess, options: SpawnBoxOptions, cgroup: BoxCgroup | undefined, hostUid: number): Promise<BoxProcess> {
-  const tail = new BoundedTail();
+async function startBox(
+  child: ChildProcess,
+  options: SpawnBoxOptions,
+  cgroup: BoxCgroup | undefined,
+  hostUid: number,
+  packer: BoundedTail | undefined,
+): Promise<BoxProcess> {
+  const tail = packer ?? new BoundedTail();
   if (options.payload.kind === 'agent' || options.payload.stdio === 'pipe') {
     child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));
   }
@@ -181,6 +188,25 @@ async function startBox(child: ChildProcess, options: SpawnBoxOptions, cgroup: B
       return destroying;
     },
   };
+}
+
+/**
+ * Streams a tar of `dir` into the box. tar writes straight into our end of the socket pair and
+ * we close our copy, so the box sees end-of-file when tar is done; node never buffers the data.
+ * tar's complaints go to the returned tail, quoted if the box fails to start.
+ */
+function packWorkspace(dir: string, end: Duplex): BoundedTail {
+  const tail = new BoundedTail();
+  const tar = spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', end, 'pipe'] });
+  end.destroy();
+  tar.stderr.on('data', (chunk: Buffer) => tail.push(chunk));
+  tar.once('error', (error) => tail.push(Buffer.from(`cannot run tar: ${error.message}\n`)));
+  return tail;
+}
+
+/** The bwrap binary: IRONCLAW_BWRAP, or bwrap from PATH. */
+function bwrapPath(): string {
+  return process.env.IRONCLAW_BWRAP ?? 'bwrap';
 }
 
 /** A 'pipe' stdio slot past stderr: node makes it a socket pair, so it is duplex. */

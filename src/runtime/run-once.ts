@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
 import type { IsolationReport } from '../core/isolation.js';
@@ -43,11 +43,11 @@ export async function runOnce(argv: readonly string[], options: RunOnceOptions):
   // makes a cgroup only when a cgroup limit is asked for. bench/ measures both.
   const wantCgroup = options.cgroup ?? (options.limits?.memoryBytes !== undefined || options.limits?.pids !== undefined);
   const cgroups: CgroupBackend = wantCgroup ? await detectCgroups() : { available: false, reason: 'a one-shot run without --memory or --pids makes no cgroup; its processes are bounded by rlimits and --timeout' };
-  const workspace = options.workspace === undefined ? undefined : packWorkspace(options.workspace);
+  if (options.workspace !== undefined) await assertDirectory(options.workspace);
   const box = await spawnBox({
     id: newId('run'),
     limits: resolveLimits(options.limits),
-    payload: { kind: 'command', argv, stdio: options.stdio, ...(workspace ? { workspaceTar: workspace.stream } : {}) },
+    payload: { kind: 'command', argv, stdio: options.stdio, ...(options.workspace === undefined ? {} : { workspaceDir: options.workspace }) },
     cgroups,
     rootBoxUid: options.rootBoxUid ?? 65534,
   });
@@ -64,7 +64,6 @@ export async function runOnce(argv: readonly string[], options: RunOnceOptions):
   options.signal?.addEventListener('abort', kill, { once: true });
   try {
     const [exit, payloadStarted] = await Promise.all([box.exited, box.started]);
-    await workspace?.done;
     if (!payloadStarted && !timedOut) {
       throw new IronClawError('SANDBOX_START_FAILED', `the sandbox did not start (${exit.signal ?? `bwrap exit code ${exit.code}`})${box.stderrTail() ? `: ${box.stderrTail()}` : ''}`);
     }
@@ -83,19 +82,7 @@ export async function runOnce(argv: readonly string[], options: RunOnceOptions):
   }
 }
 
-/** A tar stream of a host directory, made by the host's tar as the invoking user. */
-function packWorkspace(dir: string): { stream: NodeJS.ReadableStream; done: Promise<void> } {
-  const tar = spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let errors = '';
-  tar.stderr.on('data', (chunk: Buffer) => {
-    errors += chunk.toString();
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    tar.once('error', (error) => reject(new IronClawError('INVALID_ARGUMENT', `cannot read workspace ${dir}: ${error.message}`)));
-    tar.once('exit', (code) => {
-      if (code === 0) resolve();
-      else reject(new IronClawError('INVALID_ARGUMENT', `cannot read workspace ${dir}: ${errors.trim() || `tar exit code ${code}`}`));
-    });
-  });
-  return { stream: tar.stdout, done };
+async function assertDirectory(dir: string): Promise<void> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new IronClawError('INVALID_ARGUMENT', `--workspace ${dir} is not a directory`);
 }

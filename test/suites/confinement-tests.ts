@@ -6,9 +6,12 @@ import type { SuiteContext } from './suite-context.js';
 /** Names and paths from a client are hostile: ids and file paths stay inside their bounds. */
 export function defineConfinementTests(ctx: SuiteContext): void {
   describe('ids', () => {
-    test.each(['../etc', 'UPPER', '', '-leading-dash', 'a/b', 'x'.repeat(64)])('createSandbox({ id: %j }) rejects with INVALID_ID', async (id) => {
-      await expectCode(() => ctx.create({ id }), 'INVALID_ID');
-    });
+    test.each(['../etc', 'UPPER', '', '-leading-dash', 'a/b', 'x'.repeat(64)])(
+      'createSandbox({ id: %j }) rejects with INVALID_ID',
+      async (id) => {
+        await expectCode(() => ctx.create({ id }), 'INVALID_ID');
+      },
+    );
   });
 
   describe('file paths', () => {

@@ -63,8 +63,18 @@ export function defineIsolationTests(ctx: SuiteContext): void {
     }
 
     test('host files outside the box mounts are not visible (/var/tmp, host /tmp, the repo)', async () => {
-      const files = [await hostCanary('/var/tmp'), await hostCanary(tmpdir()), join(REPO_ROOT, 'package.json')];
-      const result = await box.exec(['sh', '-c', 'for f; do if cat "$f" 2>/dev/null; then echo "READ $f"; else echo "absent $f"; fi; done', 'sh', ...files]);
+      const files = [
+        await hostCanary('/var/tmp'),
+        await hostCanary(tmpdir()),
+        join(REPO_ROOT, 'package.json'),
+      ];
+      const result = await box.exec([
+        'sh',
+        '-c',
+        'for f; do if cat "$f" 2>/dev/null; then echo "READ $f"; else echo "absent $f"; fi; done',
+        'sh',
+        ...files,
+      ]);
       expect(result.stdout.toString()).toBe(files.map((file) => `absent ${file}\n`).join(''));
       expect(result.stdout.toString()).not.toContain(canary);
     });
@@ -72,19 +82,28 @@ export function defineIsolationTests(ctx: SuiteContext): void {
     test('the root filesystem is read-only: writes to /usr, /etc and / fail, nothing lands on the host', async () => {
       const name = `ironclaw-probe-${randomBytes(6).toString('hex')}`;
       const result = await box.exec([
-        'sh', '-c',
+        'sh',
+        '-c',
         'for p; do if touch "$p" 2>/dev/null || mkdir "$p" 2>/dev/null; then echo "WROTE $p"; else echo "refused $p"; fi; done; touch /usr/x 2>&1 || true',
-        'sh', `/usr/${name}`, `/usr/bin/${name}`, `/etc/${name}`, `/${name}`,
+        'sh',
+        `/usr/${name}`,
+        `/usr/bin/${name}`,
+        `/etc/${name}`,
+        `/${name}`,
       ]);
       const out = result.stdout.toString();
-      expect(out).toContain(`refused /usr/${name}\nrefused /usr/bin/${name}\nrefused /etc/${name}\nrefused /${name}\n`);
+      expect(out).toContain(
+        `refused /usr/${name}\nrefused /usr/bin/${name}\nrefused /etc/${name}\nrefused /${name}\n`,
+      );
       expect(out).toContain('Read-only file system');
       await expect(access(`/usr/${name}`)).rejects.toThrow();
       await expect(access(`/usr/bin/${name}`)).rejects.toThrow();
     });
 
     test('/workspace and /tmp are writable, and what the box writes the file API reads', async () => {
-      const result = await box.exec('echo from-exec > /workspace/w.txt && echo from-exec > /tmp/t.txt && echo ok');
+      const result = await box.exec(
+        'echo from-exec > /workspace/w.txt && echo from-exec > /tmp/t.txt && echo ok',
+      );
       expect(result.stdout.toString()).toBe('ok\n');
       expect((await box.readFile('/workspace/w.txt')).toString()).toBe('from-exec\n');
       expect((await box.readFile('/tmp/t.txt')).toString()).toBe('from-exec\n');
@@ -99,7 +118,10 @@ export function defineIsolationTests(ctx: SuiteContext): void {
       try {
         const hosts = ['127.0.0.1', ...hostIPv4Addresses()];
         await box.writeFile('/tmp/connect.py', CONNECT_PY);
-        const result = await box.exec(['python3', '/tmp/connect.py', String(tcp.port), abstractName, ...hosts], { timeoutMs: 25_000 });
+        const result = await box.exec(
+          ['python3', '/tmp/connect.py', String(tcp.port), abstractName, ...hosts],
+          { timeoutMs: 25_000 },
+        );
         const lines = result.stdout.toString().trim().split('\n');
         expect(lines, result.stderr.toString()).toHaveLength(hosts.length + 1); // every attempt ran
         expect(lines.filter((line) => !line.startsWith('refused '))).toEqual([]);
@@ -112,7 +134,12 @@ export function defineIsolationTests(ctx: SuiteContext): void {
 
     test('only the loopback interface exists (/proc/net/dev)', async () => {
       const result = await box.exec(['cat', '/proc/net/dev']);
-      const names = result.stdout.toString().split('\n').slice(2).filter(Boolean).map((line) => line.split(':')[0]?.trim());
+      const names = result.stdout
+        .toString()
+        .split('\n')
+        .slice(2)
+        .filter(Boolean)
+        .map((line) => line.split(':')[0]?.trim());
       expect(names).toEqual(['lo']);
     });
 
@@ -130,7 +157,10 @@ export function defineIsolationTests(ctx: SuiteContext): void {
     test('/proc shows only the box processes', async () => {
       const result = await box.exec('ls /proc; echo ---; cat /proc/1/cmdline | tr "\\0" " "');
       const [listing = '', init = ''] = result.stdout.toString().split('---\n');
-      const pids = listing.split('\n').filter((name) => /^\d+$/.test(name)).map(Number);
+      const pids = listing
+        .split('\n')
+        .filter((name) => /^\d+$/.test(name))
+        .map(Number);
       expect(pids.length).toBeGreaterThan(0);
       expect(pids.length).toBeLessThan(10); // init, agent, this shell, ls: not the host's hundreds
       expect(pids).not.toContain(process.pid);
@@ -140,8 +170,10 @@ export function defineIsolationTests(ctx: SuiteContext): void {
 
     test('the box process has no capabilities, no new privileges and uid 1000', async () => {
       const status = (await box.exec(['cat', '/proc/self/status'])).stdout.toString();
-      const field = (name: string): string | undefined => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1];
-      for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect(field(set), set).toBe('0000000000000000');
+      const field = (name: string): string | undefined =>
+        new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1];
+      for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'])
+        expect(field(set), set).toBe('0000000000000000');
       expect(field('Uid')?.split(/\s+/)).toEqual(['1000', '1000', '1000', '1000']);
       expect(field('Gid')?.split(/\s+/)).toEqual(['1000', '1000', '1000', '1000']);
       expect(field('NoNewPrivs')).toBe('1');
@@ -154,19 +186,22 @@ export function defineIsolationTests(ctx: SuiteContext): void {
       expect(name).not.toBe(hostname());
     });
 
-    test(`reports its isolation honestly (cgroup ${ctx.options.cgroups.available ? 'on' : `off: ${ctx.options.cgroups.reason}`})`, async () => {
+    test(`reports its isolation honestly (cgroup ${ctx.options.cgroups.available ? 'on' : `off: ${ctx.options.cgroups.reason}`})`, () => {
       const { isolation } = box;
       expect(isolation.driver).toBe(ctx.driver);
       expect(isolation.hostUid).toBe(ctx.options.hostUid);
-      for (const layer of ['namespaces', 'filesystem', 'network', 'rlimits'] as const) expect(isolation.layers[layer].on, layer).toBe(true);
+      for (const layer of ['namespaces', 'filesystem', 'network', 'rlimits'] as const)
+        expect(isolation.layers[layer].on, layer).toBe(true);
       const { cgroups } = ctx.options;
       expect(isolation.layers.cgroup.on).toBe(cgroups.available);
       if (cgroups.available) {
-        for (const dir of cgroups.dirs(box.id)) expect(isolation.layers.cgroup.detail).toContain(dir);
+        for (const dir of cgroups.dirs(box.id))
+          expect(isolation.layers.cgroup.detail).toContain(dir);
       } else {
         expect(isolation.layers.cgroup.detail).toMatch(/not writable|no cgroup|needs root|delegat/);
       }
-      for (const layer of Object.values(isolation.layers)) expect(layer.detail.length).toBeGreaterThan(0);
+      for (const layer of Object.values(isolation.layers))
+        expect(layer.detail.length).toBeGreaterThan(0);
     });
 
     test.skipIf(!ctx.options.hostPidNamespace)(

@@ -2,7 +2,12 @@ import { access } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
 import type { Sandbox } from '../../src/index.js';
 import { expectCode } from '../support/expect-code.js';
-import { eventually, type HostProcess, pidNamespaceOf, processesInPidNamespace } from '../support/host-processes.js';
+import {
+  eventually,
+  type HostProcess,
+  pidNamespaceOf,
+  processesInPidNamespace,
+} from '../support/host-processes.js';
 import { type SuiteContext, uniqueId } from './suite-context.js';
 
 /** Processes of the box other than its init and the guest agent, listed from inside the box. */
@@ -19,7 +24,10 @@ async function strayProcesses(box: Sandbox): Promise<string[]> {
 }
 
 /** Host processes in the box's pid namespace other than its init and the guest agent. */
-async function strayHostProcesses(namespace: string, agentInnerPid: number): Promise<HostProcess[]> {
+async function strayHostProcesses(
+  namespace: string,
+  agentInnerPid: number,
+): Promise<HostProcess[]> {
   const all = await processesInPidNamespace(namespace);
   return all.filter((p) => p.innerPid !== 1 && p.innerPid !== agentInnerPid);
 }
@@ -32,10 +40,18 @@ export function defineLifecycleTests(ctx: SuiteContext): void {
   describe('timeouts and cancellation', () => {
     test('a timeout kills the whole process group: no sleep is left (seen from inside)', async () => {
       await using box = await ctx.create();
-      const result = await box.exec(['sh', '-c', 'sleep 1000 & sleep 1000 & wait'], { timeoutMs: 500 });
+      const result = await box.exec(['sh', '-c', 'sleep 1000 & sleep 1000 & wait'], {
+        timeoutMs: 500,
+      });
       expect(result).toMatchObject({ timedOut: true, exitCode: null, signal: 'SIGKILL' });
-      const stray = await eventually(() => strayProcesses(box), (left) => left.length === 0);
+      const stray = await eventually(
+        () => strayProcesses(box),
+        (left) => left.length === 0,
+      );
       expect(stray).toEqual([]);
+      // The listing does see a sleep that is left running on purpose.
+      await box.exec('sleep 1000 >/dev/null 2>&1 &');
+      expect((await strayProcesses(box)).map((line) => line.split(' ')[1])).toEqual(['sleep']);
     });
 
     test.skipIf(!hostPidNamespace)(
@@ -44,12 +60,19 @@ export function defineLifecycleTests(ctx: SuiteContext): void {
         await using box = await ctx.create();
         const namespace = await pidNamespaceOf(box.boxPid);
         const agent = (await box.ping()).pid;
-        const result = await box.exec(['sh', '-c', 'sleep 1000 & sleep 1000 & wait'], { timeoutMs: 500 });
+        const result = await box.exec(['sh', '-c', 'sleep 1000 & sleep 1000 & wait'], {
+          timeoutMs: 500,
+        });
         expect(result.timedOut).toBe(true);
-        const stray = await eventually(() => strayHostProcesses(namespace, agent), (left) => left.length === 0);
+        const stray = await eventually(
+          () => strayHostProcesses(namespace, agent),
+          (left) => left.length === 0,
+        );
         expect(stray).toEqual([]);
         // The scan does see this namespace: its init and the agent are still there.
-        const inits = (await processesInPidNamespace(namespace)).map((p) => p.innerPid).sort((a, b) => a - b);
+        const inits = (await processesInPidNamespace(namespace))
+          .map((p) => p.innerPid)
+          .sort((a, b) => a - b);
         expect(inits).toEqual([1, agent].sort((a, b) => a - b));
       },
     );
@@ -62,7 +85,10 @@ export function defineLifecycleTests(ctx: SuiteContext): void {
         onStdout: () => controller.abort(),
       });
       await expectCode(() => running, 'ABORTED');
-      const stray = await eventually(() => strayProcesses(box), (left) => left.length === 0);
+      const stray = await eventually(
+        () => strayProcesses(box),
+        (left) => left.length === 0,
+      );
       expect(stray).toEqual([]);
     });
   });
@@ -83,7 +109,10 @@ export function defineLifecycleTests(ctx: SuiteContext): void {
           // the host's init reaps a moment later (see the report on bwrap-box destroy).
           const running = (await processesInPidNamespace(namespace)).filter((p) => p.state !== 'Z');
           expect(running).toEqual([]);
-          const left = await eventually(() => processesInPidNamespace(namespace), (found) => found.length === 0);
+          const left = await eventually(
+            () => processesInPidNamespace(namespace),
+            (found) => found.length === 0,
+          );
           expect(left).toEqual([]);
         } finally {
           await box.destroy();
@@ -99,7 +128,11 @@ export function defineLifecycleTests(ctx: SuiteContext): void {
         const box = await ctx.create({ id });
         const dirs = cgroups.dirs(id);
         try {
-          const exists = (dir: string): Promise<boolean> => access(dir).then(() => true, () => false);
+          const exists = (dir: string): Promise<boolean> =>
+            access(dir).then(
+              () => true,
+              () => false,
+            );
           expect(await Promise.all(dirs.map(exists))).toEqual(dirs.map(() => true));
           await box.destroy();
           expect(await Promise.all(dirs.map(exists))).toEqual(dirs.map(() => false));

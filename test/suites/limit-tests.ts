@@ -24,7 +24,10 @@ function startedCount(output: string): number {
 
 async function expectUsable(box: Sandbox): Promise<void> {
   const sleeps = await eventually(
-    async () => (await box.exec('grep -l "^sleep$" /proc/[0-9]*/comm 2>/dev/null | wc -l')).stdout.toString().trim(),
+    async () =>
+      (await box.exec('grep -l "^sleep$" /proc/[0-9]*/comm 2>/dev/null | wc -l')).stdout
+        .toString()
+        .trim(),
     (count) => count === '0',
   );
   expect(sleeps).toBe('0');
@@ -39,19 +42,22 @@ export function defineLimitTests(ctx: SuiteContext): void {
   const noCgroups = cgroups.available ? '' : ` [skipped: ${cgroups.reason}]`;
 
   describe('limits', () => {
-    test.skipIf(!cgroups.available)(`the pids cgroup contains a fork bomb and the box stays usable${noCgroups}`, async () => {
-      if (!cgroups.available) throw new Error('unreachable');
-      const id = uniqueId('pids');
-      await using box = await ctx.create({ id, limits: { pids: 64 } });
-      const result = await box.exec(forkBomb(200), { timeoutMs: 20_000 });
-      const output = result.stdout.toString();
-      expect(output).toMatch(/fork|resource temporarily unavailable/i);
-      const started = startedCount(output);
-      expect(started).toBeGreaterThan(0);
-      expect(started).toBeLessThan(64);
-      expect(await cgroups.pidsLimitHits(id)).toBeGreaterThan(0); // the cgroup refused, not an rlimit
-      await expectUsable(box);
-    });
+    test.skipIf(!cgroups.available)(
+      `the pids cgroup contains a fork bomb and the box stays usable${noCgroups}`,
+      async () => {
+        if (!cgroups.available) throw new Error('unreachable');
+        const id = uniqueId('pids');
+        await using box = await ctx.create({ id, limits: { pids: 64 } });
+        const result = await box.exec(forkBomb(200), { timeoutMs: 20_000 });
+        const output = result.stdout.toString();
+        expect(output).toMatch(/fork|resource temporarily unavailable/i);
+        const started = startedCount(output);
+        expect(started).toBeGreaterThan(0);
+        expect(started).toBeLessThan(64);
+        expect(await cgroups.pidsLimitHits(id)).toBeGreaterThan(0); // the cgroup refused, not an rlimit
+        await expectUsable(box);
+      },
+    );
 
     // Runs unprivileged too: without cgroups, RLIMIT_NPROC is the only fork-bomb backstop.
     test('RLIMIT_NPROC contains a fork bomb where the pids cgroup is not the limit', async () => {
@@ -67,22 +73,32 @@ export function defineLimitTests(ctx: SuiteContext): void {
       await expectUsable(box);
     });
 
-    test.skipIf(!cgroups.available)(`the memory cgroup kills a process that allocates past it${noCgroups}`, async () => {
-      if (!cgroups.available) throw new Error('unreachable');
-      const id = uniqueId('memory');
-      await using box = await ctx.create({ id, limits: { memoryBytes: 64 * MiB } });
-      // b'x' * n writes every byte, so the pages are really charged (a zeroed buffer would not be).
-      const result = await box.exec(['python3', '-c', "b = b'x' * (256 << 20); print('allocated', len(b))"]);
-      expect(result.stdout.toString()).not.toContain('allocated');
-      expect(result).toMatchObject({ exitCode: null, signal: 'SIGKILL', timedOut: false });
-      expect(await cgroups.oomKills(id)).toBeGreaterThanOrEqual(1);
-      await expectUsable(box);
-    });
+    test.skipIf(!cgroups.available)(
+      `the memory cgroup kills a process that allocates past it${noCgroups}`,
+      async () => {
+        if (!cgroups.available) throw new Error('unreachable');
+        const id = uniqueId('memory');
+        await using box = await ctx.create({ id, limits: { memoryBytes: 64 * MiB } });
+        // b'x' * n writes every byte, so the pages are really charged (a zeroed buffer would not be).
+        const result = await box.exec([
+          'python3',
+          '-c',
+          "b = b'x' * (256 << 20); print('allocated', len(b))",
+        ]);
+        expect(result.stdout.toString()).not.toContain('allocated');
+        expect(result).toMatchObject({ exitCode: null, signal: 'SIGKILL', timedOut: false });
+        expect(await cgroups.oomKills(id)).toBeGreaterThanOrEqual(1);
+        await expectUsable(box);
+      },
+    );
 
     test.skipIf(cgroups.available)(
       `without cgroups a memory limit is refused with POLICY_UNENFORCEABLE (fail closed)${cgroups.available ? ' [skipped: cgroups are available here]' : ''}`,
       async () => {
-        const error = await expectCode(() => ctx.create({ limits: { memoryBytes: 64 * MiB } }), 'POLICY_UNENFORCEABLE');
+        const error = await expectCode(
+          () => ctx.create({ limits: { memoryBytes: 64 * MiB } }),
+          'POLICY_UNENFORCEABLE',
+        );
         expect(error.message).toMatch(/memory/);
       },
     );
@@ -109,9 +125,12 @@ export function defineLimitTests(ctx: SuiteContext): void {
     });
 
     test('rlimits are set as asked (open files, processes, file size, core)', async () => {
-      await using box = await ctx.create({ limits: { openFiles: 256, processes: 300, fileSizeBytes: 5 * MiB } });
+      await using box = await ctx.create({
+        limits: { openFiles: 256, processes: 300, fileSizeBytes: 5 * MiB },
+      });
       const limits = (await box.exec(['cat', '/proc/self/limits'])).stdout.toString();
-      const limit = (name: string): string[] => new RegExp(`^${name}\\s+(\\S+)\\s+(\\S+)`, 'm').exec(limits)?.slice(1) ?? [];
+      const limit = (name: string): string[] =>
+        new RegExp(`^${name}\\s+(\\S+)\\s+(\\S+)`, 'm').exec(limits)?.slice(1) ?? [];
       expect(limit('Max open files')).toEqual(['256', '256']);
       expect(limit('Max processes')).toEqual(['300', '300']);
       expect(limit('Max file size')).toEqual([String(5 * MiB), String(5 * MiB)]);

@@ -18,6 +18,14 @@ const GUEST_BUNDLE = fileURLToPath(new URL('../../dist/guest.mjs', import.meta.u
  * with what that driver and this host let it expect; expectations that depend on privilege
  * (cgroups) are taken from `options`, and tests that cannot apply are skipped with the reason in
  * their name.
+ *
+ * What changes when the suite runs as an ordinary user (test/unprivileged.test.ts), on a host
+ * whose cgroups that user cannot write (cgroup v1 here):
+ * - the isolation report must say cgroup off, with the reason;
+ * - the pids and memory cgroup tests and the cgroup-removal test are skipped with that reason;
+ * - a memory limit must be refused with POLICY_UNENFORCEABLE instead (fail closed);
+ * - the RLIMIT_NPROC fork-bomb test runs in both modes: it is the only backstop without cgroups;
+ * - the box runs as the caller's host uid instead of 65534.
  */
 export function defineSandboxSuite(driver: Driver, options: SandboxSuiteOptions): void {
   const ctx = suiteContext(driver, options);
@@ -25,7 +33,10 @@ export function defineSandboxSuite(driver: Driver, options: SandboxSuiteOptions)
   describe(`sandbox suite (${driver}, ${who}, cgroups ${options.cgroups.available ? 'on' : 'off'})`, () => {
     beforeAll(async () => {
       await access(GUEST_BUNDLE, constants.R_OK).catch((error: unknown) => {
-        throw new Error(`the guest agent bundle ${GUEST_BUNDLE} is missing or unreadable: run \`npm run build\` first`, { cause: error });
+        throw new Error(
+          `the guest agent bundle ${GUEST_BUNDLE} is missing or unreadable: run \`npm run build\` first`,
+          { cause: error },
+        );
       });
     });
     defineExecTests(ctx);

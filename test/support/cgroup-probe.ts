@@ -25,7 +25,10 @@ export async function probeCgroups(uid = process.getuid?.() ?? -1): Promise<Cgro
   if (await exists(join(ROOT, 'cgroup.controllers'))) {
     const parent = process.env.IRONCLAW_CGROUP_PARENT ?? (uid === 0 ? ROOT : undefined);
     if (parent === undefined || !(await writable(parent))) {
-      return { available: false, reason: `cgroup v2 is not writable by uid ${uid} and IRONCLAW_CGROUP_PARENT names no delegated cgroup` };
+      return {
+        available: false,
+        reason: `cgroup v2 is not writable by uid ${uid} and IRONCLAW_CGROUP_PARENT names no delegated cgroup`,
+      };
     }
     const dir = (id: string): string => join(parent, GROUP, id);
     return {
@@ -38,11 +41,20 @@ export async function probeCgroups(uid = process.getuid?.() ?? -1): Promise<Cgro
   }
   const memory = join(ROOT, 'memory');
   const pids = join(ROOT, 'pids');
-  if (!(await exists(join(memory, 'cgroup.procs'))) || !(await exists(join(pids, 'cgroup.procs')))) {
-    return { available: false, reason: `no cgroup v2 and no v1 memory+pids hierarchies under ${ROOT}` };
+  if (
+    !(await exists(join(memory, 'cgroup.procs'))) ||
+    !(await exists(join(pids, 'cgroup.procs')))
+  ) {
+    return {
+      available: false,
+      reason: `no cgroup v2 and no v1 memory+pids hierarchies under ${ROOT}`,
+    };
   }
   if (!(await writable(memory)) || !(await writable(pids))) {
-    return { available: false, reason: `cgroup v1 memory and pids hierarchies are not writable by uid ${uid}` };
+    return {
+      available: false,
+      reason: `cgroup v1 memory and pids hierarchies are not writable by uid ${uid}`,
+    };
   }
   return {
     available: true,
@@ -62,9 +74,15 @@ async function counter(file: string, name: string): Promise<number> {
 }
 
 function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 function writable(path: string): Promise<boolean> {
-  return access(path, constants.W_OK).then(() => true, () => false);
+  return access(path, constants.W_OK).then(
+    () => true,
+    () => false,
+  );
 }

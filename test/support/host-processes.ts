@@ -43,7 +43,8 @@ export async function hostProcess(pid: number): Promise<HostProcess | undefined>
 }
 
 function parseStatus(pid: number, status: string): HostProcess {
-  const field = (name: string): string => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '';
+  const field = (name: string): string =>
+    new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '';
   const nsPids = field('NSpid').split(/\s+/).filter(Boolean);
   return {
     pid,
@@ -59,7 +60,11 @@ function parseStatus(pid: number, status: string): HostProcess {
  * asserts on it, so a failure shows what was seen. This bounds waits for the kernel to reap
  * killed processes; it asserts nothing about how long that takes.
  */
-export async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 5_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

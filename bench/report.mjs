@@ -1,0 +1,92 @@
+// Targets, the printed table and the JSON result file. Every pass/miss is computed here from
+// the measured rows; no number in the report is typed in by hand.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { round } from './stats.mjs';
+
+/** How much slower than node start-up plus a bare bwrap box a one-shot run may be. */
+export const COLD_RATIO_LIMIT = 1.3;
+
+/**
+ * @typedef {{ id: string, name: string, informational: boolean, samples: number[],
+ *   stats: import('./stats.mjs').Stats, parts?: Record<string, { samples: number[], stats: import('./stats.mjs').Stats }>,
+ *   command?: string[] }} Row
+ * @typedef {{ row: string, description: string, limitMs: number, actualMs: number, ratio?: number, pass: boolean }} Target
+ */
+
+/** @param {Row[]} rows @returns {Target[]} */
+export function evaluateTargets(rows) {
+  const p50 = (/** @type {string} */ id) => {
+    const row = rows.find((candidate) => candidate.id === id);
+    if (!row) throw new Error(`no row ${id} to evaluate a target on`);
+    return row.stats.p50;
+  };
+  const absolute = (/** @type {string} */ row, /** @type {number} */ limitMs, /** @type {string} */ what) => {
+    const actualMs = p50(row);
+    return { row, description: `${what} p50 <= ${limitMs} ms`, limitMs, actualMs, pass: actualMs <= limitMs };
+  };
+  const baseline = p50('node') + p50('bwrap');
+  const cold = p50('cli');
+  return [
+    absolute('exec', 3, 'live exec round trip'),
+    absolute('pool', 10, 'warm-pool create -> first result'),
+    {
+      row: 'cli',
+      description: `cold ironclaw exec p50 <= ${COLD_RATIO_LIMIT} x (p50 node -e 0 + p50 raw bwrap)`,
+      limitMs: COLD_RATIO_LIMIT * baseline,
+      actualMs: cold,
+      ratio: cold / baseline,
+      pass: cold <= COLD_RATIO_LIMIT * baseline,
+    },
+  ];
+}
+
+/** @param {Row[]} rows @param {Target[]} targets @returns {string} */
+export function formatTable(rows, targets) {
+  const ms = (/** @type {number} */ value) => value.toFixed(2);
+  const lines = rows.map((row) => {
+    const target = targets.find((candidate) => candidate.row === row.id);
+    return [
+      row.name,
+      String(row.stats.runs),
+      ms(row.stats.p50),
+      ms(row.stats.p95),
+      ms(row.stats.min),
+      target ? `<= ${ms(target.limitMs)}` : '-',
+      target ? (target.pass ? 'pass' : 'MISS') : row.informational ? 'info' : 'baseline',
+    ];
+  });
+  const header = ['name', 'runs', 'p50 ms', 'p95 ms', 'min ms', 'target p50', 'result'];
+  const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column]?.length ?? 0)));
+  const format = (/** @type {string[]} */ cells) =>
+    cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');
+  return [format(header), widths.map((width) => '-'.repeat(width)).join('  '), ...lines.map(format)].join('\n');
+}
+
+/** @param {Row[]} rows @param {Target} target @returns {string} */
+export function formatColdRatio(rows, target) {
+  const p50 = (/** @type {string} */ id) => rows.find((row) => row.id === id)?.stats.p50 ?? NaN;
+  const [node, bwrap, cli] = [p50('node'), p50('bwrap'), p50('cli')].map((value) => value.toFixed(2));
+  return (
+    `cold one-shot: p50 ${cli} ms / (node ${node} + bwrap ${bwrap} = ${(p50('node') + p50('bwrap')).toFixed(2)} ms)` +
+    ` = ${target.ratio?.toFixed(3)}x (target <= ${COLD_RATIO_LIMIT}x): ${target.pass ? 'pass' : 'MISS'}`
+  );
+}
+
+/**
+ * Writes latest.json and a copy named after the run's start time.
+ * @param {URL} dir @param {Record<string, unknown> & { date: string }} result
+ * @returns {Promise<string[]>} the paths written
+ */
+export async function writeResult(dir, result) {
+  await mkdir(dir, { recursive: true });
+  const text = `${JSON.stringify(result, roundNumbers, 2)}\n`;
+  const stamped = new URL(`${result.date.replace(/[:.]/g, '-')}.json`, dir);
+  const latest = new URL('latest.json', dir);
+  await Promise.all([writeFile(stamped, text), writeFile(latest, text)]);
+  return [latest.pathname, stamped.pathname];
+}
+
+/** JSON replacer: microsecond precision is plenty and keeps the sample arrays readable. */
+function roundNumbers(/** @type {string} */ _key, /** @type {unknown} */ value) {
+  return typeof value === 'number' && !Number.isInteger(value) ? round(value) : value;
+}
