@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import { access, lstat, readlink } from 'node:fs/promises';
 import os from 'node:os';
+import { URL } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -19,6 +20,24 @@ export async function usrSymlinkArgs() {
     }),
   );
   return links.flat();
+}
+
+/** The commit measured, and whether the working tree differed from it (others edit src/). */
+export async function sourceFacts() {
+  const cwd = new URL('../', import.meta.url);
+  const git = (/** @type {string[]} */ args) =>
+    run('git', args, { cwd }).then(
+      ({ stdout }) => stdout.trim(),
+      () => undefined,
+    );
+  const [commit, status] = await Promise.all([
+    git(['rev-parse', 'HEAD']),
+    git(['status', '--porcelain', '--', 'src', 'bin', 'box', 'scripts']),
+  ]);
+  return {
+    commit: commit ?? 'unknown',
+    changedFiles: status === undefined ? 'unknown' : status.split('\n').filter(Boolean).length,
+  };
 }
 
 export async function hostFacts() {

@@ -12,13 +12,29 @@ const MAX_ATTEMPTS = 5;
 export async function processRows(cli) {
   const node = process.execPath;
   const bwrap = [
-    'bwrap', '--unshare-all', '--ro-bind', '/usr', '/usr', ...(await usrSymlinkArgs()),
-    '--proc', '/proc', '--dev', '/dev', '--die-with-parent', '--new-session', '/bin/true',
+    'bwrap',
+    '--unshare-all',
+    '--ro-bind',
+    '/usr',
+    '/usr',
+    ...(await usrSymlinkArgs()),
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--die-with-parent',
+    '--new-session',
+    '/bin/true',
   ];
   return [
     { id: 'node', name: 'baseline: node -e 0', informational: false, command: [node, '-e', '0'] },
     { id: 'bwrap', name: 'baseline: raw bwrap /bin/true', informational: false, command: bwrap },
-    { id: 'cli', name: 'cold: ironclaw exec -- true', informational: false, command: [node, cli, 'exec', '--', 'true'] },
+    {
+      id: 'cli',
+      name: 'cold: ironclaw exec -- true',
+      informational: false,
+      command: [node, cli, 'exec', '--', 'true'],
+    },
     {
       id: 'cli-pids',
       name: 'cold: ironclaw exec --pids 256 -- true',
@@ -37,12 +53,16 @@ export async function processRows(cli) {
  * A run that exits non-zero is not a sample of the thing measured: it is recorded as a
  * failure and run again, and the report shows how many there were.
  * @param {{ id: string, command: string[] }[]} rows
- * @param {{ runs: number, warmup: number }} counts
+ * @param {import('./run.mjs').Plan} counts
  * @returns {Promise<{ samples: number[], failures: string[] }[]>} per row, in row order
  */
 export async function measureInterleaved(rows, counts) {
-  const results = rows.map(() => ({ samples: /** @type {number[]} */ ([]), failures: /** @type {string[]} */ ([]) }));
+  const results = rows.map(() => ({
+    samples: /** @type {number[]} */ ([]),
+    failures: /** @type {string[]} */ ([]),
+  }));
   for (let round = 0; round < counts.warmup + counts.runs; round++) {
+    counts.signal.throwIfAborted();
     for (let step = 0; step < rows.length; step++) {
       const index = (round + step) % rows.length;
       const row = /** @type {{ id: string, command: string[] }} */ (rows[index]);
@@ -56,7 +76,9 @@ export async function measureInterleaved(rows, counts) {
         }
         result.failures.push(run.status);
         if (attempt === MAX_ATTEMPTS) {
-          throw new Error(`${row.command.join(' ')} failed ${MAX_ATTEMPTS} times in a row (last: ${run.status}); run it by hand to see its output`);
+          throw new Error(
+            `${row.command.join(' ')} failed ${MAX_ATTEMPTS} times in a row (last: ${run.status}); run it by hand to see its output`,
+          );
         }
       }
     }

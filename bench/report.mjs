@@ -1,6 +1,7 @@
 // Targets, the printed table and the JSON result file. Every pass/miss is computed here from
 // the measured rows; no number in the report is typed in by hand.
 import { mkdir, writeFile } from 'node:fs/promises';
+import { URL } from 'node:url';
 import { round } from './stats.mjs';
 
 /** How much slower than node start-up plus a bare bwrap box a one-shot run may be. */
@@ -9,7 +10,7 @@ export const COLD_RATIO_LIMIT = 1.3;
 /**
  * @typedef {{ id: string, name: string, informational: boolean, samples: number[],
  *   stats: import('./stats.mjs').Stats, parts?: Record<string, { samples: number[], stats: import('./stats.mjs').Stats }>,
- *   command?: string[] }} Row
+ *   command?: string[], failures?: string[] }} Row
  * @typedef {{ row: string, description: string, limitMs: number, actualMs: number, ratio?: number, pass: boolean }} Target
  */
 
@@ -20,9 +21,19 @@ export function evaluateTargets(rows) {
     if (!row) throw new Error(`no row ${id} to evaluate a target on`);
     return row.stats.p50;
   };
-  const absolute = (/** @type {string} */ row, /** @type {number} */ limitMs, /** @type {string} */ what) => {
+  const absolute = (
+    /** @type {string} */ row,
+    /** @type {number} */ limitMs,
+    /** @type {string} */ what,
+  ) => {
     const actualMs = p50(row);
-    return { row, description: `${what} p50 <= ${limitMs} ms`, limitMs, actualMs, pass: actualMs <= limitMs };
+    return {
+      row,
+      description: `${what} p50 <= ${limitMs} ms`,
+      limitMs,
+      actualMs,
+      pass: actualMs <= limitMs,
+    };
   };
   const baseline = p50('node') + p50('bwrap');
   const cold = p50('cli');
@@ -56,16 +67,28 @@ export function formatTable(rows, targets) {
     ];
   });
   const header = ['name', 'runs', 'p50 ms', 'p95 ms', 'min ms', 'target p50', 'result'];
-  const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column]?.length ?? 0)));
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...lines.map((line) => line[column]?.length ?? 0)),
+  );
   const format = (/** @type {string[]} */ cells) =>
-    cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');
-  return [format(header), widths.map((width) => '-'.repeat(width)).join('  '), ...lines.map(format)].join('\n');
+    cells
+      .map((cell, column) =>
+        column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0),
+      )
+      .join('  ');
+  return [
+    format(header),
+    widths.map((width) => '-'.repeat(width)).join('  '),
+    ...lines.map(format),
+  ].join('\n');
 }
 
 /** @param {Row[]} rows @param {Target} target @returns {string} */
 export function formatColdRatio(rows, target) {
   const p50 = (/** @type {string} */ id) => rows.find((row) => row.id === id)?.stats.p50 ?? NaN;
-  const [node, bwrap, cli] = [p50('node'), p50('bwrap'), p50('cli')].map((value) => value.toFixed(2));
+  const [node, bwrap, cli] = [p50('node'), p50('bwrap'), p50('cli')].map((value) =>
+    value.toFixed(2),
+  );
   return (
     `cold one-shot: p50 ${cli} ms / (node ${node} + bwrap ${bwrap} = ${(p50('node') + p50('bwrap')).toFixed(2)} ms)` +
     ` = ${target.ratio?.toFixed(3)}x (target <= ${COLD_RATIO_LIMIT}x): ${target.pass ? 'pass' : 'MISS'}`

@@ -5,12 +5,18 @@
 // bench/results/ (git-ignored) so that dist/index.js still resolves zod from node_modules/.
 import { createHash } from 'node:crypto';
 import { access, cp, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { URL, fileURLToPath } from 'node:url';
 
 const ROOT = new URL('../', import.meta.url);
 const PARTS = ['package.json', 'bin', 'dist', 'box'];
 /** Files a box or the CLI needs: checked after copying, in case a rebuild was in progress. */
-const REQUIRED = ['dist/index.js', 'dist/guest.mjs', 'dist/cli/main.js', 'bin/ironclaw.mjs', 'box/etc/passwd'];
+const REQUIRED = [
+  'dist/index.js',
+  'dist/guest.mjs',
+  'dist/cli/main.js',
+  'bin/ironclaw.mjs',
+  'box/etc/passwd',
+];
 
 /**
  * @param {URL} parent directory to make the copy in
@@ -20,12 +26,23 @@ export async function snapshotPackage(parent) {
   const root = await mkdtemp(fileURLToPath(new URL('snapshot-', parent)));
   const remove = () => rm(root, { recursive: true, force: true });
   try {
-    await Promise.all(PARTS.map((part) => cp(new URL(part, ROOT), `${root}/${part}`, { recursive: true })));
+    await Promise.all(
+      PARTS.map((part) => cp(new URL(part, ROOT), `${root}/${part}`, { recursive: true })),
+    );
     const missing = (
-      await Promise.all(REQUIRED.map((file) => access(`${root}/${file}`).then(() => undefined, () => file)))
+      await Promise.all(
+        REQUIRED.map((file) =>
+          access(`${root}/${file}`).then(
+            () => undefined,
+            () => file,
+          ),
+        ),
+      )
     ).filter((file) => file !== undefined);
     if (missing.length > 0) {
-      throw new Error(`dist/ was incomplete while it was copied (missing ${missing.join(', ')}); someone may be rebuilding it, run the benchmark again`);
+      throw new Error(
+        `dist/ was incomplete while it was copied (missing ${missing.join(', ')}); someone may be rebuilding it, run the benchmark again`,
+      );
     }
     // Which build was measured, so two result files can be told apart.
     const hash = createHash('sha256');

@@ -1,34 +1,61 @@
-import { realpath } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { IronClawError } from '../core/errors.js';
 import { FILE_ROOTS, isWithin, resolveSandboxPath } from '../core/sandbox-path.js';
 
+const MAX_LINK_HOPS = 40;
+
 /**
- * A path from the host, made absolute and checked twice: lexically, and after following the
- * symlinks of its deepest existing ancestor, so a link planted in the workspace cannot lead a
- * file operation out of the file roots.
+ * A path from the host, made absolute and checked twice: lexically, and again after following
+ * every symbolic link on it, dangling ones included, so a link planted in the workspace cannot
+ * lead a file operation out of the file roots. With `followFinal: false` the last component is
+ * taken as it is (stat and remove act on a link itself, not on what it points to).
+ *
+ * The guest runs with the box's own rights, so this guards the API's meaning, not the host: a
+ * box that swaps a link between check and use only reaches what it could reach anyway.
  */
-export async function confinePath(path: string): Promise<string> {
+export async function confinePath(path: string, options: { followFinal?: boolean } = {}): Promise<string> {
   const lexical = resolveSandboxPath(path);
   if (!lexical.ok) throw new IronClawError(lexical.code, lexical.message);
-  let existing = lexical.value;
-  let rest = '';
-  for (;;) {
-    try {
-      const real = await realpath(existing);
-      const full = rest ? posix.join(real, rest) : real;
-      if (!FILE_ROOTS.some((root) => isWithin(full, root))) {
-        throw new IronClawError(
-          'PATH_OUTSIDE_SANDBOX',
-          `path ${JSON.stringify(path)} leads through a symbolic link to ${full}, outside the sandbox's files`,
-        );
-      }
-      return lexical.value;
-    } catch (error) {
-      if (error instanceof IronClawError) throw error;
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || existing === '/') throw error;
-      rest = rest ? posix.join(posix.basename(existing), rest) : posix.basename(existing);
-      existing = posix.dirname(existing);
-    }
+  const absolute = lexical.value;
+  const real =
+    options.followFinal === false && !FILE_ROOTS.includes(absolute as (typeof FILE_ROOTS)[number])
+      ? posix.join(await resolveLinks(posix.dirname(absolute)), posix.basename(absolute))
+      : await resolveLinks(absolute);
+  if (!FILE_ROOTS.some((root) => isWithin(real, root))) {
+    throw new IronClawError(
+      'PATH_OUTSIDE_SANDBOX',
+      `path ${JSON.stringify(path)} leads through a symbolic link to ${real}, outside the sandbox's files`,
+    );
   }
+  return absolute;
+}
+
+/** Like realpath, but a missing tail is kept as written and dangling links are followed too. */
+async function resolveLinks(absolute: string): Promise<string> {
+  const parts = absolute.split('/').filter(Boolean);
+  let current = '/';
+  let hops = 0;
+  while (parts.length > 0) {
+    const part = parts.shift() ?? '';
+    if (part === '.') continue;
+    if (part === '..') {
+      current = posix.dirname(current);
+      continue;
+    }
+    const next = posix.join(current, part);
+    const info = await lstat(next).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
+      throw error;
+    });
+    if (!info?.isSymbolicLink()) {
+      current = next;
+      continue;
+    }
+    if (++hops > MAX_LINK_HOPS) throw new IronClawError('FILE_ERROR', `too many symbolic links under ${absolute}`);
+    const target = await readlink(next);
+    parts.unshift(...target.split('/').filter(Boolean));
+    if (target.startsWith('/')) current = '/';
+  }
+  return current;
 }

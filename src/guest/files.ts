@@ -57,12 +57,12 @@ export async function listSandboxDir(params: { path: string }): Promise<{ entrie
 }
 
 export async function statSandboxPath(params: { path: string }): Promise<FileInfo> {
-  const path = await confinePath(params.path);
+  const path = await confinePath(params.path, { followFinal: false });
   return fileOp(path, async () => describe(path, await lstat(path)));
 }
 
 export async function removeSandboxPath(params: { path: string; recursive?: boolean | undefined }): Promise<Record<string, never>> {
-  const path = await confinePath(params.path);
+  const path = await confinePath(params.path, { followFinal: false });
   if (['/workspace', '/tmp'].includes(path)) {
     throw new IronClawError('INVALID_ARGUMENT', `refusing to remove ${path} itself; remove what is inside it`);
   }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { IronClawError } from '../core/errors.js';
 import type { IsolationReport } from '../core/isolation.js';
-import type { Limits } from '../core/limits.js';
+import { type Limits, resolveLimits } from '../core/limits.js';
 import { BoundedTail } from './bounded-tail.js';
 import { AGENT_PATH, BOX_ENV, BOX_ETC_FILES, bwrapArgs, prlimitArgs } from './bwrap-args.js';
 import type { BoxCgroup, CgroupBackend } from './cgroups.js';
@@ -26,7 +26,8 @@ export type BoxPayload =
 
 export interface SpawnBoxOptions {
   id: string;
-  limits: Limits;
+  /** Limits asked for; the rest come from the defaults. Memory and pids asked for need cgroups. */
+  limits: Partial<Limits>;
   payload: BoxPayload;
   cgroups: CgroupBackend;
   /** Host uid and gid to run the box as when IronClaw itself runs as root. */
@@ -66,15 +67,17 @@ const SLOT_WORKSPACE = 6; // command payload: tar stream of the workspace to cop
 const FIRST_DATA_SLOT = 7;
 
 export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
-  const { limits, payload } = options;
+  const { payload } = options;
+  const limits = resolveLimits(options.limits);
   const [, layout, etcDir, agentPath] = await Promise.all([
     assertNoInheritedFds(),
     detectHostLayout(),
     boxEtcDir(),
     payload.kind === 'agent' ? guestBundlePath() : undefined,
   ]);
-  if (limits.memoryBytes !== undefined && !options.cgroups.available) {
-    throw new IronClawError('POLICY_UNENFORCEABLE', `cannot limit memory: ${options.cgroups.reason}`);
+  const needsCgroup = [options.limits.memoryBytes === undefined ? '' : 'memory', options.limits.pids === undefined ? '' : 'processes'].filter(Boolean);
+  if (needsCgroup.length > 0 && !options.cgroups.available) {
+    throw new IronClawError('POLICY_UNENFORCEABLE', `cannot limit ${needsCgroup.join(' and ')}: ${options.cgroups.reason}`);
   }
   const cgroup = options.cgroups.available ? await options.cgroups.create(options.id, limits) : undefined;
   const handles: FileHandle[] = [];
@@ -118,7 +121,7 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
       ...(asRoot ? { uid: options.rootBoxUid, gid: options.rootBoxUid } : {}),
     });
     const packer = workspaceDir === undefined ? undefined : packWorkspace(workspaceDir, slot(child, SLOT_WORKSPACE));
-    return await startBox(child, options, cgroup, asRoot ? options.rootBoxUid : (process.getuid?.() ?? -1), packer);
+    return await startBox(child, { ...options, limits }, cgroup, asRoot ? options.rootBoxUid : (process.getuid?.() ?? -1), packer);
   } catch (error) {
     await cgroup?.remove();
     throw error;
@@ -129,7 +132,7 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
 
 async function startBox(
   child: ChildProcess,
-  options: SpawnBoxOptions,
+  options: SpawnBoxOptions & { limits: Limits },
   cgroup: BoxCgroup | undefined,
   hostUid: number,
   packer: BoundedTail | undefined,
@@ -175,14 +178,15 @@ async function startBox(
     stderrTail: () => tail.text(),
     destroy: () => {
       destroying ??= (async () => {
-        for (const pid of [boxPid, child.pid]) {
-          try {
-            if (pid !== undefined) process.kill(pid, 'SIGKILL');
-          } catch {
-            // Already gone.
-          }
+        // Killing the box's pid 1 takes its whole pid namespace with it; the outer bwrap then
+        // reaps it and exits. Only if it does not do so in time is it killed too, so no box
+        // process is left running (or unreaped) when destroy resolves.
+        signal(boxPid, 'SIGKILL');
+        if (child.exitCode === null && child.signalCode === null) {
+          const deadline = setTimeout(() => signal(child.pid, 'SIGKILL'), DESTROY_GRACE_MS);
+          await exited;
+          clearTimeout(deadline);
         }
-        if (child.exitCode === null && child.signalCode === null) await exited;
         await cgroup?.remove();
       })();
       return destroying;
@@ -209,6 +213,17 @@ function bwrapPath(): string {
   return process.env.IRONCLAW_BWRAP ?? 'bwrap';
 }
 
+/** How long the outer bwrap gets to reap a killed box before it is killed as well. */
+const DESTROY_GRACE_MS = 2000;
+
+function signal(pid: number | undefined, name: NodeJS.Signals): void {
+  try {
+    if (pid !== undefined) process.kill(pid, name);
+  } catch {
+    // Already gone.
+  }
+}
+
 /** A 'pipe' stdio slot past stderr: node makes it a socket pair, so it is duplex. */
 function slot(child: ChildProcess, index: number): Duplex {
   const stream = (child.stdio as readonly unknown[])[index];
@@ -232,7 +247,7 @@ function readChildPid(info: Readable): Promise<number> {
   });
 }
 
-function isolationReport(options: SpawnBoxOptions, cgroup: BoxCgroup | undefined, hostUid: number): IsolationReport {
+function isolationReport(options: SpawnBoxOptions & { limits: Limits }, cgroup: BoxCgroup | undefined, hostUid: number): IsolationReport {
   const { limits } = options;
   return {
     driver: 'bwrap',

@@ -18,10 +18,18 @@ export interface RequestContext {
 
 export type Handler = (params: unknown, context: RequestContext) => Promise<unknown>;
 
+type InputReceiver = (data: Buffer | undefined, eof: boolean) => void;
+
 interface Running {
   controller: AbortController;
-  input: ((data: Buffer | undefined, eof: boolean) => void) | undefined;
+  input: InputReceiver | undefined;
+  /** Input that arrived before the handler registered its receiver; handed over on register. */
+  early: { data: Buffer | undefined; eof: boolean }[];
+  earlyBytes: number;
 }
+
+/** Input a request may receive before its handler is ready for it; past this, it fails. */
+const MAX_EARLY_INPUT_BYTES = 64 * 1024 * 1024;
 
 /** Parses a request's params with its schema, or fails with INVALID_ARGUMENT saying what is wrong. */
 export function parseParams<S extends z.ZodMiniType>(schema: S, params: unknown, method: string): z.infer<S> {
@@ -79,7 +87,7 @@ export class RpcServer {
         this.#running.get(message.id)?.controller.abort(new IronClawError('ABORTED', 'cancelled by the client'));
         return;
       case 'input':
-        this.#running.get(message.id)?.input?.(message.data === undefined ? undefined : Buffer.from(message.data, 'base64'), message.eof === true);
+        this.#input(message.id, message.data === undefined ? undefined : Buffer.from(message.data, 'base64'), message.eof === true);
         return;
       case 'fatal':
         this.#channel.close(new IronClawError(message.error.code, `the client gave up: ${message.error.message}`));
@@ -98,7 +106,7 @@ export class RpcServer {
       this.#respondError(id, new IronClawError('INVALID_ARGUMENT', `unknown method ${JSON.stringify(method)}; known: ${known}`));
       return;
     }
-    const running: Running = { controller: new AbortController(), input: undefined };
+    const running: Running = { controller: new AbortController(), input: undefined, early: [], earlyBytes: 0 };
     this.#running.set(id, running);
     const context: RequestContext = {
       id,
@@ -107,6 +115,7 @@ export class RpcServer {
       drained: () => this.#channel.drained(),
       onInput: (receiver) => {
         running.input = receiver;
+        for (const { data, eof } of running.early.splice(0)) receiver(data, eof);
       },
     };
     // A handler that throws before returning its promise (a plain arrow around parseParams)
@@ -115,6 +124,22 @@ export class RpcServer {
       (result) => this.#finish(id, running, () => ({ t: 'res', id, ok: true, result: result ?? {} })),
       (error: unknown) => this.#finish(id, running, () => ({ t: 'res', id, ok: false, error: toIronClawError(error).toJSON() })),
     );
+  }
+
+  /** Input for a request that is not running (finished, cancelled) is dropped: nothing waits for it. */
+  #input(id: number, data: Buffer | undefined, eof: boolean): void {
+    const running = this.#running.get(id);
+    if (!running) return;
+    if (running.input) {
+      running.input(data, eof);
+      return;
+    }
+    running.earlyBytes += data?.length ?? 0;
+    if (running.earlyBytes > MAX_EARLY_INPUT_BYTES) {
+      running.controller.abort(new IronClawError('INVALID_ARGUMENT', `request ${id} was sent more than ${MAX_EARLY_INPUT_BYTES} bytes of input before it could take any`));
+      return;
+    }
+    running.early.push({ data, eof });
   }
 
   #finish(id: number, running: Running, response: () => unknown): void {

@@ -1,6 +1,6 @@
 import { IronClawError, unwrap } from '../core/errors.js';
 import { checkId, newId } from '../core/ids.js';
-import { type Limits, resolveLimits } from '../core/limits.js';
+import type { Limits } from '../core/limits.js';
 import { PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
 import { spawnBox } from '../host/bwrap-box.js';
@@ -31,7 +31,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   cgroupBackend ??= detectCgroups();
   const box = await spawnBox({
     id,
-    limits: resolveLimits(options.limits),
+    limits: options.limits ?? {},
     payload: { kind: 'agent' },
     cgroups: await cgroupBackend,
     rootBoxUid: options.rootBoxUid ?? 65534,

@@ -3,7 +3,7 @@ import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
 import type { IsolationReport } from '../core/isolation.js';
 import { newId } from '../core/ids.js';
-import { type Limits, resolveLimits } from '../core/limits.js';
+import type { Limits } from '../core/limits.js';
 import { spawnBox } from '../host/bwrap-box.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
 
@@ -46,7 +46,7 @@ export async function runOnce(argv: readonly string[], options: RunOnceOptions):
   if (options.workspace !== undefined) await assertDirectory(options.workspace);
   const box = await spawnBox({
     id: newId('run'),
-    limits: resolveLimits(options.limits),
+    limits: options.limits ?? {},
     payload: { kind: 'command', argv, stdio: options.stdio, ...(options.workspace === undefined ? {} : { workspaceDir: options.workspace }) },
     cgroups,
     rootBoxUid: options.rootBoxUid ?? 65534,

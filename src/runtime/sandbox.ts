@@ -89,6 +89,9 @@ export class Sandbox {
     const stderr: Buffer[] = [];
     const streaming = typeof options.stdin === 'object' && Symbol.asyncIterator in options.stdin;
     const stdinBytes = options.stdin === undefined || streaming ? undefined : Buffer.from(options.stdin as string | Uint8Array);
+    // A stdin stream that fails fails the exec (and kills the command) rather than being lost.
+    const stdinFailed = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stdinFailed.signal]) : stdinFailed.signal;
     const call = this.#client.call(
       'exec',
       {
@@ -102,7 +105,7 @@ export class Sandbox {
       },
       ExecResultSchema,
       {
-        signal: this.#signal(options.signal),
+        signal: this.#signal(signal),
         onEvent: (event, data) => {
           const parsed = OutputEventSchema.safeParse(data);
           if (!parsed.success || (event !== 'stdout' && event !== 'stderr')) return;
@@ -112,7 +115,12 @@ export class Sandbox {
         },
       },
     );
-    if (streaming) void this.#pump(options.stdin as AsyncIterable<Uint8Array>, call);
+    if (streaming) {
+      this.#pump(options.stdin as AsyncIterable<Uint8Array>, call).catch((error: unknown) => {
+        const reason = error instanceof Error ? error.message : String(error);
+        stdinFailed.abort(new IronClawError('EXEC_FAILED', `reading the stdin given to exec failed: ${reason}`, { cause: error }));
+      });
+    }
     const result = await call.result;
     return { ...result, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
   }
@@ -174,13 +182,10 @@ export class Sandbox {
   }
 
   async #pump(stdin: AsyncIterable<Uint8Array>, call: { input(data: Uint8Array | undefined, eof?: boolean): boolean }): Promise<void> {
-    try {
-      for await (const chunk of stdin) {
-        if (!call.input(chunk)) await this.#client.drained();
-      }
-    } finally {
-      call.input(undefined, true);
+    for await (const chunk of stdin) {
+      if (!call.input(chunk)) await this.#client.drained();
     }
+    call.input(undefined, true);
   }
 }
 
