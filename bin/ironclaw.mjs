@@ -5,7 +5,9 @@ import module from 'node:module';
 
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 22) {
-  process.stderr.write(`ironclaw: Node.js >= 22 is required, this is ${process.version}; run the set-up command of the README\n`);
+  process.stderr.write(
+    `ironclaw: Node.js >= 22 is required, this is ${process.version}; run the set-up command of the README\n`,
+  );
   process.exit(125);
 }
 module.enableCompileCache?.();

@@ -39,7 +39,11 @@ describe('ironclaw exec', () => {
   test('--json prints one object with the output and the isolation report', async () => {
     const result = await runCli(['exec', '--json', '--', 'sh', '-c', 'echo hi; exit 3']);
     expect(result.code).toBe(3);
-    const parsed = JSON.parse(result.stdout) as { exitCode: number; stdout: string; isolation: { driver: string; layers: Record<string, { on: boolean }> } };
+    const parsed = JSON.parse(result.stdout) as {
+      exitCode: number;
+      stdout: string;
+      isolation: { driver: string; layers: Record<string, { on: boolean }> };
+    };
     expect(parsed.exitCode).toBe(3);
     expect(parsed.stdout).toBe('hi\n');
     expect(parsed.isolation.driver).toBe('bwrap');
@@ -51,14 +55,24 @@ describe('ironclaw exec', () => {
     const dir = await mkdtemp(join(tmpdir(), 'ironclaw-ws-'));
     await mkdir(join(dir, 'sub'));
     await writeFile(join(dir, 'sub', 'note.txt'), 'from the host\n');
-    const result = await runCli(['exec', '--workspace', dir, '--', 'sh', '-c', 'cat sub/note.txt && echo changed > sub/note.txt && cat sub/note.txt']);
+    const result = await runCli([
+      'exec',
+      '--workspace',
+      dir,
+      '--',
+      'sh',
+      '-c',
+      'cat sub/note.txt && echo changed > sub/note.txt && cat sub/note.txt',
+    ]);
     expect(result).toMatchObject({ code: 0, stdout: 'from the host\nchanged\n' });
     const again = await runCli(['exec', '--workspace', dir, '--', 'cat', 'sub/note.txt']);
     expect(again.stdout).toBe('from the host\n');
   });
 
   test('a sandbox that cannot start exits 125 with the reason', async () => {
-    const broken = await runCli(['exec', '--', 'true'], { env: { IRONCLAW_BWRAP: '/nonexistent/bwrap' } });
+    const broken = await runCli(['exec', '--', 'true'], {
+      env: { IRONCLAW_BWRAP: '/nonexistent/bwrap' },
+    });
     expect(broken.code).toBe(125);
     expect(broken.stderr).toContain('SANDBOX_START_FAILED');
     expect(broken.stderr).toContain('/nonexistent/bwrap');
@@ -84,7 +98,15 @@ describe('ironclaw exec', () => {
   });
 
   test('--memory is enforced through a cgroup, or refused when there is none', async () => {
-    const result = await runCli(['exec', '--memory', '64m', '--', 'python3', '-c', 'b = bytearray(256 * 1024 * 1024); print("allocated")']);
+    const result = await runCli([
+      'exec',
+      '--memory',
+      '64m',
+      '--',
+      'python3',
+      '-c',
+      'b = bytearray(256 * 1024 * 1024); print("allocated")',
+    ]);
     if (result.code === 125) {
       expect(result.stderr).toContain('POLICY_UNENFORCEABLE');
     } else {

@@ -47,22 +47,45 @@ describe('ironclaw sandbox (through the daemon)', () => {
     const created = await runCli(['sandbox', 'create', '--id', 'cli-one'], { env });
     expect(created).toMatchObject({ code: 0, stdout: 'cli-one\n' });
 
-    const exec = await runCli(['sandbox', 'exec', 'cli-one', '--', 'sh', '-c', 'echo hi; echo oops >&2; exit 4'], { env });
+    const exec = await runCli(
+      ['sandbox', 'exec', 'cli-one', '--', 'sh', '-c', 'echo hi; echo oops >&2; exit 4'],
+      { env },
+    );
     expect(exec).toMatchObject({ code: 4, stdout: 'hi\n', stderr: 'oops\n' });
 
-    const piped = await runCli(['sandbox', 'exec', 'cli-one', '--', 'tr', 'a-z', 'A-Z'], { env, input: 'shout\n' });
+    const piped = await runCli(['sandbox', 'exec', 'cli-one', '--', 'tr', 'a-z', 'A-Z'], {
+      env,
+      input: 'shout\n',
+    });
     expect(piped).toMatchObject({ code: 0, stdout: 'SHOUT\n' });
 
-    expect((await runCli(['sandbox', 'write', 'cli-one', 'notes/a.txt', '-'], { env, input: 'kept in the box\n' })).code).toBe(0);
-    expect(await runCli(['sandbox', 'read', 'cli-one', 'notes/a.txt'], { env })).toMatchObject({ code: 0, stdout: 'kept in the box\n' });
-    const state = await runCli(['sandbox', 'exec', 'cli-one', '--', 'cat', '/workspace/notes/a.txt'], { env });
+    expect(
+      (
+        await runCli(['sandbox', 'write', 'cli-one', 'notes/a.txt', '-'], {
+          env,
+          input: 'kept in the box\n',
+        })
+      ).code,
+    ).toBe(0);
+    expect(await runCli(['sandbox', 'read', 'cli-one', 'notes/a.txt'], { env })).toMatchObject({
+      code: 0,
+      stdout: 'kept in the box\n',
+    });
+    const state = await runCli(
+      ['sandbox', 'exec', 'cli-one', '--', 'cat', '/workspace/notes/a.txt'],
+      { env },
+    );
     expect(state.stdout).toBe('kept in the box\n');
 
     const ls = await runCli(['sandbox', 'ls', 'cli-one', '--json'], { env });
-    expect(JSON.parse(ls.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'notes', type: 'directory' })]));
+    expect(JSON.parse(ls.stdout)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'notes', type: 'directory' })]),
+    );
 
     const list = await runCli(['sandbox', 'list', '--json'], { env });
-    expect((JSON.parse(list.stdout) as { sandboxes: { id: string }[] }).sandboxes.map((s) => s.id)).toContain('cli-one');
+    expect(
+      (JSON.parse(list.stdout) as { sandboxes: { id: string }[] }).sandboxes.map((s) => s.id),
+    ).toContain('cli-one');
 
     expect((await runCli(['sandbox', 'rm', 'cli-one'], { env })).code).toBe(0);
     const gone = await runCli(['sandbox', 'exec', 'cli-one', '--', 'true'], { env });
@@ -88,14 +111,25 @@ describe('ironclaw sandbox (through the daemon)', () => {
   test('hostile frames close that connection with a reason; the daemon keeps serving', async () => {
     const oversize = Buffer.alloc(4);
     oversize.writeUInt32BE(16 * 1024 * 1024 + 1);
-    expect(await rawExchange(oversize)).toMatchObject({ t: 'fatal', error: { code: 'FRAME_TOO_LARGE' } });
+    expect(await rawExchange(oversize)).toMatchObject({
+      t: 'fatal',
+      error: { code: 'FRAME_TOO_LARGE' },
+    });
 
     const notJson = Buffer.concat([Buffer.from([0, 0, 0, 5]), Buffer.from('{{{{{')]);
-    expect(await rawExchange(notJson)).toMatchObject({ t: 'fatal', error: { code: 'FRAME_INVALID' } });
+    expect(await rawExchange(notJson)).toMatchObject({
+      t: 'fatal',
+      error: { code: 'FRAME_INVALID' },
+    });
 
-    expect(await rawExchange(encodeFrame({ t: 'req', id: 'x' }))).toMatchObject({ t: 'fatal', error: { code: 'PROTOCOL_ERROR' } });
+    expect(await rawExchange(encodeFrame({ t: 'req', id: 'x' }))).toMatchObject({
+      t: 'fatal',
+      error: { code: 'PROTOCOL_ERROR' },
+    });
 
-    expect(await rawExchange(encodeFrame({ t: 'req', id: 1, method: 'format_disk', params: {} }))).toMatchObject({
+    expect(
+      await rawExchange(encodeFrame({ t: 'req', id: 1, method: 'format_disk', params: {} })),
+    ).toMatchObject({
       t: 'res',
       id: 1,
       ok: false,
@@ -103,9 +137,15 @@ describe('ironclaw sandbox (through the daemon)', () => {
     });
 
     const client = new RpcClient(await daemonSocket(), { name: 'daemon' });
-    await expect(client.request('create', { id: 'Bad Id!' }, DAEMON_METHODS.create.result)).rejects.toMatchObject({ code: 'INVALID_ID' });
-    await expect(client.request('read_file', { id: 'nope', path: 'x' }, DAEMON_METHODS.read_file.result)).rejects.toMatchObject({ code: 'SANDBOX_NOT_FOUND' });
-    await expect(client.request('exec', { id: 'nope' }, DAEMON_METHODS.exec.result)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      client.request('create', { id: 'Bad Id!' }, DAEMON_METHODS.create.result),
+    ).rejects.toMatchObject({ code: 'INVALID_ID' });
+    await expect(
+      client.request('read_file', { id: 'nope', path: 'x' }, DAEMON_METHODS.read_file.result),
+    ).rejects.toMatchObject({ code: 'SANDBOX_NOT_FOUND' });
+    await expect(
+      client.request('exec', { id: 'nope' }, DAEMON_METHODS.exec.result),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     const listed = await client.request('sandboxes', {}, DAEMON_METHODS.sandboxes.result);
     expect(listed.pool.target).toBe(1);
     client.close();

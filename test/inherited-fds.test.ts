@@ -9,16 +9,24 @@ import { BIN, REPO } from './helpers/cli.js';
 const LEAKED = 40;
 
 /** Runs `argv` with the host's /tmp open as an inherited (not close-on-exec) descriptor. */
-async function runWithLeakedFd(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function runWithLeakedFd(
+  argv: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const dir = await open('/tmp', 'r');
   try {
     return await new Promise((resolve, reject) => {
-      const stdio = ['ignore', 'pipe', 'pipe', ...Array<'ignore'>(LEAKED - 3).fill('ignore'), dir.fd] as const;
+      const stdio = [
+        'ignore',
+        'pipe',
+        'pipe',
+        ...Array<'ignore'>(LEAKED - 3).fill('ignore'),
+        dir.fd,
+      ] as const;
       const child = spawn(argv[0] ?? '', argv.slice(1), { stdio: [...stdio] });
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       child.once('error', reject);
       child.once('close', (code) => resolve({ code, stdout, stderr }));
     });
@@ -31,7 +39,27 @@ const listOwnFds = ['sh', '-c', 'ls /proc/$$/fd'];
 
 describe('descriptors leaked to IronClaw never reach a box', () => {
   test('negative control: a plain bwrap box does inherit the leaked descriptor', async () => {
-    const result = await runWithLeakedFd(['bwrap', '--unshare-all', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--proc', '/proc', '--dev', '/dev', ...listOwnFds]);
+    const result = await runWithLeakedFd([
+      'bwrap',
+      '--unshare-all',
+      '--ro-bind',
+      '/usr',
+      '/usr',
+      '--symlink',
+      'usr/bin',
+      '/bin',
+      '--symlink',
+      'usr/lib',
+      '/lib',
+      '--symlink',
+      'usr/lib64',
+      '/lib64',
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+      ...listOwnFds,
+    ]);
     expect(result.stdout.split('\n')).toContain(String(LEAKED));
   });
 

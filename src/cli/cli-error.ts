@@ -9,8 +9,11 @@ export const EXIT_USAGE = 2;
 export function reportError(error: unknown): number {
   const failure = toIronClawError(error);
   process.stderr.write(`ironclaw: ${failure.code}: ${failure.message}\n`);
-  if (process.env.IRONCLAW_DEBUG && failure.cause instanceof Error) process.stderr.write(`${failure.cause.stack ?? ''}\n`);
-  return failure.code === 'INVALID_ARGUMENT' || failure.code === 'INVALID_ID' ? EXIT_USAGE : EXIT_SANDBOX_FAILED;
+  if (process.env.IRONCLAW_DEBUG && failure.cause instanceof Error)
+    process.stderr.write(`${failure.cause.stack ?? ''}\n`);
+  return failure.code === 'INVALID_ARGUMENT' || failure.code === 'INVALID_ID'
+    ? EXIT_USAGE
+    : EXIT_SANDBOX_FAILED;
 }
 
 export function usageError(message: string): IronClawError {

@@ -15,7 +15,10 @@ export interface CommandDef {
   /** Arguments after the options, as shown in help, e.g. "<id> -- <command...>". */
   args: string;
   options: Record<string, OptionDef>;
-  run(options: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
+  run(
+    options: Record<string, string | boolean | undefined>,
+    positionals: string[],
+  ): Promise<number>;
   /** For a command with subcommands of its own: takes the raw arguments instead of `run`. */
   subcommands?: (args: string[]) => Promise<number>;
 }
@@ -24,7 +27,11 @@ export interface CommandDef {
  * Parses with node's own util.parseArgs (strict: an unknown option is an error, never ignored)
  * and runs the command. Kept free of third-party parsers: `ironclaw exec` starts faster.
  */
-export async function runCommand(command: CommandDef, args: string[], prefix: string): Promise<number> {
+export async function runCommand(
+  command: CommandDef,
+  args: string[],
+  prefix: string,
+): Promise<number> {
   if (args.includes('--help') && !args.slice(0, args.indexOf('--help')).includes('--')) {
     process.stdout.write(commandHelp(command, prefix));
     return 0;
@@ -33,16 +40,23 @@ export async function runCommand(command: CommandDef, args: string[], prefix: st
   try {
     parsed = parseArgs({
       args,
-      options: Object.fromEntries(Object.entries(command.options).map(([name, option]) => [name, { type: option.type }])),
+      options: Object.fromEntries(
+        Object.entries(command.options).map(([name, option]) => [name, { type: option.type }]),
+      ),
       allowPositionals: true,
       strict: true,
     });
   } catch (error) {
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    process.stderr.write(`ironclaw: ${message}\nusage: ${prefix} ${command.name} ${usageLine(command)}\n`);
+    process.stderr.write(
+      `ironclaw: ${message}\nusage: ${prefix} ${command.name} ${usageLine(command)}\n`,
+    );
     return EXIT_USAGE;
   }
-  return command.run(parsed.values as Record<string, string | boolean | undefined>, parsed.positionals);
+  return command.run(
+    parsed.values as Record<string, string | boolean | undefined>,
+    parsed.positionals,
+  );
 }
 
 export function usageLine(command: CommandDef): string {
@@ -66,7 +80,12 @@ export function listHelp(title: string, prefix: string, commands: readonly Comma
 }
 
 /** Dispatches to a command by name, or prints the list. */
-export async function dispatch(commands: readonly CommandDef[], args: string[], prefix: string, title: string): Promise<number> {
+export async function dispatch(
+  commands: readonly CommandDef[],
+  args: string[],
+  prefix: string,
+  title: string,
+): Promise<number> {
   const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(listHelp(title, prefix, commands));
@@ -74,7 +93,9 @@ export async function dispatch(commands: readonly CommandDef[], args: string[], 
   }
   const command = commands.find((candidate) => candidate.name === name);
   if (!command) {
-    process.stderr.write(`ironclaw: unknown command ${JSON.stringify(name)}; commands: ${commands.map((c) => c.name).join(', ')}\n`);
+    process.stderr.write(
+      `ironclaw: unknown command ${JSON.stringify(name)}; commands: ${commands.map((c) => c.name).join(', ')}\n`,
+    );
     return EXIT_USAGE;
   }
   return command.subcommands ? command.subcommands(rest) : runCommand(command, rest, prefix);

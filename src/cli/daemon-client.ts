@@ -15,13 +15,25 @@ export async function connectDaemon(options: { autoStart: boolean }): Promise<Rp
   const socketPath = daemonSocketPath(stateDir);
   const first = await tryConnect(socketPath);
   if (first) return new RpcClient(first, { name: 'the IronClaw daemon' });
-  if (!options.autoStart) throw new IronClawError('DAEMON_UNAVAILABLE', `no IronClaw daemon is running (no socket at ${socketPath})`);
+  if (!options.autoStart)
+    throw new IronClawError(
+      'DAEMON_UNAVAILABLE',
+      `no IronClaw daemon is running (no socket at ${socketPath})`,
+    );
 
   const entry = process.argv[1];
-  if (!entry) throw new IronClawError('INTERNAL', 'cannot find the ironclaw entry script to start the daemon');
+  if (!entry)
+    throw new IronClawError(
+      'INTERNAL',
+      'cannot find the ironclaw entry script to start the daemon',
+    );
   // The daemon's own crash output lands in its log, next to what it logs itself.
   const logFile = await open(join(stateDir, 'daemon.log'), 'a', 0o600);
-  const child = spawn(process.execPath, [entry, 'daemon'], { detached: true, stdio: ['ignore', 'ignore', logFile.fd], env: process.env });
+  const child = spawn(process.execPath, [entry, 'daemon'], {
+    detached: true,
+    stdio: ['ignore', 'ignore', logFile.fd],
+    env: process.env,
+  });
   await logFile.close();
   let exited: string | undefined;
   child.once('exit', (code, signal) => {
@@ -35,11 +47,17 @@ export async function connectDaemon(options: { autoStart: boolean }): Promise<Rp
     if (exited !== undefined) {
       // Fail at once, with the daemon's own words, rather than waiting out the timeout.
       const log = await readFile(join(stateDir, 'daemon.log'), 'utf8').catch(() => '');
-      throw new IronClawError('DAEMON_UNAVAILABLE', `the daemon exited while starting (${exited}): ${log.trim().split('\n').slice(-5).join(' | ')}`);
+      throw new IronClawError(
+        'DAEMON_UNAVAILABLE',
+        `the daemon exited while starting (${exited}): ${log.trim().split('\n').slice(-5).join(' | ')}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  throw new IronClawError('DAEMON_UNAVAILABLE', `the daemon did not open ${socketPath} within ${START_TIMEOUT_MS / 1000} s; see ${join(stateDir, 'daemon.log')}`);
+  throw new IronClawError(
+    'DAEMON_UNAVAILABLE',
+    `the daemon did not open ${socketPath} within ${START_TIMEOUT_MS / 1000} s; see ${join(stateDir, 'daemon.log')}`,
+  );
 }
 
 function tryConnect(path: string): Promise<Socket | undefined> {

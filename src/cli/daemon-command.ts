@@ -7,7 +7,10 @@ import { reportError, usageError } from './cli-error.js';
 import { connectDaemon } from './daemon-client.js';
 
 /** `ironclaw daemon [--pool N]` runs the daemon in the foreground; `--stop` stops a running one. */
-export async function daemonCommand(flags: { pool?: string | boolean | undefined; stop?: string | boolean | undefined }): Promise<number> {
+export async function daemonCommand(flags: {
+  pool?: string | boolean | undefined;
+  stop?: string | boolean | undefined;
+}): Promise<number> {
   try {
     if (flags.stop) {
       const client = await connectDaemon({ autoStart: false });
@@ -15,7 +18,8 @@ export async function daemonCommand(flags: { pool?: string | boolean | undefined
       client.close();
       return 0;
     }
-    const pool = typeof flags.pool === 'string' ? flags.pool : (process.env.IRONCLAW_POOL_SIZE ?? '2');
+    const pool =
+      typeof flags.pool === 'string' ? flags.pool : (process.env.IRONCLAW_POOL_SIZE ?? '2');
     const poolSize = Number(pool);
     if (!Number.isSafeInteger(poolSize) || poolSize < 0 || poolSize > 64) {
       throw usageError(`invalid pool size ${JSON.stringify(pool)}: use 0 to 64`);

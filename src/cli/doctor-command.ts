@@ -1,7 +1,9 @@
 import { runDoctor } from '../runtime/doctor.js';
 
 /** `ironclaw doctor`: exit 0 when every check passes, 1 otherwise. */
-export async function doctorCommand(flags: { json?: string | boolean | undefined }): Promise<number> {
+export async function doctorCommand(flags: {
+  json?: string | boolean | undefined;
+}): Promise<number> {
   const checks = await runDoctor();
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ checks }, null, 2)}\n`);

@@ -9,14 +9,23 @@ export interface LimitFlags {
 }
 
 /** Validates the limit flags shared by `exec`, `sandbox create` and `sandbox exec`. */
-export function parseLimitFlags(flags: LimitFlags): { limits: Partial<Limits>; timeoutMs: number | undefined } {
+export function parseLimitFlags(flags: LimitFlags): {
+  limits: Partial<Limits>;
+  timeoutMs: number | undefined;
+} {
   const limits: Partial<Limits> = {};
   if (flags.memory !== undefined) limits.memoryBytes = unwrap(parseBytes(flags.memory, '--memory'));
   if (flags.pids !== undefined) {
     const pids = Number(flags.pids);
-    if (!Number.isSafeInteger(pids) || pids < 1) unwrap({ ok: false, code: 'INVALID_ARGUMENT', message: `invalid --pids ${JSON.stringify(flags.pids)}: use a positive whole number` });
+    if (!Number.isSafeInteger(pids) || pids < 1)
+      unwrap({
+        ok: false,
+        code: 'INVALID_ARGUMENT',
+        message: `invalid --pids ${JSON.stringify(flags.pids)}: use a positive whole number`,
+      });
     limits.pids = pids;
   }
-  const timeoutMs = flags.timeout === undefined ? undefined : unwrap(parseDuration(flags.timeout, '--timeout'));
+  const timeoutMs =
+    flags.timeout === undefined ? undefined : unwrap(parseDuration(flags.timeout, '--timeout'));
   return { limits, timeoutMs };
 }

@@ -1,17 +1,22 @@
 import { type CommandDef, dispatch } from './command.js';
+import type * as More from './more.js';
 import { execCommand } from './exec-command.js';
 import { closeInheritedFds } from '../host/inherited-fds.js';
 
 const VERSION = '0.1.0';
 
 const limitOptions = {
-  memory: { type: 'string', value: '<size>', description: 'memory limit, e.g. 512m (needs cgroups)' },
+  memory: {
+    type: 'string',
+    value: '<size>',
+    description: 'memory limit, e.g. 512m (needs cgroups)',
+  },
   pids: { type: 'string', value: '<n>', description: 'process limit (needs cgroups)' },
 } as const;
 
 // `exec` is bundled into this file; the other commands load from a second bundle when they run,
 // so a one-shot `ironclaw exec` reads one small file and nothing it does not use.
-const more = (): Promise<typeof import('./more.js')> => import('./more.js');
+const more = (): Promise<typeof More> => import('./more.js');
 const commands: CommandDef[] = [
   {
     name: 'exec',
@@ -19,10 +24,21 @@ const commands: CommandDef[] = [
     args: '-- <command> [args...]',
     options: {
       driver: { type: 'string', value: '<driver>', description: 'sandbox driver (bwrap)' },
-      timeout: { type: 'string', value: '<duration>', description: 'kill the command after this long, e.g. 30s' },
+      timeout: {
+        type: 'string',
+        value: '<duration>',
+        description: 'kill the command after this long, e.g. 30s',
+      },
       ...limitOptions,
-      workspace: { type: 'string', value: '<dir>', description: 'copy this directory into /workspace first (changes stay in the box)' },
-      json: { type: 'boolean', description: 'print one JSON object with the result instead of streaming' },
+      workspace: {
+        type: 'string',
+        value: '<dir>',
+        description: 'copy this directory into /workspace first (changes stay in the box)',
+      },
+      json: {
+        type: 'boolean',
+        description: 'print one JSON object with the result instead of streaming',
+      },
     },
     run: (options, positionals) => execCommand(positionals, options),
   },
@@ -39,7 +55,11 @@ const commands: CommandDef[] = [
     summary: 'run the daemon that holds long-lived sandboxes and the warm pool (foreground)',
     args: '',
     options: {
-      pool: { type: 'string', value: '<n>', description: 'ready sandboxes to keep warm (default 2, or IRONCLAW_POOL_SIZE)' },
+      pool: {
+        type: 'string',
+        value: '<n>',
+        description: 'ready sandboxes to keep warm (default 2, or IRONCLAW_POOL_SIZE)',
+      },
       stop: { type: 'boolean', description: 'stop the running daemon' },
     },
     run: async (options) => (await more()).daemonCommand(options),
@@ -60,5 +80,10 @@ const args = process.argv.slice(2);
 if (args[0] === '--version' || args[0] === '-V') {
   process.stdout.write(`${VERSION}\n`);
 } else {
-  process.exitCode = await dispatch(commands, args, 'ironclaw', `IronClaw ${VERSION}: run AI agents' actions in just-in-time sandboxes.`);
+  process.exitCode = await dispatch(
+    commands,
+    args,
+    'ironclaw',
+    `IronClaw ${VERSION}: run AI agents' actions in just-in-time sandboxes.`,
+  );
 }

@@ -14,18 +14,22 @@ type Values = Record<string, string | boolean | undefined>;
 /** `ironclaw sandbox create|exec|write|read|ls|rm|list`, served by the daemon. */
 export async function sandboxCommand(args: string[]): Promise<number> {
   let client: RpcClient | undefined;
-  const daemon = async (): Promise<RpcClient> => (client ??= await connectDaemon({ autoStart: true }));
-  const guarded = (run: (options: Values, positionals: string[]) => Promise<number | void>) => async (options: Values, positionals: string[]) => {
-    try {
-      return (await run(options, positionals)) ?? 0;
-    } catch (error) {
-      return reportError(error);
-    }
-  };
+  const daemon = async (): Promise<RpcClient> =>
+    (client ??= await connectDaemon({ autoStart: true }));
+  const guarded =
+    (run: (options: Values, positionals: string[]) => Promise<number | void>) =>
+    async (options: Values, positionals: string[]) => {
+      try {
+        return (await run(options, positionals)) ?? 0;
+      } catch (error) {
+        return reportError(error);
+      }
+    };
   const need = (positionals: string[], count: number, what: string): void => {
     if (positionals.length < count) throw usageError(`missing ${what}`);
   };
-  const str = (value: string | boolean | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
+  const str = (value: string | boolean | undefined): string | undefined =>
+    typeof value === 'string' ? value : undefined;
 
   const commands: CommandDef[] = [
     {
@@ -34,14 +38,27 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       args: '',
       options: {
         id: { type: 'string', value: '<id>', description: 'the id to give it (a-z, 0-9, -)' },
-        memory: { type: 'string', value: '<size>', description: 'memory limit, e.g. 512m (needs cgroups)' },
+        memory: {
+          type: 'string',
+          value: '<size>',
+          description: 'memory limit, e.g. 512m (needs cgroups)',
+        },
         pids: { type: 'string', value: '<n>', description: 'process limit' },
         json: { type: 'boolean', description: 'print the id and isolation report as JSON' },
       },
       run: guarded(async (options) => {
-        const { limits } = parseLimitFlags({ memory: str(options.memory), pids: str(options.pids) });
+        const { limits } = parseLimitFlags({
+          memory: str(options.memory),
+          pids: str(options.pids),
+        });
         const id = str(options.id);
-        const result = await (await daemon()).request('create', { ...(id === undefined ? {} : { id }), limits }, DAEMON_METHODS.create.result);
+        const result = await (
+          await daemon()
+        ).request(
+          'create',
+          { ...(id === undefined ? {} : { id }), limits },
+          DAEMON_METHODS.create.result,
+        );
         process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `${result.id}\n`);
       }),
     },
@@ -50,8 +67,15 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       summary: 'run a command in a sandbox; stdin is passed on when it is not a terminal',
       args: '<id> -- <command> [args...]',
       options: {
-        timeout: { type: 'string', value: '<duration>', description: 'kill the command after this long' },
-        json: { type: 'boolean', description: 'print one JSON object with the result instead of streaming' },
+        timeout: {
+          type: 'string',
+          value: '<duration>',
+          description: 'kill the command after this long',
+        },
+        json: {
+          type: 'boolean',
+          description: 'print one JSON object with the result instead of streaming',
+        },
       },
       run: guarded(async (options, [id, ...argv]) => {
         need(argv, 1, 'command: ironclaw sandbox exec <id> -- <command> [args...]');
@@ -60,22 +84,29 @@ export async function sandboxCommand(args: string[]): Promise<number> {
         const stdinOpen = !process.stdin.isTTY;
         const stdout: Buffer[] = [];
         const stderr: Buffer[] = [];
-        const call = rpc.call('exec', { id, argv, stdinOpen, ...(timeoutMs === undefined ? {} : { timeoutMs }) }, DAEMON_METHODS.exec.result, {
-          onEvent: (event, data) => {
-            const parsed = OutputEventSchema.safeParse(data);
-            if (!parsed.success) return;
-            const chunk = Buffer.from(parsed.data.data, 'base64');
-            if (options.json) (event === 'stdout' ? stdout : stderr).push(chunk);
-            else (event === 'stdout' ? process.stdout : process.stderr).write(chunk);
+        const call = rpc.call(
+          'exec',
+          { id, argv, stdinOpen, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
+          DAEMON_METHODS.exec.result,
+          {
+            onEvent: (event, data) => {
+              const parsed = OutputEventSchema.safeParse(data);
+              if (!parsed.success) return;
+              const chunk = Buffer.from(parsed.data.data, 'base64');
+              if (options.json) (event === 'stdout' ? stdout : stderr).push(chunk);
+              else (event === 'stdout' ? process.stdout : process.stderr).write(chunk);
+            },
           },
-        });
+        );
         if (stdinOpen) {
           process.stdin.on('data', (chunk: Buffer) => call.input(chunk));
           process.stdin.once('end', () => call.input(undefined, true));
         }
         const result = await call.result.finally(() => process.stdin.destroy());
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ ...result, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') })}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ ...result, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') })}\n`,
+          );
         }
         return result.timedOut ? 124 : (result.exitCode ?? exitStatusForSignal(result.signal));
       }),
@@ -86,9 +117,19 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       args: '<id> <path> [source|-]',
       options: {},
       run: guarded(async (_options, [id, path, source = '-']) => {
-        need([id ?? '', path ?? ''].filter(Boolean), 2, 'id and path: ironclaw sandbox write <id> <path> [source]');
+        need(
+          [id ?? '', path ?? ''].filter(Boolean),
+          2,
+          'id and path: ironclaw sandbox write <id> <path> [source]',
+        );
         const data = source === '-' ? await readAll(process.stdin) : await readFile(source);
-        await (await daemon()).request('write_file', { id, path, data: data.toString('base64') }, DAEMON_METHODS.write_file.result);
+        await (
+          await daemon()
+        ).request(
+          'write_file',
+          { id, path, data: data.toString('base64') },
+          DAEMON_METHODS.write_file.result,
+        );
       }),
     },
     {
@@ -97,8 +138,14 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       args: '<id> <path>',
       options: {},
       run: guarded(async (_options, [id, path]) => {
-        need([id ?? '', path ?? ''].filter(Boolean), 2, 'id and path: ironclaw sandbox read <id> <path>');
-        const result = await (await daemon()).request('read_file', { id, path }, DAEMON_METHODS.read_file.result);
+        need(
+          [id ?? '', path ?? ''].filter(Boolean),
+          2,
+          'id and path: ironclaw sandbox read <id> <path>',
+        );
+        const result = await (
+          await daemon()
+        ).request('read_file', { id, path }, DAEMON_METHODS.read_file.result);
         process.stdout.write(Buffer.from(result.data, 'base64'));
       }),
     },
@@ -109,9 +156,15 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       options: { json: { type: 'boolean', description: 'print the entries as JSON' } },
       run: guarded(async (options, [id, path = '/workspace']) => {
         need([id ?? ''].filter(Boolean), 1, 'id: ironclaw sandbox ls <id> [path]');
-        const { entries } = await (await daemon()).request('list', { id, path }, DAEMON_METHODS.list.result);
+        const { entries } = await (
+          await daemon()
+        ).request('list', { id, path }, DAEMON_METHODS.list.result);
         if (options.json) process.stdout.write(`${JSON.stringify(entries)}\n`);
-        else for (const entry of entries) process.stdout.write(`${entry.type === 'directory' ? 'd' : entry.type === 'symlink' ? 'l' : '-'} ${String(entry.size).padStart(10)} ${entry.name}\n`);
+        else
+          for (const entry of entries)
+            process.stdout.write(
+              `${entry.type === 'directory' ? 'd' : entry.type === 'symlink' ? 'l' : '-'} ${String(entry.size).padStart(10)} ${entry.name}\n`,
+            );
       }),
     },
     {
@@ -131,14 +184,23 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       args: '',
       options: { json: { type: 'boolean', description: 'print them as JSON' } },
       run: guarded(async (options) => {
-        const result = await (await daemon()).request('sandboxes', {}, DAEMON_METHODS.sandboxes.result);
+        const result = await (
+          await daemon()
+        ).request('sandboxes', {}, DAEMON_METHODS.sandboxes.result);
         if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-        else for (const sandbox of result.sandboxes) process.stdout.write(`${sandbox.id}\t${sandbox.createdAt}\n`);
+        else
+          for (const sandbox of result.sandboxes)
+            process.stdout.write(`${sandbox.id}\t${sandbox.createdAt}\n`);
       }),
     },
   ];
   try {
-    return await dispatch(commands, args, 'ironclaw sandbox', 'Long-lived sandboxes, held by the IronClaw daemon (started on first use).');
+    return await dispatch(
+      commands,
+      args,
+      'ironclaw sandbox',
+      'Long-lived sandboxes, held by the IronClaw daemon (started on first use).',
+    );
   } finally {
     client?.close();
   }

@@ -17,7 +17,11 @@ export function isWithin(path: string, root: string): boolean {
  */
 export function resolveSandboxPath(path: string): Check<string> {
   if (path.includes('\0')) {
-    return { ok: false, code: 'PATH_OUTSIDE_SANDBOX', message: 'invalid path: it contains a NUL byte' };
+    return {
+      ok: false,
+      code: 'PATH_OUTSIDE_SANDBOX',
+      message: 'invalid path: it contains a NUL byte',
+    };
   }
   const resolved = posix.resolve(WORKSPACE, path);
   if (!FILE_ROOTS.some((root) => isWithin(resolved, root))) {

@@ -28,7 +28,11 @@ export function parseBytes(text: string, what = 'size'): Check<number> {
   }
   const bytes = Math.floor(Number(match[1]) * factor);
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-    return { ok: false, code: 'INVALID_ARGUMENT', message: `invalid ${what} ${JSON.stringify(text)}: must be positive` };
+    return {
+      ok: false,
+      code: 'INVALID_ARGUMENT',
+      message: `invalid ${what} ${JSON.stringify(text)}: must be positive`,
+    };
   }
   return { ok: true, value: bytes };
 }
@@ -48,7 +52,11 @@ export function parseDuration(text: string, what = 'duration'): Check<number> {
   }
   const ms = Math.round(Number(match[1]) * factor * 1000);
   if (!Number.isSafeInteger(ms) || ms <= 0) {
-    return { ok: false, code: 'INVALID_ARGUMENT', message: `invalid ${what} ${JSON.stringify(text)}: must be positive` };
+    return {
+      ok: false,
+      code: 'INVALID_ARGUMENT',
+      message: `invalid ${what} ${JSON.stringify(text)}: must be positive`,
+    };
   }
   return { ok: true, value: ms };
 }

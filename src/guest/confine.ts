@@ -14,7 +14,10 @@ const MAX_LINK_HOPS = 40;
  * The guest runs with the box's own rights, so this guards the API's meaning, not the host: a
  * box that swaps a link between check and use only reaches what it could reach anyway.
  */
-export async function confinePath(path: string, options: { followFinal?: boolean } = {}): Promise<string> {
+export async function confinePath(
+  path: string,
+  options: { followFinal?: boolean } = {},
+): Promise<string> {
   const lexical = resolveSandboxPath(path);
   if (!lexical.ok) throw new IronClawError(lexical.code, lexical.message);
   const absolute = lexical.value;
@@ -52,7 +55,8 @@ async function resolveLinks(absolute: string): Promise<string> {
       current = next;
       continue;
     }
-    if (++hops > MAX_LINK_HOPS) throw new IronClawError('FILE_ERROR', `too many symbolic links under ${absolute}`);
+    if (++hops > MAX_LINK_HOPS)
+      throw new IronClawError('FILE_ERROR', `too many symbolic links under ${absolute}`);
     const target = await readlink(next);
     parts.unshift(...target.split('/').filter(Boolean));
     if (target.startsWith('/')) current = '/';

@@ -15,7 +15,10 @@ const DRAIN_AFTER_EXIT_MS = 100;
  * Runs one command in its own process group, streaming stdout and stderr as events. A timeout
  * or a cancel kills the whole group, so the command's descendants go with it.
  */
-export async function execCommand(params: ExecParams, context: RequestContext): Promise<ExecResult> {
+export async function execCommand(
+  params: ExecParams,
+  context: RequestContext,
+): Promise<ExecResult> {
   const started = performance.now();
   const cwd = params.cwd ?? WORKSPACE;
   await assertDirectory(cwd);
@@ -37,10 +40,13 @@ export async function execCommand(params: ExecParams, context: RequestContext): 
       // The group is already gone.
     }
   };
-  const timer = params.timeoutMs === undefined ? undefined : setTimeout(() => {
-    timedOut = true;
-    killGroup();
-  }, params.timeoutMs);
+  const timer =
+    params.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          killGroup();
+        }, params.timeoutMs);
   context.signal.addEventListener('abort', killGroup, { once: true });
 
   for (const name of ['stdout', 'stderr'] as const) {
@@ -119,7 +125,9 @@ function notStarted(
 ): ExecResult {
   const notFound = error.code === 'ENOENT';
   const reason = notFound ? 'command not found' : `cannot execute (${error.code ?? error.message})`;
-  context.emit('stderr', { data: Buffer.from(`ironclaw: ${file}: ${reason}\n`).toString('base64') });
+  context.emit('stderr', {
+    data: Buffer.from(`ironclaw: ${file}: ${reason}\n`).toString('base64'),
+  });
   return {
     exitCode: notFound ? 127 : 126,
     signal: null,
@@ -133,6 +141,9 @@ function notStarted(
 async function assertDirectory(cwd: string): Promise<void> {
   const info = await stat(cwd).catch(() => undefined);
   if (!info?.isDirectory()) {
-    throw new IronClawError('INVALID_ARGUMENT', `working directory ${JSON.stringify(cwd)} does not exist in the sandbox`);
+    throw new IronClawError(
+      'INVALID_ARGUMENT',
+      `working directory ${JSON.stringify(cwd)} does not exist in the sandbox`,
+    );
   }
 }

@@ -9,7 +9,12 @@ import { confinePath } from './confine.js';
 const DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024;
 const MAX_LIST_ENTRIES = 10_000;
 
-export async function writeSandboxFile(params: { path: string; data: string; mode?: number | undefined; append?: boolean | undefined }): Promise<{ bytes: number }> {
+export async function writeSandboxFile(params: {
+  path: string;
+  data: string;
+  mode?: number | undefined;
+  append?: boolean | undefined;
+}): Promise<{ bytes: number }> {
   const path = await confinePath(params.path);
   const data = Buffer.from(params.data, 'base64');
   await fileOp(path, async () => {
@@ -21,7 +26,10 @@ export async function writeSandboxFile(params: { path: string; data: string; mod
   return { bytes: data.length };
 }
 
-export async function readSandboxFile(params: { path: string; maxBytes?: number | undefined }): Promise<ReadFileResult> {
+export async function readSandboxFile(params: {
+  path: string;
+  maxBytes?: number | undefined;
+}): Promise<ReadFileResult> {
   const path = await confinePath(params.path);
   const limit = Math.min(params.maxBytes ?? DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_READ_BYTES);
   return fileOp(path, async () => {
@@ -61,10 +69,16 @@ export async function statSandboxPath(params: { path: string }): Promise<FileInf
   return fileOp(path, async () => describe(path, await lstat(path)));
 }
 
-export async function removeSandboxPath(params: { path: string; recursive?: boolean | undefined }): Promise<Record<string, never>> {
+export async function removeSandboxPath(params: {
+  path: string;
+  recursive?: boolean | undefined;
+}): Promise<Record<string, never>> {
   const path = await confinePath(params.path, { followFinal: false });
   if (['/workspace', '/tmp'].includes(path)) {
-    throw new IronClawError('INVALID_ARGUMENT', `refusing to remove ${path} itself; remove what is inside it`);
+    throw new IronClawError(
+      'INVALID_ARGUMENT',
+      `refusing to remove ${path} itself; remove what is inside it`,
+    );
   }
   await fileOp(path, () => rm(path, { recursive: params.recursive ?? false }));
   return {};
@@ -74,7 +88,13 @@ function describe(path: string, info: Stats): FileInfo {
   return {
     name: posix.basename(path),
     path,
-    type: info.isFile() ? 'file' : info.isDirectory() ? 'directory' : info.isSymbolicLink() ? 'symlink' : 'other',
+    type: info.isFile()
+      ? 'file'
+      : info.isDirectory()
+        ? 'directory'
+        : info.isSymbolicLink()
+          ? 'symlink'
+          : 'other',
     size: info.size,
     mode: info.mode & 0o7777,
     mtimeMs: info.mtimeMs,
@@ -88,8 +108,11 @@ async function fileOp<T>(path: string, operation: () => Promise<T>): Promise<T> 
   } catch (error) {
     if (error instanceof IronClawError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new IronClawError('NOT_FOUND', `${path} does not exist in the sandbox`);
+    if (code === 'ENOENT')
+      throw new IronClawError('NOT_FOUND', `${path} does not exist in the sandbox`);
     const reason = code ?? (error instanceof Error ? error.message : String(error));
-    throw new IronClawError('FILE_ERROR', `file operation on ${path} failed: ${reason}`, { cause: error });
+    throw new IronClawError('FILE_ERROR', `file operation on ${path} failed: ${reason}`, {
+      cause: error,
+    });
   }
 }

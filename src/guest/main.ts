@@ -3,7 +3,13 @@ import { GUEST_METHODS } from '../protocol/guest-api.js';
 import { type Handler, parseParams, RpcServer } from '../protocol/rpc-server.js';
 import { closeInheritedFds } from './close-inherited-fds.js';
 import { execCommand } from './exec.js';
-import { listSandboxDir, readSandboxFile, removeSandboxPath, statSandboxPath, writeSandboxFile } from './files.js';
+import {
+  listSandboxDir,
+  readSandboxFile,
+  removeSandboxPath,
+  statSandboxPath,
+  writeSandboxFile,
+} from './files.js';
 
 /**
  * The guest agent: the first process in every sandbox. It serves one framed connection to the
@@ -16,9 +22,12 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
     parseParams(GUEST_METHODS.ping.params, params, 'ping');
     return { pid: process.pid, uptimeMs: performance.now() - startedAt, node: process.version };
   },
-  exec: (params, context) => execCommand(parseParams(GUEST_METHODS.exec.params, params, 'exec'), context),
-  write_file: (params) => writeSandboxFile(parseParams(GUEST_METHODS.write_file.params, params, 'write_file')),
-  read_file: (params) => readSandboxFile(parseParams(GUEST_METHODS.read_file.params, params, 'read_file')),
+  exec: (params, context) =>
+    execCommand(parseParams(GUEST_METHODS.exec.params, params, 'exec'), context),
+  write_file: (params) =>
+    writeSandboxFile(parseParams(GUEST_METHODS.write_file.params, params, 'write_file')),
+  read_file: (params) =>
+    readSandboxFile(parseParams(GUEST_METHODS.read_file.params, params, 'read_file')),
   list: (params) => listSandboxDir(parseParams(GUEST_METHODS.list.params, params, 'list')),
   stat: (params) => statSandboxPath(parseParams(GUEST_METHODS.stat.params, params, 'stat')),
   remove: (params) => removeSandboxPath(parseParams(GUEST_METHODS.remove.params, params, 'remove')),

@@ -61,26 +61,60 @@ export interface BwrapArgsOptions {
 export function bwrapArgs(options: BwrapArgsOptions): string[] {
   const { layout, limits, data } = options;
   const args = [
-    '--unshare-user', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup',
-    '--uid', String(BOX_UID), '--gid', String(BOX_UID), '--hostname', BOX_HOSTNAME,
-    '--die-with-parent', '--new-session', '--clearenv',
-    '--ro-bind', '/usr', '/usr',
+    '--unshare-user',
+    '--unshare-pid',
+    '--unshare-net',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-cgroup',
+    '--uid',
+    String(BOX_UID),
+    '--gid',
+    String(BOX_UID),
+    '--hostname',
+    BOX_HOSTNAME,
+    '--die-with-parent',
+    '--new-session',
+    '--clearenv',
+    '--ro-bind',
+    '/usr',
+    '/usr',
   ];
   for (const link of layout.usrSymlinks) args.push('--symlink', link.target, link.path);
   for (const dir of layout.rootDirs) args.push('--ro-bind', dir, dir);
   for (const path of layout.etcBinds) args.push('--ro-bind', path, path);
-  for (const [name, fd] of Object.entries(data.etc)) args.push('--ro-bind-data', String(fd), `/etc/${name}`);
+  for (const [name, fd] of Object.entries(data.etc))
+    args.push('--ro-bind-data', String(fd), `/etc/${name}`);
   args.push('--ro-bind', layout.nodePath, layout.nodePath);
   if (data.agent !== undefined) args.push('--ro-bind-data', String(data.agent), AGENT_PATH);
   args.push(
-    '--proc', '/proc',
-    '--dev', '/dev',
-    '--size', String(limits.tmpBytes), '--perms', '1777', '--tmpfs', '/tmp',
-    '--size', String(Math.min(limits.tmpBytes, 64 * 1024 ** 2)), '--perms', '1777', '--tmpfs', '/dev/shm',
-    '--size', String(limits.workspaceBytes), '--perms', '0755', '--tmpfs', WORKSPACE,
-    '--chdir', WORKSPACE,
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--size',
+    String(limits.tmpBytes),
+    '--perms',
+    '1777',
+    '--tmpfs',
+    '/tmp',
+    '--size',
+    String(Math.min(limits.tmpBytes, 64 * 1024 ** 2)),
+    '--perms',
+    '1777',
+    '--tmpfs',
+    '/dev/shm',
+    '--size',
+    String(limits.workspaceBytes),
+    '--perms',
+    '0755',
+    '--tmpfs',
+    WORKSPACE,
+    '--chdir',
+    WORKSPACE,
     // Everything else of the root stays read-only: only /tmp, /dev/shm and /workspace take writes.
-    '--remount-ro', '/',
+    '--remount-ro',
+    '/',
   );
   for (const [name, value] of Object.entries(options.env)) args.push('--setenv', name, value);
   if (options.infoFd !== undefined) args.push('--info-fd', String(options.infoFd));

@@ -75,28 +75,48 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
     boxEtcDir(),
     payload.kind === 'agent' ? guestBundlePath() : undefined,
   ]);
-  const needsCgroup = [options.limits.memoryBytes === undefined ? '' : 'memory', options.limits.pids === undefined ? '' : 'processes'].filter(Boolean);
+  const needsCgroup = [
+    options.limits.memoryBytes === undefined ? '' : 'memory',
+    options.limits.pids === undefined ? '' : 'processes',
+  ].filter(Boolean);
   if (needsCgroup.length > 0 && !options.cgroups.available) {
-    throw new IronClawError('POLICY_UNENFORCEABLE', `cannot limit ${needsCgroup.join(' and ')}: ${options.cgroups.reason}`);
+    throw new IronClawError(
+      'POLICY_UNENFORCEABLE',
+      `cannot limit ${needsCgroup.join(' and ')}: ${options.cgroups.reason}`,
+    );
   }
-  const cgroup = options.cgroups.available ? await options.cgroups.create(options.id, limits) : undefined;
+  const cgroup = options.cgroups.available
+    ? await options.cgroups.create(options.id, limits)
+    : undefined;
   const handles: FileHandle[] = [];
   try {
     // Files bwrap copies into the box, opened together; each gets the next stdio slot.
     const etcNames = BOX_ETC_FILES;
-    const paths = [...etcNames.map((name) => join(etcDir, name)), ...(agentPath === undefined ? [] : [agentPath])];
+    const paths = [
+      ...etcNames.map((name) => join(etcDir, name)),
+      ...(agentPath === undefined ? [] : [agentPath]),
+    ];
     handles.push(...(await Promise.all(paths.map((path) => open(path, 'r')))));
     const etc = Object.fromEntries(etcNames.map((name, index) => [name, FIRST_DATA_SLOT + index]));
     const agent = agentPath === undefined ? undefined : FIRST_DATA_SLOT + etcNames.length;
     const command =
       payload.kind === 'agent'
         ? [layout.nodePath, AGENT_PATH]
-        : ['/bin/sh', '-c', payload.workspaceDir === undefined ? SHIM : SHIM_WITH_WORKSPACE, 'ironclaw', ...payload.argv];
+        : [
+            '/bin/sh',
+            '-c',
+            payload.workspaceDir === undefined ? SHIM : SHIM_WITH_WORKSPACE,
+            'ironclaw',
+            ...payload.argv,
+          ];
     const args = bwrapArgs({
       layout,
       limits,
       data: agent === undefined ? { etc } : { etc, agent },
-      env: payload.kind === 'agent' ? { ...BOX_ENV, IRONCLAW_AGENT_FD: String(SLOT_CHANNEL) } : BOX_ENV,
+      env:
+        payload.kind === 'agent'
+          ? { ...BOX_ENV, IRONCLAW_AGENT_FD: String(SLOT_CHANNEL) }
+          : BOX_ENV,
       command,
       infoFd: SLOT_INFO,
       blockFd: cgroup ? SLOT_BLOCK : undefined,
@@ -120,8 +140,17 @@ export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
       env: {},
       ...(asRoot ? { uid: options.rootBoxUid, gid: options.rootBoxUid } : {}),
     });
-    const packer = workspaceDir === undefined ? undefined : packWorkspace(workspaceDir, slot(child, SLOT_WORKSPACE));
-    return await startBox(child, { ...options, limits }, cgroup, asRoot ? options.rootBoxUid : (process.getuid?.() ?? -1), packer);
+    const packer =
+      workspaceDir === undefined
+        ? undefined
+        : packWorkspace(workspaceDir, slot(child, SLOT_WORKSPACE));
+    return await startBox(
+      child,
+      { ...options, limits },
+      cgroup,
+      asRoot ? options.rootBoxUid : (process.getuid?.() ?? -1),
+      packer,
+    );
   } catch (error) {
     await cgroup?.remove();
     throw error;
@@ -145,10 +174,21 @@ async function startBox(
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   const spawnError = new Promise<never>((_, reject) => {
-    child.once('error', (error) => reject(new IronClawError('SANDBOX_START_FAILED', `cannot start bwrap: ${error.message}; run \`ironclaw doctor\``, { cause: error })));
+    child.once('error', (error) =>
+      reject(
+        new IronClawError(
+          'SANDBOX_START_FAILED',
+          `cannot start bwrap: ${error.message}; run \`ironclaw doctor\``,
+          { cause: error },
+        ),
+      ),
+    );
   });
   const failedEarly = exited.then(({ code, signal }) => {
-    throw new IronClawError('SANDBOX_START_FAILED', `the sandbox exited during start-up (${signal ?? `exit code ${code}`}): ${tail.text() || 'bwrap printed nothing'}`);
+    throw new IronClawError(
+      'SANDBOX_START_FAILED',
+      `the sandbox exited during start-up (${signal ?? `exit code ${code}`}): ${tail.text() || 'bwrap printed nothing'}`,
+    );
   });
   const info = slot(child, SLOT_INFO);
   const boxPid = await Promise.race([readChildPid(info), spawnError, failedEarly]);
@@ -242,23 +282,45 @@ function readChildPid(info: Readable): Promise<number> {
     info.once('end', () => {
       const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
       if (match?.[1]) resolve(Number(match[1]));
-      else reject(new IronClawError('SANDBOX_START_FAILED', `bwrap did not report its child pid (got ${JSON.stringify(text.slice(0, 200))})`));
+      else
+        reject(
+          new IronClawError(
+            'SANDBOX_START_FAILED',
+            `bwrap did not report its child pid (got ${JSON.stringify(text.slice(0, 200))})`,
+          ),
+        );
     });
   });
 }
 
-function isolationReport(options: SpawnBoxOptions & { limits: Limits }, cgroup: BoxCgroup | undefined, hostUid: number): IsolationReport {
+function isolationReport(
+  options: SpawnBoxOptions & { limits: Limits },
+  cgroup: BoxCgroup | undefined,
+  hostUid: number,
+): IsolationReport {
   const { limits } = options;
   return {
     driver: 'bwrap',
     hostUid,
     layers: {
-      namespaces: { on: true, detail: 'user, pid, net, ipc, uts and cgroup namespaces; no capabilities' },
-      filesystem: { on: true, detail: 'read-only root from host /usr; tmpfs /tmp and /workspace; fresh /proc' },
+      namespaces: {
+        on: true,
+        detail: 'user, pid, net, ipc, uts and cgroup namespaces; no capabilities',
+      },
+      filesystem: {
+        on: true,
+        detail: 'read-only root from host /usr; tmpfs /tmp and /workspace; fresh /proc',
+      },
       network: { on: true, detail: 'no network: loopback only' },
-      rlimits: { on: true, detail: `nofile ${limits.openFiles}, nproc ${limits.processes}, fsize ${limits.fileSizeBytes}, core 0` },
+      rlimits: {
+        on: true,
+        detail: `nofile ${limits.openFiles}, nproc ${limits.processes}, fsize ${limits.fileSizeBytes}, core 0`,
+      },
       cgroup: cgroup
-        ? { on: true, detail: `pids ${limits.pids}${limits.memoryBytes === undefined ? '' : `, memory ${limits.memoryBytes} bytes`} (${cgroup.paths.join(', ')})` }
+        ? {
+            on: true,
+            detail: `pids ${limits.pids}${limits.memoryBytes === undefined ? '' : `, memory ${limits.memoryBytes} bytes`} (${cgroup.paths.join(', ')})`,
+          }
         : { on: false, detail: options.cgroups.available ? 'not created' : options.cgroups.reason },
       seccomp: { on: false, detail: 'this version applies no seccomp filter yet' },
     },

@@ -31,11 +31,18 @@ const GROUP = 'ironclaw';
  */
 export async function detectCgroups(root = CGROUP_ROOT): Promise<CgroupBackend> {
   if (await exists(join(root, 'cgroup.controllers'))) return detectV2(root);
-  if ((await exists(join(root, 'memory', 'cgroup.procs'))) && (await exists(join(root, 'pids', 'cgroup.procs')))) {
+  if (
+    (await exists(join(root, 'memory', 'cgroup.procs'))) &&
+    (await exists(join(root, 'pids', 'cgroup.procs')))
+  ) {
     const bases = { memory: join(root, 'memory', GROUP), pids: join(root, 'pids', GROUP) };
-    const writable = await canWrite(join(root, 'memory')) && (await canWrite(join(root, 'pids')));
+    const writable = (await canWrite(join(root, 'memory'))) && (await canWrite(join(root, 'pids')));
     if (!writable) {
-      return { available: false, reason: 'cgroup v1 hierarchies are not writable by this user (run as root, or use a machine with cgroup v2 delegation)' };
+      return {
+        available: false,
+        reason:
+          'cgroup v1 hierarchies are not writable by this user (run as root, or use a machine with cgroup v2 delegation)',
+      };
     }
     return {
       available: true,
@@ -48,17 +55,26 @@ export async function detectCgroups(root = CGROUP_ROOT): Promise<CgroupBackend> 
 }
 
 async function detectV2(root: string): Promise<CgroupBackend> {
-  const parent = process.env.IRONCLAW_CGROUP_PARENT ?? (process.getuid?.() === 0 ? root : undefined);
+  const parent =
+    process.env.IRONCLAW_CGROUP_PARENT ?? (process.getuid?.() === 0 ? root : undefined);
   if (!parent) {
     return {
       available: false,
-      reason: 'cgroup v2 needs root or a delegated cgroup: start IronClaw under `systemd-run --user --scope -p Delegate=yes` and set IRONCLAW_CGROUP_PARENT to a writable cgroup directory',
+      reason:
+        'cgroup v2 needs root or a delegated cgroup: start IronClaw under `systemd-run --user --scope -p Delegate=yes` and set IRONCLAW_CGROUP_PARENT to a writable cgroup directory',
     };
   }
-  const controllers = (await readFile(join(parent, 'cgroup.controllers'), 'utf8').catch(() => '')).split(/\s+/);
+  const controllers = (
+    await readFile(join(parent, 'cgroup.controllers'), 'utf8').catch(() => '')
+  ).split(/\s+/);
   const missing = ['memory', 'pids'].filter((name) => !controllers.includes(name));
-  if (missing.length > 0) return { available: false, reason: `cgroup v2 at ${parent} lacks the ${missing.join(' and ')} controller` };
-  if (!(await canWrite(parent))) return { available: false, reason: `cgroup v2 at ${parent} is not writable by this user` };
+  if (missing.length > 0)
+    return {
+      available: false,
+      reason: `cgroup v2 at ${parent} lacks the ${missing.join(' and ')} controller`,
+    };
+  if (!(await canWrite(parent)))
+    return { available: false, reason: `cgroup v2 at ${parent} is not writable by this user` };
   const base = join(parent, GROUP);
   return {
     available: true,
@@ -76,7 +92,8 @@ async function detectV2(root: string): Promise<CgroupBackend> {
 async function enableControllers(dir: string): Promise<void> {
   const enabled = await readFile(join(dir, 'cgroup.subtree_control'), 'utf8');
   const wanted = ['memory', 'pids'].filter((name) => !enabled.split(/\s+/).includes(name));
-  if (wanted.length > 0) await writeFile(join(dir, 'cgroup.subtree_control'), wanted.map((n) => `+${n}`).join(' '));
+  if (wanted.length > 0)
+    await writeFile(join(dir, 'cgroup.subtree_control'), wanted.map((n) => `+${n}`).join(' '));
 }
 
 async function createV2(path: string, limits: Limits): Promise<BoxCgroup> {
@@ -84,9 +101,10 @@ async function createV2(path: string, limits: Limits): Promise<BoxCgroup> {
   const cgroup: BoxCgroup = {
     paths: [path],
     attach: (pid) => writeFile(join(path, 'cgroup.procs'), String(pid)),
-    remove: () => removeCgroup(path, async () => {
-      await writeFile(join(path, 'cgroup.kill'), '1').catch(() => undefined);
-    }),
+    remove: () =>
+      removeCgroup(path, async () => {
+        await writeFile(join(path, 'cgroup.kill'), '1').catch(() => undefined);
+      }),
   };
   try {
     await writeFile(join(path, 'pids.max'), String(limits.pids));
@@ -101,7 +119,11 @@ async function createV2(path: string, limits: Limits): Promise<BoxCgroup> {
   return cgroup;
 }
 
-async function createV1(bases: { memory: string; pids: string }, id: string, limits: Limits): Promise<BoxCgroup> {
+async function createV1(
+  bases: { memory: string; pids: string },
+  id: string,
+  limits: Limits,
+): Promise<BoxCgroup> {
   const memory = join(bases.memory, id);
   const pids = join(bases.pids, id);
   await mkdir(memory, { recursive: true });
@@ -113,7 +135,10 @@ async function createV1(bases: { memory: string; pids: string }, id: string, lim
       await writeFile(join(memory, 'cgroup.procs'), String(pid));
     },
     remove: async () => {
-      await Promise.allSettled([removeCgroup(pids, () => killAll(pids)), removeCgroup(memory, () => killAll(memory))]);
+      await Promise.allSettled([
+        removeCgroup(pids, () => killAll(pids)),
+        removeCgroup(memory, () => killAll(memory)),
+      ]);
     },
   };
   try {
@@ -162,13 +187,23 @@ async function removeCgroup(path: string, kill: () => Promise<void>): Promise<vo
 
 function unenforceable(path: string, error: unknown): IronClawError {
   const reason = error instanceof Error ? error.message : String(error);
-  return new IronClawError('POLICY_UNENFORCEABLE', `cannot set resource limits in ${path}: ${reason}`, { cause: error });
+  return new IronClawError(
+    'POLICY_UNENFORCEABLE',
+    `cannot set resource limits in ${path}: ${reason}`,
+    { cause: error },
+  );
 }
 
 async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function canWrite(path: string): Promise<boolean> {
-  return access(path, constants.W_OK).then(() => true, () => false);
+  return access(path, constants.W_OK).then(
+    () => true,
+    () => false,
+  );
 }

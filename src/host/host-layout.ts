@@ -32,11 +32,20 @@ async function detect(): Promise<HostLayout> {
         return { path, info, target: info?.isSymbolicLink() ? await readlink(path) : undefined };
       }),
     ),
-    Promise.all(ETC_BINDS.map((path) => access(path).then(() => path, () => undefined))),
+    Promise.all(
+      ETC_BINDS.map((path) =>
+        access(path).then(
+          () => path,
+          () => undefined,
+        ),
+      ),
+    ),
     realpath(process.execPath),
   ]);
   return {
-    usrSymlinks: tops.flatMap(({ path, target }) => (target === undefined ? [] : [{ path, target }])),
+    usrSymlinks: tops.flatMap(({ path, target }) =>
+      target === undefined ? [] : [{ path, target }],
+    ),
     rootDirs: tops.flatMap(({ path, info }) => (info?.isDirectory() ? [path] : [])),
     etcBinds: etc.filter((path) => path !== undefined),
     nodePath,

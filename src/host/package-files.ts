@@ -14,9 +14,13 @@ export function packageRoot(): Promise<string> {
 async function find(start: string): Promise<string> {
   for (let dir = start; ; dir = dirname(dir)) {
     const text = await readFile(join(dir, 'package.json'), 'utf8').catch(() => undefined);
-    if (text !== undefined && (JSON.parse(text) as { name?: unknown }).name === 'ironclaw') return dir;
+    if (text !== undefined && (JSON.parse(text) as { name?: unknown }).name === 'ironclaw')
+      return dir;
     if (dirname(dir) === dir) {
-      throw new IronClawError('INTERNAL', `cannot find the ironclaw package root above ${start}; is the installation complete?`);
+      throw new IronClawError(
+        'INTERNAL',
+        `cannot find the ironclaw package root above ${start}; is the installation complete?`,
+      );
     }
   }
 }

@@ -32,7 +32,10 @@ export async function ensureStateDir(path: string): Promise<string> {
         ? `its mode is ${(info.mode & 0o777).toString(8)}, open to other users`
         : undefined;
   if (problem) {
-    throw new IronClawError('STATE_DIR_UNSAFE', `refusing to use state directory ${path}: ${problem}; remove it or set IRONCLAW_STATE_DIR to a directory with mode 0700 that you own`);
+    throw new IronClawError(
+      'STATE_DIR_UNSAFE',
+      `refusing to use state directory ${path}: ${problem}; remove it or set IRONCLAW_STATE_DIR to a directory with mode 0700 that you own`,
+    );
   }
   return path;
 }

@@ -13,19 +13,16 @@ export const RequestSchema = z.object({
   method: z.string().check(z.maxLength(64)),
   params: z.unknown(),
 });
-export type Request = z.infer<typeof RequestSchema>;
 
 export const WireErrorSchema = z.object({
   code: z.enum(ERROR_CODES),
   message: z.string(),
 });
-export type WireError = z.infer<typeof WireErrorSchema>;
 
 export const ResponseSchema = z.union([
   z.object({ t: z.literal('res'), id: RequestId, ok: z.literal(true), result: z.unknown() }),
   z.object({ t: z.literal('res'), id: RequestId, ok: z.literal(false), error: WireErrorSchema }),
 ]);
-export type Response = z.infer<typeof ResponseSchema>;
 
 /** A streamed event of a pending request (stdout and stderr chunks of an exec). */
 export const EventSchema = z.object({
@@ -34,7 +31,6 @@ export const EventSchema = z.object({
   event: z.string().check(z.maxLength(64)),
   data: z.unknown(),
 });
-export type Event = z.infer<typeof EventSchema>;
 
 /** Asks the serving side to abort a pending request. */
 export const CancelSchema = z.object({ t: z.literal('cancel'), id: RequestId });
@@ -46,7 +42,6 @@ export const InputSchema = z.object({
   data: z.optional(z.string()),
   eof: z.optional(z.boolean()),
 });
-export type Input = z.infer<typeof InputSchema>;
 
 /** The last frame before a side closes a connection whose peer broke the protocol. */
 export const FatalSchema = z.object({ t: z.literal('fatal'), error: WireErrorSchema });

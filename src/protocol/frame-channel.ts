@@ -27,7 +27,11 @@ export class FrameChannel {
     stream.on('data', (chunk: Buffer) => this.#receive(chunk));
     stream.on('end', () => this.#ended());
     stream.on('error', (error) =>
-      this.close(new IronClawError('CHANNEL_CLOSED', `the connection failed: ${error.message}`, { cause: error })),
+      this.close(
+        new IronClawError('CHANNEL_CLOSED', `the connection failed: ${error.message}`, {
+          cause: error,
+        }),
+      ),
     );
     stream.on('close', () => this.close());
   }
@@ -38,7 +42,8 @@ export class FrameChannel {
 
   /** Sends one message. Returns false when the stream wants the sender to wait for drain. */
   send(message: unknown): boolean {
-    if (this.#closed) throw new IronClawError('CHANNEL_CLOSED', 'cannot send: the connection is closed');
+    if (this.#closed)
+      throw new IronClawError('CHANNEL_CLOSED', 'cannot send: the connection is closed');
     return this.#stream.write(encodeFrame(message, this.#maxFrameBytes));
   }
 

@@ -110,11 +110,19 @@ export class FrameDecoder {
     try {
       return JSON.parse(text) as unknown;
     } catch (cause) {
-      throw this.#fail('FRAME_INVALID', `received a frame that is not JSON: ${text.slice(0, 60)}`, cause);
+      throw this.#fail(
+        'FRAME_INVALID',
+        `received a frame that is not JSON: ${text.slice(0, 60)}`,
+        cause,
+      );
     }
   }
 
-  #fail(code: 'FRAME_TOO_LARGE' | 'FRAME_TRUNCATED' | 'FRAME_INVALID', message: string, cause?: unknown) {
+  #fail(
+    code: 'FRAME_TOO_LARGE' | 'FRAME_TRUNCATED' | 'FRAME_INVALID',
+    message: string,
+    cause?: unknown,
+  ) {
     this.#failed = new IronClawError(code, message, { cause });
     return this.#failed;
   }

@@ -12,7 +12,10 @@ export function encodeFrame(message: unknown, maxBytes = MAX_FRAME_BYTES): Buffe
     throw new IronClawError('FRAME_INVALID', `cannot encode a frame: ${why}`, { cause });
   }
   if (json === undefined) {
-    throw new IronClawError('FRAME_INVALID', 'cannot encode a frame: the message is not JSON-serialisable');
+    throw new IronClawError(
+      'FRAME_INVALID',
+      'cannot encode a frame: the message is not JSON-serialisable',
+    );
   }
   const length = Buffer.byteLength(json, 'utf8');
   if (length > maxBytes) {

@@ -12,7 +12,6 @@ export const PingResultSchema = z.object({
   uptimeMs: z.number(),
   node: z.string(),
 });
-export type PingResult = z.infer<typeof PingResultSchema>;
 
 export const ExecParamsSchema = z
   .object({
@@ -94,7 +93,3 @@ export const GUEST_METHODS = {
   stat: { params: PathParamsSchema, result: FileInfoSchema },
   remove: { params: RemoveParamsSchema, result: EmptyResultSchema },
 } as const;
-
-export type GuestMethod = keyof typeof GUEST_METHODS;
-export type GuestParams<M extends GuestMethod> = z.input<(typeof GUEST_METHODS)[M]['params']>;
-export type GuestResult<M extends GuestMethod> = z.infer<(typeof GUEST_METHODS)[M]['result']>;

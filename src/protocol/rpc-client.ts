@@ -56,7 +56,12 @@ export class RpcClient {
     return new Promise((resolve) => this.#closeWaiters.push(() => resolve(this.#closeError)));
   }
 
-  call<S extends z.ZodMiniType>(method: string, params: unknown, schema: S, options: CallOptions = {}): Call<z.infer<S>> {
+  call<S extends z.ZodMiniType>(
+    method: string,
+    params: unknown,
+    schema: S,
+    options: CallOptions = {},
+  ): Call<z.infer<S>> {
     const id = this.#nextId++;
     const { signal } = options;
     const result = new Promise<z.infer<S>>((resolve, reject) => {
@@ -72,7 +77,8 @@ export class RpcClient {
         if (!this.#pending.delete(id)) return;
         this.#abandoned.add(id);
         // Bounded: a peer that never answers cancelled calls cannot grow this without limit.
-        if (this.#abandoned.size > 4096) this.#abandoned.delete(this.#abandoned.values().next().value ?? id);
+        if (this.#abandoned.size > 4096)
+          this.#abandoned.delete(this.#abandoned.values().next().value ?? id);
         if (!this.#channel.closed) this.#channel.send({ t: 'cancel', id });
         reject(abortError(signal));
       };
@@ -84,7 +90,13 @@ export class RpcClient {
           settle();
           const parsed = schema.safeParse(raw);
           if (parsed.success) resolve(parsed.data);
-          else reject(new IronClawError('PROTOCOL_ERROR', `${this.#name} sent a malformed ${method} result: ${formatIssues(parsed.error)}`));
+          else
+            reject(
+              new IronClawError(
+                'PROTOCOL_ERROR',
+                `${this.#name} sent a malformed ${method} result: ${formatIssues(parsed.error)}`,
+              ),
+            );
         },
         reject: (error) => {
           settle();
@@ -114,7 +126,12 @@ export class RpcClient {
     };
   }
 
-  request<S extends z.ZodMiniType>(method: string, params: unknown, schema: S, options: CallOptions = {}): Promise<z.infer<S>> {
+  request<S extends z.ZodMiniType>(
+    method: string,
+    params: unknown,
+    schema: S,
+    options: CallOptions = {},
+  ): Promise<z.infer<S>> {
     return this.call(method, params, schema, options).result;
   }
 
@@ -130,12 +147,22 @@ export class RpcClient {
   #receive(raw: unknown): void {
     const parsed = ServerMessageSchema.safeParse(raw);
     if (!parsed.success) {
-      this.#channel.fail(new IronClawError('PROTOCOL_ERROR', `${this.#name} sent a malformed message: ${formatIssues(parsed.error)}`));
+      this.#channel.fail(
+        new IronClawError(
+          'PROTOCOL_ERROR',
+          `${this.#name} sent a malformed message: ${formatIssues(parsed.error)}`,
+        ),
+      );
       return;
     }
     const message = parsed.data;
     if (message.t === 'fatal') {
-      this.#channel.close(new IronClawError(message.error.code, `${this.#name} closed the connection: ${message.error.message}`));
+      this.#channel.close(
+        new IronClawError(
+          message.error.code,
+          `${this.#name} closed the connection: ${message.error.message}`,
+        ),
+      );
       return;
     }
     const pending = this.#pending.get(message.id);
@@ -145,7 +172,12 @@ export class RpcClient {
         if (message.t === 'res') this.#abandoned.delete(message.id);
         return;
       }
-      this.#channel.fail(new IronClawError('PROTOCOL_ERROR', `${this.#name} answered request ${message.id}, which was never sent`));
+      this.#channel.fail(
+        new IronClawError(
+          'PROTOCOL_ERROR',
+          `${this.#name} answered request ${message.id}, which was never sent`,
+        ),
+      );
       return;
     }
     if (message.t === 'evt') {
@@ -167,9 +199,13 @@ export class RpcClient {
 
   #closedError(): IronClawError {
     const why = this.#closeError ? `: ${this.#closeError.message}` : '';
-    return new IronClawError(this.#closeError?.code ?? 'CHANNEL_CLOSED', `the connection to ${this.#name} is closed${why}`, {
-      cause: this.#closeError,
-    });
+    return new IronClawError(
+      this.#closeError?.code ?? 'CHANNEL_CLOSED',
+      `the connection to ${this.#name} is closed${why}`,
+      {
+        cause: this.#closeError,
+      },
+    );
   }
 }
 

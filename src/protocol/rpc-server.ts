@@ -32,10 +32,17 @@ interface Running {
 const MAX_EARLY_INPUT_BYTES = 64 * 1024 * 1024;
 
 /** Parses a request's params with its schema, or fails with INVALID_ARGUMENT saying what is wrong. */
-export function parseParams<S extends z.ZodMiniType>(schema: S, params: unknown, method: string): z.infer<S> {
+export function parseParams<S extends z.ZodMiniType>(
+  schema: S,
+  params: unknown,
+  method: string,
+): z.infer<S> {
   const parsed = schema.safeParse(params);
   if (!parsed.success) {
-    throw new IronClawError('INVALID_ARGUMENT', `invalid ${method} request: ${formatIssues(parsed.error)}`);
+    throw new IronClawError(
+      'INVALID_ARGUMENT',
+      `invalid ${method} request: ${formatIssues(parsed.error)}`,
+    );
   }
   return parsed.data;
 }
@@ -61,7 +68,10 @@ export class RpcServer {
       ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
       onMessage: (message) => this.#receive(message),
       onClose: (error) => {
-        for (const running of this.#running.values()) running.controller.abort(error ?? new IronClawError('CHANNEL_CLOSED', 'the connection closed'));
+        for (const running of this.#running.values())
+          running.controller.abort(
+            error ?? new IronClawError('CHANNEL_CLOSED', 'the connection closed'),
+          );
         this.#running.clear();
         this.#onClose?.(error);
       },
@@ -75,7 +85,9 @@ export class RpcServer {
   #receive(raw: unknown): void {
     const parsed = ClientMessageSchema.safeParse(raw);
     if (!parsed.success) {
-      this.#channel.fail(new IronClawError('PROTOCOL_ERROR', `malformed message: ${formatIssues(parsed.error)}`));
+      this.#channel.fail(
+        new IronClawError('PROTOCOL_ERROR', `malformed message: ${formatIssues(parsed.error)}`),
+      );
       return;
     }
     const message = parsed.data;
@@ -84,34 +96,57 @@ export class RpcServer {
         this.#start(message.id, message.method, message.params);
         return;
       case 'cancel':
-        this.#running.get(message.id)?.controller.abort(new IronClawError('ABORTED', 'cancelled by the client'));
+        this.#running
+          .get(message.id)
+          ?.controller.abort(new IronClawError('ABORTED', 'cancelled by the client'));
         return;
       case 'input':
-        this.#input(message.id, message.data === undefined ? undefined : Buffer.from(message.data, 'base64'), message.eof === true);
+        this.#input(
+          message.id,
+          message.data === undefined ? undefined : Buffer.from(message.data, 'base64'),
+          message.eof === true,
+        );
         return;
       case 'fatal':
-        this.#channel.close(new IronClawError(message.error.code, `the client gave up: ${message.error.message}`));
+        this.#channel.close(
+          new IronClawError(message.error.code, `the client gave up: ${message.error.message}`),
+        );
         return;
     }
   }
 
   #start(id: number, method: string, params: unknown): void {
     if (this.#running.has(id)) {
-      this.#respondError(id, new IronClawError('PROTOCOL_ERROR', `request id ${id} is already in use`));
+      this.#respondError(
+        id,
+        new IronClawError('PROTOCOL_ERROR', `request id ${id} is already in use`),
+      );
       return;
     }
     const handler = this.#handlers.get(method);
     if (!handler) {
       const known = [...this.#handlers.keys()].join(', ');
-      this.#respondError(id, new IronClawError('INVALID_ARGUMENT', `unknown method ${JSON.stringify(method)}; known: ${known}`));
+      this.#respondError(
+        id,
+        new IronClawError(
+          'INVALID_ARGUMENT',
+          `unknown method ${JSON.stringify(method)}; known: ${known}`,
+        ),
+      );
       return;
     }
-    const running: Running = { controller: new AbortController(), input: undefined, early: [], earlyBytes: 0 };
+    const running: Running = {
+      controller: new AbortController(),
+      input: undefined,
+      early: [],
+      earlyBytes: 0,
+    };
     this.#running.set(id, running);
     const context: RequestContext = {
       id,
       signal: running.controller.signal,
-      emit: (event, data) => (this.#channel.closed ? true : this.#channel.send({ t: 'evt', id, event, data })),
+      emit: (event, data) =>
+        this.#channel.closed ? true : this.#channel.send({ t: 'evt', id, event, data }),
       drained: () => this.#channel.drained(),
       onInput: (receiver) => {
         running.input = receiver;
@@ -121,8 +156,15 @@ export class RpcServer {
     // A handler that throws before returning its promise (a plain arrow around parseParams)
     // must still answer with an error, not throw out of the stream's data listener.
     new Promise<unknown>((resolve) => resolve(handler(params, context))).then(
-      (result) => this.#finish(id, running, () => ({ t: 'res', id, ok: true, result: result ?? {} })),
-      (error: unknown) => this.#finish(id, running, () => ({ t: 'res', id, ok: false, error: toIronClawError(error).toJSON() })),
+      (result) =>
+        this.#finish(id, running, () => ({ t: 'res', id, ok: true, result: result ?? {} })),
+      (error: unknown) =>
+        this.#finish(id, running, () => ({
+          t: 'res',
+          id,
+          ok: false,
+          error: toIronClawError(error).toJSON(),
+        })),
     );
   }
 
@@ -136,7 +178,12 @@ export class RpcServer {
     }
     running.earlyBytes += data?.length ?? 0;
     if (running.earlyBytes > MAX_EARLY_INPUT_BYTES) {
-      running.controller.abort(new IronClawError('INVALID_ARGUMENT', `request ${id} was sent more than ${MAX_EARLY_INPUT_BYTES} bytes of input before it could take any`));
+      running.controller.abort(
+        new IronClawError(
+          'INVALID_ARGUMENT',
+          `request ${id} was sent more than ${MAX_EARLY_INPUT_BYTES} bytes of input before it could take any`,
+        ),
+      );
       return;
     }
     running.early.push({ data, eof });
@@ -155,6 +202,7 @@ export class RpcServer {
   }
 
   #respondError(id: number, error: IronClawError): void {
-    if (!this.#channel.closed) this.#channel.send({ t: 'res', id, ok: false, error: error.toJSON() });
+    if (!this.#channel.closed)
+      this.#channel.send({ t: 'res', id, ok: false, error: error.toJSON() });
   }
 }

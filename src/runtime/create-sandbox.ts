@@ -25,7 +25,10 @@ let cgroupBackend: Promise<CgroupBackend> | undefined;
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
   if (options.driver !== undefined && options.driver !== 'bwrap') {
-    throw new IronClawError('DRIVER_UNAVAILABLE', `driver ${JSON.stringify(options.driver)} is not available in this version; use bwrap`);
+    throw new IronClawError(
+      'DRIVER_UNAVAILABLE',
+      `driver ${JSON.stringify(options.driver)} is not available in this version; use bwrap`,
+    );
   }
   options.signal?.throwIfAborted();
   cgroupBackend ??= detectCgroups();
@@ -36,13 +39,18 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     cgroups: await cgroupBackend,
     rootBoxUid: options.rootBoxUid ?? 65534,
   });
-  const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, { name: `sandbox ${id}` });
+  const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, {
+    name: `sandbox ${id}`,
+  });
   const sandbox = new Sandbox(id, box, client);
   try {
     const timeout = AbortSignal.timeout(options.startTimeoutMs ?? 15_000);
     const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
     const failed = box.exited.then(({ code, signal: killed }) => {
-      throw new IronClawError('SANDBOX_START_FAILED', `sandbox ${id} exited during start-up (${killed ?? `exit code ${code}`}): ${box.stderrTail() || 'no output'}`);
+      throw new IronClawError(
+        'SANDBOX_START_FAILED',
+        `sandbox ${id} exited during start-up (${killed ?? `exit code ${code}`}): ${box.stderrTail() || 'no output'}`,
+      );
     });
     await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
     failed.catch(() => undefined);
@@ -51,6 +59,10 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     await sandbox.destroy();
     if (error instanceof IronClawError && error.code === 'SANDBOX_START_FAILED') throw error;
     const tail = box.stderrTail();
-    throw new IronClawError('SANDBOX_START_FAILED', `sandbox ${id} did not start: ${error instanceof Error ? error.message : String(error)}${tail ? `; its output: ${tail}` : ''}`, { cause: error });
+    throw new IronClawError(
+      'SANDBOX_START_FAILED',
+      `sandbox ${id} did not start: ${error instanceof Error ? error.message : String(error)}${tail ? `; its output: ${tail}` : ''}`,
+      { cause: error },
+    );
   }
 }

@@ -39,7 +39,10 @@ export function daemonSocketPath(stateDir: string): string {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const socketPath = daemonSocketPath(options.stateDir);
   const sandboxes = new Map<string, Sandbox>();
-  const pool = new SandboxPool({ size: options.poolSize, onError: (error) => options.log(`pool refill failed: ${String(error)}`) });
+  const pool = new SandboxPool({
+    size: options.poolSize,
+    onError: (error) => options.log(`pool refill failed: ${String(error)}`),
+  });
   const connections = new Set<Socket>();
   let stop: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => {
@@ -48,7 +51,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const find = (id: string): Sandbox => {
     const sandbox = sandboxes.get(unwrap(checkId(id)));
-    if (!sandbox) throw new IronClawError('SANDBOX_NOT_FOUND', `no sandbox ${JSON.stringify(id)}; \`ironclaw sandbox list\` shows the live ones`);
+    if (!sandbox)
+      throw new IronClawError(
+        'SANDBOX_NOT_FOUND',
+        `no sandbox ${JSON.stringify(id)}; \`ironclaw sandbox list\` shows the live ones`,
+      );
     return sandbox;
   };
 
@@ -79,7 +86,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     write_file: async (raw, context) => {
       const params = parseParams(DAEMON_METHODS.write_file.params, raw, 'write_file');
       const data = Buffer.from(params.data, 'base64');
-      await find(params.id).writeFile(params.path, data, { signal: context.signal, ...(params.mode === undefined ? {} : { mode: params.mode }) });
+      await find(params.id).writeFile(params.path, data, {
+        signal: context.signal,
+        ...(params.mode === undefined ? {} : { mode: params.mode }),
+      });
       return { bytes: data.length };
     },
     read_file: async (raw, context) => {
@@ -106,7 +116,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     sandboxes: async (raw) => {
       parseParams(DAEMON_METHODS.sandboxes.params, raw, 'sandboxes');
       return {
-        sandboxes: [...sandboxes.values()].map((sandbox) => ({ id: sandbox.id, createdAt: sandbox.createdAt.toISOString(), isolation: { ...sandbox.isolation } })),
+        sandboxes: [...sandboxes.values()].map((sandbox) => ({
+          id: sandbox.id,
+          createdAt: sandbox.createdAt.toISOString(),
+          isolation: { ...sandbox.isolation },
+        })),
         pool: { ready: pool.readyCount, target: pool.size },
       };
     },
@@ -140,7 +154,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     closing ??= (async () => {
       server.close();
       for (const socket of connections) socket.destroy();
-      await Promise.allSettled([pool.close(), ...[...sandboxes.values()].map((sandbox) => sandbox.destroy())]);
+      await Promise.allSettled([
+        pool.close(),
+        ...[...sandboxes.values()].map((sandbox) => sandbox.destroy()),
+      ]);
       sandboxes.clear();
       await rm(socketPath, { force: true });
       options.log('stopped');
@@ -169,7 +186,11 @@ async function runExec(
     signal: context.signal,
     ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
     ...(params.env === undefined ? {} : { env: params.env }),
-    ...(stdin ? { stdin } : params.stdin === undefined ? {} : { stdin: Buffer.from(params.stdin, 'base64') }),
+    ...(stdin
+      ? { stdin }
+      : params.stdin === undefined
+        ? {}
+        : { stdin: Buffer.from(params.stdin, 'base64') }),
     ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
     ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
     onStdout: (chunk) => context.emit('stdout', { data: chunk.toString('base64') }),

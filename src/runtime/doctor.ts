@@ -29,16 +29,23 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     (error: Error) => ({ ok: false, detail: error.message }),
   );
   checks.push({ name: 'bwrap binary', ...bwrap, fix: 'apt-get install bubblewrap' });
-  checks.push(await probe('bwrap one-shot box', async () => {
-    const result = await runOnce(['/bin/sh', '-c', 'test "$(id -u)" = 1000'], { stdio: 'pipe' });
-    if (result.exitCode !== 0) throw new Error(`the probe command failed with exit code ${result.exitCode}: ${result.stderr.toString().trim()}`);
-    return `a box started, ran as uid 1000 and exited in ${Math.round(result.durationMs)} ms`;
-  }));
-  checks.push(await probe('bwrap sandbox with guest agent', async () => {
-    await using sandbox = await createSandbox();
-    const ping = await sandbox.ping();
-    return `guest agent answered on ${ping.node} after ${Math.round(ping.uptimeMs)} ms of uptime`;
-  }));
+  checks.push(
+    await probe('bwrap one-shot box', async () => {
+      const result = await runOnce(['/bin/sh', '-c', 'test "$(id -u)" = 1000'], { stdio: 'pipe' });
+      if (result.exitCode !== 0)
+        throw new Error(
+          `the probe command failed with exit code ${result.exitCode}: ${result.stderr.toString().trim()}`,
+        );
+      return `a box started, ran as uid 1000 and exited in ${Math.round(result.durationMs)} ms`;
+    }),
+  );
+  checks.push(
+    await probe('bwrap sandbox with guest agent', async () => {
+      await using sandbox = await createSandbox();
+      const ping = await sandbox.ping();
+      return `guest agent answered on ${ping.node} after ${Math.round(ping.uptimeMs)} ms of uptime`;
+    }),
+  );
   const cgroups = await detectCgroups();
   checks.push(
     cgroups.available

@@ -36,18 +36,34 @@ export interface RunOnceResult {
  * started by a POSIX sh shim rather than the guest agent, so a one-shot run pays for no second
  * node start-up; the isolation layers are the same ones, built by the same code.
  */
-export async function runOnce(argv: readonly string[], options: RunOnceOptions): Promise<RunOnceResult> {
+export async function runOnce(
+  argv: readonly string[],
+  options: RunOnceOptions,
+): Promise<RunOnceResult> {
   const started = performance.now();
   // Attaching a process to a cgroup waits out an RCU grace period when the kernel's cgroup
   // lock has been idle (about 12 ms here, most of a one-shot run's budget), so a one-shot run
   // makes a cgroup only when a cgroup limit is asked for. bench/ measures both.
-  const wantCgroup = options.cgroup ?? (options.limits?.memoryBytes !== undefined || options.limits?.pids !== undefined);
-  const cgroups: CgroupBackend = wantCgroup ? await detectCgroups() : { available: false, reason: 'a one-shot run without --memory or --pids makes no cgroup; its processes are bounded by rlimits and --timeout' };
+  const wantCgroup =
+    options.cgroup ??
+    (options.limits?.memoryBytes !== undefined || options.limits?.pids !== undefined);
+  const cgroups: CgroupBackend = wantCgroup
+    ? await detectCgroups()
+    : {
+        available: false,
+        reason:
+          'a one-shot run without --memory or --pids makes no cgroup; its processes are bounded by rlimits and --timeout',
+      };
   if (options.workspace !== undefined) await assertDirectory(options.workspace);
   const box = await spawnBox({
     id: newId('run'),
     limits: options.limits ?? {},
-    payload: { kind: 'command', argv, stdio: options.stdio, ...(options.workspace === undefined ? {} : { workspaceDir: options.workspace }) },
+    payload: {
+      kind: 'command',
+      argv,
+      stdio: options.stdio,
+      ...(options.workspace === undefined ? {} : { workspaceDir: options.workspace }),
+    },
     cgroups,
     rootBoxUid: options.rootBoxUid ?? 65534,
   });
@@ -57,15 +73,21 @@ export async function runOnce(argv: readonly string[], options: RunOnceOptions):
   box.process.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
   let timedOut = false;
   const kill = (): void => void box.destroy();
-  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
-    timedOut = true;
-    kill();
-  }, options.timeoutMs);
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          kill();
+        }, options.timeoutMs);
   options.signal?.addEventListener('abort', kill, { once: true });
   try {
     const [exit, payloadStarted] = await Promise.all([box.exited, box.started]);
     if (!payloadStarted && !timedOut) {
-      throw new IronClawError('SANDBOX_START_FAILED', `the sandbox did not start (${exit.signal ?? `bwrap exit code ${exit.code}`})${box.stderrTail() ? `: ${box.stderrTail()}` : ''}`);
+      throw new IronClawError(
+        'SANDBOX_START_FAILED',
+        `the sandbox did not start (${exit.signal ?? `bwrap exit code ${exit.code}`})${box.stderrTail() ? `: ${box.stderrTail()}` : ''}`,
+      );
     }
     return {
       exitCode: exit.code ?? exitStatusForSignal(exit.signal),
@@ -84,5 +106,6 @@ export async function runOnce(argv: readonly string[], options: RunOnceOptions):
 
 async function assertDirectory(dir: string): Promise<void> {
   const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new IronClawError('INVALID_ARGUMENT', `--workspace ${dir} is not a directory`);
+  if (!info?.isDirectory())
+    throw new IronClawError('INVALID_ARGUMENT', `--workspace ${dir} is not a directory`);
 }

@@ -61,7 +61,11 @@ export class SandboxPool {
       if (id !== undefined) sandbox.relabel(id);
       return sandbox;
     }
-    return createSandbox({ ...this.#options.sandbox, ...(id === undefined ? {} : { id }), ...(options.signal ? { signal: options.signal } : {}) });
+    return createSandbox({
+      ...this.#options.sandbox,
+      ...(id === undefined ? {} : { id }),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   }
 
   /** Destroys the ready sandboxes; taken ones belong to their takers. */
@@ -88,7 +92,9 @@ export class SandboxPool {
           this.#options.onError?.(error);
           // Back off so a machine that cannot start boxes is not hammered.
           this.#failures++;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 100 * 2 ** this.#failures)));
+          await new Promise((resolve) =>
+            setTimeout(resolve, Math.min(30_000, 100 * 2 ** this.#failures)),
+          );
         }
       }
     })().finally(() => {

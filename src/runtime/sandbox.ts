@@ -13,7 +13,7 @@ import {
   ReadFileResultSchema,
   WriteFileResultSchema,
 } from '../protocol/guest-api.js';
-import { RpcClient } from '../protocol/rpc-client.js';
+import type { RpcClient } from '../protocol/rpc-client.js';
 import type { BoxProcess } from '../host/bwrap-box.js';
 
 export interface ExecOptions {
@@ -67,7 +67,12 @@ export class Sandbox {
 
   /** True while the box runs and its channel is open. */
   get alive(): boolean {
-    return !this.#destroying && !this.#client.isClosed && this.#box.process.exitCode === null && this.#box.process.signalCode === null;
+    return (
+      !this.#destroying &&
+      !this.#client.isClosed &&
+      this.#box.process.exitCode === null &&
+      this.#box.process.signalCode === null
+    );
   }
 
   get destroyed(): boolean {
@@ -80,7 +85,9 @@ export class Sandbox {
   }
 
   async ping(options: CallOptions = {}): Promise<{ pid: number; uptimeMs: number; node: string }> {
-    return this.#client.request('ping', {}, PingResultSchema, { signal: this.#signal(options.signal) });
+    return this.#client.request('ping', {}, PingResultSchema, {
+      signal: this.#signal(options.signal),
+    });
   }
 
   /** Runs argv directly, or a string through /bin/sh -c. Output streams to the callbacks. */
@@ -88,10 +95,15 @@ export class Sandbox {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     const streaming = typeof options.stdin === 'object' && Symbol.asyncIterator in options.stdin;
-    const stdinBytes = options.stdin === undefined || streaming ? undefined : Buffer.from(options.stdin as string | Uint8Array);
+    const stdinBytes =
+      options.stdin === undefined || streaming
+        ? undefined
+        : Buffer.from(options.stdin as string | Uint8Array);
     // A stdin stream that fails fails the exec (and kills the command) rather than being lost.
     const stdinFailed = new AbortController();
-    const signal = options.signal ? AbortSignal.any([options.signal, stdinFailed.signal]) : stdinFailed.signal;
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, stdinFailed.signal])
+      : stdinFailed.signal;
     const call = this.#client.call(
       'exec',
       {
@@ -118,17 +130,29 @@ export class Sandbox {
     if (streaming) {
       this.#pump(options.stdin as AsyncIterable<Uint8Array>, call).catch((error: unknown) => {
         const reason = error instanceof Error ? error.message : String(error);
-        stdinFailed.abort(new IronClawError('EXEC_FAILED', `reading the stdin given to exec failed: ${reason}`, { cause: error }));
+        stdinFailed.abort(
+          new IronClawError('EXEC_FAILED', `reading the stdin given to exec failed: ${reason}`, {
+            cause: error,
+          }),
+        );
       });
     }
     const result = await call.result;
     return { ...result, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
   }
 
-  async writeFile(path: string, data: string | Uint8Array, options: CallOptions & { mode?: number } = {}): Promise<void> {
+  async writeFile(
+    path: string,
+    data: string | Uint8Array,
+    options: CallOptions & { mode?: number } = {},
+  ): Promise<void> {
     await this.#client.request(
       'write_file',
-      { path: checkPath(path), data: Buffer.from(data).toString('base64'), ...(options.mode === undefined ? {} : { mode: options.mode }) },
+      {
+        path: checkPath(path),
+        data: Buffer.from(data).toString('base64'),
+        ...(options.mode === undefined ? {} : { mode: options.mode }),
+      },
       WriteFileResultSchema,
       { signal: this.#signal(options.signal) },
     );
@@ -138,29 +162,44 @@ export class Sandbox {
   async readFile(path: string, options: CallOptions & { maxBytes?: number } = {}): Promise<Buffer> {
     const result = await this.#client.request(
       'read_file',
-      { path: checkPath(path), ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }) },
+      {
+        path: checkPath(path),
+        ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+      },
       ReadFileResultSchema,
       { signal: this.#signal(options.signal) },
     );
     if (result.truncated) {
-      throw new IronClawError('FILE_ERROR', `${path} has ${result.size} bytes, more than one read returns; read it in an exec (for example with split or tar) instead`);
+      throw new IronClawError(
+        'FILE_ERROR',
+        `${path} has ${result.size} bytes, more than one read returns; read it in an exec (for example with split or tar) instead`,
+      );
     }
     return Buffer.from(result.data, 'base64');
   }
 
   async list(path = '/workspace', options: CallOptions = {}): Promise<FileInfo[]> {
-    const result = await this.#client.request('list', { path: checkPath(path) }, ListResultSchema, { signal: this.#signal(options.signal) });
+    const result = await this.#client.request('list', { path: checkPath(path) }, ListResultSchema, {
+      signal: this.#signal(options.signal),
+    });
     return result.entries;
   }
 
   async stat(path: string, options: CallOptions = {}): Promise<FileInfo> {
-    return this.#client.request('stat', { path: checkPath(path) }, FileInfoSchema, { signal: this.#signal(options.signal) });
+    return this.#client.request('stat', { path: checkPath(path) }, FileInfoSchema, {
+      signal: this.#signal(options.signal),
+    });
   }
 
   async remove(path: string, options: CallOptions & { recursive?: boolean } = {}): Promise<void> {
-    await this.#client.request('remove', { path: checkPath(path), recursive: options.recursive ?? false }, EmptyResultSchema, {
-      signal: this.#signal(options.signal),
-    });
+    await this.#client.request(
+      'remove',
+      { path: checkPath(path), recursive: options.recursive ?? false },
+      EmptyResultSchema,
+      {
+        signal: this.#signal(options.signal),
+      },
+    );
   }
 
   /** Kills every process of the sandbox and removes its runtime files. Idempotent. */
@@ -177,11 +216,15 @@ export class Sandbox {
   }
 
   #signal(signal: AbortSignal | undefined): AbortSignal | undefined {
-    if (this.#destroying) throw new IronClawError('SANDBOX_CLOSED', `sandbox ${this.id} has been destroyed`);
+    if (this.#destroying)
+      throw new IronClawError('SANDBOX_CLOSED', `sandbox ${this.id} has been destroyed`);
     return signal;
   }
 
-  async #pump(stdin: AsyncIterable<Uint8Array>, call: { input(data: Uint8Array | undefined, eof?: boolean): boolean }): Promise<void> {
+  async #pump(
+    stdin: AsyncIterable<Uint8Array>,
+    call: { input(data: Uint8Array | undefined, eof?: boolean): boolean },
+  ): Promise<void> {
     for await (const chunk of stdin) {
       if (!call.input(chunk)) await this.#client.drained();
     }

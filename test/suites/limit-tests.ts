@@ -63,7 +63,10 @@ export function defineLimitTests(ctx: SuiteContext): void {
     test('RLIMIT_NPROC contains a fork bomb where the pids cgroup is not the limit', async () => {
       const id = uniqueId('nproc');
       // With cgroups, the pids limit is set far above the rlimit so the rlimit is what bites.
-      await using box = await ctx.create({ id, limits: { processes: 128, ...(cgroups.available ? { pids: 4096 } : {}) } });
+      await using box = await ctx.create({
+        id,
+        limits: { processes: 128, ...(cgroups.available ? { pids: 4096 } : {}) },
+      });
       const result = await box.exec(forkBomb(300), { timeoutMs: 20_000 });
       const output = result.stdout.toString();
       expect(output).toMatch(/fork|resource temporarily unavailable/i);
@@ -101,7 +104,10 @@ export function defineLimitTests(ctx: SuiteContext): void {
           'POLICY_UNENFORCEABLE',
         );
         expect(error.message).toMatch(/memory/);
-        const pids = await expectCode(() => ctx.create({ limits: { pids: 64 } }), 'POLICY_UNENFORCEABLE');
+        const pids = await expectCode(
+          () => ctx.create({ limits: { pids: 64 } }),
+          'POLICY_UNENFORCEABLE',
+        );
         expect(pids.message).toMatch(/processes/);
       },
     );
