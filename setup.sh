@@ -63,7 +63,7 @@ say "installing npm dependencies"
 npm install --silent --no-audit --no-fund
 say "building"
 npm run --silent build
-ln -sf "$PWD/bin/ironclaw.mjs" /usr/local/bin/ironclaw
+ln -sf "$PWD/bin/ironclaw.cjs" /usr/local/bin/ironclaw
 
 # 4. The main job.
 if ((run_main_job)); then

@@ -6,7 +6,7 @@ import { usrSymlinkArgs } from './host-facts.mjs';
 const MAX_ATTEMPTS = 5;
 
 /**
- * @param {string} cli path of bin/ironclaw.mjs to run
+ * @param {string} cli path of bin/ironclaw.cjs to run
  * @returns {Promise<{ id: string, name: string, informational: boolean, command: string[] }[]>}
  */
 export async function processRows(cli) {

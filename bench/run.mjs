@@ -2,7 +2,6 @@
 // (default 50); 3 warm-up runs per row come first and are not counted. Prints a table, then
 // writes bench/results/latest.json and a timestamped copy. Exits 0 when a target is missed:
 // this is a report, not a test. A row that cannot run at all is an error (exit 1).
-/* global AbortController -- a Node global missing from the repo's ESLint globals list */
 import { mkdir } from 'node:fs/promises';
 import { URL, pathToFileURL } from 'node:url';
 import { measureColdApi, measureLiveExec, measureWarmPool } from './api-rows.mjs';
@@ -66,7 +65,7 @@ async function measureAll(counts, root) {
 
   /** @type {import('./report.mjs').Row[]} */
   const rows = [];
-  const spawned = await processRows(`${root}/bin/ironclaw.mjs`);
+  const spawned = await processRows(`${root}/bin/ironclaw.cjs`);
   progress(`process rows, interleaved: ${spawned.map((row) => row.id).join(', ')}`);
   const spawnedResults = await measureInterleaved(spawned, counts);
   spawned.forEach((row, index) => {

@@ -13,8 +13,8 @@ const PARTS = ['package.json', 'bin', 'dist', 'box'];
 const REQUIRED = [
   'dist/index.js',
   'dist/guest.mjs',
-  'dist/cli/main.js',
-  'bin/ironclaw.mjs',
+  'dist/cli/main.cjs',
+  'bin/ironclaw.cjs',
   'box/etc/passwd',
 ];
 

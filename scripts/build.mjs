@@ -1,5 +1,6 @@
-// Builds the three bundles: the CLI (lazy chunks keep `ironclaw exec` start-up small), the
-// library entry for embedding, and the guest agent as one self-contained file.
+// Builds the bundles: the CLI in two parts (main, with `exec`, and more, with every other
+// command, loaded on demand), the library entry for embedding, and the guest agent as one
+// self-contained file that is copied into every box.
 import { build } from 'esbuild';
 import { rm } from 'node:fs/promises';
 
@@ -19,12 +20,17 @@ await Promise.all([
     outdir: 'dist',
     outExtension: { '.js': '.mjs' },
   }),
-  // Two CLI bundles: main (with exec) and more (every other command), loaded on demand.
+  // CommonJS, which node loads measurably faster than an ES module: this file is on the path of
+  // every one-shot `ironclaw exec`. import.meta.url is rebuilt from __filename.
   build({
     ...common,
+    format: 'cjs',
     entryPoints: { main: 'src/cli/main.ts' },
     outdir: 'dist/cli',
+    outExtension: { '.js': '.cjs' },
     external: ['./more.js'],
+    define: { 'import.meta.url': '__importMetaUrl' },
+    banner: { js: 'const __importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
   }),
   build({ ...common, entryPoints: { more: 'src/cli/more.ts' }, outdir: 'dist/cli' }),
   build({

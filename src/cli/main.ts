@@ -73,17 +73,21 @@ const commands: CommandDef[] = [
   },
 ];
 
-// Descriptors our parent leaked to us would reach every box: close them before anything else.
-closeInheritedFds();
-
-const args = process.argv.slice(2);
-if (args[0] === '--version' || args[0] === '-V') {
-  process.stdout.write(`${VERSION}\n`);
-} else {
-  process.exitCode = await dispatch(
+async function main(args: string[]): Promise<number> {
+  // Descriptors our parent leaked to us would reach every box: close them before anything else.
+  closeInheritedFds();
+  if (args[0] === '--version' || args[0] === '-V') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  return dispatch(
     commands,
     args,
     'ironclaw',
     `IronClaw ${VERSION}: run AI agents' actions in just-in-time sandboxes.`,
   );
 }
+
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

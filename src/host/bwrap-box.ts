@@ -2,6 +2,7 @@ import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../core/errors.js';
 import type { IsolationReport } from '../core/isolation.js';
 import { type Limits, resolveLimits } from '../core/limits.js';
@@ -170,6 +171,16 @@ async function startBox(
   if (options.payload.kind === 'agent' || options.payload.stdio === 'pipe') {
     child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));
   }
+  // Listen to the channel before anything is awaited: when a process exits, node resumes its
+  // unread pipes and drops what is in them, so a fast command's start mark could be lost.
+  const channel = slot(child, SLOT_CHANNEL);
+  const started =
+    options.payload.kind === 'agent'
+      ? Promise.resolve(true)
+      : new Promise<boolean>((resolve) => {
+          channel.once('data', () => resolve(true));
+          channel.once('close', () => resolve(false));
+        });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
@@ -184,28 +195,25 @@ async function startBox(
       ),
     );
   });
-  const failedEarly = exited.then(({ code, signal }) => {
-    throw new IronClawError(
-      'SANDBOX_START_FAILED',
-      `the sandbox exited during start-up (${signal ?? `exit code ${code}`}): ${tail.text() || 'bwrap printed nothing'}`,
-    );
-  });
-  const info = slot(child, SLOT_INFO);
-  const boxPid = await Promise.race([readChildPid(info), spawnError, failedEarly]);
+  // The info descriptor, not the exit event, decides: a fast command can exit before we have
+  // read the pid that bwrap did report. No pid means bwrap failed: say why, in its own words.
+  const boxPid = await Promise.race([readChildPid(slot(child, SLOT_INFO)), spawnError]).catch(
+    async (error: unknown) => {
+      if (error instanceof IronClawError && error.message.startsWith('cannot start bwrap'))
+        throw error;
+      const outcome = await Promise.race([exited, delay(2000, undefined)]);
+      const status = outcome ? ` (${outcome.signal ?? `exit code ${outcome.code}`})` : '';
+      throw new IronClawError(
+        'SANDBOX_START_FAILED',
+        `the sandbox failed during start-up${status}: ${tail.text() || 'bwrap printed nothing'}`,
+        { cause: error },
+      );
+    },
+  );
   if (cgroup) {
     await cgroup.attach(boxPid);
     slot(child, SLOT_BLOCK).end('x');
   }
-  const channel = slot(child, SLOT_CHANNEL);
-  const started =
-    options.payload.kind === 'agent'
-      ? Promise.resolve(true)
-      : new Promise<boolean>((resolve) => {
-          channel.once('data', () => resolve(true));
-          channel.once('close', () => resolve(false));
-          channel.resume();
-        });
-  failedEarly.catch(() => undefined);
   let destroying: Promise<void> | undefined;
   return {
     id: options.id,
@@ -279,7 +287,7 @@ function readChildPid(info: Readable): Promise<number> {
     info.on('data', (chunk: string) => {
       text += chunk;
     });
-    info.once('end', () => {
+    info.once('close', () => {
       const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
       if (match?.[1]) resolve(Number(match[1]));
       else

@@ -17,6 +17,8 @@ export function closeInheritedFds(keep: readonly number[] = []): number[] {
     closeSync(fd);
     closed.push(fd);
   }
+  // Node opens its own descriptors close-on-exec, so none can appear from here on.
+  checked = Promise.resolve();
   return closed;
 }
 

@@ -2,7 +2,6 @@ import { stat } from 'node:fs/promises';
 import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
 import type { IsolationReport } from '../core/isolation.js';
-import { newId } from '../core/ids.js';
 import type { Limits } from '../core/limits.js';
 import { spawnBox } from '../host/bwrap-box.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
@@ -56,7 +55,7 @@ export async function runOnce(
       };
   if (options.workspace !== undefined) await assertDirectory(options.workspace);
   const box = await spawnBox({
-    id: newId('run'),
+    id: runId(),
     limits: options.limits ?? {},
     payload: {
       kind: 'command',
@@ -108,4 +107,14 @@ async function assertDirectory(dir: string): Promise<void> {
   const info = await stat(dir).catch(() => undefined);
   if (!info?.isDirectory())
     throw new IronClawError('INVALID_ARGUMENT', `--workspace ${dir} is not a directory`);
+}
+
+let runs = 0;
+
+/**
+ * Names the run's cgroup. It is never handed to a client, so it need not be unguessable, and
+ * leaving node:crypto unloaded keeps a one-shot start-up shorter.
+ */
+function runId(): string {
+  return `run-${process.pid}-${Date.now().toString(36)}-${++runs}`;
 }

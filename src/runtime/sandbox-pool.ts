@@ -3,6 +3,8 @@ import { checkId } from '../core/ids.js';
 import { createSandbox, type SandboxOptions } from './create-sandbox.js';
 import type { Sandbox } from './sandbox.js';
 
+const REFILL_DELAY_MS = 50;
+
 export interface SandboxPoolOptions {
   /** Ready sandboxes to keep. */
   size: number;
@@ -56,7 +58,9 @@ export class SandboxPool {
       void sandbox.destroy();
       sandbox = this.#ready.shift();
     }
-    this.#refill();
+    // Refill a little later: on a small machine a new box starting now would compete with the
+    // taker's first command, which is the latency the pool exists to cut.
+    setTimeout(() => this.#refill(), REFILL_DELAY_MS).unref();
     if (sandbox) {
       if (id !== undefined) sandbox.relabel(id);
       return sandbox;
@@ -85,6 +89,9 @@ export class SandboxPool {
       while (!this.#closed && this.#ready.length < this.#options.size) {
         try {
           const sandbox = await createSandbox(this.#options.sandbox);
+          // One throwaway command warms the guest's exec path (its first spawn costs several
+          // times a later one), so the taker's first command runs at the warm speed.
+          await sandbox.exec(['true']).catch(() => undefined);
           if (this.#closed) await sandbox.destroy();
           else this.#ready.push(sandbox);
           this.#failures = 0;

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const BIN = join(REPO, 'bin', 'ironclaw.mjs');
+export const BIN = join(REPO, 'bin', 'ironclaw.cjs');
 
 export interface CliResult {
   code: number | null;
@@ -13,7 +13,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI (bin/ironclaw.mjs) as a user would, with its own state directory. */
+/** Runs the built CLI (bin/ironclaw.cjs) as a user would, with its own state directory. */
 export function runCli(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; input?: string } = {},
