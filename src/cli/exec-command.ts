@@ -1,3 +1,4 @@
+import { DRIVERS, type DriverName } from '../core/isolation.js';
 import { runOnce } from '../runtime/run-once.js';
 import { reportError, usageError } from './cli-error.js';
 import { parseLimitFlags } from './limit-flags.js';
@@ -13,8 +14,11 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
       );
     const flag = (name: string): string | undefined =>
       typeof flags[name] === 'string' ? flags[name] : undefined;
-    if (flag('driver') !== undefined && flag('driver') !== 'bwrap') {
-      throw usageError(`unknown driver ${JSON.stringify(flag('driver'))}: this version has bwrap`);
+    const driver = flag('driver') ?? 'bwrap';
+    if (!(DRIVERS as readonly string[]).includes(driver)) {
+      throw usageError(
+        `unknown driver ${JSON.stringify(driver)}; this version has: ${DRIVERS.join(', ')}`,
+      );
     }
     const { limits, timeoutMs } = parseLimitFlags({
       timeout: flag('timeout'),
@@ -26,6 +30,7 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
     const result = await runOnce(argv, {
+      driver: driver as DriverName,
       limits,
       stdio: flags.json ? 'pipe' : 'inherit',
       signal: controller.signal,

@@ -23,7 +23,7 @@ const commands: CommandDef[] = [
     summary: 'run a command in a fresh sandbox that is destroyed afterwards',
     args: '-- <command> [args...]',
     options: {
-      driver: { type: 'string', value: '<driver>', description: 'sandbox driver (bwrap)' },
+      driver: { type: 'string', value: '<driver>', description: 'sandbox driver (default bwrap)' },
       timeout: {
         type: 'string',
         value: '<duration>',

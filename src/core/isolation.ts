@@ -1,3 +1,7 @@
+/** Names of the sandbox drivers this version has. */
+export const DRIVERS = ['bwrap'] as const;
+export type DriverName = (typeof DRIVERS)[number];
+
 /** What one isolation layer of a sandbox actually got: on, or off with the reason. */
 export interface LayerReport {
   on: boolean;
@@ -9,7 +13,7 @@ export interface LayerReport {
  * (DESIGN.md: honest tiers).
  */
 export interface IsolationReport {
-  driver: 'bwrap';
+  driver: DriverName;
   /** Host uid the box's processes run as (its in-box uid is always 1000). */
   hostUid: number;
   layers: {
@@ -19,5 +23,7 @@ export interface IsolationReport {
     rlimits: LayerReport;
     cgroup: LayerReport;
     seccomp: LayerReport;
+    /** A kernel between the box and the host's, for drivers that have one (gVisor, a VM). */
+    kernel?: LayerReport;
   };
 }

@@ -5,52 +5,14 @@ import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../core/errors.js';
 import type { IsolationReport } from '../core/isolation.js';
+import type { BoxProcess, SpawnBoxOptions } from './box-process.js';
 import { type Limits, resolveLimits } from '../core/limits.js';
 import { BoundedTail } from './bounded-tail.js';
 import { AGENT_PATH, BOX_ENV, BOX_ETC_FILES, bwrapArgs, prlimitArgs } from './bwrap-args.js';
-import type { BoxCgroup, CgroupBackend } from './cgroups.js';
+import type { BoxCgroup } from './cgroups.js';
 import { detectHostLayout } from './host-layout.js';
 import { assertNoInheritedFds } from './inherited-fds.js';
 import { boxEtcDir, guestBundlePath } from './package-files.js';
-
-/** What runs as the box's payload: the guest agent, or one command with the caller's stdio. */
-export type BoxPayload =
-  | { kind: 'agent' }
-  | {
-      kind: 'command';
-      argv: readonly string[];
-      /** inherit: this process's stdio, live; pipe: stdout and stderr captured (stdin inherited). */
-      stdio: 'inherit' | 'pipe';
-      /** A host directory copied into /workspace (by the host's tar) before the command starts. */
-      workspaceDir?: string;
-    };
-
-export interface SpawnBoxOptions {
-  id: string;
-  /** Limits asked for; the rest come from the defaults. Memory and pids asked for need cgroups. */
-  limits: Partial<Limits>;
-  payload: BoxPayload;
-  cgroups: CgroupBackend;
-  /** Host uid and gid to run the box as when IronClaw itself runs as root. */
-  rootBoxUid: number;
-}
-
-export interface BoxProcess {
-  readonly id: string;
-  /** The bwrap process on the host. */
-  readonly process: ChildProcess;
-  /** Host pid of the box's first process (its pid 1). */
-  readonly boxPid: number;
-  readonly isolation: IsolationReport;
-  /** The agent's end of the framed channel (agent payload). */
-  readonly agent: Duplex | undefined;
-  /** Fires when the payload has started (command payload: the shim wrote its mark). */
-  readonly started: Promise<boolean>;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderrTail(): string;
-  /** Kills every process of the box and removes its cgroup. Idempotent. */
-  destroy(): Promise<void>;
-}
 
 /**
  * The command payload runs behind this POSIX sh shim: it marks "the sandbox is up" on fd 3,
@@ -67,7 +29,8 @@ const SLOT_BLOCK = 5; // bwrap waits for a byte here while the cgroup is attache
 const SLOT_WORKSPACE = 6; // command payload: tar stream of the workspace to copy in
 const FIRST_DATA_SLOT = 7;
 
-export async function spawnBox(options: SpawnBoxOptions): Promise<BoxProcess> {
+/** Starts a bubblewrap box: namespaces, read-only root, rlimits, cgroups where available. */
+export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProcess> {
   const { payload } = options;
   const limits = resolveLimits(options.limits);
   const [, layout, etcDir, agentPath] = await Promise.all([

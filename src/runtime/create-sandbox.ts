@@ -1,16 +1,17 @@
 import { IronClawError, unwrap } from '../core/errors.js';
 import { checkId, newId } from '../core/ids.js';
+import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
-import { spawnBox } from '../host/bwrap-box.js';
+import { boxDriver } from '../host/drivers.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
 import { Sandbox } from './sandbox.js';
 
 export interface SandboxOptions {
   /** Must match ^[a-z0-9][a-z0-9-]{0,62}$; a random unguessable id otherwise. */
   id?: string;
-  driver?: 'bwrap';
+  driver?: DriverName;
   limits?: Partial<Limits>;
   /** How long the guest agent may take to answer its first ping. */
   startTimeoutMs?: number;
@@ -24,12 +25,7 @@ let cgroupBackend: Promise<CgroupBackend> | undefined;
 /** Creates a sandbox with the guest agent running and answering. */
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
-  if (options.driver !== undefined && options.driver !== 'bwrap') {
-    throw new IronClawError(
-      'DRIVER_UNAVAILABLE',
-      `driver ${JSON.stringify(options.driver)} is not available in this version; use bwrap`,
-    );
-  }
+  const spawnBox = boxDriver(options.driver ?? 'bwrap');
   options.signal?.throwIfAborted();
   cgroupBackend ??= detectCgroups();
   const box = await spawnBox({

@@ -1,12 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
-import type { IsolationReport } from '../core/isolation.js';
+import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
-import { spawnBox } from '../host/bwrap-box.js';
+import { boxDriver } from '../host/drivers.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
 
 export interface RunOnceOptions {
+  driver?: DriverName;
   limits?: Partial<Limits>;
   /** Wall-clock limit for the whole run; on expiry every process of the box is killed. */
   timeoutMs?: number;
@@ -54,7 +55,7 @@ export async function runOnce(
           'a one-shot run without --memory or --pids makes no cgroup; its processes are bounded by rlimits and --timeout',
       };
   if (options.workspace !== undefined) await assertDirectory(options.workspace);
-  const box = await spawnBox({
+  const box = await boxDriver(options.driver ?? 'bwrap')({
     id: runId(),
     limits: options.limits ?? {},
     payload: {

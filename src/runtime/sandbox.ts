@@ -14,7 +14,7 @@ import {
   WriteFileResultSchema,
 } from '../protocol/guest-api.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
-import type { BoxProcess } from '../host/bwrap-box.js';
+import type { BoxProcess } from '../host/box-process.js';
 
 export interface ExecOptions {
   cwd?: string;

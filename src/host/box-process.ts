@@ -1,0 +1,53 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Duplex } from 'node:stream';
+import type { IsolationReport } from '../core/isolation.js';
+import type { Limits } from '../core/limits.js';
+import type { CgroupBackend } from './cgroups.js';
+
+/*
+ * What every driver gives the layers above: a started box, the duplex stream to its guest agent
+ * (or its command's stdio), and a destroy that leaves nothing behind. Drivers differ only in how
+ * they build the box (DESIGN.md: "start a box, give me a byte stream").
+ */
+
+/** A driver: starts boxes of one kind. */
+export type BoxDriver = (options: SpawnBoxOptions) => Promise<BoxProcess>;
+
+/** What runs as the box's payload: the guest agent, or one command with the caller's stdio. */
+export type BoxPayload =
+  | { kind: 'agent' }
+  | {
+      kind: 'command';
+      argv: readonly string[];
+      /** inherit: this process's stdio, live; pipe: stdout and stderr captured (stdin inherited). */
+      stdio: 'inherit' | 'pipe';
+      /** A host directory copied into /workspace (by the host's tar) before the command starts. */
+      workspaceDir?: string;
+    };
+
+export interface SpawnBoxOptions {
+  id: string;
+  /** Limits asked for; the rest come from the defaults. Memory and pids asked for need cgroups. */
+  limits: Partial<Limits>;
+  payload: BoxPayload;
+  cgroups: CgroupBackend;
+  /** Host uid and gid to run the box as when IronClaw itself runs as root. */
+  rootBoxUid: number;
+}
+
+export interface BoxProcess {
+  readonly id: string;
+  /** The process on the host that holds the box (bwrap, runsc, the VMM). */
+  readonly process: ChildProcess;
+  /** Host pid of the box's first process (its pid 1). */
+  readonly boxPid: number;
+  readonly isolation: IsolationReport;
+  /** The agent's end of the framed channel (agent payload). */
+  readonly agent: Duplex | undefined;
+  /** Fires when the payload has started (command payload: the shim wrote its mark). */
+  readonly started: Promise<boolean>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderrTail(): string;
+  /** Kills every process of the box and removes its cgroup. Idempotent. */
+  destroy(): Promise<void>;
+}
