@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod/mini';
+import { loadConfig } from '../host/config-file.js';
 import { rotatingLog } from '../host/rotating-log.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
 import { startDaemon } from '../runtime/daemon.js';
@@ -18,15 +19,22 @@ export async function daemonCommand(flags: {
       client.close();
       return 0;
     }
-    const pool =
-      typeof flags.pool === 'string' ? flags.pool : (process.env.IRONCLAW_POOL_SIZE ?? '2');
-    const poolSize = Number(pool);
-    if (!Number.isSafeInteger(poolSize) || poolSize < 0 || poolSize > 64) {
-      throw usageError(`invalid pool size ${JSON.stringify(pool)}: use 0 to 64`);
+    const poolFlag = typeof flags.pool === 'string' ? Number(flags.pool) : undefined;
+    if (
+      poolFlag !== undefined &&
+      (!Number.isSafeInteger(poolFlag) || poolFlag < 0 || poolFlag > 64)
+    ) {
+      throw usageError(`invalid --pool ${JSON.stringify(flags.pool)}: use 0 to 64`);
     }
+    const config = await loadConfig(poolFlag === undefined ? {} : { pool: { size: poolFlag } });
     const stateDir = await ensureStateDir(defaultStateDir());
     const log = rotatingLog(join(stateDir, 'daemon.log'));
-    const daemon = await startDaemon({ stateDir, poolSize, log });
+    const daemon = await startDaemon({
+      stateDir,
+      poolSize: config.poolSize,
+      sandbox: { driver: config.driver, rootBoxUid: config.rootBoxUid },
+      log,
+    });
     const stop = (): void => void daemon.close();
     process.once('SIGINT', stop).once('SIGTERM', stop);
     await daemon.stopped;

@@ -8,7 +8,7 @@ import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-server.js';
 import { RpcServer } from '../protocol/rpc-server.js';
 import { AsyncQueue } from './async-queue.js';
-import { createSandbox } from './create-sandbox.js';
+import { createSandbox, type SandboxOptions } from './create-sandbox.js';
 import type { Sandbox } from './sandbox.js';
 import { SandboxPool } from './sandbox-pool.js';
 
@@ -16,6 +16,8 @@ export interface DaemonOptions {
   stateDir: string;
   /** Ready sandboxes kept warm for `create` without limits of its own. */
   poolSize: number;
+  /** How every sandbox of this daemon is made (driver, host uid when root). */
+  sandbox: Pick<SandboxOptions, 'driver' | 'rootBoxUid'>;
   log: (line: string) => void;
 }
 
@@ -41,6 +43,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const sandboxes = new Map<string, Sandbox>();
   const pool = new SandboxPool({
     size: options.poolSize,
+    sandbox: options.sandbox,
     onError: (error) => options.log(`pool refill failed: ${String(error)}`),
   });
   const connections = new Set<Socket>();
@@ -74,7 +77,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const id = params.id === undefined ? {} : { id: params.id };
       const sandbox = usePool
         ? await pool.acquire({ ...id, signal: context.signal })
-        : await createSandbox({ ...id, limits, signal: context.signal });
+        : await createSandbox({ ...options.sandbox, ...id, limits, signal: context.signal });
       sandboxes.set(sandbox.id, sandbox);
       options.log(`created sandbox ${sandbox.id}`);
       return { id: sandbox.id, isolation: sandbox.isolation, fromPool: usePool && before > 0 };
