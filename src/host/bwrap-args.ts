@@ -7,8 +7,8 @@ export interface HostLayout {
   usrSymlinks: { path: string; target: string }[];
   /** Top-level directories bound read-only as they are, on a system without merged /usr. */
   rootDirs: string[];
-  /** Host /etc entries a userland needs (library cache, alternatives), bound read-only. */
-  etcBinds: string[];
+  /** Host /etc entries a userland needs (library cache, alternatives), bound read-only if present. */
+  etcBinds: readonly string[];
   /** Real path of the node binary the guest agent runs on, bound at the same path. */
   nodePath: string;
 }
@@ -82,7 +82,7 @@ export function bwrapArgs(options: BwrapArgsOptions): string[] {
   ];
   for (const link of layout.usrSymlinks) args.push('--symlink', link.target, link.path);
   for (const dir of layout.rootDirs) args.push('--ro-bind', dir, dir);
-  for (const path of layout.etcBinds) args.push('--ro-bind', path, path);
+  for (const path of layout.etcBinds) args.push('--ro-bind-try', path, path);
   for (const [name, fd] of Object.entries(data.etc))
     args.push('--ro-bind-data', String(fd), `/etc/${name}`);
   args.push('--ro-bind', layout.nodePath, layout.nodePath);

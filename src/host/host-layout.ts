@@ -1,4 +1,4 @@
-import { access, lstat, readlink, realpath } from 'node:fs/promises';
+import { lstat, readlink, realpath } from 'node:fs/promises';
 import type { HostLayout } from './bwrap-args.js';
 
 const TOP_LEVEL = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -25,20 +25,12 @@ export function detectHostLayout(): Promise<HostLayout> {
 
 async function detect(): Promise<HostLayout> {
   // All lookups at once: this runs on the start-up path of every one-shot `ironclaw exec`.
-  const [tops, etc, nodePath] = await Promise.all([
+  const [tops, nodePath] = await Promise.all([
     Promise.all(
       TOP_LEVEL.map(async (path) => {
         const info = await lstat(path).catch(() => undefined);
         return { path, info, target: info?.isSymbolicLink() ? await readlink(path) : undefined };
       }),
-    ),
-    Promise.all(
-      ETC_BINDS.map((path) =>
-        access(path).then(
-          () => path,
-          () => undefined,
-        ),
-      ),
     ),
     realpath(process.execPath),
   ]);
@@ -47,7 +39,8 @@ async function detect(): Promise<HostLayout> {
       target === undefined ? [] : [{ path, target }],
     ),
     rootDirs: tops.flatMap(({ path, info }) => (info?.isDirectory() ? [path] : [])),
-    etcBinds: etc.filter((path) => path !== undefined),
+    // Bound with --ro-bind-try: bwrap skips the ones this host lacks, no lookups needed here.
+    etcBinds: ETC_BINDS,
     nodePath,
   };
 }
