@@ -147,35 +147,39 @@ async function startBox(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
+  let spawnFailure: IronClawError | undefined;
   const spawnError = new Promise<never>((_, reject) => {
-    child.once('error', (error) =>
-      reject(
-        new IronClawError(
-          'SANDBOX_START_FAILED',
-          `cannot start bwrap: ${error.message}; run \`ironclaw doctor\``,
-          { cause: error },
-        ),
-      ),
-    );
-  });
-  // The info descriptor, not the exit event, decides: a fast command can exit before we have
-  // read the pid that bwrap did report. No pid means bwrap failed: say why, in its own words.
-  const boxPid = await Promise.race([readChildPid(slot(child, SLOT_INFO)), spawnError]).catch(
-    async (error: unknown) => {
-      if (error instanceof IronClawError && error.message.startsWith('cannot start bwrap'))
-        throw error;
-      const outcome = await Promise.race([exited, delay(2000, undefined)]);
-      const status = outcome ? ` (${outcome.signal ?? `exit code ${outcome.code}`})` : '';
-      throw new IronClawError(
+    child.once('error', (error) => {
+      spawnFailure = new IronClawError(
         'SANDBOX_START_FAILED',
-        `the sandbox failed during start-up${status}: ${tail.text() || 'bwrap printed nothing'}`,
-        { cause: error },
+        `cannot start bwrap: ${error.message}; run \`ironclaw doctor\``,
+        {
+          cause: error,
+        },
       );
-    },
-  );
-  if (cgroup) {
-    await cgroup.attach(boxPid);
-    slot(child, SLOT_BLOCK).end('x');
+      reject(spawnFailure);
+    });
+  });
+  let boxPid: number;
+  try {
+    // The info descriptor, not the exit event, decides: a fast command can exit before we have
+    // read the pid that bwrap did report.
+    boxPid = await Promise.race([readChildPid(slot(child, SLOT_INFO)), spawnError]);
+    if (cgroup) {
+      await cgroup.attach(boxPid);
+      slot(child, SLOT_BLOCK).end('x');
+    }
+  } catch (error) {
+    // Nothing of a box that failed to start may stay behind; say why, in bwrap's own words.
+    signal(child.pid, 'SIGKILL');
+    if (error === spawnFailure) throw error;
+    const outcome = await Promise.race([exited, delay(2000, undefined)]);
+    const status = outcome ? ` (${outcome.signal ?? `exit code ${outcome.code}`})` : '';
+    throw new IronClawError(
+      'SANDBOX_START_FAILED',
+      `the sandbox failed during start-up${status}: ${tail.text() || (error instanceof Error ? error.message : 'bwrap printed nothing')}`,
+      { cause: error },
+    );
   }
   let destroying: Promise<void> | undefined;
   return {
