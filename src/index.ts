@@ -8,3 +8,4 @@ export type { FileInfo } from './protocol/guest-api.js';
 export { SandboxPool, type SandboxPoolOptions } from './runtime/sandbox-pool.js';
 export { runOnce, type RunOnceOptions, type RunOnceResult } from './runtime/run-once.js';
 export { closeInheritedFds } from './host/inherited-fds.js';
+export * as seccomp from './core/seccomp/index.js';

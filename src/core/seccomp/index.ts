@@ -1,0 +1,15 @@
+/** The seccomp compiler's public surface: policy data in, struct sock_filter bytes out. */
+export { describeRet, type Action } from './actions.js';
+export {
+  SECCOMP_ARCHES,
+  seccompArchOf,
+  syscallName,
+  syscallNumber,
+  type SeccompArch,
+} from './arch.js';
+export { compilePolicy, type CompiledFilter } from './compile.js';
+export { compilePolicyForHost, SANDBOX_POLICY_FILE } from './compile-for-host.js';
+export { checkProgram, runFilter, type SeccompData } from './interpreter.js';
+export { loadPolicy } from './load-policy.js';
+export type { Policy, PolicyFile } from './policy.js';
+export { filterStats, policyStats, type FilterStats } from './policy-stats.js';
