@@ -40,3 +40,25 @@ await Promise.all([
     packages: 'external',
   }),
 ]);
+
+// The default seccomp policy, compiled by our compiler for each architecture we support, with
+// its numbers. Boxes load these bytes (`bwrap --seccomp FD`), so a one-shot run neither parses
+// nor compiles the policy; a test checks they equal a fresh compilation of the policy file.
+const { seccomp } = await import('../dist/index.js');
+const { mkdir, readFile, writeFile } = await import('node:fs/promises');
+const policy = JSON.parse(await readFile(seccomp.SANDBOX_POLICY_FILE, 'utf8'));
+await mkdir('dist/seccomp', { recursive: true });
+for (const nodeArch of ['x64', 'arm64']) {
+  const compiled = seccomp.compilePolicyForHost(policy, {
+    nodeArch,
+    what: seccomp.SANDBOX_POLICY_FILE,
+  });
+  if (!compiled.ok) throw new Error(`${seccomp.SANDBOX_POLICY_FILE}: ${compiled.message}`);
+  const { arch, bytes, instructions } = compiled.value;
+  const stats = seccomp.filterStats(bytes, arch);
+  await writeFile(`dist/seccomp/sandbox.${arch}.bpf`, bytes);
+  await writeFile(
+    `dist/seccomp/sandbox.${arch}.json`,
+    `${JSON.stringify({ policy: policy.name, arch, instructions, total: stats.total, allowed: stats.allowed, denied: stats.denied, conditional: stats.conditional, deniedSyscalls: stats.deniedSyscalls, conditionalSyscalls: stats.conditionalSyscalls }, null, 2)}\n`,
+  );
+}

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { CgroupBackend } from './cgroups.js';
+import type { SeccompChoice } from './seccomp-filter.js';
 
 /*
  * What every driver gives the layers above: a started box, the duplex stream to its guest agent
@@ -33,6 +34,8 @@ export interface SpawnBoxOptions {
   cgroups: CgroupBackend;
   /** Host uid and gid to run the box as when IronClaw itself runs as root. */
   rootBoxUid: number;
+  /** The syscall filter: the default sandbox policy unless the caller turns it off, explicitly. */
+  seccomp?: SeccompChoice;
 }
 
 export interface BoxProcess {

@@ -13,6 +13,7 @@ import type { BoxCgroup } from './cgroups.js';
 import { detectHostLayout } from './host-layout.js';
 import { assertNoInheritedFds } from './inherited-fds.js';
 import { boxEtcDir, guestBundlePath } from './package-files.js';
+import { sandboxSeccompFilter } from './seccomp-filter.js';
 
 /**
  * The command payload runs behind this POSIX sh shim: it marks "the sandbox is up" on fd 3,
@@ -33,11 +34,13 @@ const FIRST_DATA_SLOT = 7;
 export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProcess> {
   const { payload } = options;
   const limits = resolveLimits(options.limits);
-  const [, layout, etcDir, agentPath] = await Promise.all([
+  const seccomp = options.seccomp ?? 'sandbox';
+  const [, layout, etcDir, agentPath, filter] = await Promise.all([
     assertNoInheritedFds(),
     detectHostLayout(),
     boxEtcDir(),
     payload.kind === 'agent' ? guestBundlePath() : undefined,
+    seccomp === 'sandbox' ? sandboxSeccompFilter() : undefined,
   ]);
   const needsCgroup = [
     options.limits.memoryBytes === undefined ? '' : 'memory',
@@ -59,10 +62,13 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
     const paths = [
       ...etcNames.map((name) => join(etcDir, name)),
       ...(agentPath === undefined ? [] : [agentPath]),
+      ...(filter === undefined ? [] : [filter.path]),
     ];
     handles.push(...(await Promise.all(paths.map((path) => open(path, 'r')))));
+    const slotOf = (path: string | undefined): number | undefined =>
+      path === undefined ? undefined : FIRST_DATA_SLOT + paths.indexOf(path);
     const etc = Object.fromEntries(etcNames.map((name, index) => [name, FIRST_DATA_SLOT + index]));
-    const agent = agentPath === undefined ? undefined : FIRST_DATA_SLOT + etcNames.length;
+    const agent = slotOf(agentPath);
     const command =
       payload.kind === 'agent'
         ? [layout.nodePath, AGENT_PATH]
@@ -84,6 +90,7 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
       command,
       infoFd: SLOT_INFO,
       blockFd: cgroup ? SLOT_BLOCK : undefined,
+      seccompFd: slotOf(filter?.path),
     });
     const userStdio = payload.kind === 'command' ? payload.stdio : undefined;
     const workspaceDir = payload.kind === 'command' ? payload.workspaceDir : undefined;
@@ -110,7 +117,7 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
         : packWorkspace(workspaceDir, slot(child, SLOT_WORKSPACE));
     return await startBox(
       child,
-      { ...options, limits },
+      { ...options, limits, seccompSummary: filter?.summary },
       cgroup,
       asRoot ? options.rootBoxUid : (process.getuid?.() ?? -1),
       packer,
@@ -125,7 +132,7 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
 
 async function startBox(
   child: ChildProcess,
-  options: SpawnBoxOptions & { limits: Limits },
+  options: ResolvedOptions,
   cgroup: BoxCgroup | undefined,
   hostUid: number,
   packer: BoundedTail | undefined,
@@ -228,6 +235,8 @@ function bwrapPath(): string {
   return process.env.IRONCLAW_BWRAP ?? 'bwrap';
 }
 
+type ResolvedOptions = SpawnBoxOptions & { limits: Limits; seccompSummary: string | undefined };
+
 /** How long the outer bwrap gets to reap a killed box before it is killed as well. */
 const DESTROY_GRACE_MS = 2000;
 
@@ -269,7 +278,7 @@ function readChildPid(info: Readable): Promise<number> {
 }
 
 function isolationReport(
-  options: SpawnBoxOptions & { limits: Limits },
+  options: ResolvedOptions,
   cgroup: BoxCgroup | undefined,
   hostUid: number,
 ): IsolationReport {
@@ -297,7 +306,10 @@ function isolationReport(
             detail: `pids ${limits.pids}${limits.memoryBytes === undefined ? '' : `, memory ${limits.memoryBytes} bytes`} (${cgroup.paths.join(', ')})`,
           }
         : { on: false, detail: options.cgroups.available ? 'not created' : options.cgroups.reason },
-      seccomp: { on: false, detail: 'this version applies no seccomp filter yet' },
+      seccomp:
+        options.seccompSummary === undefined
+          ? { on: false, detail: 'turned off by the caller (seccomp: none)' }
+          : { on: true, detail: options.seccompSummary },
     },
   };
 }

@@ -5,6 +5,7 @@ import type { Limits } from '../core/limits.js';
 import { PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
 import { boxDriver } from '../host/drivers.js';
+import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
 import { Sandbox } from './sandbox.js';
 
@@ -17,6 +18,8 @@ export interface SandboxOptions {
   startTimeoutMs?: number;
   /** Host uid the box runs as when IronClaw runs as root (default 65534, nobody). */
   rootBoxUid?: number;
+  /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
+  seccomp?: SeccompChoice;
   signal?: AbortSignal;
 }
 
@@ -34,6 +37,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     payload: { kind: 'agent' },
     cgroups: await cgroupBackend,
     rootBoxUid: options.rootBoxUid ?? 65534,
+    ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
   });
   const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, {
     name: `sandbox ${id}`,

@@ -4,6 +4,7 @@ import { exitStatusForSignal } from '../core/exit-status.js';
 import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { boxDriver } from '../host/drivers.js';
+import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
 
 export interface RunOnceOptions {
@@ -16,6 +17,8 @@ export interface RunOnceOptions {
   /** A host directory copied into /workspace before the command runs (never written back). */
   workspace?: string;
   rootBoxUid?: number;
+  /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
+  seccomp?: SeccompChoice;
   /** Make a cgroup for the run; by default only when memoryBytes or pids is set. */
   cgroup?: boolean;
   signal?: AbortSignal;
@@ -66,6 +69,7 @@ export async function runOnce(
     },
     cgroups,
     rootBoxUid: options.rootBoxUid ?? 65534,
+    ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
   });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
