@@ -65,6 +65,14 @@ const commands: CommandDef[] = [
     run: async (options) => (await more()).daemonCommand(options),
   },
   {
+    name: 'policy',
+    summary:
+      'show the seccomp policy boxes run under, with its numbers computed from the compiled filter',
+    args: 'show',
+    options: { json: { type: 'boolean', description: 'print the policy and its numbers as JSON' } },
+    run: async (options, positionals) => (await more()).policyCommand(positionals, options),
+  },
+  {
     name: 'doctor',
     summary: 'start a box with every driver and report which work, and how to fix the rest',
     args: '',

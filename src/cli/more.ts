@@ -5,3 +5,4 @@
 export { daemonCommand } from './daemon-command.js';
 export { doctorCommand } from './doctor-command.js';
 export { sandboxCommand } from './sandbox-command.js';
+export { policyCommand } from './policy-command.js';

@@ -1,5 +1,5 @@
 /** The seccomp compiler's public surface: policy data in, struct sock_filter bytes out. */
-export { describeRet, type Action } from './actions.js';
+export { actionToRet, describeRet, type Action } from './actions.js';
 export {
   SECCOMP_ARCHES,
   seccompArchOf,
