@@ -2,9 +2,11 @@ import { IronClawError } from '../core/errors.js';
 import { DRIVERS, type DriverName } from '../core/isolation.js';
 import type { BoxDriver } from './box-process.js';
 import { spawnBwrapBox } from './bwrap-box.js';
+import { spawnGvisorBox } from './gvisor-box.js';
 
 const drivers: Record<DriverName, BoxDriver> = {
   bwrap: spawnBwrapBox,
+  gvisor: spawnGvisorBox,
 };
 
 /** The driver of that name, or a clear error naming the ones there are. */

@@ -1,0 +1,190 @@
+import { spawn, type StdioOptions } from 'node:child_process';
+import { chmod, copyFile, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { IronClawError } from '../core/errors.js';
+import type { Limits } from '../core/limits.js';
+import { AGENT_PATH, BOX_ETC_FILES, type HostLayout } from './bwrap-args.js';
+import { BoundedTail } from './bounded-tail.js';
+import { type GvisorPlatform, type RunscBox, startRunsc } from './gvisor-runsc.js';
+import { detectHostLayout } from './host-layout.js';
+import { type OciSpec, ociSpec, type ReadOnlyBind, readOnlyBinds } from './oci-spec.js';
+import { boxEtcDir, guestBundlePath } from './package-files.js';
+import { defaultStateDir, ensureStateDir } from './state-dir.js';
+
+/** Where the command payload finds the workspace copied in (a tar made on the host). */
+export const WORKSPACE_TAR = '/.ironclaw/workspace.tar';
+
+/**
+ * One box's private runtime directory (0700, under the state directory): the OCI bundle with
+ * its root skeleton, runsc's --root state, runsc's log and the sandbox pid file. Removing it
+ * removes every file of the box.
+ */
+export interface BoxRuntimeDir {
+  readonly dir: string;
+  /** Unique on the host: runsc names the sandbox's control socket after it. */
+  readonly containerId: string;
+  readonly bundle: string;
+  readonly rootfs: string;
+  readonly runscRoot: string;
+  readonly log: string;
+  readonly pidFile: string;
+  remove(): Promise<void>;
+}
+
+/** Makes the runtime directory of box `id` under `<state dir>/gvisor`. */
+export async function makeRuntimeDir(id: string): Promise<BoxRuntimeDir> {
+  const base = join(await ensureStateDir(defaultStateDir()), 'gvisor');
+  await ensureStateDir(base);
+  const dir = await mkdtemp(join(base, `${id}-`));
+  const bundle = join(dir, 'bundle');
+  return {
+    dir,
+    containerId: basename(dir),
+    bundle,
+    rootfs: join(bundle, 'rootfs'),
+    runscRoot: join(dir, 'runsc'),
+    log: join(dir, 'runsc.log'),
+    pidFile: join(dir, 'sandbox.pid'),
+    remove: () => rm(dir, { recursive: true, force: true, maxRetries: 3 }),
+  };
+}
+
+export interface LaunchOptions {
+  runsc: string;
+  platform: GvisorPlatform;
+  limits: Limits;
+  /** The box's first process and its whole environment (nothing comes from the host). */
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+  stdio: StdioOptions;
+  /** cgroup.procs files to start runsc in; none when the box has no cgroup. */
+  cgroupProcs?: readonly string[];
+  /** Copy the guest agent bundle into the box. */
+  withAgent?: boolean;
+  /** A host directory to pack into the box for the payload to unpack into /workspace. */
+  workspaceDir?: string | undefined;
+}
+
+/**
+ * Writes the OCI bundle of one box into its runtime directory and starts runsc on it. Shared
+ * by the driver and by the platform probe, so the probe box is built like every other box.
+ * The caller destroys the returned runsc box and removes the runtime directory.
+ */
+export async function launchBox(runtime: BoxRuntimeDir, options: LaunchOptions): Promise<RunscBox> {
+  const [layout, etcDir, agentPath] = await Promise.all([
+    detectHostLayout(),
+    boxEtcDir(),
+    options.withAgent ? guestBundlePath() : undefined,
+  ]);
+  const binds = readOnlyBinds(layout, await hostEtcKinds(layout));
+  await writeBundle(runtime, {
+    spec: ociSpec({
+      layout,
+      limits: options.limits,
+      binds,
+      args: options.args,
+      env: options.env,
+    }),
+    layout,
+    binds,
+    etcDir,
+    agentPath,
+    workspaceDir: options.workspaceDir,
+  });
+  return startRunsc({
+    runsc: options.runsc,
+    runtime,
+    platform: options.platform,
+    stdio: options.stdio,
+    cgroupProcs: options.cgroupProcs ?? [],
+  });
+}
+
+interface BundleContents {
+  spec: OciSpec;
+  layout: HostLayout;
+  binds: readonly ReadOnlyBind[];
+  /** The package's box/etc directory: the box's own passwd, group, hosts, ... */
+  etcDir: string;
+  /** The guest agent bundle, copied to AGENT_PATH. */
+  agentPath?: string | undefined;
+  /** A host directory packed (by the host's tar, as this user) into WORKSPACE_TAR. */
+  workspaceDir?: string | undefined;
+}
+
+/**
+ * Writes the bundle: config.json from the typed spec, and the root skeleton that the read-only
+ * root mount shows: the /usr symlinks, mount points, copies of the box's /etc files and of the
+ * guest agent. Nothing of the host is in it beyond what the spec binds read-only.
+ */
+async function writeBundle(runtime: BoxRuntimeDir, contents: BundleContents): Promise<void> {
+  const root = runtime.rootfs;
+  const inRoot = (path: string): string => join(root, path);
+  const dirs = ['/proc', '/dev', '/tmp', '/workspace', '/etc', '/.ironclaw'];
+  for (const bind of contents.binds)
+    dirs.push(bind.kind === 'directory' ? bind.path : dirname(bind.path));
+  await Promise.all(dirs.map((dir) => mkdir(inRoot(dir), { recursive: true, mode: 0o755 })));
+  await Promise.all([
+    ...contents.layout.usrSymlinks.map((link) => symlink(link.target, inRoot(link.path))),
+    ...contents.binds
+      .filter((bind) => bind.kind === 'file')
+      .map((bind) => writeFile(inRoot(bind.path), '', { mode: 0o444 })),
+    ...BOX_ETC_FILES.map((name) =>
+      copyReadable(join(contents.etcDir, name), inRoot(join('/etc', name))),
+    ),
+    contents.agentPath === undefined
+      ? undefined
+      : copyReadable(contents.agentPath, inRoot(AGENT_PATH)),
+    contents.workspaceDir === undefined
+      ? undefined
+      : packWorkspace(contents.workspaceDir, inRoot(WORKSPACE_TAR)),
+    writeFile(join(runtime.bundle, 'config.json'), JSON.stringify(contents.spec), { mode: 0o600 }),
+  ]);
+}
+
+async function copyReadable(from: string, to: string): Promise<void> {
+  await copyFile(from, to);
+  await chmod(to, 0o444);
+}
+
+/** Packs `dir` into a tar file with the host's tar, as the calling user (like bwrap's copy-in). */
+function packWorkspace(dir: string, file: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const tail = new BoundedTail(4096);
+    const tar = spawn('tar', ['-C', dir, '-cf', file, '.'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    tar.stderr.on('data', (chunk: Buffer) => tail.push(chunk));
+    tar.once('error', (error) =>
+      reject(new IronClawError('SANDBOX_START_FAILED', `cannot run tar: ${error.message}`)),
+    );
+    tar.once('close', (code, signal) => {
+      if (code === 0) resolve();
+      else
+        reject(
+          new IronClawError(
+            'SANDBOX_START_FAILED',
+            `cannot copy workspace ${dir} into the box: tar ${signal ?? `exit code ${code}`}: ${tail.text().trim()}`,
+          ),
+        );
+    });
+  });
+}
+
+let etcKinds: Promise<Map<string, ReadOnlyBind['kind']>> | undefined;
+
+/** Whether each host /etc entry to bind is a file or a directory (symlinks followed), once. */
+function hostEtcKinds(layout: HostLayout): Promise<Map<string, ReadOnlyBind['kind']>> {
+  etcKinds ??= Promise.all(
+    layout.etcBinds.map(async (path) => {
+      const info = await stat(path).catch(() => undefined);
+      return [path, info?.isDirectory() ? 'directory' : info ? 'file' : undefined] as const;
+    }),
+  ).then(
+    (entries) =>
+      new Map(
+        entries.flatMap(([path, kind]) => (kind === undefined ? [] : [[path, kind] as const])),
+      ),
+  );
+  return etcKinds;
+}

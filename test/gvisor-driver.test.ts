@@ -1,0 +1,130 @@
+import { execFile } from 'node:child_process';
+import { access, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createSandbox, type Sandbox } from '../src/index.js';
+import { probeGvisor, runscBinary } from '../src/host/gvisor-platform.js';
+import { defaultStateDir } from '../src/host/state-dir.js';
+import { probeCgroups } from './support/cgroup-probe.js';
+import { expectCode } from './support/expect-code.js';
+import { hostProcess } from './support/host-processes.js';
+import { uniqueId } from './suites/suite-context.js';
+
+/** What only the gVisor driver has: its platform, runsc's processes and files, one-shot runs. */
+const execFileAsync = promisify(execFile);
+const RUNTIME_BASE = join(defaultStateDir(), 'gvisor');
+const missing = await runscBinary().then(
+  () => undefined,
+  (error: Error) => error.message,
+);
+const cgroups = await probeCgroups();
+const skip = missing === undefined ? '' : ` [skipped: ${missing}]`;
+
+/** Host pids of runsc, its gofer, the sentry and the sentry's descendants (ptrace stubs). */
+async function boxHostPids(sentry: number): Promise<number[]> {
+  const parent = async (pid: number): Promise<number> =>
+    Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ')[1]);
+  const children = async (pid: number): Promise<number[]> => {
+    const tasks = await readdir(`/proc/${pid}/task`).catch(() => []);
+    const lists = await Promise.all(
+      tasks.map((task) => readFile(`/proc/${pid}/task/${task}/children`, 'utf8').catch(() => '')),
+    );
+    return lists.join(' ').split(' ').filter(Boolean).map(Number);
+  };
+  const runsc = await parent(sentry);
+  const found = [runsc];
+  for (let index = 0; index < found.length; index++)
+    found.push(...(await children(found[index] ?? 0)));
+  return found;
+}
+
+async function runtimeDirs(prefix: string): Promise<string[]> {
+  return (await readdir(RUNTIME_BASE).catch(() => [])).filter((name) => name.startsWith(prefix));
+}
+
+describe.skipIf(missing !== undefined)(`gVisor driver${skip}`, () => {
+  let box: Sandbox;
+  beforeAll(async () => {
+    box = await createSandbox({ driver: 'gvisor' });
+  });
+  afterAll(async () => {
+    await box?.destroy();
+  });
+
+  test('reports the gVisor kernel and the platform its probe chose, with the reason', async () => {
+    const kernel = box.isolation.layers.kernel;
+    expect(kernel?.on).toBe(true);
+    expect(kernel?.detail).toMatch(
+      /^gVisor user-space kernel \(runsc .+\), platform (kvm|systrap|ptrace) \(.+\)$/,
+    );
+    const kvm = await access('/dev/kvm').then(
+      () => true,
+      () => false,
+    );
+    if (kvm && !kernel?.detail.includes('platform kvm'))
+      expect(kernel?.detail).toMatch(/kvm probe (timed out after \d+ ms|box failed)/);
+    // The kvm probe box is gone: neither its runtime directory nor a process of it is left.
+    expect(await runtimeDirs('probe-')).toEqual([]);
+    const { stdout } = await execFileAsync('ps', ['-eo', 'args']);
+    expect(stdout).not.toContain('probe-kvm');
+  });
+
+  test('the sentry runs under seccomp with no new privileges, as the reported host uid', async () => {
+    const status = await readFile(`/proc/${box.boxPid}/status`, 'utf8');
+    const field = (name: string): string | undefined =>
+      new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(status)?.[1];
+    expect(field('Seccomp')).toBe('2');
+    expect(field('NoNewPrivs')).toBe('1');
+    expect(Number(field('Uid'))).toBe(box.isolation.hostUid);
+    expect(box.isolation.layers.seccomp.on).toBe(true);
+  });
+
+  test('the agent channel is the only way in: the box sees no host descriptor but stdio', async () => {
+    const fds = await box.exec('for f in /proc/1/fd/*; do echo "${f##*/}"; done');
+    // The init shell holds only the channel (0), /dev/null (1) and the captured stderr (2).
+    expect(fds.stdout.toString().split('\n').filter(Boolean).sort()).toEqual(['0', '1', '2']);
+  });
+
+  test('destroy leaves no process, runtime directory, cgroup or mount of the box', async () => {
+    const id = uniqueId('gone');
+    const doomed = await createSandbox({ driver: 'gvisor', id });
+    const mountsBefore = await readFile('/proc/self/mountinfo', 'utf8');
+    await doomed.exec('sleep 1000 >/dev/null 2>&1 & sleep 1000 >/dev/null 2>&1 &');
+    const pids = await boxHostPids(doomed.boxPid);
+    expect(pids.length).toBeGreaterThanOrEqual(4); // runsc, gofer, sentry, at least one stub
+    const [dir] = await runtimeDirs(`${id}-`);
+    expect(dir).toBeDefined();
+    await doomed.destroy();
+    // Killed processes may stay zombies until the host's init reaps them: none may run.
+    const states = await Promise.all(pids.map(async (pid) => (await hostProcess(pid))?.state));
+    expect(states.filter((state) => state !== undefined && state !== 'Z')).toEqual([]);
+    expect(await runtimeDirs(`${id}-`)).toEqual([]);
+    if (cgroups.available) {
+      for (const cgroupDir of cgroups.dirs(id)) await expect(access(cgroupDir)).rejects.toThrow();
+    }
+    const mountsAfter = await readFile('/proc/self/mountinfo', 'utf8');
+    expect(mountsAfter).toBe(mountsBefore);
+    expect(mountsAfter).not.toContain(RUNTIME_BASE);
+  });
+
+  test('a box that fails during start-up rejects at once, quoting runsc', async () => {
+    const started = performance.now();
+    const error = await expectCode(
+      () => createSandbox({ driver: 'gvisor', id: uniqueId('fail'), limits: { openFiles: 0 } }),
+      'SANDBOX_START_FAILED',
+    );
+    expect(performance.now() - started).toBeLessThan(5000);
+    // runsc's own words (the failing step varies: importing fds, or the sandbox dying under it),
+    // then the notable lines of its log.
+    expect(error.message).toContain('running container: starting container');
+    expect(error.message).toMatch(/runsc log: .*FATAL ERROR/s);
+    expect(await runtimeDirs('fail-')).toEqual([]);
+  });
+
+  test('probeGvisor starts a real box on the chosen platform', async () => {
+    const probe = await probeGvisor();
+    expect(probe, probe.detail).toMatchObject({ ok: true });
+    expect(probe.detail).toMatch(/platform (kvm|systrap|ptrace).*ran as uid 1000/);
+  });
+});
