@@ -118,4 +118,27 @@ describe.skipIf(missing !== undefined)(`gVisor one-shot runs${skip}`, () => {
     );
     expect(result).toMatchObject({ code: 3, stdout: 'through gVisor\n', stderr: 'err\n' });
   });
+
+  test('output to a file the caller opened lands after what the file holds, not over it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ironclaw-gvisor-out-'));
+    const path = join(dir, 'out.txt');
+    await writeFile(path, 'before\n');
+    const file = await open(path, 'a');
+    try {
+      const bin = fileURLToPath(new URL('../bin/ironclaw.cjs', import.meta.url));
+      const child = spawn(
+        process.execPath,
+        [bin, 'exec', '--driver', 'gvisor', '--', 'echo', 'from the box'],
+        {
+          stdio: ['ignore', file.fd, 'inherit'],
+        },
+      );
+      expect(await new Promise((resolve) => child.once('close', resolve))).toBe(0);
+      const { readFile } = await import('node:fs/promises');
+      expect(await readFile(path, 'utf8')).toBe('before\nfrom the box\n');
+    } finally {
+      await file.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

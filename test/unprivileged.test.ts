@@ -66,7 +66,7 @@ async function ensureUser(): Promise<{ uid: number; gid: number }> {
 }
 
 test.skipIf(!isRoot)(
-  `the bwrap suite passes as an unprivileged user (${USER})${isRoot ? '' : ' [skipped: needs root to create and switch to that user]'}`,
+  `the bwrap and gvisor suites and the seccomp kernel tests pass as an unprivileged user (${USER})${isRoot ? '' : ' [skipped: needs root to create and switch to that user]'}`,
   async () => {
     const { uid, gid } = await ensureUser();
     const home = await mkdtemp(join(tmpdir(), 'ironclaw-unprivileged-'));
@@ -115,7 +115,12 @@ test.skipIf(!isRoot)(
           '--no-cache',
           '--fsModuleCachePath',
           cache,
+          // One file at a time: RLIMIT_NPROC counts every task of the user's uid, so a gVisor
+          // sentry's threads in a parallel file would eat the bwrap fork-bomb test's allowance.
+          '--no-file-parallelism',
           'test/sandbox-bwrap.test.ts',
+          'test/sandbox-gvisor.test.ts',
+          'test/seccomp-kernel.test.ts',
         ],
         { env, timeoutMs: 180_000 },
       );

@@ -81,6 +81,7 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
     } else {
       await waitForMark(runsc, signal);
       if (payload.stdio === 'inherit') runsc.child.stderr?.pipe(process.stderr, { end: false });
+      if (io.relayStdout) runsc.child.stdout?.pipe(process.stdout, { end: false });
     }
     const sentryPid = await runsc.sentryPid(signal);
     const isolation = await gvisorIsolation({

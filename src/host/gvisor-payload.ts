@@ -38,6 +38,8 @@ export interface PayloadIo {
   stdio: StdioOptions;
   /** Our end of the guest agent's channel (agent payload). */
   agent: Duplex | undefined;
+  /** The box's stdout is a pipe whose output we copy on to our own stdout. */
+  relayStdout?: boolean;
   /** Closes our copies of the descriptors runsc was given. Idempotent. */
   release(): Promise<void>;
 }
@@ -60,9 +62,15 @@ export async function payloadIo(payload: BoxPayload, runtimeDir: string): Promis
   }
   const inherit = payload.stdio === 'inherit';
   const io = await boxStdio(inherit ? [0, 1] : [0]);
+  const [stdin = 'ignore', stdout = 'inherit'] = io.fds;
   return {
-    stdio: [io.fds[0] ?? 'ignore', inherit ? (io.fds[1] ?? 'inherit') : 'pipe', 'pipe'],
+    stdio: [
+      stdin === 'relay' ? 'pipe' : stdin,
+      !inherit || stdout === 'relay' ? 'pipe' : stdout,
+      'pipe',
+    ],
     agent: undefined,
+    relayStdout: inherit && stdout === 'relay',
     release: () => io.close(),
   };
 }

@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
-import { access, constants } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
+import { release } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { IronClawError, toIronClawError } from '../core/errors.js';
 import { resolveLimits } from '../core/limits.js';
 import { BOX_ENV } from './bwrap-args.js';
 import { launchBox, makeRuntimeDir } from './gvisor-bundle.js';
+import { cachedProbe } from './probe-cache.js';
 import type { Exit, GvisorPlatform } from './gvisor-runsc.js';
 
 const execFileAsync = promisify(execFile);
@@ -65,9 +67,19 @@ async function probePlatform(): Promise<PlatformChoice> {
       stdout.split('\n').map((line) => line.trim()),
     ),
   ]);
-  const kvm = platforms.includes('kvm')
-    ? await probeKvm(runsc)
-    : { ok: false as const, reason: 'this runsc has no kvm platform' };
+  if (!platforms.includes('kvm')) {
+    const kvm = { ok: false as const, reason: 'this runsc has no kvm platform' };
+    return { runsc, version, ...choosePlatform({ version, listed: platforms, kvm }) };
+  }
+  // The kvm probe costs up to a second where kvm hangs: its outcome is kept in the state
+  // directory for as long as runsc, the kernel and /dev/kvm stay the same.
+  const device = await stat('/dev/kvm').then(
+    (info) => `${info.rdev}:${info.ctimeMs}`,
+    () => 'none',
+  );
+  const kvm = await cachedProbe('gvisor-kvm', [runsc, version, release(), device].join('|'), () =>
+    probeKvm(runsc),
+  );
   return { runsc, version, ...choosePlatform({ version, listed: platforms, kvm }) };
 }
 

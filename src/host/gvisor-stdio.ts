@@ -53,9 +53,12 @@ export async function channelPair(dir: string): Promise<{ host: Socket; box: Soc
   }
 }
 
-/** Descriptors for a command payload's stdin, stdout and stderr, and a close for those we opened. */
+/**
+ * Descriptors for a command payload's stdin and stdout, and a close for those we opened.
+ * 'relay' means: give the box a pipe and copy what it writes on to ours (see boxStdio).
+ */
 export interface BoxStdio {
-  fds: number[];
+  fds: (number | 'relay')[];
   close(): Promise<void>;
 }
 
@@ -65,14 +68,16 @@ export interface BoxStdio {
  * which a caller's shell shares, so a terminal or pipe handed over as it is stays non-blocking
  * after the box has gone. Terminals, pipes and FIFOs are therefore re-opened through
  * /proc/self/fd, which makes a new open file description of the same object for the box alone.
- * Regular files (where O_NONBLOCK means nothing, and a re-open would lose the offset) and
- * sockets (which cannot be re-opened) are passed as they are.
+ * Sockets (which cannot be re-opened) are passed as they are. A regular file to write to is
+ * relayed through a pipe: gVisor writes a donated file at an offset of its own, from 0, so
+ * output would land over what the file already holds instead of after it.
  */
 export async function boxStdio(fds: readonly number[]): Promise<BoxStdio> {
   const opened: FileHandle[] = [];
   const result = await Promise.all(
     fds.map(async (fd, index) => {
       const info = await fstatFd(fd);
+      if (index > 0 && info?.isFile()) return 'relay' as const;
       if (!info || !(info.isFIFO() || info.isCharacterDevice())) return fd;
       const access = index === 0 ? constants.O_RDONLY : constants.O_WRONLY;
       // O_NONBLOCK: opening a pipe's write side must not wait for a reader; the new

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { toIronClawError } from '../core/errors.js';
 import { detectCgroups } from '../host/cgroups.js';
+import { probeGvisor } from '../host/gvisor-platform.js';
 import { createSandbox } from './create-sandbox.js';
 import { runOnce } from './run-once.js';
 
@@ -46,6 +47,13 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
       return `guest agent answered on ${ping.node} after ${Math.round(ping.uptimeMs)} ms of uptime`;
     }),
   );
+  const gvisor = await probeGvisor();
+  checks.push({
+    name: 'gvisor sandbox (runsc)',
+    ok: gvisor.ok,
+    detail: gvisor.detail,
+    ...(gvisor.fix ? { fix: gvisor.fix } : {}),
+  });
   const cgroups = await detectCgroups();
   checks.push(
     cgroups.available

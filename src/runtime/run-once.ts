@@ -73,8 +73,10 @@ export async function runOnce(
   });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
-  box.process.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-  box.process.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+  if (options.stdio === 'pipe') {
+    box.process.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
+    box.process.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+  }
   let timedOut = false;
   const kill = (): void => void box.destroy();
   const timer =
