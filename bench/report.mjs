@@ -7,6 +7,9 @@ import { round } from './stats.mjs';
 /** How much slower than node start-up plus a bare bwrap box a one-shot run may be. */
 export const COLD_RATIO_LIMIT = 1.3;
 
+/** How much slower than a raw `runsc do true` a gVisor create -> first result may be. */
+const GVISOR_RATIO_LIMIT = 1.2;
+
 /**
  * @typedef {{ id: string, name: string, informational: boolean, samples: number[],
  *   stats: import('./stats.mjs').Stats, parts?: Record<string, { samples: number[], stats: import('./stats.mjs').Stats }>,
@@ -37,6 +40,19 @@ export function evaluateTargets(rows) {
   };
   const baseline = p50('node') + p50('bwrap');
   const cold = p50('cli');
+  const gvisor = rows.some((row) => row.id === 'runsc')
+    ? [
+        absolute('gvisor-exec', 5, 'gvisor live exec round trip'),
+        {
+          row: 'gvisor-once',
+          description: `gvisor create -> first result p50 <= ${GVISOR_RATIO_LIMIT} x p50 raw runsc do true`,
+          limitMs: GVISOR_RATIO_LIMIT * p50('runsc'),
+          actualMs: p50('gvisor-once'),
+          ratio: p50('gvisor-once') / p50('runsc'),
+          pass: p50('gvisor-once') <= GVISOR_RATIO_LIMIT * p50('runsc'),
+        },
+      ]
+    : [];
   return [
     absolute('exec', 3, 'live exec round trip'),
     absolute('pool', 10, 'warm-pool create -> first result'),
@@ -48,6 +64,7 @@ export function evaluateTargets(rows) {
       ratio: cold / baseline,
       pass: cold <= COLD_RATIO_LIMIT * baseline,
     },
+    ...gvisor,
   ];
 }
 

@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { URL, pathToFileURL } from 'node:url';
 import { measureColdApi, measureLiveExec, measureWarmPool } from './api-rows.mjs';
+import { gvisorUnavailable, measureGvisor } from './gvisor-rows.mjs';
 import { hostFacts, sourceFacts } from './host-facts.mjs';
 import { measureInterleaved, processRows } from './process-rows.mjs';
 import { evaluateTargets, formatColdRatio, formatTable, writeResult } from './report.mjs';
@@ -100,6 +101,13 @@ async function measureAll(counts, root) {
       ...withStats(live.shell),
     },
   );
+  const gvisorMissing = await gvisorUnavailable();
+  if (gvisorMissing) {
+    progress(`gvisor rows skipped: ${gvisorMissing}`);
+  } else {
+    progress('gvisor rows');
+    rows.push(...(await measureGvisor(library, `${root}/bin/ironclaw.cjs`, counts)));
+  }
   return rows;
 }
 

@@ -57,30 +57,36 @@ export function gvisorPlatform(): Promise<PlatformChoice> {
   return cached;
 }
 
+/**
+ * Asking runsc its version and platforms, and booting a kvm probe box where kvm is listed, costs
+ * from tens of milliseconds to a second (where kvm hangs). The verdict is kept in the state
+ * directory for as long as the runsc binary, the kernel and /dev/kvm stay the same, so a one-shot
+ * `ironclaw exec --driver gvisor` does not pay for it every time.
+ */
 async function probePlatform(): Promise<PlatformChoice> {
   const runsc = await runscBinary();
-  const [version, platforms] = await Promise.all([
-    execFileAsync(runsc, ['--version'], { timeout: 5000 }).then(
-      ({ stdout }) => /version (\S+)/.exec(stdout)?.[1] ?? 'unknown',
-    ),
-    execFileAsync(runsc, ['help', 'platforms'], { timeout: 5000 }).then(({ stdout }) =>
-      stdout.split('\n').map((line) => line.trim()),
+  const [binary, device] = await Promise.all([
+    stat(runsc).then((info) => `${info.ino}:${info.size}:${info.mtimeMs}`),
+    stat('/dev/kvm').then(
+      (info) => `${info.rdev}:${info.ctimeMs}`,
+      () => 'none',
     ),
   ]);
-  if (!platforms.includes('kvm')) {
-    const kvm = { ok: false as const, reason: 'this runsc has no kvm platform' };
+  const key = [runsc, binary, release(), device].join('|');
+  return cachedProbe('gvisor-platform', key, async () => {
+    const [version, platforms] = await Promise.all([
+      execFileAsync(runsc, ['--version'], { timeout: 5000 }).then(
+        ({ stdout }) => /version (\S+)/.exec(stdout)?.[1] ?? 'unknown',
+      ),
+      execFileAsync(runsc, ['help', 'platforms'], { timeout: 5000 }).then(({ stdout }) =>
+        stdout.split('\n').map((line) => line.trim()),
+      ),
+    ]);
+    const kvm = platforms.includes('kvm')
+      ? await probeKvm(runsc)
+      : { ok: false as const, reason: 'this runsc has no kvm platform' };
     return { runsc, version, ...choosePlatform({ version, listed: platforms, kvm }) };
-  }
-  // The kvm probe costs up to a second where kvm hangs: its outcome is kept in the state
-  // directory for as long as runsc, the kernel and /dev/kvm stay the same.
-  const device = await stat('/dev/kvm').then(
-    (info) => `${info.rdev}:${info.ctimeMs}`,
-    () => 'none',
-  );
-  const kvm = await cachedProbe('gvisor-kvm', [runsc, version, release(), device].join('|'), () =>
-    probeKvm(runsc),
-  );
-  return { runsc, version, ...choosePlatform({ version, listed: platforms, kvm }) };
+  });
 }
 
 async function probeKvm(runsc: string): Promise<PlatformFacts['kvm']> {

@@ -1,0 +1,105 @@
+// gVisor rows: raw `runsc do` as the baseline, beside IronClaw's gVisor one-shot run (create ->
+// first result, in process and through the CLI), a gVisor sandbox with its guest agent, and the
+// exec round trip on a live gVisor box. Absent (with the reason) where runsc is not installed.
+import { execFile } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { measureInterleaved } from './process-rows.mjs';
+import { summarize } from './stats.mjs';
+
+const execFileAsync = promisify(execFile);
+
+/** @returns {Promise<string | undefined>} why gVisor rows cannot run here, if they cannot */
+export async function gvisorUnavailable() {
+  if (process.getuid?.() !== 0) return 'raw `runsc do` needs root';
+  return execFileAsync('runsc', ['--version']).then(
+    () => undefined,
+    () => 'runsc is not installed',
+  );
+}
+
+/**
+ * @param {{ runOnce: Function, createSandbox: Function }} library
+ * @param {string} cli path of bin/ironclaw.cjs
+ * @param {import('./run.mjs').Plan} counts
+ * @returns {Promise<import('./report.mjs').Row[]>}
+ */
+export async function measureGvisor(library, cli, counts) {
+  // The platform probe (and its cached verdict) happens once, before anything is timed.
+  await library.runOnce(['true'], { driver: 'gvisor', stdio: 'pipe' });
+  const processRows = [
+    {
+      id: 'runsc',
+      name: 'baseline: raw runsc --platform=ptrace --network=none do true',
+      informational: false,
+      command: ['runsc', '--platform=ptrace', '--network=none', 'do', 'true'],
+    },
+    {
+      id: 'gvisor-cli',
+      name: 'gvisor cold: ironclaw exec --driver gvisor -- true',
+      informational: true,
+      command: [process.execPath, cli, 'exec', '--driver', 'gvisor', '--', 'true'],
+    },
+  ];
+  const measured = await measureInterleaved(processRows, counts);
+  /** @type {import('./report.mjs').Row[]} */
+  const rows = processRows.map((row, index) => {
+    const { samples, failures } = measured[index] ?? { samples: [], failures: [] };
+    return { ...row, samples, stats: summarize(samples), failures };
+  });
+  rows.push(
+    timed(
+      'gvisor-once',
+      'gvisor cold: runOnce(["true"]) create -> first result',
+      false,
+      await repeat(counts, async () => {
+        const result = await library.runOnce(['true'], { driver: 'gvisor', stdio: 'pipe' });
+        if (result.exitCode !== 0) throw new Error(`gvisor runOnce exited ${result.exitCode}`);
+      }),
+    ),
+    timed(
+      'gvisor-api',
+      'gvisor cold API: createSandbox + exec(["true"])',
+      true,
+      await repeat(counts, async () => {
+        const sandbox = await library.createSandbox({ driver: 'gvisor' });
+        try {
+          await sandbox.exec(['true']);
+        } finally {
+          await sandbox.destroy();
+        }
+      }),
+    ),
+  );
+  const sandbox = await library.createSandbox({ driver: 'gvisor' });
+  try {
+    rows.push(
+      timed(
+        'gvisor-exec',
+        'gvisor live box: exec(["true"])',
+        false,
+        await repeat(counts, () => sandbox.exec(['true'])),
+      ),
+    );
+  } finally {
+    await sandbox.destroy();
+  }
+  return rows;
+}
+
+/** @param {import('./run.mjs').Plan} counts @param {() => Promise<unknown>} run */
+async function repeat(counts, run) {
+  const samples = [];
+  for (let index = 0; index < counts.warmup + counts.runs; index++) {
+    counts.signal.throwIfAborted();
+    const started = performance.now();
+    await run();
+    if (index >= counts.warmup) samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+/** @param {string} id @param {string} name @param {boolean} informational @param {number[]} samples */
+function timed(id, name, informational, samples) {
+  return { id, name, informational, samples, stats: summarize(samples) };
+}
