@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../core/errors.js';
-import type { IsolationReport } from '../core/isolation.js';
 import type { BoxProcess, SpawnBoxOptions } from './box-process.js';
-import { type Limits, resolveLimits } from '../core/limits.js';
+import { resolveLimits } from '../core/limits.js';
 import { BoundedTail } from './bounded-tail.js';
 import { AGENT_PATH, BOX_ENV, BOX_ETC_FILES, bwrapArgs, prlimitArgs } from './bwrap-args.js';
 import type { BoxCgroup } from './cgroups.js';
 import { detectHostLayout } from './host-layout.js';
 import { assertNoInheritedFds } from './inherited-fds.js';
+import { type BwrapOptions, bwrapIsolation } from './bwrap-isolation.js';
 import { boxEtcDir, guestBundlePath } from './package-files.js';
 import { sandboxSeccompFilter } from './seccomp-filter.js';
 
@@ -132,7 +132,7 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
 
 async function startBox(
   child: ChildProcess,
-  options: ResolvedOptions,
+  options: BwrapOptions,
   cgroup: BoxCgroup | undefined,
   hostUid: number,
   packer: BoundedTail | undefined,
@@ -193,7 +193,7 @@ async function startBox(
     id: options.id,
     process: child,
     boxPid,
-    isolation: isolationReport(options, cgroup, hostUid),
+    isolation: bwrapIsolation(options, cgroup, hostUid),
     agent: options.payload.kind === 'agent' ? channel : undefined,
     started,
     exited,
@@ -235,8 +235,6 @@ function bwrapPath(): string {
   return process.env.IRONCLAW_BWRAP ?? 'bwrap';
 }
 
-type ResolvedOptions = SpawnBoxOptions & { limits: Limits; seccompSummary: string | undefined };
-
 /** How long the outer bwrap gets to reap a killed box before it is killed as well. */
 const DESTROY_GRACE_MS = 2000;
 
@@ -275,41 +273,4 @@ function readChildPid(info: Readable): Promise<number> {
         );
     });
   });
-}
-
-function isolationReport(
-  options: ResolvedOptions,
-  cgroup: BoxCgroup | undefined,
-  hostUid: number,
-): IsolationReport {
-  const { limits } = options;
-  return {
-    driver: 'bwrap',
-    hostUid,
-    layers: {
-      namespaces: {
-        on: true,
-        detail: 'user, pid, net, ipc, uts and cgroup namespaces; no capabilities',
-      },
-      filesystem: {
-        on: true,
-        detail: 'read-only root from host /usr; tmpfs /tmp and /workspace; fresh /proc',
-      },
-      network: { on: true, detail: 'no network: loopback only' },
-      rlimits: {
-        on: true,
-        detail: `nofile ${limits.openFiles}, nproc ${limits.processes}, fsize ${limits.fileSizeBytes}, core 0`,
-      },
-      cgroup: cgroup
-        ? {
-            on: true,
-            detail: `pids ${limits.pids}${limits.memoryBytes === undefined ? '' : `, memory ${limits.memoryBytes} bytes`} (${cgroup.paths.join(', ')})`,
-          }
-        : { on: false, detail: options.cgroups.available ? 'not created' : options.cgroups.reason },
-      seccomp:
-        options.seccompSummary === undefined
-          ? { on: false, detail: 'turned off by the caller (seccomp: none)' }
-          : { on: true, detail: options.seccompSummary },
-    },
-  };
 }
