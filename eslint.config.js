@@ -4,11 +4,12 @@ import tseslint from 'typescript-eslint';
 
 /** Which folders each layer may not import from: each layer uses only the layers below it. */
 const layers = {
-  core: ['protocol', 'guest', 'host', 'runtime', 'cli'],
-  protocol: ['guest', 'host', 'runtime', 'cli'],
-  guest: ['host', 'runtime', 'cli'],
-  host: ['guest', 'runtime', 'cli'],
-  runtime: ['guest', 'cli'],
+  core: ['protocol', 'guest', 'host', 'runtime', 'mcp', 'cli'],
+  protocol: ['guest', 'host', 'runtime', 'mcp', 'cli'],
+  guest: ['host', 'runtime', 'mcp', 'cli'],
+  host: ['guest', 'runtime', 'mcp', 'cli'],
+  runtime: ['guest', 'mcp', 'cli'],
+  mcp: ['guest', 'cli'],
   cli: ['guest'],
 };
 const kernelModules = ['node:child_process', 'node:net', 'node:fs', 'node:fs/promises'];

@@ -32,7 +32,15 @@ await Promise.all([
     define: { 'import.meta.url': '__importMetaUrl' },
     banner: { js: 'const __importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
   }),
-  build({ ...common, entryPoints: { more: 'src/cli/more.ts' }, outdir: 'dist/cli' }),
+  // Split: what a command imports when it runs (the MCP server and its SDK, over a megabyte)
+  // goes to chunks of its own, so the other commands of this bundle do not parse it.
+  build({
+    ...common,
+    entryPoints: { more: 'src/cli/more.ts' },
+    outdir: 'dist/cli',
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+  }),
   build({
     ...common,
     entryPoints: { index: 'src/index.ts' },

@@ -65,6 +65,37 @@ const commands: CommandDef[] = [
     run: async (options) => (await more()).daemonCommand(options),
   },
   {
+    name: 'mcp',
+    summary:
+      'serve MCP (stdio, or Streamable HTTP with --http) so AI clients run work in sandboxes',
+    args: '',
+    options: {
+      http: {
+        type: 'string',
+        value: '[host:]port',
+        description: 'serve Streamable HTTP at http://host:port/mcp (host 127.0.0.1 by default)',
+      },
+      'allowed-hosts': {
+        type: 'string',
+        value: '<names>',
+        description: 'more hostnames Host/Origin may name, comma-separated (--http only)',
+      },
+      driver: { type: 'string', value: '<driver>', description: 'default sandbox driver' },
+      pool: {
+        type: 'string',
+        value: '<n>',
+        description: 'ready sandboxes to keep warm (default 2)',
+      },
+      'idle-timeout': {
+        type: 'string',
+        value: '<time>',
+        description: "destroy a session's sandboxes after this long without a call (default 30m)",
+      },
+      verbose: { type: 'boolean', description: 'log debug details too (refused requests, …)' },
+    },
+    run: async (options) => (await more()).mcpCommand(options, VERSION),
+  },
+  {
     name: 'policy',
     summary:
       'show the seccomp policy boxes run under, with its numbers computed from the compiled filter',

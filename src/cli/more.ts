@@ -6,3 +6,4 @@ export { daemonCommand } from './daemon-command.js';
 export { doctorCommand } from './doctor-command.js';
 export { sandboxCommand } from './sandbox-command.js';
 export { policyCommand } from './policy-command.js';
+export { mcpCommand } from './mcp-command.js';

@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../core/config.js';
+import { unwrap } from '../core/errors.js';
+import { DRIVERS } from '../core/isolation.js';
+import { parseDuration } from '../core/units.js';
+import { loadConfig } from '../host/config-file.js';
+import { parseListen } from '../mcp/listen-address.js';
+import { stderrLogger } from '../mcp/logger.js';
+import { SandboxSource } from '../mcp/sandbox-source.js';
+import type { McpService } from '../mcp/mcp-service.js';
+import { reportError, usageError } from './cli-error.js';
+
+const DEFAULT_IDLE = '30m';
+const MAX_SANDBOXES_PER_SESSION = 8;
+const MIN_TOKEN_CHARS = 16;
+
+type Flags = Record<string, string | boolean | undefined>;
+
+/**
+ * `ironclaw mcp [--http [host:]port]`: the MCP server, on stdio unless --http is given. stdout
+ * carries the protocol only; everything else goes to stderr. Runs until stdin closes (stdio) or
+ * SIGINT/SIGTERM, then destroys every sandbox it made.
+ */
+export async function mcpCommand(flags: Flags, version: string): Promise<number> {
+  let service: McpService | undefined;
+  let source: SandboxSource | undefined;
+  try {
+    const listen = typeof flags.http === 'string' ? parseListen(flags.http) : undefined;
+    const idleMs = unwrap(
+      parseDuration(
+        typeof flags['idle-timeout'] === 'string' ? flags['idle-timeout'] : DEFAULT_IDLE,
+        '--idle-timeout',
+      ),
+    );
+    const config = await loadConfig(configFlags(flags));
+    const log = stderrLogger({ level: flags.verbose ? 'debug' : 'info' });
+    source = new SandboxSource({
+      driver: config.driver,
+      poolSize: config.poolSize,
+      rootBoxUid: config.rootBoxUid,
+      log,
+    });
+    source.start();
+    const common = {
+      source,
+      log,
+      version,
+      idleMs,
+      maxSandboxesPerSession: MAX_SANDBOXES_PER_SESSION,
+    };
+    if (listen) {
+      const fromEnv = process.env.IRONCLAW_MCP_TOKEN;
+      if (fromEnv !== undefined && fromEnv.length < MIN_TOKEN_CHARS)
+        throw usageError(`IRONCLAW_MCP_TOKEN must have at least ${MIN_TOKEN_CHARS} characters`);
+      const token = fromEnv ?? randomBytes(32).toString('base64url');
+      const allowedHosts =
+        typeof flags['allowed-hosts'] === 'string'
+          ? flags['allowed-hosts'].split(',').filter(Boolean)
+          : [];
+      // The servers load when this command runs (a chunk of their own, see scripts/build.mjs):
+      // the SDK would cost every other command of this bundle tens of milliseconds of start-up.
+      const { serveMcpHttp } = await import('../mcp/serve-http.js');
+      const http = await serveMcpHttp({ ...common, ...listen, token, allowedHosts });
+      service = http;
+      log.info(`serving Streamable HTTP at ${http.url}`);
+      if (!isLoopback(listen.host))
+        log.warn(
+          `${listen.host} is reachable from other machines, over plain HTTP: the bearer token is all that stands between them and your sandboxes`,
+        );
+      if (fromEnv === undefined)
+        process.stderr.write(
+          `ironclaw mcp: bearer token (shown once; set IRONCLAW_MCP_TOKEN to choose one): ${token}\n`,
+        );
+    } else {
+      const { serveMcpStdio } = await import('../mcp/serve-stdio.js');
+      service = serveMcpStdio(common);
+    }
+    const stop = (): void => void service?.close();
+    process.once('SIGINT', stop).once('SIGTERM', stop);
+    await service.closed;
+    return 0;
+  } catch (error) {
+    await service?.close();
+    return reportError(error);
+  } finally {
+    await source?.close();
+  }
+}
+
+function configFlags(flags: Flags): Config {
+  const config: Config = {};
+  if (typeof flags.driver === 'string') {
+    const driver = DRIVERS.find((name) => name === flags.driver);
+    if (!driver)
+      throw usageError(
+        `invalid --driver ${JSON.stringify(flags.driver)}: use one of ${DRIVERS.join(', ')}`,
+      );
+    config.driver = driver;
+  }
+  if (typeof flags.pool === 'string') {
+    const size = Number(flags.pool);
+    if (!Number.isSafeInteger(size) || size < 0 || size > 64)
+      throw usageError(`invalid --pool ${JSON.stringify(flags.pool)}: use 0 to 64`);
+    config.pool = { size };
+  }
+  return config;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import {
+  isInitializeRequest,
+  WebStandardStreamableHTTPServerTransport,
+} from '@modelcontextprotocol/server';
+import { buildMcpServer } from './build-server.js';
+import { jsonRpcErrorBody } from './http-gate.js';
+import type { McpServeOptions } from './mcp-service.js';
+import { SessionSandboxes } from './session-sandboxes.js';
+
+/** Sessions one HTTP server holds at once; each may hold maxSandboxesPerSession boxes. */
+export const MAX_HTTP_SESSIONS = 32;
+
+interface HttpSession {
+  transport: WebStandardStreamableHTTPServerTransport;
+  sandboxes: SessionSandboxes;
+}
+
+/**
+ * The 2025-era Streamable HTTP sessions: `initialize` opens one (a fresh server instance, its
+ * own sandboxes, an unguessable Mcp-Session-Id), every later request names it, and DELETE, an
+ * idle expiry or shutdown ends it and destroys its sandboxes. A request naming a session that
+ * does not exist (never opened, ended, or forged) gets 404, which tells a client to start anew.
+ */
+export class HttpSessions {
+  readonly #options: McpServeOptions & { maxBodyBytes: number };
+  readonly #sessions = new Map<string, HttpSession>();
+
+  constructor(options: McpServeOptions & { maxBodyBytes: number }) {
+    this.#options = options;
+  }
+
+  async handle(request: Request): Promise<Response> {
+    const id = request.headers.get('mcp-session-id');
+    if (id !== null) {
+      const session = this.#sessions.get(id);
+      if (!session)
+        return answer(
+          404,
+          -32001,
+          'Session not found: it ended or never existed; send initialize to start a new one',
+        );
+      return session.transport.handleRequest(request);
+    }
+    let body: unknown;
+    if (request.method === 'POST') {
+      try {
+        body = JSON.parse(await request.text());
+      } catch {
+        return answer(400, -32700, 'Parse error: the request body is not JSON');
+      }
+    }
+    if (!isInitializeRequest(body))
+      return answer(
+        400,
+        -32000,
+        'Bad Request: no Mcp-Session-Id header; send initialize first to open a session',
+      );
+    if (this.#sessions.size >= MAX_HTTP_SESSIONS)
+      return answer(
+        503,
+        -32000,
+        `Service Unavailable: ${MAX_HTTP_SESSIONS} sessions are open, the most this server holds; end one (DELETE) first`,
+      );
+    return this.#open(request, body);
+  }
+
+  /** Ends every session and destroys its sandboxes. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#sessions.keys()].map((id) => this.#end(id)));
+  }
+
+  async #open(request: Request, body: unknown): Promise<Response> {
+    const sessionId = randomUUID();
+    const log = this.#options.log.child({ session: sessionId.slice(0, 8) });
+    const sandboxes = new SessionSandboxes({
+      source: this.#options.source,
+      log,
+      idleMs: this.#options.idleMs,
+      maxSandboxes: this.#options.maxSandboxesPerSession,
+      onIdle: () => {
+        log.info('session idle: ending it');
+        void this.#end(sessionId);
+      },
+    });
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => sessionId,
+      onsessioninitialized: () => {
+        this.#sessions.set(sessionId, { transport, sandboxes });
+        log.info('session opened');
+      },
+      onsessionclosed: () => void this.#end(sessionId),
+      maxRequestBodySize: this.#options.maxBodyBytes,
+    });
+    transport.onclose = () => void this.#end(sessionId, { sandboxes });
+    const server = buildMcpServer({
+      sandboxes,
+      log,
+      version: this.#options.version,
+    });
+    await server.connect(transport);
+    return transport.handleRequest(request, { parsedBody: body });
+  }
+
+  async #end(id: string, orphan?: { sandboxes: SessionSandboxes }): Promise<void> {
+    const session = this.#sessions.get(id);
+    this.#sessions.delete(id);
+    const sandboxes = session?.sandboxes ?? orphan?.sandboxes;
+    await Promise.allSettled([session?.transport.close(), sandboxes?.close()]);
+    if (session) this.#options.log.child({ session: id.slice(0, 8) }).info('session ended');
+  }
+}
+
+function answer(status: number, code: number, message: string): Response {
+  return new Response(jsonRpcErrorBody(message, code), {
+    status,
+    headers: { 'content-type': 'application/json' },
+  });
+}

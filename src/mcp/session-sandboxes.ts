@@ -1,0 +1,170 @@
+import { IronClawError } from '../core/errors.js';
+import type { Sandbox } from '../runtime/sandbox.js';
+import type { Logger } from './logger.js';
+import type { SandboxRequest, SandboxSource } from './sandbox-source.js';
+
+export interface SessionSandboxesOptions {
+  source: SandboxSource;
+  log: Logger;
+  /** After this long without a call, the session's sandboxes are destroyed. */
+  idleMs: number;
+  /** Sandboxes one session may hold at once. */
+  maxSandboxes: number;
+  /** Called after an idle expiry, so a transport can end the session too. */
+  onIdle?: () => void;
+}
+
+export interface SessionSandbox {
+  readonly sandbox: Sandbox;
+  /** Exec timeout for calls that give none, chosen at sandbox_create. */
+  readonly defaultTimeoutSeconds: number;
+  readonly createdAt: Date;
+  lastUsedAt: Date;
+}
+
+/**
+ * The sandboxes of one client session. Ids are minted by the server (80 random bits) and looked
+ * up only in the session that created them: an id from another session, a guessed one or a
+ * destroyed one is "no such sandbox", so a client can never reach a box it was not given. The
+ * session's boxes are destroyed when it closes, or when no call has come for `idleMs`.
+ */
+export class SessionSandboxes {
+  readonly #options: SessionSandboxesOptions;
+  readonly #entries = new Map<string, SessionSandbox>();
+  #pending = 0;
+  #inFlight = 0;
+  #closed = false;
+  readonly #idleTimer: NodeJS.Timeout;
+
+  constructor(options: SessionSandboxesOptions) {
+    this.#options = options;
+    this.#idleTimer = setTimeout(() => void this.#expire(), options.idleMs).unref();
+  }
+
+  get idleMs(): number {
+    return this.#options.idleMs;
+  }
+
+  get maxSandboxes(): number {
+    return this.#options.maxSandboxes;
+  }
+
+  /** Runs one call of this session: the session is not idle while a call runs. */
+  async use<T>(call: () => Promise<T>): Promise<T> {
+    this.#inFlight++;
+    try {
+      return await call();
+    } finally {
+      this.#inFlight--;
+      if (!this.#closed) this.#idleTimer.refresh();
+    }
+  }
+
+  async create(
+    request: SandboxRequest & { defaultTimeoutSeconds: number },
+  ): Promise<SessionSandbox & { fromPool: boolean }> {
+    const acquired = await this.#acquire(request);
+    if (this.#closed) {
+      await acquired.sandbox.destroy();
+      throw new IronClawError('SANDBOX_CLOSED', 'the session ended while its sandbox was starting');
+    }
+    const now = new Date();
+    const entry: SessionSandbox = {
+      sandbox: acquired.sandbox,
+      defaultTimeoutSeconds: request.defaultTimeoutSeconds,
+      createdAt: now,
+      lastUsedAt: now,
+    };
+    this.#entries.set(acquired.sandbox.id, entry);
+    this.#options.log.info(`created sandbox ${acquired.sandbox.id}`);
+    return { ...entry, fromPool: acquired.fromPool };
+  }
+
+  /**
+   * Lends a sandbox for one call (`run`) and destroys it afterwards. It counts against the
+   * session's limit while it lives, so one client cannot start boxes without bound.
+   */
+  async oneShot<T>(request: SandboxRequest, use: (sandbox: Sandbox) => Promise<T>): Promise<T> {
+    const { sandbox } = await this.#acquire(request, { keepSlot: true });
+    try {
+      return await use(sandbox);
+    } finally {
+      this.#pending--;
+      await sandbox.destroy();
+    }
+  }
+
+  /** The session's sandbox with this id; any other id is "no such sandbox". */
+  get(id: string): SessionSandbox {
+    const entry = this.#entries.get(id);
+    if (!entry) {
+      throw new IronClawError(
+        'SANDBOX_NOT_FOUND',
+        `no such sandbox ${JSON.stringify(id.slice(0, 64))} in this session (it was never created here, or it was destroyed); sandbox_list shows this session's sandboxes, sandbox_create makes a new one`,
+      );
+    }
+    entry.lastUsedAt = new Date();
+    return entry;
+  }
+
+  list(): SessionSandbox[] {
+    return [...this.#entries.values()];
+  }
+
+  async destroy(id: string): Promise<void> {
+    const entry = this.get(id);
+    this.#entries.delete(id);
+    await entry.sandbox.destroy();
+    this.#options.log.info(`destroyed sandbox ${id}`);
+  }
+
+  /** Destroys every sandbox of the session. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    await this.#destroyAll('the session ended');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #expire(): Promise<void> {
+    if (this.#closed) return;
+    // A call still running keeps the session; the timer is re-armed when it ends.
+    if (this.#inFlight > 0) return;
+    await this.#destroyAll(`no call for ${Math.round(this.#options.idleMs / 1000)} s`);
+    this.#options.onIdle?.();
+  }
+
+  async #destroyAll(reason: string): Promise<void> {
+    const entries = [...this.#entries.values()];
+    this.#entries.clear();
+    if (entries.length > 0)
+      this.#options.log.info(`destroying ${entries.length} sandbox(es): ${reason}`);
+    await Promise.allSettled(entries.map((entry) => entry.sandbox.destroy()));
+  }
+
+  /** A sandbox from the source, within the session's limit. */
+  async #acquire(
+    request: SandboxRequest,
+    options: { keepSlot?: boolean } = {},
+  ): ReturnType<SandboxSource['acquire']> {
+    if (this.#closed) throw new IronClawError('SANDBOX_CLOSED', 'this session has ended');
+    if (this.#entries.size + this.#pending >= this.#options.maxSandboxes) {
+      throw new IronClawError(
+        'INVALID_ARGUMENT',
+        `this session already holds ${this.#options.maxSandboxes} sandboxes (runs in progress included), the most it may; destroy one with sandbox_destroy first`,
+      );
+    }
+    this.#pending++;
+    let acquired = false;
+    try {
+      const result = await this.#options.source.acquire(request);
+      acquired = true;
+      return result;
+    } finally {
+      if (!acquired || !options.keepSlot) this.#pending--;
+    }
+  }
+}
