@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { CgroupBackend } from './cgroups.js';
@@ -47,6 +47,12 @@ export interface BoxProcess {
   readonly isolation: IsolationReport;
   /** The agent's end of the framed channel (agent payload). */
   readonly agent: Duplex | undefined;
+  /**
+   * A command payload's captured stdout and stderr (stdio 'pipe'). The driver attaches these at
+   * spawn: node drops what an unread child pipe holds when the child exits, so a reader that
+   * attached later could lose a fast command's output.
+   */
+  readonly output?: { stdout: Readable; stderr: Readable } | undefined;
   /** Fires when the payload has started (command payload: the shim wrote its mark). */
   readonly started: Promise<boolean>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;

@@ -1,7 +1,7 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Duplex, Readable } from 'node:stream';
+import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../core/errors.js';
 import type { BoxProcess, SpawnBoxOptions } from './box-process.js';
@@ -141,6 +141,10 @@ async function startBox(
   if (options.payload.kind === 'agent' || options.payload.stdio === 'pipe') {
     child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));
   }
+  const output =
+    options.payload.kind === 'command' && options.payload.stdio === 'pipe'
+      ? captureOutput(child)
+      : undefined;
   // Listen to the channel before anything is awaited: when a process exits, node resumes its
   // unread pipes and drops what is in them, so a fast command's start mark could be lost.
   const channel = slot(child, SLOT_CHANNEL);
@@ -195,6 +199,7 @@ async function startBox(
     boxPid,
     isolation: bwrapIsolation(options, cgroup, hostUid),
     agent: options.payload.kind === 'agent' ? channel : undefined,
+    output,
     started,
     exited,
     stderrTail: () => tail.text(),
@@ -244,6 +249,17 @@ function signal(pid: number | undefined, name: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
+}
+
+/** The child's stdout and stderr, read from now on into streams that keep what they get. */
+export function captureOutput(child: ChildProcess): { stdout: Readable; stderr: Readable } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  if (child.stdout) child.stdout.pipe(stdout);
+  else stdout.end();
+  if (child.stderr) child.stderr.pipe(stderr);
+  else stderr.end();
+  return { stdout, stderr };
 }
 
 /** A 'pipe' stdio slot past stderr: node makes it a socket pair, so it is duplex. */

@@ -16,6 +16,7 @@ import {
 import { gvisorPlatform } from './gvisor-platform.js';
 import type { RunscBox } from './gvisor-runsc.js';
 import { detectHostLayout } from './host-layout.js';
+import { captureOutput } from './bwrap-box.js';
 import { assertNoInheritedFds } from './inherited-fds.js';
 
 /** How long runsc may take to bring a box up (the guest's first answer is waited for above). */
@@ -48,6 +49,7 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
   // Undone in this order (last made, first undone) on failure or at destroy.
   const undo: (() => Promise<void>)[] = [() => runtime.remove()];
   let box: RunscBox | undefined;
+  let output: BoxProcess['output'];
   try {
     const cgroup = options.cgroups.available
       ? await options.cgroups.create(options.id, hostCgroupLimits(limits))
@@ -82,6 +84,8 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
       await waitForMark(runsc, signal);
       if (payload.stdio === 'inherit') runsc.child.stderr?.pipe(process.stderr, { end: false });
       if (io.relayStdout) runsc.child.stdout?.pipe(process.stdout, { end: false });
+      // Right after the mark, before anything else is awaited (see BoxProcess.output).
+      if (payload.stdio === 'pipe') output = captureOutput(runsc.child);
     }
     const sentryPid = await runsc.sentryPid(signal);
     const isolation = await gvisorIsolation({
@@ -93,7 +97,7 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
       seccompChoice: options.seccomp ?? 'sandbox',
       signal,
     });
-    return boxProcess(options.id, { runsc, sentryPid, isolation, io, undo });
+    return boxProcess(options.id, { runsc, sentryPid, isolation, io, undo, output });
   } catch (error) {
     await runAll(undo).catch(() => undefined);
     if (error instanceof IronClawError) throw withMemoryHint(error, limits.memoryBytes);
@@ -128,6 +132,7 @@ function boxProcess(
     isolation: IsolationReport;
     io: PayloadIo;
     undo: (() => Promise<void>)[];
+    output: BoxProcess['output'];
   },
 ): BoxProcess {
   let destroying: Promise<void> | undefined;
@@ -138,6 +143,7 @@ function boxProcess(
     boxPid: parts.sentryPid,
     isolation: parts.isolation,
     agent: parts.io.agent,
+    output: parts.output,
     // An agent box is up when the agent answers; a command box waited for its shim's mark.
     started: Promise.resolve(true),
     exited: parts.runsc.exited,

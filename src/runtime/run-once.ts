@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
 import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
 import type { DriverName, IsolationReport } from '../core/isolation.js';
@@ -73,10 +74,11 @@ export async function runOnce(
   });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
-  if (options.stdio === 'pipe') {
-    box.process.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    box.process.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-  }
+  box.output?.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+  box.output?.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const drained = box.output
+    ? Promise.all([finished(box.output.stdout), finished(box.output.stderr)]).catch(() => undefined)
+    : undefined;
   let timedOut = false;
   const kill = (): void => void box.destroy();
   const timer =
@@ -88,7 +90,7 @@ export async function runOnce(
         }, options.timeoutMs);
   options.signal?.addEventListener('abort', kill, { once: true });
   try {
-    const [exit, payloadStarted] = await Promise.all([box.exited, box.started]);
+    const [exit, payloadStarted] = await Promise.all([box.exited, box.started, drained]);
     if (!payloadStarted && !timedOut) {
       throw new IronClawError(
         'SANDBOX_START_FAILED',
