@@ -41,6 +41,8 @@ export function daemonSocketPath(stateDir: string): string {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const socketPath = daemonSocketPath(options.stateDir);
   const sandboxes = new Map<string, Sandbox>();
+  /** Ids being created: a second create of the same id must fail, not race the first. */
+  const creating = new Set<string>();
   const pool = new SandboxPool({
     size: options.poolSize,
     sandbox: options.sandbox,
@@ -65,9 +67,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const handlers: Record<keyof typeof DAEMON_METHODS, Handler> = {
     create: async (raw, context) => {
       const params = parseParams(DAEMON_METHODS.create.params, raw, 'create');
-      if (params.id !== undefined && sandboxes.has(unwrap(checkId(params.id)))) {
-        throw new IronClawError('INVALID_ARGUMENT', `sandbox ${params.id} already exists`);
+      const wanted = params.id === undefined ? undefined : unwrap(checkId(params.id));
+      if (wanted !== undefined && (sandboxes.has(wanted) || creating.has(wanted))) {
+        throw new IronClawError('INVALID_ARGUMENT', `sandbox ${wanted} already exists`);
       }
+      if (wanted !== undefined) creating.add(wanted);
       const limits: Partial<Limits> = {};
       if (params.limits?.memoryBytes !== undefined) limits.memoryBytes = params.limits.memoryBytes;
       if (params.limits?.pids !== undefined) limits.pids = params.limits.pids;
@@ -75,9 +79,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const usePool = Object.keys(limits).length === 0;
       const before = pool.readyCount;
       const id = params.id === undefined ? {} : { id: params.id };
-      const sandbox = usePool
-        ? await pool.acquire({ ...id, signal: context.signal })
-        : await createSandbox({ ...options.sandbox, ...id, limits, signal: context.signal });
+      const sandbox = await (
+        usePool
+          ? pool.acquire({ ...id, signal: context.signal })
+          : createSandbox({ ...options.sandbox, ...id, limits, signal: context.signal })
+      ).finally(() => {
+        if (wanted !== undefined) creating.delete(wanted);
+      });
       sandboxes.set(sandbox.id, sandbox);
       options.log(`created sandbox ${sandbox.id}`);
       return { id: sandbox.id, isolation: sandbox.isolation, fromPool: usePool && before > 0 };
