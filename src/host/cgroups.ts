@@ -1,4 +1,13 @@
-import { access, constants, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import {
+  access,
+  constants,
+  mkdir,
+  readdir,
+  readFile,
+  rmdir,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { IronClawError } from '../core/errors.js';
 import type { Limits } from '../core/limits.js';
@@ -18,6 +27,8 @@ export type CgroupBackend =
       version: 1 | 2;
       describe: string;
       create(id: string, limits: Limits): Promise<BoxCgroup>;
+      /** Removes box cgroups left behind by a crashed IronClaw (see sweepStale). */
+      sweep(): Promise<number>;
     }
   | { available: false; reason: string };
 
@@ -49,6 +60,7 @@ export async function detectCgroups(root = CGROUP_ROOT): Promise<CgroupBackend> 
       version: 1,
       describe: `cgroup v1 (${bases.memory}, ${bases.pids})`,
       create: (id, limits) => createV1(bases, id, limits),
+      sweep: async () => (await sweepStale(bases.memory)) + (await sweepStale(bases.pids)),
     };
   }
   return { available: false, reason: `no cgroup v2 or v1 memory+pids hierarchy under ${root}` };
@@ -80,6 +92,7 @@ async function detectV2(root: string): Promise<CgroupBackend> {
     available: true,
     version: 2,
     describe: `cgroup v2 (${base})`,
+    sweep: () => sweepStale(base),
     create: async (id, limits) => {
       await enableControllers(parent);
       await mkdir(base, { recursive: true });
@@ -155,6 +168,31 @@ async function createV1(
     throw unenforceable(memory, error);
   }
   return cgroup;
+}
+
+/** A box cgroup this old with no process in it was left behind: its box is gone. */
+const STALE_AFTER_MS = 60_000;
+
+/**
+ * Removes the empty box cgroups under `base` that are older than a minute (a crashed run or
+ * daemon never removed them). rmdir refuses a cgroup that still has processes, and the age
+ * keeps clear of one created a moment ago and not yet joined.
+ */
+export async function sweepStale(base: string): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(base).catch(() => [] as string[])) {
+    const path = join(base, name);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isDirectory() || Date.now() - info.mtimeMs < STALE_AFTER_MS) continue;
+    if (
+      await rmdir(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      removed++;
+  }
+  return removed;
 }
 
 async function killAll(path: string): Promise<void> {

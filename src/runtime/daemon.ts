@@ -8,6 +8,7 @@ import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-server.js';
 import { RpcServer } from '../protocol/rpc-server.js';
 import { AsyncQueue } from './async-queue.js';
+import { detectCgroups } from '../host/cgroups.js';
 import { createSandbox, type SandboxOptions } from './create-sandbox.js';
 import type { Sandbox } from './sandbox.js';
 import { SandboxPool } from './sandbox-pool.js';
@@ -158,6 +159,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   });
   await chmod(socketPath, 0o600);
   pool.start();
+  void detectCgroups().then(async (cgroups) => {
+    const removed = cgroups.available ? await cgroups.sweep() : 0;
+    if (removed > 0) options.log(`removed ${removed} stale box cgroups`);
+  });
   options.log(`listening on ${socketPath} with a warm pool of ${options.poolSize}`);
 
   let closing: Promise<void> | undefined;
