@@ -96,6 +96,14 @@ const commands: CommandDef[] = [
     run: async (options) => (await more()).mcpCommand(options, VERSION),
   },
   {
+    name: 'wrap',
+    summary: 'run a third-party stdio MCP server in a sandbox and proxy it, under a tool policy',
+    args: '[--mount HOST:GUEST[:ro]]... [--env NAME]... [--policy FILE] -- <command> [args...]',
+    options: {},
+    run: () => Promise.resolve(0),
+    subcommands: async (rest) => (await more()).wrapCommand(rest, VERSION),
+  },
+  {
     name: 'policy',
     summary:
       'show the seccomp policy boxes run under, with its numbers computed from the compiled filter',
@@ -110,6 +118,7 @@ const commands: CommandDef[] = [
     options: { json: { type: 'boolean', description: 'print the report as JSON' } },
     run: async (options) => (await more()).doctorCommand(options),
   },
+
 ];
 
 async function main(args: string[]): Promise<number> {

@@ -7,3 +7,4 @@ export { doctorCommand } from './doctor-command.js';
 export { sandboxCommand } from './sandbox-command.js';
 export { policyCommand } from './policy-command.js';
 export { mcpCommand } from './mcp-command.js';
+export { wrapCommand } from './wrap-command.js';

@@ -26,6 +26,14 @@ export type BoxPayload =
       workspaceDir?: string;
     };
 
+/** A host path bound into the box; read-only unless the caller asks for writes. */
+export interface BoxMount {
+  host: string;
+  /** Absolute, normalised path inside the box. */
+  guest: string;
+  readOnly: boolean;
+}
+
 export interface SpawnBoxOptions {
   id: string;
   /** Limits asked for; the rest come from the defaults. Memory and pids asked for need cgroups. */
@@ -36,6 +44,10 @@ export interface SpawnBoxOptions {
   rootBoxUid: number;
   /** The syscall filter: the default sandbox policy unless the caller turns it off, explicitly. */
   seccomp?: SeccompChoice;
+  /** Host paths bound into the box (bwrap only; other drivers refuse them). */
+  mounts?: readonly BoxMount[];
+  /** Variables added to the box's environment (on top of its fixed, host-free one). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface BoxProcess {

@@ -1,4 +1,5 @@
 import type { Limits } from '../core/limits.js';
+import type { BoxMount } from './box-process.js';
 import { WORKSPACE } from '../core/sandbox-path.js';
 
 /** Facts about the host that shape every box, found once by `detectHostLayout`. */
@@ -44,6 +45,8 @@ export interface BwrapArgsOptions {
   limits: Limits;
   data: BoxDataFds;
   env: Readonly<Record<string, string>>;
+  /** Host paths bound into the box, already checked (checkBoxMounts). */
+  mounts?: readonly BoxMount[] | undefined;
   /** Program and arguments run as the box's payload. */
   command: readonly string[];
   /** fd bwrap waits on before running the payload (while we attach the cgroup). */
@@ -112,6 +115,12 @@ export function bwrapArgs(options: BwrapArgsOptions): string[] {
     WORKSPACE,
     '--chdir',
     WORKSPACE,
+  );
+  // After the tmpfs mounts, so a mount under /tmp or /workspace lands on top of them; before the
+  // remount, which touches / only: a read-write mount stays writable, a read-only one is bound so.
+  for (const mount of options.mounts ?? [])
+    args.push(mount.readOnly ? '--ro-bind' : '--bind', mount.host, mount.guest);
+  args.push(
     // Everything else of the root stays read-only: only /tmp, /dev/shm and /workspace take writes.
     '--remount-ro',
     '/',

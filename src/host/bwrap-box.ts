@@ -3,10 +3,11 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { IronClawError } from '../core/errors.js';
+import { IronClawError, unwrap } from '../core/errors.js';
 import type { BoxProcess, SpawnBoxOptions } from './box-process.js';
 import { resolveLimits } from '../core/limits.js';
 import { BoundedTail } from './bounded-tail.js';
+import { checkBoxEnv, checkBoxMounts } from './box-mounts.js';
 import { AGENT_PATH, BOX_ENV, BOX_ETC_FILES, bwrapArgs, prlimitArgs } from './bwrap-args.js';
 import type { BoxCgroup } from './cgroups.js';
 import { detectHostLayout } from './host-layout.js';
@@ -35,12 +36,15 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
   const { payload } = options;
   const limits = resolveLimits(options.limits);
   const seccomp = options.seccomp ?? 'sandbox';
-  const [, layout, etcDir, agentPath, filter] = await Promise.all([
+  const asRoot = process.getuid?.() === 0;
+  const extraEnv = unwrap(checkBoxEnv(options.env ?? {}));
+  const [, layout, etcDir, agentPath, filter, mounts] = await Promise.all([
     assertNoInheritedFds(),
     detectHostLayout(),
     boxEtcDir(),
     payload.kind === 'agent' ? guestBundlePath() : undefined,
     seccomp === 'sandbox' ? sandboxSeccompFilter() : undefined,
+    checkBoxMounts(options.mounts ?? [], { runAsUid: asRoot ? options.rootBoxUid : undefined }),
   ]);
   const needsCgroup = [
     options.limits.memoryBytes === undefined ? '' : 'memory',
@@ -85,8 +89,9 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
       data: agent === undefined ? { etc } : { etc, agent },
       env:
         payload.kind === 'agent'
-          ? { ...BOX_ENV, IRONCLAW_AGENT_FD: String(SLOT_CHANNEL) }
-          : BOX_ENV,
+          ? { ...BOX_ENV, ...extraEnv, IRONCLAW_AGENT_FD: String(SLOT_CHANNEL) }
+          : { ...BOX_ENV, ...extraEnv },
+      mounts,
       command,
       infoFd: SLOT_INFO,
       blockFd: cgroup ? SLOT_BLOCK : undefined,
@@ -104,7 +109,6 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
       workspaceDir === undefined ? 'ignore' : 'pipe',
       ...handles.map((handle) => handle.fd),
     ];
-    const asRoot = process.getuid?.() === 0;
     const child = spawn('prlimit', [...prlimitArgs(limits), '--', bwrapPath(), ...args], {
       stdio,
       detached: true,
@@ -117,7 +121,7 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
         : packWorkspace(workspaceDir, slot(child, SLOT_WORKSPACE));
     return await startBox(
       child,
-      { ...options, limits, seccompSummary: filter?.summary },
+      { ...options, mounts, limits, seccompSummary: filter?.summary },
       cgroup,
       asRoot ? options.rootBoxUid : (process.getuid?.() ?? -1),
       packer,

@@ -23,7 +23,7 @@ export function bwrapIsolation(
       },
       filesystem: {
         on: true,
-        detail: 'read-only root from host /usr; tmpfs /tmp and /workspace; fresh /proc',
+        detail: `read-only root from host /usr; tmpfs /tmp and /workspace; fresh /proc${mountsDetail(options)}`,
       },
       network: { on: true, detail: 'no network: loopback only' },
       rlimits: {
@@ -42,4 +42,13 @@ export function bwrapIsolation(
           : { on: true, detail: options.seccompSummary },
     },
   };
+}
+
+function mountsDetail(options: BwrapOptions): string {
+  const mounts = options.mounts ?? [];
+  if (mounts.length === 0) return '';
+  const each = mounts.map(
+    (mount) => `${mount.host} at ${mount.guest} (${mount.readOnly ? 'read-only' : 'read-write'})`,
+  );
+  return `; host paths bound in: ${each.join(', ')}`;
 }

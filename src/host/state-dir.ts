@@ -1,5 +1,5 @@
 import { lstat, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IronClawError } from '../core/errors.js';
 
@@ -13,6 +13,17 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   if (uid === 0) return '/run/ironclaw';
   if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'ironclaw');
   return join(tmpdir(), `ironclaw-${uid}`);
+}
+
+/**
+ * Where IronClaw keeps what must outlive a reboot (the tool lists `wrap` pinned):
+ * IRONCLAW_DATA_DIR, else /var/lib/ironclaw for root, $XDG_STATE_HOME/ironclaw, or
+ * ~/.local/state/ironclaw. The runtime state directory is often a tmpfs, so it will not do.
+ */
+export function persistentStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.IRONCLAW_DATA_DIR) return env.IRONCLAW_DATA_DIR;
+  if ((process.getuid?.() ?? 0) === 0) return '/var/lib/ironclaw';
+  return join(env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'ironclaw');
 }
 
 /**

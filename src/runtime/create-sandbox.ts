@@ -6,6 +6,7 @@ import { PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
 import { boxDriver } from '../host/drivers.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
+import type { BoxMount } from '../host/box-process.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
 import { Sandbox } from './sandbox.js';
 
@@ -20,6 +21,10 @@ export interface SandboxOptions {
   rootBoxUid?: number;
   /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
   seccomp?: SeccompChoice;
+  /** Host paths bound into the box: bwrap only, checked before it starts. */
+  mounts?: readonly BoxMount[];
+  /** Variables added to the box's environment (and so to every command run in it). */
+  env?: Readonly<Record<string, string>>;
   signal?: AbortSignal;
 }
 
@@ -28,7 +33,15 @@ let cgroupBackend: Promise<CgroupBackend> | undefined;
 /** Creates a sandbox with the guest agent running and answering. */
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
-  const spawnBox = boxDriver(options.driver ?? 'bwrap');
+  const driver = options.driver ?? 'bwrap';
+  const spawnBox = boxDriver(driver);
+  if (driver !== 'bwrap' && ((options.mounts?.length ?? 0) > 0 || options.env !== undefined)) {
+    // Fail closed: a driver that does not know these options would drop them without a word.
+    throw new IronClawError(
+      'POLICY_UNENFORCEABLE',
+      `the ${driver} driver does not support host mounts or extra environment variables yet; use the bwrap driver`,
+    );
+  }
   options.signal?.throwIfAborted();
   cgroupBackend ??= detectCgroups();
   const box = await spawnBox({
@@ -38,6 +51,8 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     cgroups: await cgroupBackend,
     rootBoxUid: options.rootBoxUid ?? 65534,
     ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
+    ...(options.mounts === undefined ? {} : { mounts: options.mounts }),
+    ...(options.env === undefined ? {} : { env: options.env }),
   });
   const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, {
     name: `sandbox ${id}`,

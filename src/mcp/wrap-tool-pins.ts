@@ -1,0 +1,131 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as z from 'zod/mini';
+import { IronClawError } from '../core/errors.js';
+
+/**
+ * Rug-pull detection. A wrapped server's tool names, descriptions and schemas reach the model as
+ * instructions, so a server that changes them after the user looked (an update, or a server
+ * that behaves until trusted) can turn a harmless tool into a hostile one. The first tool list
+ * is pinned, one digest per tool, in the state directory, keyed by the wrapped command line; a
+ * later list that adds or changes a tool is flagged until the user accepts it.
+ */
+
+/** What of a tool is pinned: everything of it that a model reads. Annotations are hints only. */
+const PinnedToolSchema = z.looseObject({
+  name: z.string(),
+  title: z.optional(z.unknown()),
+  description: z.optional(z.unknown()),
+  inputSchema: z.optional(z.unknown()),
+  outputSchema: z.optional(z.unknown()),
+});
+const ToolListSchema = z.looseObject({
+  tools: z.array(PinnedToolSchema),
+  nextCursor: z.optional(z.string()),
+});
+export type ListedTool = z.infer<typeof PinnedToolSchema>;
+
+const PinFileSchema = z.object({
+  version: z.literal(1),
+  argv: z.array(z.string()),
+  acceptedAt: z.string(),
+  tools: z.record(z.string(), z.string()),
+});
+type PinFile = z.infer<typeof PinFileSchema>;
+
+/** The tools of a tools/list result, or undefined when the result is not a tool list. */
+export function listedTools(result: unknown): { tools: ListedTool[]; more: boolean } | undefined {
+  const parsed = ToolListSchema.safeParse(result);
+  return parsed.success
+    ? { tools: parsed.data.tools, more: parsed.data.nextCursor !== undefined }
+    : undefined;
+}
+
+/** JSON with object keys sorted at every level: equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === 'object' && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function toolDigest(tool: ListedTool): string {
+  const { name, title, description, inputSchema, outputSchema } = tool;
+  return sha256(canonicalJson({ name, title, description, inputSchema, outputSchema }));
+}
+
+export interface ToolChanges {
+  added: string[];
+  changed: string[];
+  removed: string[];
+}
+
+/** How `tools` differ from what was pinned. `removed` only means something for a whole list. */
+export function compareTools(pinned: Record<string, string>, tools: ListedTool[]): ToolChanges {
+  const seen = new Set(tools.map((tool) => tool.name));
+  return {
+    added: tools.filter((tool) => pinned[tool.name] === undefined).map((tool) => tool.name),
+    changed: tools
+      .filter((tool) => pinned[tool.name] !== undefined && pinned[tool.name] !== toolDigest(tool))
+      .map((tool) => tool.name),
+    removed: Object.keys(pinned).filter((name) => !seen.has(name)),
+  };
+}
+
+/** `<stateDir>/wrap/<sha256 of the argv>.json`. */
+export function pinFilePath(stateDir: string, argv: readonly string[]): string {
+  return join(stateDir, 'wrap', `${sha256(JSON.stringify(argv))}.json`);
+}
+
+export async function readPins(path: string): Promise<PinFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  const parsed = PinFileSchema.safeParse(value);
+  if (!parsed.success)
+    // Fail closed: an unreadable pin must not turn into "trust whatever comes first".
+    throw new IronClawError(
+      'INVALID_ARGUMENT',
+      `the accepted tool list in ${path} is damaged; run \`ironclaw wrap --accept-tools … -- <command>\` to review and accept the current list again`,
+    );
+  return parsed.data;
+}
+
+/** Writes the pin file atomically (temp file, then rename), readable by this user only. */
+export async function writePins(
+  path: string,
+  argv: readonly string[],
+  tools: ListedTool[],
+): Promise<void> {
+  await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+  const file: PinFile = {
+    version: 1,
+    argv: [...argv],
+    acceptedAt: new Date().toISOString(),
+    tools: Object.fromEntries(tools.map((tool) => [tool.name, toolDigest(tool)])),
+  };
+  const temp = `${path}.${process.pid}.tmp`;
+  const handle = await open(temp, 'w', 0o600);
+  try {
+    await handle.writeFile(`${JSON.stringify(file, null, 2)}\n`);
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
+}
