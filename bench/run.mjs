@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { URL, pathToFileURL } from 'node:url';
 import { measureColdApi, measureLiveExec, measureWarmPool } from './api-rows.mjs';
 import { gvisorUnavailable, measureGvisor } from './gvisor-rows.mjs';
+import { measureQemu, qemuUnavailable } from './qemu-rows.mjs';
 import { hostFacts, sourceFacts } from './host-facts.mjs';
 import { measureInterleaved, processRows } from './process-rows.mjs';
 import { evaluateTargets, formatColdRatio, formatTable, writeResult } from './report.mjs';
@@ -107,6 +108,13 @@ async function measureAll(counts, root) {
   } else {
     progress('gvisor rows');
     rows.push(...(await measureGvisor(library, `${root}/bin/ironclaw.cjs`, counts)));
+  }
+  const qemuMissing = await qemuUnavailable();
+  if (qemuMissing) {
+    progress(`qemu rows skipped: ${qemuMissing}`);
+  } else {
+    progress('qemu rows');
+    rows.push(...(await measureQemu(library, counts, progress)));
   }
   return rows;
 }

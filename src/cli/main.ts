@@ -118,7 +118,13 @@ const commands: CommandDef[] = [
     options: { json: { type: 'boolean', description: 'print the report as JSON' } },
     run: async (options) => (await more()).doctorCommand(options),
   },
-
+  {
+    name: 'image',
+    summary: 'guest images of the qemu driver: build (from Debian packages), list, rm',
+    args: 'build | list | rm <key>|all',
+    options: { json: { type: 'boolean', description: 'print the result as JSON' } },
+    run: async (options, positionals) => (await more()).imageCommand(positionals, options),
+  },
 ];
 
 async function main(args: string[]): Promise<number> {

@@ -6,5 +6,6 @@ export { daemonCommand } from './daemon-command.js';
 export { doctorCommand } from './doctor-command.js';
 export { sandboxCommand } from './sandbox-command.js';
 export { policyCommand } from './policy-command.js';
+export { imageCommand } from './image-command.js';
 export { mcpCommand } from './mcp-command.js';
 export { wrapCommand } from './wrap-command.js';

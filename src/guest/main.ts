@@ -2,6 +2,7 @@ import { Socket } from 'node:net';
 import { GUEST_METHODS } from '../protocol/guest-api.js';
 import { type Handler, parseParams, RpcServer } from '../protocol/rpc-server.js';
 import { closeInheritedFds } from './close-inherited-fds.js';
+import { serveDevice } from './device-channel.js';
 import { execCommand } from './exec.js';
 import {
   listSandboxDir,
@@ -13,7 +14,9 @@ import {
 
 /**
  * The guest agent: the first process in every sandbox. It serves one framed connection to the
- * host and exits when that connection closes, which ends the sandbox.
+ * host: an inherited descriptor (IRONCLAW_AGENT_FD; bwrap, gVisor), where it exits when that
+ * connection closes, which ends the sandbox; or a VM's virtio-serial port
+ * (IRONCLAW_AGENT_DEVICE), where it serves one host session after another.
  */
 const startedAt = performance.now();
 
@@ -33,13 +36,38 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
   remove: (params) => removeSandboxPath(parseParams(GUEST_METHODS.remove.params, params, 'remove')),
 };
 
-const fd = Number(process.env.IRONCLAW_AGENT_FD ?? '3');
-delete process.env.IRONCLAW_AGENT_FD;
-closeInheritedFds(fd);
-const socket = new Socket({ fd, readable: true, writable: true });
-new RpcServer(socket, handlers, {
-  onClose: (error) => {
-    if (error) process.stderr.write(`ironclaw guest agent: ${error.code}: ${error.message}\n`);
-    process.exit(error ? 1 : 0);
-  },
-});
+const device = process.env.IRONCLAW_AGENT_DEVICE;
+delete process.env.IRONCLAW_AGENT_DEVICE;
+if (device === undefined) {
+  const fd = Number(process.env.IRONCLAW_AGENT_FD ?? '3');
+  delete process.env.IRONCLAW_AGENT_FD;
+  closeInheritedFds(fd);
+  const socket = new Socket({ fd, readable: true, writable: true });
+  new RpcServer(socket, handlers, {
+    onClose: (error) => {
+      if (error) process.stderr.write(`ironclaw guest agent: ${error.code}: ${error.message}\n`);
+      process.exit(error ? 1 : 0);
+    },
+  });
+} else {
+  // In a VM the agent outlives its connection: the host may reconnect (after a restore, say),
+  // so a closed session reopens the port instead of ending the sandbox.
+  closeInheritedFds(-1);
+  void serveDevice(
+    device,
+    (stream) =>
+      new Promise<void>((resolve) => {
+        new RpcServer(stream, handlers, {
+          onClose: (error) => {
+            if (error) log(`${error.code}: ${error.message}`);
+            resolve();
+          },
+        });
+      }),
+    log,
+  );
+}
+
+function log(message: string): void {
+  process.stderr.write(`ironclaw guest agent: ${message}\n`);
+}

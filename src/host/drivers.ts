@@ -3,10 +3,12 @@ import { DRIVERS, type DriverName } from '../core/isolation.js';
 import type { BoxDriver } from './box-process.js';
 import { spawnBwrapBox } from './bwrap-box.js';
 import { spawnGvisorBox } from './gvisor-box.js';
+import { spawnQemuBox } from './qemu-box.js';
 
 const drivers: Record<DriverName, BoxDriver> = {
   bwrap: spawnBwrapBox,
   gvisor: spawnGvisorBox,
+  qemu: spawnQemuBox,
 };
 
 /** The driver of that name, or a clear error naming the ones there are. */

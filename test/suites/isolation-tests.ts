@@ -210,18 +210,26 @@ export function defineIsolationTests(ctx: SuiteContext): void {
       expect(name).not.toBe(hostname());
     });
 
-    test(`reports its isolation honestly (cgroup ${ctx.options.cgroups.available ? 'on' : `off: ${ctx.options.cgroups.reason}`})`, () => {
+    const vm = ctx.options.vm === true;
+    test(`reports its isolation honestly (cgroup ${vm ? 'on, in the guest kernel' : ctx.options.cgroups.available ? 'on' : `off: ${ctx.options.cgroups.reason}`})`, () => {
       const { isolation } = box;
       expect(isolation.driver).toBe(ctx.driver);
       expect(isolation.hostUid).toBe(ctx.options.hostUid);
       for (const layer of ['namespaces', 'filesystem', 'network', 'rlimits'] as const)
         expect(isolation.layers[layer].on, layer).toBe(true);
       const { cgroups } = ctx.options;
-      expect(isolation.layers.cgroup.on).toBe(cgroups.available);
-      if (cgroups.available) {
+      if (vm) {
+        // The box's own kernel enforces the limits; the report says which kernel and how it runs.
+        expect(isolation.layers.cgroup.on).toBe(true);
+        expect(isolation.layers.cgroup.detail).toMatch(/guest/);
+        expect(isolation.layers.kernel?.on).toBe(true);
+        expect(isolation.layers.kernel?.detail).toMatch(/\b(KVM|TCG)\b/);
+      } else if (cgroups.available) {
+        expect(isolation.layers.cgroup.on).toBe(true);
         for (const dir of cgroups.dirs(box.id))
           expect(isolation.layers.cgroup.detail).toContain(dir);
       } else {
+        expect(isolation.layers.cgroup.on).toBe(false);
         expect(isolation.layers.cgroup.detail).toMatch(/not writable|no cgroup|needs root|delegat/);
       }
       for (const layer of Object.values(isolation.layers))

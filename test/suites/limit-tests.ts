@@ -36,19 +36,46 @@ async function expectUsable(box: Sandbox): Promise<void> {
   expect(alive.stdout.toString()).toBe('alive\n');
 }
 
+/** A "name value" line of a cgroup statistics file of the box's guest cgroup, read in the box. */
+async function guestCounter(box: Sandbox, file: string, name: string): Promise<number> {
+  const text = (await box.exec(['cat', `/sys/fs/cgroup/box/${file}`])).stdout.toString();
+  const match = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+  if (!match?.[1]) throw new Error(`guest ${file} has no "${name}" line: ${JSON.stringify(text)}`);
+  return Number(match[1]);
+}
+
 /** Resource limits: what a box cannot take from its host. */
 export function defineLimitTests(ctx: SuiteContext): void {
   const { cgroups } = ctx.options;
-  const noCgroups = cgroups.available ? '' : ` [skipped: ${cgroups.reason}]`;
+  // A VM has its own kernel, with cgroups whatever the host lets this user do.
+  const vm = ctx.options.vm === true;
+  const cgroupsOn = vm || cgroups.available;
+  const noCgroups = cgroupsOn || cgroups.available ? '' : ` [skipped: ${cgroups.reason}]`;
+  const pidsLimitHits = (box: Sandbox, id: string): Promise<number> =>
+    vm
+      ? guestCounter(box, 'pids.events', 'max')
+      : cgroups.available
+        ? cgroups.pidsLimitHits(id)
+        : Promise.reject(new Error('no cgroups'));
+  const oomKills = (box: Sandbox, id: string): Promise<number> =>
+    vm
+      ? guestCounter(box, 'memory.events', 'oom_kill')
+      : cgroups.available
+        ? cgroups.oomKills(id)
+        : Promise.reject(new Error('no cgroups'));
 
   describe('limits', () => {
     // gVisor: the pids limit is RLIMIT_NPROC inside the gVisor kernel (it counts every task of
     // the box's uid); the host cgroup only has a far higher backstop, which must not be hit.
-    const pidsLimit = ctx.driver === 'gvisor' ? 'pids limit (in the gVisor kernel)' : 'pids cgroup';
-    test.skipIf(!cgroups.available)(
+    const pidsLimit =
+      ctx.driver === 'gvisor'
+        ? 'pids limit (in the gVisor kernel)'
+        : vm
+          ? 'pids cgroup (in the guest kernel)'
+          : 'pids cgroup';
+    test.skipIf(!cgroupsOn)(
       `the ${pidsLimit} contains a fork bomb and the box stays usable${noCgroups}`,
       async () => {
-        if (!cgroups.available) throw new Error('unreachable');
         const id = uniqueId('pids');
         await using box = await ctx.create({ id, limits: { pids: 64 } });
         const result = await box.exec(forkBomb(200), { timeoutMs: 20_000 });
@@ -57,8 +84,8 @@ export function defineLimitTests(ctx: SuiteContext): void {
         const started = startedCount(output);
         expect(started).toBeGreaterThan(0);
         expect(started).toBeLessThan(64);
-        if (ctx.driver === 'gvisor') expect(await cgroups.pidsLimitHits(id)).toBe(0);
-        else expect(await cgroups.pidsLimitHits(id)).toBeGreaterThan(0); // the cgroup refused, not an rlimit
+        if (ctx.driver === 'gvisor') expect(await pidsLimitHits(box, id)).toBe(0);
+        else expect(await pidsLimitHits(box, id)).toBeGreaterThan(0); // the cgroup refused, not an rlimit
         await expectUsable(box);
       },
     );
@@ -67,9 +94,12 @@ export function defineLimitTests(ctx: SuiteContext): void {
     test('RLIMIT_NPROC contains a fork bomb where the pids cgroup is not the limit', async () => {
       const id = uniqueId('nproc');
       // With cgroups, the pids limit is set far above the rlimit so the rlimit is what bites.
+      // RLIMIT_NPROC counts every task of the box's host uid: as root, give this box a host uid
+      // of its own, so other boxes, sentries and VMMs running as 65534 meanwhile do not count.
       await using box = await ctx.create({
         id,
-        limits: { processes: 128, ...(cgroups.available ? { pids: 4096 } : {}) },
+        limits: { processes: 128, ...(cgroupsOn ? { pids: 4096 } : {}) },
+        rootBoxUid: 64_999,
       });
       const result = await box.exec(forkBomb(300), { timeoutMs: 20_000 });
       const output = result.stdout.toString();
@@ -77,17 +107,16 @@ export function defineLimitTests(ctx: SuiteContext): void {
       const started = startedCount(output);
       expect(started).toBeGreaterThan(0);
       expect(started).toBeLessThan(128);
-      if (cgroups.available) expect(await cgroups.pidsLimitHits(id)).toBe(0);
+      if (cgroupsOn) expect(await pidsLimitHits(box, id)).toBe(0);
       await expectUsable(box);
     });
 
     // gVisor: the memory cgroup holds the whole sandbox, and the host OOM killer picks the sentry,
     // so a box that allocates past its limit is ended as a whole rather than losing one process.
     const gvisor = ctx.driver === 'gvisor';
-    test.skipIf(!cgroups.available)(
-      `the memory cgroup ${gvisor ? 'ends the whole gVisor sandbox when it allocates' : 'kills a process that allocates'} past it${noCgroups}`,
+    test.skipIf(!cgroupsOn)(
+      `the memory cgroup${vm ? ' (in the guest kernel)' : ''} ${gvisor ? 'ends the whole gVisor sandbox when it allocates' : 'kills a process that allocates'} past it${noCgroups}`,
       async () => {
-        if (!cgroups.available) throw new Error('unreachable');
         const id = uniqueId('memory');
         await using box = await ctx.create({ id, limits: { memoryBytes: 64 * MiB } });
         // b'x' * n writes every byte, so the pages are really charged (a zeroed buffer would not be).
@@ -95,19 +124,19 @@ export function defineLimitTests(ctx: SuiteContext): void {
         if (gvisor) {
           await expectCode(() => box.exec(allocate), 'CHANNEL_CLOSED');
           expect(box.alive).toBe(false);
-          expect(await cgroups.oomKills(id)).toBeGreaterThanOrEqual(1);
+          expect(await oomKills(box, id)).toBeGreaterThanOrEqual(1);
         } else {
           const result = await box.exec(allocate);
           expect(result.stdout.toString()).not.toContain('allocated');
           expect(result).toMatchObject({ exitCode: null, signal: 'SIGKILL', timedOut: false });
-          expect(await cgroups.oomKills(id)).toBeGreaterThanOrEqual(1);
+          expect(await oomKills(box, id)).toBeGreaterThanOrEqual(1);
           await expectUsable(box);
         }
       },
     );
 
-    test.skipIf(cgroups.available)(
-      `without cgroups a memory limit is refused with POLICY_UNENFORCEABLE (fail closed)${cgroups.available ? ' [skipped: cgroups are available here]' : ''}`,
+    test.skipIf(cgroupsOn)(
+      `without cgroups a memory limit is refused with POLICY_UNENFORCEABLE (fail closed)${vm ? ' [skipped: a VM has cgroups in its own kernel]' : cgroups.available ? ' [skipped: cgroups are available here]' : ''}`,
       async () => {
         const error = await expectCode(
           () => ctx.create({ limits: { memoryBytes: 64 * MiB } }),

@@ -14,6 +14,13 @@ export interface SandboxSuiteOptions {
   hostUid: number;
   /** cgroup support for this user, probed by the tests (unprivileged on cgroup v1: none). */
   cgroups: CgroupProbe;
+  /**
+   * The box is a VM (qemu): its limits, cgroup and processes live in its own guest kernel, so
+   * the suite reads them from inside the box and expects them whatever the host allows.
+   */
+  vm?: boolean;
+  /** Options every sandbox of this run is created with (a slow TCG boot needs a longer start). */
+  createDefaults?: Omit<SandboxOptions, 'driver'>;
 }
 
 export interface SuiteContext {
@@ -24,7 +31,11 @@ export interface SuiteContext {
 }
 
 export function suiteContext(driver: Driver, options: SandboxSuiteOptions): SuiteContext {
-  return { driver, options, create: (extra = {}) => createSandbox({ ...extra, driver }) };
+  return {
+    driver,
+    options,
+    create: (extra = {}) => createSandbox({ ...options.createDefaults, ...extra, driver }),
+  };
 }
 
 /** A sandbox id no other run on this machine uses (cgroup names are global). */

@@ -1,0 +1,157 @@
+// QEMU rows: raw QEMU booting the same kernel, initramfs and command line as IronClaw's qemu
+// driver (its exact argv, read from a running VM) to the guest's first byte, beside IronClaw's
+// cold createSandbox -> first exec result and the exec round trip on a live VM. A TCG boot costs
+// seconds, so these rows take BENCH_QEMU_RUNS runs (default 5, after 1 warm-up), interleaved
+// so drift hits every row alike. Absent (with the reason) where QEMU is not installed.
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { summarize } from './stats.mjs';
+
+const execFileAsync = promisify(execFile);
+/** The QEMU the driver runs (from PATH, unless IRONCLAW_QEMU names another). */
+const QEMU = process.env.IRONCLAW_QEMU ?? 'qemu-system-x86_64';
+
+/** @returns {Promise<string | undefined>} why QEMU rows cannot run here, if they cannot */
+export async function qemuUnavailable() {
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    return 'the qemu driver needs x86-64 Linux';
+  return execFileAsync(QEMU, ['--version']).then(
+    () => undefined,
+    () => `${QEMU} is not installed`,
+  );
+}
+
+/**
+ * @param {{ createSandbox: Function }} library
+ * @param {import('./run.mjs').Plan} plan
+ * @param {(message: string) => void} progress
+ * @returns {Promise<import('./report.mjs').Row[]>}
+ */
+export async function measureQemu(library, plan, progress) {
+  const runs = Number(process.env.BENCH_QEMU_RUNS ?? '5');
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new Error('BENCH_QEMU_RUNS must be a positive integer');
+  const counts = { runs, warmup: 1, signal: plan.signal };
+  // The first sandbox builds the image and probes KVM (untimed), and shows the driver's argv.
+  const box = await library.createSandbox({ driver: 'qemu', startTimeoutMs: 600_000 });
+  let argv;
+  /** @type {number[]} */
+  const live = [];
+  try {
+    const cmdline = await readFile(`/proc/${box.boxPid}/cmdline`, 'utf8');
+    const words = cmdline.split('\0').filter(Boolean);
+    argv = words.slice(1); // boxPid is QEMU itself: its argv, binary first
+    progress(`qemu: ${box.isolation.layers.kernel?.detail ?? ''}`);
+    for (let index = 0; index < counts.warmup + 20; index++) {
+      const started = performance.now();
+      await box.exec(['true']);
+      if (index >= counts.warmup) live.push(performance.now() - started);
+    }
+  } finally {
+    await box.destroy();
+  }
+  /** @type {Record<string, number[]>} */
+  const samples = { init: [], agent: [], cold: [] };
+  for (let index = 0; index < counts.warmup + counts.runs; index++) {
+    counts.signal.throwIfAborted();
+    progress(`qemu run ${index + 1} of ${counts.warmup + counts.runs}`);
+    const init = await rawBoot(argv, 'init');
+    const agent = await rawBoot(argv, 'agent');
+    const started = performance.now();
+    const sandbox = await library.createSandbox({ driver: 'qemu', startTimeoutMs: 120_000 });
+    try {
+      await sandbox.exec(['true']);
+    } finally {
+      await sandbox.destroy();
+    }
+    const cold = performance.now() - started;
+    if (index >= counts.warmup) {
+      samples.init.push(init);
+      samples.agent.push(agent);
+      samples.cold.push(cold);
+    }
+  }
+  const ratio = median(samples.cold) / median(samples.agent);
+  progress(
+    `qemu: cold create -> first exec is ${ratio.toFixed(2)} x the raw boot to the agent's first byte (target <= 1.15)`,
+  );
+  return [
+    row(
+      'qemu-raw-init',
+      "baseline: raw QEMU, same kernel + initramfs, to init's first byte (probe mode)",
+      true,
+      samples.init,
+    ),
+    row(
+      'qemu-raw-agent',
+      "baseline: raw QEMU, the driver's argv, to the guest agent's first byte (a ping)",
+      false,
+      samples.agent,
+    ),
+    row(
+      'qemu-cold',
+      `qemu cold API: createSandbox + exec(["true"]) (${ratio.toFixed(2)} x raw)`,
+      false,
+      samples.cold,
+    ),
+    row('qemu-exec', 'qemu live VM: exec(["true"])', false, live),
+  ];
+}
+
+/**
+ * Boots QEMU with the driver's argv, its socket paths moved to a scratch directory, and times
+ * spawn -> first byte on the agent socket: init's probe reply, or the agent's answer to a ping
+ * frame (u32 big-endian length + JSON) written as soon as QEMU connects.
+ * @param {string[]} argv @param {'init' | 'agent'} until
+ */
+async function rawBoot(argv, until) {
+  const dir = await mkdtemp(join(tmpdir(), 'ironclaw-bench-qemu-'));
+  const agentSocket = join(dir, 'agent.sock');
+  const args = argv.map((arg) =>
+    arg
+      .replace(/path=[^,]*agent\.sock/, `path=${agentSocket}`)
+      .replace(/unix:[^,]*qmp\.sock/, `unix:${join(dir, 'qmp.sock')}`)
+      .replace(/^(.* ironclaw\.tmp=.*)$/, until === 'init' ? '$1 ironclaw.probe=1' : '$1'),
+  );
+  const server = createServer();
+  await new Promise((resolve) => server.listen(agentSocket, () => resolve(undefined)));
+  const started = performance.now();
+  const child = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    return await new Promise((resolve, reject) => {
+      child.once('exit', (code) =>
+        reject(new Error(`raw QEMU exited (${code}) before the first byte`)),
+      );
+      server.once('connection', (socket) => {
+        socket.on('error', () => undefined);
+        socket.once('data', () => resolve(performance.now() - started));
+        if (until === 'agent') {
+          const body = Buffer.from(JSON.stringify({ t: 'req', id: 1, method: 'ping', params: {} }));
+          const length = Buffer.alloc(4);
+          length.writeUInt32BE(body.length);
+          socket.write(Buffer.concat([length, body]));
+        }
+      });
+    });
+  } finally {
+    child.kill('SIGKILL');
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** @param {number[]} values */
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+/** @param {string} id @param {string} name @param {boolean} informational @param {number[]} samples */
+function row(id, name, informational, samples) {
+  return { id, name, informational, samples, stats: summarize(samples) };
+}

@@ -1,0 +1,152 @@
+import type { Limits } from '../core/limits.js';
+import { AGENT_PORT_NAME } from './image-init.js';
+
+/**
+ * The QEMU command line and guest kernel command line of one VM, as pure functions of what the
+ * driver decided (tested on their own). The choices come from notes/vmm.md §2, measured on the
+ * development machine under TCG:
+ * - `-M microvm` with virtio-mmio devices and ACPI left on (the Debian kernel finds virtio-mmio
+ *   devices only through ACPI); legacy PIT, PIC and option ROMs off; the RTC left on (off cost
+ *   about 2 s of stalls with this kernel);
+ * - `tsc_early_khz` from the host under TCG (without it the kernel hangs calibrating the TSC),
+ *   `cryptomgr.notests` (about -400 ms), the PVH vmlinux rather than the bzImage (about -230 ms);
+ * - the agent's channel is a virtserialport whose chardev is a Unix socket the host listens on
+ *   (no vhost on this machine, so no vsock); QEMU connects to it as a client at start-up, and
+ *   dials again a second after the host closes it (the guest agent reopens its port);
+ * - QMP on a second Unix socket, where QEMU listens;
+ * - QEMU's own seccomp filter (`-sandbox on`), with spawning, privilege changes and resource
+ *   control denied: migration over unix: sockets works under it, exec: would not.
+ */
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface VmPaths {
+  kernel: string;
+  initramfs: string;
+  /** The root filesystem image; absent for a probe VM, which never mounts it. */
+  rootfs?: string;
+  agentSocket: string;
+  qmpSocket: string;
+}
+
+export interface VmShape {
+  accel: Accel;
+  memoryMiB: number;
+  cpus: number;
+  /** The guest kernel's command line (kernelCmdline). */
+  cmdline: string;
+}
+
+/** Guest RAM when no memory limit asks for more: node and python3 need room. */
+export const DEFAULT_MEMORY_MIB = 256;
+/** Room the guest kernel, init and agent need beside a box's memory limit. */
+const MEMORY_HEADROOM_MIB = 160;
+
+/** Guest RAM for a box: the default, or the memory limit plus the guest's own needs. */
+export function guestMemoryMiB(limits: Pick<Limits, 'memoryBytes'>): number {
+  if (limits.memoryBytes === undefined) return DEFAULT_MEMORY_MIB;
+  return Math.max(
+    DEFAULT_MEMORY_MIB,
+    Math.ceil(limits.memoryBytes / 1024 ** 2) + MEMORY_HEADROOM_MIB,
+  );
+}
+
+export function qemuArgs(paths: VmPaths, shape: VmShape): string[] {
+  const cpu =
+    shape.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max'];
+  return [
+    '-M',
+    'microvm,x-option-roms=off,pit=off,pic=off,isa-serial=on,rtc=on,acpi=on',
+    ...cpu,
+    '-m',
+    `${shape.memoryMiB}M`,
+    '-smp',
+    String(shape.cpus),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    paths.kernel,
+    '-initrd',
+    paths.initramfs,
+    '-append',
+    shape.cmdline,
+    // The serial console goes to QEMU's stdout, which the host keeps (a file and a tail).
+    '-chardev',
+    'stdio,id=console,signal=off',
+    '-serial',
+    'chardev:console',
+    ...(paths.rootfs === undefined
+      ? []
+      : [
+          '-drive',
+          `id=root,file=${driveOption(paths.rootfs)},format=raw,if=none,readonly=on`,
+          '-device',
+          'virtio-blk-device,drive=root',
+        ]),
+    '-chardev',
+    `socket,id=agent,path=${driveOption(paths.agentSocket)},reconnect=1`,
+    '-device',
+    'virtio-serial-device',
+    '-device',
+    `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
+    '-qmp',
+    `unix:${driveOption(paths.qmpSocket)},server=on,wait=off`,
+    '-sandbox',
+    'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+  ];
+}
+
+/** QEMU option values are comma-separated: a comma in a path is written twice. */
+function driveOption(path: string): string {
+  return path.replaceAll(',', ',,');
+}
+
+export interface CmdlineOptions {
+  accel: Accel;
+  /** The host TSC frequency in kHz; needed under TCG. */
+  tscKhz: number | undefined;
+  /** The box's limits, which the guest's init applies (image-init.ts). */
+  limits?: Limits;
+  /** A probe VM: init answers on the agent port and powers off. */
+  probe?: boolean;
+}
+
+export function kernelCmdline(options: CmdlineOptions): string {
+  const words = [
+    'console=ttyS0',
+    'quiet',
+    'cryptomgr.notests',
+    'reboot=t',
+    'panic=-1',
+    'i8042.noaux',
+    'i8042.nomux',
+    'i8042.nopnp',
+    'i8042.dumbkbd',
+    'swiotlb=noforce',
+  ];
+  if (options.accel === 'tcg' && options.tscKhz !== undefined)
+    words.push(`tsc_early_khz=${options.tscKhz}`);
+  if (options.probe) words.push('ironclaw.probe=1');
+  const { limits } = options;
+  if (limits) {
+    words.push(
+      `ironclaw.tmp=${limits.tmpBytes}`,
+      `ironclaw.workspace=${limits.workspaceBytes}`,
+      `ironclaw.nofile=${limits.openFiles}`,
+      `ironclaw.nproc=${limits.processes}`,
+      `ironclaw.fsize=${limits.fileSizeBytes}`,
+      `ironclaw.pids=${limits.pids}`,
+      `ironclaw.memory=${limits.memoryBytes ?? 'max'}`,
+    );
+  }
+  return words.join(' ');
+}
+
+/** The host TSC frequency in kHz, from /proc/cpuinfo's "cpu MHz" (a text given as input). */
+export function tscKhzFromCpuinfo(cpuinfo: string): number | undefined {
+  const mhz = /^cpu MHz\s*:\s*([\d.]+)$/m.exec(cpuinfo)?.[1];
+  return mhz === undefined ? undefined : Math.round(Number(mhz) * 1000);
+}

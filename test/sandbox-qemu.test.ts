@@ -1,0 +1,36 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, test } from 'vitest';
+import { ensureImage } from '../src/host/image-build.js';
+import { qemuBinary } from '../src/host/qemu-launch.js';
+import { probeCgroups } from './support/cgroup-probe.js';
+import { defineSandboxSuite } from './suites/sandbox-suite.js';
+
+// The same suite as bwrap's and gVisor's, against QEMU micro-VMs. The guest image is built here
+// (or found in the cache) before any test runs. Box processes live in the guest kernel, not on
+// the host, so the host-side process checks do not apply; limits and cgroups are the guest's.
+const uid = process.getuid?.() ?? -1;
+const missing = await promisify(execFile)(qemuBinary(), ['--version']).then(
+  () =>
+    ensureImage({ progress: (message) => process.stderr.write(`image: ${message}\n`) }).then(
+      () => undefined,
+      (error: Error) => `the guest image cannot be built here: ${error.message}`,
+    ),
+  () => `${qemuBinary()} is not installed (apt-get install qemu-system-x86)`,
+);
+
+if (missing === undefined) {
+  defineSandboxSuite('qemu', {
+    hostPidNamespace: false,
+    // The VMM runs jailed as nobody when IronClaw runs as root, as the caller otherwise.
+    hostUid: uid === 0 ? 65534 : uid,
+    cgroups: await probeCgroups(uid),
+    vm: true,
+    // Under TCG a cold boot takes seconds, and two test files run at once on two cores.
+    createDefaults: { startTimeoutMs: 60_000 },
+  });
+} else {
+  describe('sandbox suite (qemu)', () => {
+    test.skip(`[skipped: ${missing}]`, () => undefined);
+  });
+}
