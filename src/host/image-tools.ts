@@ -29,7 +29,7 @@ export function runTool(
           const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
           reject(
             new IronClawError(
-              'DRIVER_UNAVAILABLE',
+              'IMAGE_BUILD_FAILED',
               missing
                 ? `cannot build the VM image: ${file} is not installed (run setup.sh, or apt-get install the package that has it)`
                 : `cannot build the VM image: ${[file, ...args].join(' ')} failed: ${stderr.trim().slice(-2000) || error.message}`,
@@ -46,7 +46,7 @@ export function runTool(
 
 /** An image-build failure of our own making (a missing file, an unexpected package layout). */
 export function buildError(message: string, cause?: unknown): IronClawError {
-  return new IronClawError('DRIVER_UNAVAILABLE', `cannot build the VM image: ${message}`, {
+  return new IronClawError('IMAGE_BUILD_FAILED', `cannot build the VM image: ${message}`, {
     cause,
   });
 }

@@ -30,6 +30,16 @@ export interface SandboxOptions {
 
 let cgroupBackend: Promise<CgroupBackend> | undefined;
 
+/**
+ * How long a driver's guest agent may take to answer its first ping. A VM under emulation (TCG)
+ * boots a kernel and starts node in several seconds, more on a loaded machine.
+ */
+const DEFAULT_START_TIMEOUT_MS: Record<DriverName, number> = {
+  bwrap: 15_000,
+  gvisor: 30_000,
+  qemu: 90_000,
+};
+
 /** Creates a sandbox with the guest agent running and answering. */
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
@@ -59,7 +69,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   });
   const sandbox = new Sandbox(id, box, client);
   try {
-    const timeout = AbortSignal.timeout(options.startTimeoutMs ?? 15_000);
+    const timeout = AbortSignal.timeout(options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS[driver]);
     const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
     const failed = box.exited.then(({ code, signal: killed }) => {
       throw new IronClawError(

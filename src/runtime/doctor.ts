@@ -54,6 +54,14 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     detail: gvisor.detail,
     ...(gvisor.fix ? { fix: gvisor.fix } : {}),
   });
+  checks.push(
+    await probe('qemu micro-VM sandbox (builds the guest image on first use)', async () => {
+      const started = performance.now();
+      await using sandbox = await createSandbox({ driver: 'qemu', startTimeoutMs: 120_000 });
+      const ping = await sandbox.ping();
+      return `a VM booted and its guest agent answered (${ping.node}) in ${Math.round(performance.now() - started)} ms; ${sandbox.isolation.layers.kernel?.detail ?? ''}`;
+    }),
+  );
   const cgroups = await detectCgroups();
   checks.push(
     cgroups.available
