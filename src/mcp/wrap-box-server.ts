@@ -6,7 +6,7 @@ import type { BoxMount } from '../host/box-process.js';
 import { createSandbox } from '../runtime/create-sandbox.js';
 import type { Logger } from './logger.js';
 import { MAX_MESSAGE_BYTES } from './stdio-line-transport.js';
-import { ByteQueue } from './wrap-byte-queue.js';
+import { AsyncQueue } from '../runtime/async-queue.js';
 import { LineSplitter } from './wrap-line-splitter.js';
 
 /** The wrapped server as the proxy sees it: messages in, messages out, an end. */
@@ -49,7 +49,7 @@ export async function startBoxServer(options: BoxServerOptions): Promise<
     env: options.env,
     rootBoxUid: options.rootBoxUid,
   });
-  const stdin = new ByteQueue();
+  const stdin = new AsyncQueue<Uint8Array>();
   const abort = new AbortController();
   let onmessage: (message: JSONRPCMessage) => void = () => undefined;
   const splitter = new LineSplitter({

@@ -4,7 +4,9 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   #wake: (() => void) | undefined;
   #ended = false;
 
+  /** Queues an item; after end() items are dropped, since nobody will read them. */
   push(item: T): void {
+    if (this.#ended) return;
     this.#items.push(item);
     this.#wake?.();
   }
