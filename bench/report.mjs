@@ -7,6 +7,9 @@ import { round } from './stats.mjs';
 /** How much slower than node start-up plus a bare bwrap box a one-shot run may be. */
 export const COLD_RATIO_LIMIT = 1.3;
 
+/** How much slower than a raw QEMU boot of the same VM a cold create -> first result may be. */
+const QEMU_RATIO_LIMIT = 1.15;
+
 /** How much slower than a raw `runsc do true` a gVisor create -> first result may be. */
 const GVISOR_RATIO_LIMIT = 1.2;
 
@@ -53,6 +56,18 @@ export function evaluateTargets(rows) {
         },
       ]
     : [];
+  const qemu = rows.some((row) => row.id === 'qemu-raw-agent')
+    ? [
+        {
+          row: 'qemu-cold',
+          description: `qemu cold create -> first result p50 <= ${QEMU_RATIO_LIMIT} x p50 raw QEMU boot to the agent's first byte`,
+          limitMs: QEMU_RATIO_LIMIT * p50('qemu-raw-agent'),
+          actualMs: p50('qemu-cold'),
+          ratio: p50('qemu-cold') / p50('qemu-raw-agent'),
+          pass: p50('qemu-cold') <= QEMU_RATIO_LIMIT * p50('qemu-raw-agent'),
+        },
+      ]
+    : [];
   return [
     absolute('exec', 3, 'live exec round trip'),
     absolute('pool', 10, 'warm-pool create -> first result'),
@@ -65,6 +80,7 @@ export function evaluateTargets(rows) {
       pass: cold <= COLD_RATIO_LIMIT * baseline,
     },
     ...gvisor,
+    ...qemu,
   ];
 }
 
