@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createSandbox, type Sandbox } from '../src/index.js';
+import { createSandbox, runOnce, type Sandbox } from '../src/index.js';
 import { resolveLimits } from '../src/core/limits.js';
 import { PingResultSchema } from '../src/protocol/guest-api.js';
 import { RpcClient } from '../src/protocol/rpc-client.js';
@@ -147,6 +147,24 @@ describe.skipIf(missing !== undefined)(`qemu driver${skip}`, () => {
       await runtime.remove();
     }
   });
+
+  test('a one-shot run goes through a VM: workspace in, output and exit status out, nothing left', async () => {
+    const workspace = await mkdtemp(join(tmpdir(), 'ironclaw-qemu-ws-'));
+    try {
+      await writeFile(join(workspace, 'note.txt'), 'from the host\n');
+      const result = await runOnce(['sh', '-c', 'cat note.txt; uname -r; echo err >&2; exit 3'], {
+        driver: 'qemu',
+        stdio: 'pipe',
+        workspace,
+      });
+      expect(result.exitCode).toBe(3);
+      expect(result.stdout.toString()).toMatch(/^from the host\n\d+\.\d+/);
+      expect(result.stderr.toString()).toBe('err\n');
+      expect(result.isolation.driver).toBe('qemu');
+    } finally {
+      await rm(workspace, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   describe('fails fast, quoting the evidence', () => {
     let scratch: string;

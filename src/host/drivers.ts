@@ -2,13 +2,16 @@ import { IronClawError } from '../core/errors.js';
 import { DRIVERS, type DriverName } from '../core/isolation.js';
 import type { BoxDriver } from './box-process.js';
 import { spawnBwrapBox } from './bwrap-box.js';
-import { spawnGvisorBox } from './gvisor-box.js';
-import { spawnQemuBox } from './qemu-box.js';
 
+/**
+ * bwrap is loaded with this module: it is the one-shot `ironclaw exec` path, where start-up time
+ * is the product. The others load when first used, so their code (and node:crypto, zlib, …)
+ * costs nothing to a run that does not use them.
+ */
 const drivers: Record<DriverName, BoxDriver> = {
   bwrap: spawnBwrapBox,
-  gvisor: spawnGvisorBox,
-  qemu: spawnQemuBox,
+  gvisor: async (options) => (await import('./gvisor-box.js')).spawnGvisorBox(options),
+  qemu: async (options) => (await import('./qemu-box.js')).spawnQemuBox(options),
 };
 
 /** The driver of that name, or a clear error naming the ones there are. */

@@ -35,6 +35,9 @@ export interface RunOnceResult {
   stderr: Buffer;
 }
 
+/** Drivers whose boxes run only the guest agent: their one-shot runs go through a sandbox. */
+const AGENT_ONLY_DRIVERS: ReadonlySet<string> = new Set(['qemu']);
+
 /**
  * Runs one command in a fresh box and destroys the box. The command is the box's payload,
  * started by a POSIX sh shim rather than the guest agent, so a one-shot run pays for no second
@@ -44,6 +47,10 @@ export async function runOnce(
   argv: readonly string[],
   options: RunOnceOptions,
 ): Promise<RunOnceResult> {
+  if (options.driver !== undefined && AGENT_ONLY_DRIVERS.has(options.driver)) {
+    const { runInSandbox } = await import('./run-in-sandbox.js');
+    return runInSandbox(argv, options);
+  }
   const started = performance.now();
   // Attaching a process to a cgroup waits out an RCU grace period when the kernel's cgroup
   // lock has been idle (about 12 ms here, most of a one-shot run's budget), so a one-shot run

@@ -1,0 +1,76 @@
+import { spawn } from 'node:child_process';
+import { IronClawError } from '../core/errors.js';
+import { exitStatusForSignal } from '../core/exit-status.js';
+import { createSandbox } from './create-sandbox.js';
+import type { RunOnceOptions, RunOnceResult } from './run-once.js';
+import type { Sandbox } from './sandbox.js';
+
+/** No cap on what a one-shot run streams to the caller's own stdout and stderr. */
+const UNCAPPED = Number.MAX_SAFE_INTEGER;
+
+/**
+ * A one-shot run for drivers whose boxes only run the guest agent (a VM): create a sandbox,
+ * copy the workspace in, exec the command with the caller's stdio, destroy. Same result and
+ * exit-status rules as a bwrap or gVisor one-shot run.
+ */
+export async function runInSandbox(
+  argv: readonly string[],
+  options: RunOnceOptions,
+): Promise<RunOnceResult> {
+  const started = performance.now();
+  const sandbox = await createSandbox({
+    ...(options.driver === undefined ? {} : { driver: options.driver }),
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
+    ...(options.rootBoxUid === undefined ? {} : { rootBoxUid: options.rootBoxUid }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  try {
+    if (options.workspace !== undefined) await copyIn(sandbox, options.workspace, options.signal);
+    const inherit = options.stdio === 'inherit';
+    const output = await sandbox.exec(argv, {
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(inherit && !process.stdin.isTTY ? { stdin: process.stdin } : {}),
+      ...(inherit
+        ? {
+            maxOutputBytes: UNCAPPED,
+            onStdout: (chunk: Buffer) => process.stdout.write(chunk),
+            onStderr: (chunk: Buffer) => process.stderr.write(chunk),
+          }
+        : {}),
+    });
+    return {
+      exitCode: output.exitCode ?? exitStatusForSignal(output.signal),
+      timedOut: output.timedOut,
+      durationMs: performance.now() - started,
+      isolation: sandbox.isolation,
+      stdout: inherit ? Buffer.alloc(0) : output.stdout,
+      stderr: inherit ? Buffer.alloc(0) : output.stderr,
+    };
+  } finally {
+    await sandbox.destroy();
+  }
+}
+
+/** The host's tar of `dir`, unpacked in the box by the box's tar, through exec's stdin. */
+async function copyIn(
+  sandbox: Sandbox,
+  dir: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const tar = spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let complaint = '';
+  tar.stderr.on('data', (chunk: Buffer) => (complaint += chunk.toString()));
+  const packed = new Promise<number | null>((resolve) => tar.once('close', resolve));
+  const unpacked = await sandbox.exec(['tar', '-xf', '-', '-C', '/workspace', '--no-same-owner'], {
+    stdin: tar.stdout,
+    ...(signal === undefined ? {} : { signal }),
+  });
+  const code = await packed;
+  if (code !== 0 || unpacked.exitCode !== 0) {
+    throw new IronClawError(
+      'SANDBOX_START_FAILED',
+      `copying the workspace ${dir} into the sandbox failed: ${(complaint || unpacked.stderr.toString()).trim() || `tar exit code ${code ?? unpacked.exitCode}`}`,
+    );
+  }
+}
