@@ -57,6 +57,24 @@ export interface BwrapArgsOptions {
   seccompFd?: number | undefined;
 }
 
+/** Every namespace bwrap can make, each required (never "-try"). */
+export const NAMESPACE_ARGS: readonly string[] = [
+  '--unshare-user',
+  '--unshare-pid',
+  '--unshare-net',
+  '--unshare-ipc',
+  '--unshare-uts',
+  '--unshare-cgroup',
+];
+
+/** A read-only root from the host's /usr, with the top-level links or directories it needs. */
+export function usrRootArgs(layout: HostLayout): string[] {
+  const args = ['--ro-bind', '/usr', '/usr'];
+  for (const link of layout.usrSymlinks) args.push('--symlink', link.target, link.path);
+  for (const dir of layout.rootDirs) args.push('--ro-bind', dir, dir);
+  return args;
+}
+
 /**
  * The bwrap command line of one box. Every namespace is required, never "-try": a layer that
  * cannot be had makes bwrap fail, and the box does not start (fail closed).
@@ -64,12 +82,7 @@ export interface BwrapArgsOptions {
 export function bwrapArgs(options: BwrapArgsOptions): string[] {
   const { layout, limits, data } = options;
   const args = [
-    '--unshare-user',
-    '--unshare-pid',
-    '--unshare-net',
-    '--unshare-ipc',
-    '--unshare-uts',
-    '--unshare-cgroup',
+    ...NAMESPACE_ARGS,
     '--uid',
     String(BOX_UID),
     '--gid',
@@ -79,12 +92,8 @@ export function bwrapArgs(options: BwrapArgsOptions): string[] {
     '--die-with-parent',
     '--new-session',
     '--clearenv',
-    '--ro-bind',
-    '/usr',
-    '/usr',
+    ...usrRootArgs(layout),
   ];
-  for (const link of layout.usrSymlinks) args.push('--symlink', link.target, link.path);
-  for (const dir of layout.rootDirs) args.push('--ro-bind', dir, dir);
   for (const path of layout.etcBinds) args.push('--ro-bind-try', path, path);
   for (const [name, fd] of Object.entries(data.etc))
     args.push('--ro-bind-data', String(fd), `/etc/${name}`);

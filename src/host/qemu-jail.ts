@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { IronClawError } from '../core/errors.js';
-import type { HostLayout } from './bwrap-args.js';
+import { type HostLayout, NAMESPACE_ARGS, usrRootArgs } from './bwrap-args.js';
 import { detectHostLayout } from './host-layout.js';
 
 /**
@@ -32,24 +32,15 @@ export interface JailOptions {
 
 export function jailArgs(options: JailOptions): string[] {
   const args = [
-    '--unshare-user',
-    '--unshare-pid',
-    '--unshare-net',
-    '--unshare-ipc',
-    '--unshare-uts',
-    '--unshare-cgroup',
+    ...NAMESPACE_ARGS,
     '--die-with-parent',
     '--new-session',
     '--as-pid-1',
     '--cap-drop',
     'ALL',
     '--clearenv',
-    '--ro-bind',
-    '/usr',
-    '/usr',
+    ...usrRootArgs(options.layout),
   ];
-  for (const link of options.layout.usrSymlinks) args.push('--symlink', link.target, link.path);
-  for (const dir of options.layout.rootDirs) args.push('--ro-bind', dir, dir);
   args.push('--ro-bind-try', '/etc/ld.so.cache', '/etc/ld.so.cache');
   args.push('--dev', '/dev');
   if (options.kvm) args.push('--dev-bind', '/dev/kvm', '/dev/kvm');
