@@ -24,3 +24,11 @@ export function boxDriver(name: string): BoxDriver {
   }
   return drivers[name as DriverName];
 }
+
+/**
+ * Drivers that can run one command as a box's payload (a one-shot run). The others (a VM) run
+ * only the guest agent, so their one-shot runs go through a sandbox and an exec.
+ */
+export function runsCommandPayload(name: DriverName): boolean {
+  return name !== 'qemu';
+}

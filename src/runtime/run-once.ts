@@ -4,7 +4,7 @@ import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
 import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
-import { boxDriver } from '../host/drivers.js';
+import { boxDriver, runsCommandPayload } from '../host/drivers.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
 
@@ -35,9 +35,6 @@ export interface RunOnceResult {
   stderr: Buffer;
 }
 
-/** Drivers whose boxes run only the guest agent: their one-shot runs go through a sandbox. */
-const AGENT_ONLY_DRIVERS: ReadonlySet<string> = new Set(['qemu']);
-
 /**
  * Runs one command in a fresh box and destroys the box. The command is the box's payload,
  * started by a POSIX sh shim rather than the guest agent, so a one-shot run pays for no second
@@ -47,7 +44,7 @@ export async function runOnce(
   argv: readonly string[],
   options: RunOnceOptions,
 ): Promise<RunOnceResult> {
-  if (options.driver !== undefined && AGENT_ONLY_DRIVERS.has(options.driver)) {
+  if (options.driver !== undefined && !runsCommandPayload(options.driver)) {
     const { runInSandbox } = await import('./run-in-sandbox.js');
     return runInSandbox(argv, options);
   }
