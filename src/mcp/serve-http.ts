@@ -106,10 +106,7 @@ export async function serveMcpHttp(
   const url = `http://${shownHost}:${address.port}${MCP_PATH}`;
 
   let closing: Promise<void> | undefined;
-  let finished: () => void = () => undefined;
-  const closed = new Promise<void>((resolve) => {
-    finished = resolve;
-  });
+  const { promise: closed, resolve: finished } = Promise.withResolvers<void>();
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

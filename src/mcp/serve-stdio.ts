@@ -27,10 +27,7 @@ export function serveMcpStdio(options: McpServeOptions): McpService {
   });
   log.info('serving MCP on stdio');
   let closing: Promise<void> | undefined;
-  let finished: () => void = () => undefined;
-  const closed = new Promise<void>((resolve) => {
-    finished = resolve;
-  });
+  const { promise: closed, resolve: finished } = Promise.withResolvers<void>();
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await Promise.allSettled([handle.close(), sandboxes.close()]);

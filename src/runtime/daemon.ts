@@ -50,10 +50,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     onError: (error) => options.log(`pool refill failed: ${String(error)}`),
   });
   const connections = new Set<Socket>();
-  let stop: () => void = () => undefined;
-  const stopped = new Promise<void>((resolve) => {
-    stop = resolve;
-  });
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
 
   const find = (id: string): Sandbox => {
     const sandbox = sandboxes.get(unwrap(checkId(id)));
