@@ -1,8 +1,9 @@
-// Builds the bundles: the CLI in two parts (main, with `exec`, and more, with every other
-// command, loaded on demand), the library entry for embedding, and the guest agent as one
-// self-contained file that is copied into every box.
+// Builds the bundles: the CLI in three parts (main, with the hand-over of a plain `exec` to its
+// box; exec-command, the supervised `exec`; more, every other command), the library entry for
+// embedding, and the guest agent as one self-contained file copied into every box.
 import { build } from 'esbuild';
 import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 
 await rm('dist', { recursive: true, force: true });
 const common = {
@@ -13,6 +14,29 @@ const common = {
   sourcemap: 'linked',
   logLevel: 'warning',
 };
+// CommonJS, which node loads measurably faster than an ES module: these files are on the path
+// of every one-shot `ironclaw exec`. import.meta.url is rebuilt from __filename.
+const commonJs = {
+  ...common,
+  format: 'cjs',
+  outdir: 'dist/cli',
+  outExtension: { '.js': '.cjs' },
+  define: { 'import.meta.url': '__importMetaUrl' },
+  banner: { js: 'const __importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+};
+/**
+ * For main only: node:fs/promises answered synchronously (src/cli/start-up-fs.ts). CommonJS
+ * output cannot be split, so what main loads on demand are files of their own: more.js and the
+ * supervised exec, exec-command.cjs. test/cli-startup.test.ts checks what main holds.
+ */
+const startUpFs = {
+  name: 'start-up-fs',
+  setup(/** @type {import('esbuild').PluginBuild} */ build) {
+    build.onResolve({ filter: /^(node:)?fs\/promises$/ }, () => ({
+      path: resolve('src/cli/start-up-fs.ts'),
+    }));
+  },
+};
 await Promise.all([
   build({
     ...common,
@@ -20,18 +44,15 @@ await Promise.all([
     outdir: 'dist',
     outExtension: { '.js': '.mjs' },
   }),
-  // CommonJS, which node loads measurably faster than an ES module: this file is on the path of
-  // every one-shot `ironclaw exec`. import.meta.url is rebuilt from __filename.
   build({
-    ...common,
-    format: 'cjs',
+    ...commonJs,
     entryPoints: { main: 'src/cli/main.ts' },
-    outdir: 'dist/cli',
-    outExtension: { '.js': '.cjs' },
     external: ['./more.js'],
-    define: { 'import.meta.url': '__importMetaUrl' },
-    banner: { js: 'const __importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+    plugins: [startUpFs],
   }),
+  // Every option and driver: its other drivers load on first use (inlined, as CommonJS cannot
+  // split, but not run before).
+  build({ ...commonJs, entryPoints: { 'exec-command': 'src/cli/exec-command.ts' } }),
   // Split: what a command imports when it runs (the MCP server and its SDK, over a megabyte)
   // goes to chunks of its own, so the other commands of this bundle do not parse it.
   build({
@@ -49,24 +70,25 @@ await Promise.all([
   }),
 ]);
 
-// The default seccomp policy, compiled by our compiler for each architecture we support, with
-// its numbers. Boxes load these bytes (`bwrap --seccomp FD`), so a one-shot run neither parses
-// nor compiles the policy; a test checks they equal a fresh compilation of the policy file.
+// The seccomp policies (the sandbox's, and the VMMs' allow-lists), compiled by our compiler for
+// each architecture we support, with their numbers. Boxes and VMM jails load these bytes
+// (`bwrap --seccomp FD`), so a one-shot run neither parses nor compiles a policy; a test checks
+// they equal a fresh compilation of the policy files.
 const { seccomp } = await import('../dist/index.js');
 const { mkdir, readFile, writeFile } = await import('node:fs/promises');
-const policy = JSON.parse(await readFile(seccomp.SANDBOX_POLICY_FILE, 'utf8'));
 await mkdir('dist/seccomp', { recursive: true });
-for (const nodeArch of ['x64', 'arm64']) {
-  const compiled = seccomp.compilePolicyForHost(policy, {
-    nodeArch,
-    what: seccomp.SANDBOX_POLICY_FILE,
-  });
-  if (!compiled.ok) throw new Error(`${seccomp.SANDBOX_POLICY_FILE}: ${compiled.message}`);
-  const { arch, bytes, instructions } = compiled.value;
-  const stats = seccomp.filterStats(bytes, arch);
-  await writeFile(`dist/seccomp/sandbox.${arch}.bpf`, bytes);
-  await writeFile(
-    `dist/seccomp/sandbox.${arch}.json`,
-    `${JSON.stringify({ policy: policy.name, arch, instructions, total: stats.total, allowed: stats.allowed, denied: stats.denied, conditional: stats.conditional, deniedSyscalls: stats.deniedSyscalls, conditionalSyscalls: stats.conditionalSyscalls }, null, 2)}\n`,
-  );
+for (const name of seccomp.SECCOMP_POLICY_NAMES) {
+  const file = seccomp.seccompPolicyFile(name);
+  const policy = JSON.parse(await readFile(file, 'utf8'));
+  for (const nodeArch of ['x64', 'arm64']) {
+    const compiled = seccomp.compilePolicyForHost(policy, { nodeArch, what: file });
+    if (!compiled.ok) throw new Error(`${file}: ${compiled.message}`);
+    const { arch, bytes, instructions } = compiled.value;
+    const stats = seccomp.filterStats(bytes, arch);
+    await writeFile(`dist/seccomp/${name}.${arch}.bpf`, bytes);
+    await writeFile(
+      `dist/seccomp/${name}.${arch}.json`,
+      `${JSON.stringify({ policy: policy.name, arch, instructions, total: stats.total, allowed: stats.allowed, denied: stats.denied, conditional: stats.conditional, deniedSyscalls: stats.deniedSyscalls, conditionalSyscalls: stats.conditionalSyscalls }, null, 2)}\n`,
+    );
+  }
 }

@@ -1,6 +1,8 @@
+import { createRequire } from 'node:module';
 import { type CommandDef, dispatch } from './command.js';
 import type * as More from './more.js';
-import { execCommand } from './exec-command.js';
+import type * as ExecCommand from './exec-command.js';
+import { execHandOver } from './exec-hand-over.js';
 import { closeInheritedFds } from '../host/inherited-fds.js';
 
 const VERSION = '0.1.0';
@@ -14,9 +16,13 @@ const limitOptions = {
   pids: { type: 'string', value: '<n>', description: 'process limit (needs cgroups)' },
 } as const;
 
-// `exec` is bundled into this file; the other commands load from a second bundle when they run,
-// so a one-shot `ironclaw exec` reads one small file and nothing it does not use.
+// This file holds what a plain one-shot `ironclaw exec` runs, the hand-over to its box. The
+// supervised exec (any option, any driver) is a bundle of its own, CommonJS and `require`d:
+// import() of it would start node's ES-module loader and lex its exports, a few ms more. The
+// other commands load from a third bundle (ES modules, split) when they run.
 const more = (): Promise<typeof More> => import('./more.js');
+const supervisedExec = (): typeof ExecCommand =>
+  createRequire(import.meta.url)('./exec-command.cjs') as typeof ExecCommand;
 const commands: CommandDef[] = [
   {
     name: 'exec',
@@ -40,7 +46,9 @@ const commands: CommandDef[] = [
         description: 'print one JSON object with the result instead of streaming',
       },
     },
-    run: (options, positionals) => execCommand(positionals, options),
+    run: async (options, positionals) =>
+      (await execHandOver(positionals, options)) ??
+      supervisedExec().execCommand(positionals, options),
   },
   {
     name: 'sandbox',
@@ -106,8 +114,8 @@ const commands: CommandDef[] = [
   {
     name: 'policy',
     summary:
-      'show the seccomp policy boxes run under, with its numbers computed from the compiled filter',
-    args: 'show',
+      'show a seccomp policy (boxes, or a VMM) with its numbers computed from the compiled filter',
+    args: 'show [sandbox|vmm-qemu|vmm-firecracker]',
     options: { json: { type: 'boolean', description: 'print the policy and its numbers as JSON' } },
     run: async (options, positionals) => (await more()).policyCommand(positionals, options),
   },

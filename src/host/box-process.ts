@@ -11,6 +11,9 @@ import type { SeccompChoice } from './seccomp-filter.js';
  * they build the box (DESIGN.md: "start a box, give me a byte stream").
  */
 
+/** Host uid (nobody) a box runs as when IronClaw runs as root, unless the caller names another. */
+export const DEFAULT_ROOT_BOX_UID = 65534;
+
 /** A driver: starts boxes of one kind. */
 export type BoxDriver = (options: SpawnBoxOptions) => Promise<BoxProcess>;
 
@@ -48,6 +51,8 @@ export interface SpawnBoxOptions {
   mounts?: readonly BoxMount[];
   /** Variables added to the box's environment (on top of its fixed, host-free one). */
   env?: Readonly<Record<string, string>>;
+  /** VM drivers: restore a clone of a template (the default) or boot the VM cold. */
+  template?: boolean;
 }
 
 export interface BoxProcess {

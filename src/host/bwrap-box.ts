@@ -1,6 +1,5 @@
-import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
+import { type ChildProcess, type IOType, spawn } from 'node:child_process';
 import { type FileHandle, open } from 'node:fs/promises';
-import { join } from 'node:path';
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError, unwrap } from '../core/errors.js';
@@ -8,42 +7,19 @@ import type { BoxProcess, SpawnBoxOptions } from './box-process.js';
 import { resolveLimits } from '../core/limits.js';
 import { BoundedTail } from './bounded-tail.js';
 import { checkBoxEnv, checkBoxMounts } from './box-mounts.js';
-import { AGENT_PATH, BOX_ENV, BOX_ETC_FILES, bwrapArgs, prlimitArgs } from './bwrap-args.js';
+import { SLOT_CHANNEL, bwrapCommand } from './bwrap-command.js';
 import type { BoxCgroup } from './cgroups.js';
-import { detectHostLayout } from './host-layout.js';
 import { assertNoInheritedFds } from './inherited-fds.js';
 import { type BwrapOptions, bwrapIsolation } from './bwrap-isolation.js';
-import { boxEtcDir, guestBundlePath } from './package-files.js';
-import { sandboxSeccompFilter } from './seccomp-filter.js';
-
-/**
- * The command payload runs behind this POSIX sh shim: it marks "the sandbox is up" on fd 3,
- * then execs the command, so the shell reports 126/127 for cannot-execute/not-found and any
- * failure before the mark is the sandbox's own.
- */
-const SHIM = 'printf . >&3; exec 3>&-; exec "$@"';
-const SHIM_WITH_WORKSPACE = `tar -xf - -C /workspace --no-same-owner <&6 || exit 125; exec 6<&-; ${SHIM}`;
-
-// stdio slots shared by both payloads.
-const SLOT_CHANNEL = 3; // agent: framed socket; command: the shim's start mark
-const SLOT_INFO = 4; // bwrap writes {"child-pid": N}
-const SLOT_BLOCK = 5; // bwrap waits for a byte here while the cgroup is attached
-const SLOT_WORKSPACE = 6; // command payload: tar stream of the workspace to copy in
-const FIRST_DATA_SLOT = 7;
 
 /** Starts a bubblewrap box: namespaces, read-only root, rlimits, cgroups where available. */
 export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProcess> {
   const { payload } = options;
   const limits = resolveLimits(options.limits);
-  const seccomp = options.seccomp ?? 'sandbox';
   const asRoot = process.getuid?.() === 0;
-  const extraEnv = unwrap(checkBoxEnv(options.env ?? {}));
-  const [, layout, etcDir, agentPath, filter, mounts] = await Promise.all([
+  const env = unwrap(checkBoxEnv(options.env ?? {}));
+  const [, mounts] = await Promise.all([
     assertNoInheritedFds(),
-    detectHostLayout(),
-    boxEtcDir(),
-    payload.kind === 'agent' ? guestBundlePath() : undefined,
-    seccomp === 'sandbox' ? sandboxSeccompFilter() : undefined,
     checkBoxMounts(options.mounts ?? [], { runAsUid: asRoot ? options.rootBoxUid : undefined }),
   ]);
   const needsCgroup = [
@@ -61,68 +37,45 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
     : undefined;
   const handles: FileHandle[] = [];
   try {
-    // Files bwrap copies into the box, opened together; each gets the next stdio slot.
-    const etcNames = BOX_ETC_FILES;
-    const paths = [
-      ...etcNames.map((name) => join(etcDir, name)),
-      ...(agentPath === undefined ? [] : [agentPath]),
-      ...(filter === undefined ? [] : [filter.path]),
-    ];
-    handles.push(...(await Promise.all(paths.map((path) => open(path, 'r')))));
-    const slotOf = (path: string | undefined): number | undefined =>
-      path === undefined ? undefined : FIRST_DATA_SLOT + paths.indexOf(path);
-    const etc = Object.fromEntries(etcNames.map((name, index) => [name, FIRST_DATA_SLOT + index]));
-    const agent = slotOf(agentPath);
-    const command =
-      payload.kind === 'agent'
-        ? [layout.nodePath, AGENT_PATH]
-        : [
-            '/bin/sh',
-            '-c',
-            payload.workspaceDir === undefined ? SHIM : SHIM_WITH_WORKSPACE,
-            'ironclaw',
-            ...payload.argv,
-          ];
-    const args = bwrapArgs({
-      layout,
+    const command = await bwrapCommand({
       limits,
-      data: agent === undefined ? { etc } : { etc, agent },
-      env:
-        payload.kind === 'agent'
-          ? { ...BOX_ENV, ...extraEnv, IRONCLAW_AGENT_FD: String(SLOT_CHANNEL) }
-          : { ...BOX_ENV, ...extraEnv },
+      payload,
+      env,
       mounts,
-      command,
-      infoFd: SLOT_INFO,
-      blockFd: cgroup ? SLOT_BLOCK : undefined,
-      seccompFd: slotOf(filter?.path),
+      seccomp: options.seccomp ?? 'sandbox',
+      supervisor: { cgroup: cgroup !== undefined },
     });
+    const { files, slots } = command;
+    const opened = await Promise.all(
+      files.map(async (file) => ({ fd: file.fd, handle: await open(file.path, 'r') })),
+    );
+    handles.push(...opened.map(({ handle }) => handle));
     const userStdio = payload.kind === 'command' ? payload.stdio : undefined;
     const workspaceDir = payload.kind === 'command' ? payload.workspaceDir : undefined;
-    const stdio: StdioOptions = [
+    const stdio: (IOType | number | undefined)[] = [
       userStdio ? 'inherit' : 'ignore',
       userStdio ?? 'ignore',
       userStdio === 'inherit' ? 'inherit' : 'pipe',
-      'pipe',
-      'pipe',
-      cgroup ? 'pipe' : 'ignore',
-      workspaceDir === undefined ? 'ignore' : 'pipe',
-      ...handles.map((handle) => handle.fd),
     ];
-    const child = spawn('prlimit', [...prlimitArgs(limits), '--', bwrapPath(), ...args], {
-      stdio,
+    for (const pipe of [SLOT_CHANNEL, slots.workspace, slots.info, slots.block])
+      if (pipe !== undefined) stdio[pipe] = 'pipe';
+    for (const { fd, handle } of opened) stdio[fd] = handle.fd;
+    const [program, ...args] = command.argv;
+    const child = spawn(program, args, {
+      // Dense: node would skip the holes of a sparse array and shift every later slot.
+      stdio: Array.from(stdio, (io) => io ?? 'ignore'),
       detached: true,
       env: {},
       ...(asRoot ? { uid: options.rootBoxUid, gid: options.rootBoxUid } : {}),
     });
     const packer =
-      workspaceDir === undefined
+      workspaceDir === undefined || slots.workspace === undefined
         ? undefined
-        : packWorkspace(workspaceDir, slot(child, SLOT_WORKSPACE));
+        : packWorkspace(workspaceDir, slot(child, slots.workspace));
     return await startBox(
       child,
-      { ...options, mounts, limits, seccompSummary: filter?.summary },
-      cgroup,
+      { ...options, mounts, limits, seccompSummary: command.seccompSummary },
+      { cgroup, ...slots },
       asRoot ? options.rootBoxUid : (process.getuid?.() ?? -1),
       packer,
     );
@@ -137,10 +90,15 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
 async function startBox(
   child: ChildProcess,
   options: BwrapOptions,
-  cgroup: BoxCgroup | undefined,
+  supervisor: {
+    cgroup: BoxCgroup | undefined;
+    info: number | undefined;
+    block: number | undefined;
+  },
   hostUid: number,
   packer: BoundedTail | undefined,
 ): Promise<BoxProcess> {
+  const { cgroup } = supervisor;
   const tail = packer ?? new BoundedTail();
   if (options.payload.kind === 'agent' || options.payload.stdio === 'pipe') {
     child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));
@@ -179,10 +137,10 @@ async function startBox(
   try {
     // The info descriptor, not the exit event, decides: a fast command can exit before we have
     // read the pid that bwrap did report.
-    boxPid = await Promise.race([readChildPid(slot(child, SLOT_INFO)), spawnError]);
+    boxPid = await Promise.race([readChildPid(slot(child, supervisor.info)), spawnError]);
     if (cgroup) {
       await cgroup.attach(boxPid);
-      slot(child, SLOT_BLOCK).end('x');
+      slot(child, supervisor.block).end('x');
     }
   } catch (error) {
     // Nothing of a box that failed to start may stay behind; say why, in bwrap's own words.
@@ -239,11 +197,6 @@ function packWorkspace(dir: string, end: Duplex): BoundedTail {
   return tail;
 }
 
-/** The bwrap binary: IRONCLAW_BWRAP, or bwrap from PATH. */
-function bwrapPath(): string {
-  return process.env.IRONCLAW_BWRAP ?? 'bwrap';
-}
-
 /** How long the outer bwrap gets to reap a killed box before it is killed as well. */
 const DESTROY_GRACE_MS = 2000;
 
@@ -267,8 +220,8 @@ export function captureOutput(child: ChildProcess): { stdout: Readable; stderr: 
 }
 
 /** A 'pipe' stdio slot past stderr: node makes it a socket pair, so it is duplex. */
-function slot(child: ChildProcess, index: number): Duplex {
-  const stream = (child.stdio as readonly unknown[])[index];
+function slot(child: ChildProcess, index: number | undefined): Duplex {
+  const stream = index === undefined ? undefined : (child.stdio as readonly unknown[])[index];
   if (!stream) throw new IronClawError('INTERNAL', `stdio slot ${index} of bwrap is not a pipe`);
   return stream as Duplex;
 }

@@ -4,6 +4,12 @@ import { IronClawError } from '../core/errors.js';
 import { isInheritable } from '../core/fd-info.js';
 
 /**
+ * Set once closeInheritedFds has run: on the process, not in this module, as descriptors are
+ * the process's and this module can be loaded twice (the CLI's bundles each hold a copy).
+ */
+const CLOSED = Symbol.for('ironclaw.inheritedFdsClosed');
+
+/**
  * Closes every descriptor above stderr that this process would pass to its children: ones
  * our parent leaked to us. Synchronous, for the first lines of a command-line start-up.
  */
@@ -18,7 +24,7 @@ export function closeInheritedFds(keep: readonly number[] = []): number[] {
     closed.push(fd);
   }
   // Node opens its own descriptors close-on-exec, so none can appear from here on.
-  checked = Promise.resolve();
+  (globalThis as Record<symbol, unknown>)[CLOSED] = true;
   return closed;
 }
 
@@ -29,6 +35,7 @@ let checked: Promise<void> | undefined;
  * embeds IronClaw calls closeInheritedFds() at start-up (the ironclaw CLI does).
  */
 export function assertNoInheritedFds(): Promise<void> {
+  if ((globalThis as Record<symbol, unknown>)[CLOSED] === true) return Promise.resolve();
   checked ??= (async () => {
     const leaks: string[] = [];
     for (const name of await readdir('/proc/self/fdinfo')) {

@@ -1,0 +1,32 @@
+import { DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
+import { handOverToBwrap } from '../host/bwrap-hand-over.js';
+import { EXIT_SANDBOX_FAILED, reportError } from './cli-error.js';
+
+/**
+ * `ironclaw exec -- CMD…` with no option but `--driver bwrap`: nothing for node to watch (no
+ * timeout, no captured output, no cgroup, no workspace), so this process becomes the box
+ * instead of spawning it. Returns undefined when it does not hand over (an option, or a node or
+ * host that cannot), for the supervised command to run; an exit status if the box cannot be
+ * built. Any option not named here keeps the supervised path, so a new one cannot be ignored.
+ */
+export async function execHandOver(
+  argv: string[],
+  flags: Record<string, string | boolean | undefined>,
+): Promise<number | undefined> {
+  const plain = Object.entries(flags).every(
+    ([name, value]) => value === undefined || (name === 'driver' && value === 'bwrap'),
+  );
+  if (argv.length === 0 || !plain) return undefined;
+  try {
+    await handOverToBwrap(argv, {
+      rootBoxUid: DEFAULT_ROOT_BOX_UID,
+      startFailure: {
+        status: EXIT_SANDBOX_FAILED,
+        message: 'ironclaw: SANDBOX_START_FAILED: the sandbox did not start',
+      },
+    });
+    return undefined;
+  } catch (error) {
+    return reportError(error);
+  }
+}
