@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { runCli } from './helpers/cli.js';
+import { REPO, runCli } from './helpers/cli.js';
 
 describe('ironclaw policy show', () => {
   test('prints every rule with its reason and the numbers per architecture', async () => {
@@ -35,8 +37,36 @@ describe('ironclaw policy show', () => {
       expect(detail).toContain(`${x86?.denied} of ${x86?.total} x86_64 syscalls denied`);
   });
 
-  test('anything but show is a usage error', async () => {
+  test('shows a VMM profile: an allow-list, how it was derived, numbers from its compiled filter', async () => {
+    const text = await runCli(['policy', 'show', 'vmm-qemu']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('seccomp policy "vmm-qemu"');
+    expect(text.stdout).toMatch(/derived \d{4}-\d{2}-\d{2} by scripts\/trace-vmm\.mjs/);
+    expect(text.stdout).toMatch(/from QEMU emulator version /);
+    expect(text.stdout).toMatch(/^default: kill-process/m);
+    const json = await runCli(['policy', 'show', 'vmm-qemu', '--json']);
+    const parsed = JSON.parse(json.stdout) as {
+      derivation: { by: string; from: string; date: string };
+      arches: { arch: string; total: number; allowed: number; conditional: number }[];
+    };
+    const x86 = parsed.arches.find((arch) => arch.arch === 'x86_64');
+    // An allow-list: most syscalls are refused, and the numbers are the build's.
+    expect(x86!.allowed).toBeGreaterThan(40);
+    expect(x86!.allowed).toBeLessThan(x86!.total / 4);
+    const built = JSON.parse(
+      await readFile(join(REPO, 'dist', 'seccomp', 'vmm-qemu.x86_64.json'), 'utf8'),
+    ) as { allowed: number; conditional: number };
+    expect([x86!.allowed, x86!.conditional]).toEqual([built.allowed, built.conditional]);
+    const firecracker = await runCli(['policy', 'show', 'vmm-firecracker']);
+    expect(firecracker.code).toBe(0);
+    expect(firecracker.stdout).toMatch(/taken from upstream, not traced/);
+  });
+
+  test('anything but show [a policy name] is a usage error', async () => {
     expect((await runCli(['policy'])).code).toBe(2);
     expect((await runCli(['policy', 'edit'])).code).toBe(2);
+    const unknown = await runCli(['policy', 'show', 'vmm-nope']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('sandbox|vmm-qemu|vmm-firecracker');
   });
 });

@@ -156,18 +156,22 @@ describe.skipIf(!x86)(
   },
 );
 
-describe('the compiled filter boxes load', () => {
-  test('equals a fresh compilation of policies/seccomp/sandbox.json, for each architecture', async () => {
-    const { compilePolicyForHost, SANDBOX_POLICY_FILE } =
-      await import('../src/core/seccomp/index.js');
-    const policy = JSON.parse(await readFile(join(REPO, SANDBOX_POLICY_FILE), 'utf8')) as unknown;
-    for (const [nodeArch, arch] of [
-      ['x64', 'x86_64'],
-      ['arm64', 'aarch64'],
-    ] as const) {
-      const fresh = unwrap(compilePolicyForHost(policy, { nodeArch }));
-      const built = await readFile(join(REPO, 'dist', 'seccomp', `sandbox.${arch}.bpf`));
-      expect(Buffer.compare(built, fresh.bytes)).toBe(0);
-    }
-  });
+describe('the compiled filters boxes and VMM jails load', () => {
+  test.each(['sandbox', 'vmm-qemu', 'vmm-firecracker'] as const)(
+    'equal a fresh compilation of policies/seccomp/%s.json, for each architecture',
+    async (name) => {
+      const { compilePolicyForHost, seccompPolicyFile } =
+        await import('../src/core/seccomp/index.js');
+      const file = join(REPO, seccompPolicyFile(name));
+      const policy = JSON.parse(await readFile(file, 'utf8')) as unknown;
+      for (const [nodeArch, arch] of [
+        ['x64', 'x86_64'],
+        ['arm64', 'aarch64'],
+      ] as const) {
+        const fresh = unwrap(compilePolicyForHost(policy, { nodeArch }));
+        const built = await readFile(join(REPO, 'dist', 'seccomp', `${name}.${arch}.bpf`));
+        expect(Buffer.compare(built, fresh.bytes)).toBe(0);
+      }
+    },
+  );
 });

@@ -11,7 +11,7 @@ import { describeRet } from '../src/core/seccomp/actions.js';
 import { SECCOMP_ARCHES, syscallsOf, type SeccompArch } from '../src/core/seccomp/arch.js';
 import type { SockFilter } from '../src/core/seccomp/bpf.js';
 import { compilePolicy } from '../src/core/seccomp/compile.js';
-import { SANDBOX_POLICY_FILE } from '../src/core/seccomp/compile-for-host.js';
+import { SECCOMP_POLICY_NAMES, seccompPolicyFile } from '../src/core/seccomp/compile-for-host.js';
 import { evaluatePolicy } from '../src/core/seccomp/evaluate-policy.js';
 import { checkProgram, runFilter } from '../src/core/seccomp/interpreter.js';
 import { toLibseccompRules, type LibseccompFilter } from '../src/core/seccomp/libseccomp-rules.js';
@@ -24,7 +24,8 @@ const PYTHON = '/usr/bin/python3'; // Debian's python, where python3-seccomp ins
 const SEED = 0x11b5ecc;
 const RANDOM_POLICIES = 150;
 const CALLS_PER_POLICY = 100;
-const SANDBOX_CALLS = 20_000;
+/** Random calls per shipped policy (the sandbox's deny-list and the VMMs' allow-lists). */
+const POLICY_CALLS = 20_000;
 
 const EXPORTER = `
 import base64, json, sys, tempfile
@@ -76,7 +77,9 @@ async function probe(): Promise<string | undefined> {
   }
 }
 const missing = await probe();
-const sandboxText = await readFile(SANDBOX_POLICY_FILE, 'utf8');
+const shippedTexts = await Promise.all(
+  SECCOMP_POLICY_NAMES.map((name) => readFile(seccompPolicyFile(name), 'utf8')),
+);
 
 /** The exporter's input: our policy in libseccomp's terms, operands as hex. */
 function request(filter: LibseccompFilter): object {
@@ -103,7 +106,7 @@ async function exportFilters(filters: LibseccompFilter[]): Promise<ExportResult>
 describe.skipIf(missing !== undefined)(
   `libseccomp agrees with our compiler${missing ? ` (skipped: ${missing})` : ''}`,
   () => {
-    const sandbox = unwrap(loadPolicy(JSON.parse(sandboxText)));
+    const shipped = shippedTexts.map((text) => unwrap(loadPolicy(JSON.parse(text))));
     const random = SECCOMP_ARCHES.map((arch) => ({
       arch,
       policies: fc.sample(policyArb({ libseccomp: true }), {
@@ -112,7 +115,7 @@ describe.skipIf(missing !== undefined)(
       }),
     }));
     const jobs: { arch: SeccompArch; policy: Policy }[] = [
-      ...SECCOMP_ARCHES.map((arch) => ({ arch, policy: sandbox })),
+      ...shipped.flatMap((policy) => SECCOMP_ARCHES.map((arch) => ({ arch, policy }))),
       ...random.flatMap(({ arch, policies }) => policies.map((policy) => ({ arch, policy }))),
     ];
     let exported: ExportResult;
@@ -141,18 +144,19 @@ describe.skipIf(missing !== undefined)(
       expect(disagreements).toEqual([]);
     });
 
-    test.each(SECCOMP_ARCHES)(
-      `the sandbox policy: ${SANDBOX_CALLS} random syscalls on %s`,
-      (arch) => {
-        const index = SECCOMP_ARCHES.indexOf(arch);
-        compare(sandbox, arch, theirs[index]!, SANDBOX_CALLS);
-      },
-    );
+    test.each(
+      SECCOMP_POLICY_NAMES.flatMap((name, p) =>
+        SECCOMP_ARCHES.map((arch, a) => [name, arch, p * SECCOMP_ARCHES.length + a] as const),
+      ),
+    )(`policies/seccomp/%s.json: ${POLICY_CALLS} random syscalls on %s`, (_name, arch, index) => {
+      compare(jobs[index]!.policy, arch, theirs[index]!, POLICY_CALLS);
+    });
 
     test.each(SECCOMP_ARCHES)(
       `${RANDOM_POLICIES} random policies × ${CALLS_PER_POLICY} random syscalls on %s`,
       (arch) => {
-        const offset = SECCOMP_ARCHES.length + SECCOMP_ARCHES.indexOf(arch) * RANDOM_POLICIES;
+        const offset =
+          shipped.length * SECCOMP_ARCHES.length + SECCOMP_ARCHES.indexOf(arch) * RANDOM_POLICIES;
         const { policies } = random.find((r) => r.arch === arch)!;
         policies.forEach((policy, i) =>
           compare(policy, arch, theirs[offset + i]!, CALLS_PER_POLICY),

@@ -67,3 +67,19 @@ test('/dev/kvm is there only for a KVM guest', () => {
 test('rlimits: no core dumps of guest memory, no files written', () => {
   expect(VMM_RLIMITS).toEqual(expect.arrayContaining(['--core=0', '--fsize=0']));
 });
+
+test("IronClaw's filter: bwrap installs the program on the given descriptor, last, before QEMU's exec", () => {
+  const args = jailArgs({
+    layout: LAYOUT,
+    files: [],
+    runtimeDir: '/run/ironclaw-vmm/box-abc',
+    kvm: false,
+    infoFd: 3,
+    seccompFd: 4,
+    command: ['qemu-system-x86_64'],
+  });
+  const at = args.indexOf('--seccomp');
+  expect(args[at + 1]).toBe('4');
+  expect(at).toBeLessThan(args.indexOf('--'));
+  expect(jail(false)).not.toContain('--seccomp');
+});

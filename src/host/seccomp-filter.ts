@@ -1,9 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IronClawError } from '../core/errors.js';
+import type { SeccompPolicyName } from '../core/seccomp/index.js';
 import { packageRoot } from './package-files.js';
 
-/** Which seccomp filter a box gets: the default sandbox policy, or none (an explicit weakening). */
+/**
+ * Which seccomp filter a box gets: IronClaw's own for what runs on the host (the sandbox policy
+ * for a bwrap box's processes, the VMM's allow-list for QEMU), or none (an explicit weakening,
+ * for diagnosis, which the isolation report names).
+ */
 export type SeccompChoice = 'sandbox' | 'none';
 
 export interface SeccompFilterFile {
@@ -15,42 +20,58 @@ export interface SeccompFilterFile {
 
 const ARCH_OF: Record<string, string> = { x64: 'x86_64', arm64: 'aarch64' };
 
-let cached: Promise<SeccompFilterFile> | undefined;
+/** What the build writes beside each compiled program (scripts/build.mjs). */
+interface BuiltStats {
+  policy: string;
+  instructions: number;
+  total: number;
+  allowed: number;
+  denied: number;
+  conditional: number;
+}
+
+const cached = new Map<SeccompPolicyName, Promise<SeccompFilterFile>>();
 
 /**
- * The default policy compiled for this CPU (dist/seccomp/, written by the build with our own
- * compiler). Fails closed: no compiled filter for this machine means no box.
+ * A policy of policies/seccomp/ compiled for this CPU (dist/seccomp/, written by the build with
+ * our own compiler). Fails closed: no compiled filter for this machine means no box.
  */
+export function seccompFilter(name: SeccompPolicyName): Promise<SeccompFilterFile> {
+  let filter = cached.get(name);
+  if (filter === undefined) {
+    filter = load(name);
+    cached.set(name, filter);
+    filter.catch(() => cached.delete(name));
+  }
+  return filter;
+}
+
+/** The default policy of sandboxed processes (a deny-list). */
 export function sandboxSeccompFilter(): Promise<SeccompFilterFile> {
-  cached ??= (async () => {
-    const arch = ARCH_OF[process.arch];
-    if (!arch) {
-      throw new IronClawError(
-        'POLICY_UNENFORCEABLE',
-        `no seccomp filter for CPU architecture ${process.arch}: only x64 and arm64 are supported`,
-      );
-    }
-    const base = join(await packageRoot(), 'dist', 'seccomp', `sandbox.${arch}`);
-    const text = await readFile(`${base}.json`, 'utf8').catch((error: Error) => {
-      throw new IronClawError(
-        'POLICY_UNENFORCEABLE',
-        `the compiled seccomp filter ${base}.bpf is missing (${error.message}); run \`npm run build\``,
-      );
-    });
-    const stats = JSON.parse(text) as {
-      policy: string;
-      instructions: number;
-      total: number;
-      denied: number;
-      conditional: number;
-    };
-    return {
-      path: `${base}.bpf`,
-      summary: `policy "${stats.policy}": ${stats.denied} of ${stats.total} ${arch} syscalls denied, ${stats.conditional} decided by their arguments (${stats.instructions} BPF instructions)`,
-    };
-  })();
-  cached.catch(() => {
-    cached = undefined;
+  return seccompFilter('sandbox');
+}
+
+async function load(name: SeccompPolicyName): Promise<SeccompFilterFile> {
+  const arch = ARCH_OF[process.arch];
+  if (!arch) {
+    throw new IronClawError(
+      'POLICY_UNENFORCEABLE',
+      `no seccomp filter for CPU architecture ${process.arch}: only x64 and arm64 are supported`,
+    );
+  }
+  const base = join(await packageRoot(), 'dist', 'seccomp', `${name}.${arch}`);
+  const text = await readFile(`${base}.json`, 'utf8').catch((error: Error) => {
+    throw new IronClawError(
+      'POLICY_UNENFORCEABLE',
+      `the compiled seccomp filter ${base}.bpf is missing (${error.message}); run \`npm run build\``,
+    );
   });
-  return cached;
+  const stats = JSON.parse(text) as BuiltStats;
+  const numbers = name.startsWith('vmm-')
+    ? `${stats.allowed} of ${stats.total} ${arch} syscalls allowed, ${stats.conditional} more only with the arguments it uses; any other call kills it`
+    : `${stats.denied} of ${stats.total} ${arch} syscalls denied, ${stats.conditional} decided by their arguments`;
+  return {
+    path: `${base}.bpf`,
+    summary: `policy "${stats.policy}": ${numbers} (${stats.instructions} BPF instructions)`,
+  };
 }

@@ -10,6 +10,18 @@ import { loadPolicy } from './load-policy.js';
 export const SANDBOX_POLICY_FILE = 'policies/seccomp/sandbox.json';
 
 /**
+ * Every policy the build compiles: the sandbox's deny-list, and the allow-lists of the VMMs
+ * (QEMU's derived by tracing it, scripts/trace-vmm.mjs; Firecracker's from its upstream filters).
+ */
+export const SECCOMP_POLICY_NAMES = ['sandbox', 'vmm-qemu', 'vmm-firecracker'] as const;
+export type SeccompPolicyName = (typeof SECCOMP_POLICY_NAMES)[number];
+
+/** The file of a policy, relative to the package root. */
+export function seccompPolicyFile(name: SeccompPolicyName): string {
+  return `policies/seccomp/${name}.json`;
+}
+
+/**
  * Validates a parsed policy file and compiles it for the host's architecture (`process.arch`).
  * Fails closed: an unsupported architecture, an invalid policy or a program too long for the
  * kernel is a failure with a message that says which, never an empty filter.

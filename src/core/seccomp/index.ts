@@ -8,7 +8,13 @@ export {
   type SeccompArch,
 } from './arch.js';
 export { compilePolicy, type CompiledFilter } from './compile.js';
-export { compilePolicyForHost, SANDBOX_POLICY_FILE } from './compile-for-host.js';
+export {
+  compilePolicyForHost,
+  SANDBOX_POLICY_FILE,
+  SECCOMP_POLICY_NAMES,
+  seccompPolicyFile,
+  type SeccompPolicyName,
+} from './compile-for-host.js';
 export { checkProgram, runFilter, type SeccompData } from './interpreter.js';
 export { loadPolicy } from './load-policy.js';
 export type { Policy, PolicyFile } from './policy.js';

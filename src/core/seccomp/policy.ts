@@ -48,9 +48,20 @@ export const RuleSchema = z.strictObject({
   reason: Reason,
 });
 
+/** How a derived policy was made (the VMM profiles): by what, from what, when. */
+export const DerivationSchema = z.strictObject({
+  /** The script or method, e.g. "scripts/trace-vmm.mjs (strace -f)". */
+  by: z.string().check(z.minLength(1)),
+  /** What it was derived from: the traced program's version, or the upstream file. */
+  from: z.string().check(z.minLength(1)),
+  date: z.string().check(z.regex(/^\d{4}-\d{2}-\d{2}$/)),
+  notes: z.optional(z.string()),
+});
+
 export const PolicyFileSchema = z.strictObject({
   name: z.string().check(z.regex(/^[a-z0-9][a-z0-9-]{0,62}$/)),
   description: z.optional(z.string()),
+  derivation: z.optional(DerivationSchema),
   defaultAction: ActionSchema,
   /** Why the default is what it is. */
   defaultReason: Reason,
