@@ -1,5 +1,5 @@
 /** Names of the sandbox drivers this version has. */
-export const DRIVERS = ['bwrap', 'gvisor', 'qemu'] as const;
+export const DRIVERS = ['bwrap', 'gvisor', 'qemu', 'firecracker'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 
 /** What one isolation layer of a sandbox actually got: on, or off with the reason. */

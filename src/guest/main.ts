@@ -1,4 +1,5 @@
 import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { GUEST_METHODS } from '../protocol/guest-api.js';
 import { type Handler, parseParams, RpcServer } from '../protocol/rpc-server.js';
 import { closeInheritedFds } from './close-inherited-fds.js';
@@ -11,12 +12,14 @@ import {
   statSandboxPath,
   writeSandboxFile,
 } from './files.js';
+import { serveRelayed } from './vsock-channel.js';
 
 /**
  * The guest agent: the first process in every sandbox. It serves one framed connection to the
  * host: an inherited descriptor (IRONCLAW_AGENT_FD; bwrap, gVisor), where it exits when that
- * connection closes, which ends the sandbox; or a VM's virtio-serial port
- * (IRONCLAW_AGENT_DEVICE), where it serves one host session after another.
+ * connection closes, which ends the sandbox; or, in a VM, where it serves one host session after
+ * another: IRONCLAW_AGENT_DEVICE names a virtio-serial port (QEMU), or `vsock:<port>`, an AF_VSOCK
+ * port it listens on (Firecracker).
  */
 const startedAt = performance.now();
 
@@ -38,7 +41,12 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
 
 const device = process.env.IRONCLAW_AGENT_DEVICE;
 delete process.env.IRONCLAW_AGENT_DEVICE;
-if (device === undefined) {
+const vsockPort = /^vsock:(\d{1,10})$/.exec(device ?? '')?.[1];
+if (vsockPort !== undefined) {
+  // Firecracker: no serial port; the agent listens on an AF_VSOCK port and the host dials it.
+  closeInheritedFds(-1);
+  void serveRelayed({ vsockPort: Number(vsockPort) }, serveSession, log);
+} else if (device === undefined) {
   const fd = Number(process.env.IRONCLAW_AGENT_FD ?? '3');
   delete process.env.IRONCLAW_AGENT_FD;
   closeInheritedFds(fd);
@@ -53,19 +61,19 @@ if (device === undefined) {
   // In a VM the agent outlives its connection: the host may reconnect (after a restore, say),
   // so a closed session reopens the port instead of ending the sandbox.
   closeInheritedFds(-1);
-  void serveDevice(
-    device,
-    (stream) =>
-      new Promise<void>((resolve) => {
-        new RpcServer(stream, handlers, {
-          onClose: (error) => {
-            if (error) log(`${error.code}: ${error.message}`);
-            resolve();
-          },
-        });
-      }),
-    log,
-  );
+  void serveDevice(device, serveSession, log);
+}
+
+/** One host session of a VM's agent: ends when the host disconnects or the channel fails. */
+function serveSession(stream: Duplex): Promise<void> {
+  return new Promise<void>((resolve) => {
+    new RpcServer(stream, handlers, {
+      onClose: (error) => {
+        if (error) log(`${error.code}: ${error.message}`);
+        resolve();
+      },
+    });
+  });
 }
 
 function log(message: string): void {

@@ -12,6 +12,8 @@ const drivers: Record<DriverName, BoxDriver> = {
   bwrap: spawnBwrapBox,
   gvisor: async (options) => (await import('./gvisor-box.js')).spawnGvisorBox(options),
   qemu: async (options) => (await import('./qemu-box.js')).spawnQemuBox(options),
+  firecracker: async (options) =>
+    (await import('./firecracker-box.js')).spawnFirecrackerBox(options),
 };
 
 /** The driver of that name, or a clear error naming the ones there are. */
@@ -30,5 +32,5 @@ export function boxDriver(name: string): BoxDriver {
  * only the guest agent, so their one-shot runs go through a sandbox and an exec.
  */
 export function runsCommandPayload(name: DriverName): boolean {
-  return name !== 'qemu';
+  return name !== 'qemu' && name !== 'firecracker';
 }

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
-import { buildOnce, exists } from './image-cache.js';
+import { buildOnce, exists, inputHash } from './image-cache.js';
 import { GUEST_MODULES, modulesInLoadOrder } from './image-modules.js';
 import { buildError, type Progress, runTool } from './image-tools.js';
 import { extractVmlinux } from './image-vmlinux.js';
@@ -24,6 +24,8 @@ const KernelArtifactSchema = z.object({
   formatDetail: z.string(),
   /** Modules in load order; files are in the artifact directory's modules/. */
   modules: z.array(z.string()),
+  /** The modules asked for (GUEST_MODULES then): an artifact made for another list is not used. */
+  wanted: z.optional(z.array(z.string())),
 });
 type KernelRecord = z.infer<typeof KernelArtifactSchema>;
 export type KernelArtifact = KernelRecord & { dir: string };
@@ -44,7 +46,8 @@ export async function resolveKernelPackage(meta = KERNEL_META_PACKAGE): Promise<
 }
 
 export function kernelDir(cacheDir: string, kernel: KernelPackage): string {
-  return join(cacheDir, 'kernels', `${kernel.name}_${kernel.version}`.replace(/[^\w.+-]/g, '_'));
+  const name = `${kernel.name}_${kernel.version}_${inputHash(GUEST_MODULES).slice(0, 8)}`;
+  return join(cacheDir, 'kernels', name.replace(/[^\w.+-]/g, '_'));
 }
 
 /** The kernel artifacts already in the cache, newest first. */
@@ -58,6 +61,7 @@ export async function cachedKernels(cacheDir: string): Promise<KernelArtifact[]>
   );
   return found
     .filter((kernel): kernel is KernelArtifact => kernel !== undefined)
+    .filter((kernel) => kernel.wanted?.join() === GUEST_MODULES.join())
     .sort((a, b) => b.package.version.localeCompare(a.package.version, 'en', { numeric: true }));
 }
 
@@ -117,6 +121,7 @@ export async function ensureKernel(
         ? `uncompressed PVH vmlinux (unpacked from the ${extracted.compression} bzImage)`
         : `bzImage, booted compressed: ${extracted.reason}`,
       modules: modules.map((module) => module.name),
+      wanted: [...GUEST_MODULES],
     };
     progress(`kernel: ${record.formatDetail}`);
     await writeFile(join(staging, 'kernel.json'), `${JSON.stringify(record, null, 2)}\n`);

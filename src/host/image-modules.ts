@@ -9,8 +9,16 @@ import { buildError } from './image-tools.js';
  * kernel has built in (modules.builtin) need no loading and are left out.
  */
 
-/** What the guest needs: the virtio-mmio transport, the serial port to the agent, the disk. */
-export const GUEST_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk'] as const;
+/**
+ * What the guest needs: the virtio-mmio transport, the serial port to the agent (QEMU), the disk,
+ * and vsock (the agent's channel under Firecracker, which has no virtio-serial device).
+ */
+export const GUEST_MODULES = [
+  'virtio_mmio',
+  'virtio_console',
+  'virtio_blk',
+  'vmw_vsock_virtio_transport',
+] as const;
 
 export interface KernelModule {
   name: string;

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { DRIVERS } from '../core/isolation.js';
+import { type DriverName, DRIVERS } from '../core/isolation.js';
 
 /**
  * Limits on what one tool call may carry. A result holds its data twice (structured, and as text
@@ -34,15 +34,16 @@ export const SandboxIdInput = described(
 );
 
 /** What each driver puts between the code and the host, for a model choosing one. */
-const DRIVER_NOTES: Record<string, string | undefined> = {
+const DRIVER_NOTES: Record<DriverName, string> = {
   bwrap: 'namespaces + seccomp, the fastest',
   gvisor: 'a user-space kernel between the code and the host',
-  qemu: 'a virtual machine',
+  qemu: 'a virtual machine (QEMU)',
+  firecracker: 'a virtual machine (Firecracker, needs a bootable KVM)',
 };
 
 export const DriverInput = described(
   z.enum(DRIVERS),
-  `Isolation driver: ${DRIVERS.map((name) => (DRIVER_NOTES[name] ? `${name} (${DRIVER_NOTES[name]})` : name)).join(', ')}. Default: the server's default.`,
+  `Isolation driver: ${DRIVERS.map((name) => `${name} (${DRIVER_NOTES[name]})`).join(', ')}. Default: the server's default.`,
 );
 
 export const EncodingInput = described(

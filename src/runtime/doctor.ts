@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { toIronClawError } from '../core/errors.js';
 import { detectCgroups } from '../host/cgroups.js';
+import { firecrackerUnavailable } from '../host/firecracker-tools.js';
 import { probeGvisor } from '../host/gvisor-platform.js';
 import { createSandbox } from './create-sandbox.js';
 import { runOnce } from './run-once.js';
@@ -62,6 +63,7 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
       return `a VM booted and its guest agent answered (${ping.node}) in ${Math.round(performance.now() - started)} ms; ${sandbox.isolation.layers.kernel?.detail ?? ''}`;
     }),
   );
+  checks.push(await firecrackerCheck());
   const cgroups = await detectCgroups();
   checks.push(
     cgroups.available
@@ -74,6 +76,34 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
         },
   );
   return checks;
+}
+
+/** Boots a Firecracker box when the host has what it needs; else says what is missing. */
+async function firecrackerCheck(): Promise<DoctorCheck> {
+  const name = 'firecracker micro-VM sandbox';
+  const missing = await firecrackerUnavailable();
+  if (missing === undefined) {
+    return probe(name, async () => {
+      const started = performance.now();
+      await using sandbox = await createSandbox({ driver: 'firecracker' });
+      const ping = await sandbox.ping();
+      return `a VM booted and its guest agent answered over vsock (${ping.node}) in ${Math.round(performance.now() - started)} ms; ${sandbox.isolation.layers.kernel?.detail ?? ''}`;
+    });
+  }
+  // Whether KVM could boot a guest at all: the qemu check above probed it (and cached it).
+  const kvm = await Promise.all([import('../host/qemu-accel.js'), import('../host/image-build.js')])
+    .then(async ([{ chooseAccel }, { ensureImage }]) => chooseAccel(await ensureImage()))
+    .then(
+      (accel) =>
+        accel.accel === 'kvm' ? '' : `; and KVM cannot boot a guest here: ${accel.detail}`,
+      () => '',
+    );
+  return {
+    name,
+    ok: false,
+    detail: `${missing}${kvm}`,
+    fix: 'as root on x86-64 Linux with a working /dev/kvm, install firecracker, jailer (and seccompiler-bin) from one Firecracker release',
+  };
 }
 
 async function probe(name: string, run: () => Promise<string>): Promise<DoctorCheck> {
