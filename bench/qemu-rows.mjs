@@ -1,14 +1,18 @@
 // QEMU rows: raw QEMU booting the same kernel, initramfs and command line as IronClaw's qemu
 // driver (its exact argv, read from a running VM) to the guest's first byte, beside IronClaw's
-// cold createSandbox -> first exec result and the exec round trip on a live VM. A TCG boot costs
-// seconds, so these rows take BENCH_QEMU_RUNS runs (default 5, after 1 warm-up), interleaved
-// so drift hits every row alike. Absent (with the reason) where QEMU is not installed.
+// cold createSandbox -> first exec result and the exec round trip on a live VM; then VMs
+// restored from a template (create -> first result, and create alone), a warm pool of restored
+// VMs (acquire -> first result), and the host memory (proportional set size) of an idle VM,
+// restored and cold. A TCG boot costs seconds, so the cold rows take BENCH_QEMU_RUNS runs
+// (default 5, after 1 warm-up), interleaved so drift hits every row alike; the restore rows take
+// BENCH_QEMU_RESTORE_RUNS (default 20). Absent (with the reason) where QEMU is not installed.
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { summarize } from './stats.mjs';
 
@@ -38,7 +42,11 @@ export async function measureQemu(library, plan, progress) {
     throw new Error('BENCH_QEMU_RUNS must be a positive integer');
   const counts = { runs, warmup: 1, signal: plan.signal };
   // The first sandbox builds the image and probes KVM (untimed), and shows the driver's argv.
-  const box = await library.createSandbox({ driver: 'qemu', startTimeoutMs: 600_000 });
+  const box = await library.createSandbox({
+    driver: 'qemu',
+    template: false,
+    startTimeoutMs: 600_000,
+  });
   let argv;
   /** @type {number[]} */
   const live = [];
@@ -63,7 +71,11 @@ export async function measureQemu(library, plan, progress) {
     const init = await rawBoot(argv, 'init');
     const agent = await rawBoot(argv, 'agent');
     const started = performance.now();
-    const sandbox = await library.createSandbox({ driver: 'qemu', startTimeoutMs: 120_000 });
+    const sandbox = await library.createSandbox({
+      driver: 'qemu',
+      template: false,
+      startTimeoutMs: 120_000,
+    });
     try {
       await sandbox.exec(['true']);
     } finally {
@@ -100,7 +112,114 @@ export async function measureQemu(library, plan, progress) {
       samples.cold,
     ),
     row('qemu-exec', 'qemu live VM: exec(["true"])', true, live),
+    ...(await measureTemplates(library, counts, progress)),
   ];
+}
+
+/**
+ * @param {{ createSandbox: Function, SandboxPool: any }} library
+ * @param {{ warmup: number, signal: AbortSignal }} counts
+ * @param {(message: string) => void} progress
+ * @returns {Promise<import('./report.mjs').Row[]>}
+ */
+async function measureTemplates(library, counts, progress) {
+  const runs = Number(process.env.BENCH_QEMU_RESTORE_RUNS ?? '20');
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new Error('BENCH_QEMU_RESTORE_RUNS must be a positive integer');
+  // The first restore makes the template if there is none (a cold boot, untimed).
+  await (await library.createSandbox({ driver: 'qemu', startTimeoutMs: 300_000 })).destroy();
+  /** @type {Record<string, number[]>} */
+  const samples = { restore: [], ready: [], pool: [] };
+  progress(`qemu: ${runs} restores from the template`);
+  for (let index = 0; index < counts.warmup + runs; index++) {
+    counts.signal.throwIfAborted();
+    const started = performance.now();
+    const sandbox = await library.createSandbox({ driver: 'qemu', startTimeoutMs: 60_000 });
+    const ready = performance.now() - started;
+    try {
+      await sandbox.exec(['true']);
+      if (index >= counts.warmup) {
+        samples.restore.push(performance.now() - started);
+        samples.ready.push(ready);
+      }
+    } finally {
+      await sandbox.destroy();
+    }
+  }
+  progress(`qemu: ${runs} acquisitions from a warm pool of restored VMs`);
+  const pool = new library.SandboxPool({ size: 2, sandbox: { driver: 'qemu' } });
+  try {
+    pool.start();
+    for (let index = 0; index < counts.warmup + runs; index++) {
+      counts.signal.throwIfAborted();
+      await pool.whenFull();
+      const started = performance.now();
+      const sandbox = await pool.acquire();
+      try {
+        await sandbox.exec(['true']);
+        if (index >= counts.warmup) samples.pool.push(performance.now() - started);
+      } finally {
+        await sandbox.destroy();
+      }
+    }
+  } finally {
+    await pool.close();
+  }
+  const memory = {
+    restored: await idlePss(library, { driver: 'qemu' }),
+    cold: await idlePss(library, { driver: 'qemu', template: false, startTimeoutMs: 120_000 }),
+  };
+  progress(
+    `qemu: idle VM proportional set size: restored ${memory.restored.toFixed(1)} MiB, cold ${memory.cold.toFixed(1)} MiB`,
+  );
+  return [
+    row(
+      'qemu-restore',
+      'qemu template restore: createSandbox + exec(["true"])',
+      false,
+      samples.restore,
+    ),
+    row(
+      'qemu-restore-ready',
+      'qemu template restore: createSandbox (agent answers)',
+      true,
+      samples.ready,
+    ),
+    row(
+      'qemu-pool',
+      'qemu warm pool of restored VMs: acquire + exec(["true"])',
+      false,
+      samples.pool,
+    ),
+    {
+      ...row('qemu-pss-restored', 'qemu idle VM host memory (PSS), restored', true, [
+        memory.restored,
+      ]),
+      unit: 'MiB',
+    },
+    {
+      ...row('qemu-pss-cold', 'qemu idle VM host memory (PSS), booted cold', true, [memory.cold]),
+      unit: 'MiB',
+    },
+  ];
+}
+
+/**
+ * The proportional set size of an idle VM's QEMU (shared pages divided among their sharers),
+ * in MiB, with a second VM of the same kind running beside it, after one exec and a pause.
+ * @param {{ createSandbox: Function }} library @param {Record<string, unknown>} options
+ */
+async function idlePss(library, options) {
+  const sandboxes = [await library.createSandbox(options), await library.createSandbox(options)];
+  try {
+    for (const sandbox of sandboxes) await sandbox.exec(['true']);
+    await delay(1000);
+    const rollup = await readFile(`/proc/${sandboxes[0].boxPid}/smaps_rollup`, 'utf8');
+    const kib = Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1]);
+    return kib / 1024;
+  } finally {
+    await Promise.all(sandboxes.map((sandbox) => sandbox.destroy()));
+  }
 }
 
 /**
@@ -115,6 +234,7 @@ async function rawBoot(argv, until) {
   const args = argv.map((arg) =>
     arg
       .replace(/path=[^,]*agent\.sock/, `path=${agentSocket}`)
+      .replace(/path=[^,]*control\.sock/, `path=${join(dir, 'control.sock')}`)
       .replace(/unix:[^,]*qmp\.sock/, `unix:${join(dir, 'qmp.sock')}`)
       .replace(/^(.* ironclaw\.tmp=.*)$/, until === 'init' ? '$1 ironclaw.probe=1' : '$1'),
   );

@@ -16,7 +16,7 @@ const GVISOR_RATIO_LIMIT = 1.2;
 /**
  * @typedef {{ id: string, name: string, informational: boolean, samples: number[],
  *   stats: import('./stats.mjs').Stats, parts?: Record<string, { samples: number[], stats: import('./stats.mjs').Stats }>,
- *   command?: string[], failures?: string[] }} Row
+ *   command?: string[], failures?: string[], unit?: string }} Row (unit: not milliseconds)
  * @typedef {{ row: string, description: string, limitMs: number, actualMs: number, ratio?: number, pass: boolean }} Target
  */
 
@@ -66,6 +66,8 @@ export function evaluateTargets(rows) {
           ratio: p50('qemu-cold') / p50('qemu-raw-agent'),
           pass: p50('qemu-cold') <= QEMU_RATIO_LIMIT * p50('qemu-raw-agent'),
         },
+        absolute('qemu-restore', 100, 'qemu template restore -> first result'),
+        absolute('qemu-pool', 15, 'qemu warm pool of restored VMs -> first result'),
       ]
     : [];
   return [
@@ -89,12 +91,13 @@ export function formatTable(rows, targets) {
   const ms = (/** @type {number} */ value) => value.toFixed(2);
   const lines = rows.map((row) => {
     const target = targets.find((candidate) => candidate.row === row.id);
+    const unit = (/** @type {number} */ value) => `${ms(value)}${row.unit ? ` ${row.unit}` : ''}`;
     return [
       row.name,
       String(row.stats.runs),
-      ms(row.stats.p50),
-      ms(row.stats.p95),
-      ms(row.stats.min),
+      unit(row.stats.p50),
+      unit(row.stats.p95),
+      unit(row.stats.min),
       target ? `<= ${ms(target.limitMs)}` : '-',
       target ? (target.pass ? 'pass' : 'MISS') : row.informational ? 'info' : 'baseline',
     ];

@@ -1,6 +1,7 @@
 import { ensureImage } from '../host/image-build.js';
 import { imageCacheDir } from '../host/image-cache.js';
 import { listImages, removeImage } from '../host/image-store.js';
+import { removeTemplates } from '../host/qemu-template.js';
 import { EXIT_USAGE, reportError } from './cli-error.js';
 
 const USAGE = 'usage: ironclaw image build | list [--json] | rm <key>|all\n';
@@ -45,6 +46,9 @@ export async function imageCommand(
     }
     if (action === 'rm' && rest.length === 1 && rest[0]) {
       for (const key of await removeImage(rest[0])) process.stdout.write(`removed ${key}\n`);
+      // Templates are made from images; they are made again on the next qemu sandbox.
+      const templates = await removeTemplates();
+      if (templates > 0) process.stdout.write(`removed ${templates} VM template(s)\n`);
       return 0;
     }
     process.stderr.write(USAGE);

@@ -3,7 +3,7 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BOX_ENV, BOX_ETC_FILES } from './bwrap-args.js';
 import { buildOnce, exists, imageCacheDir, inputHash } from './image-cache.js';
-import { stage1Script, stage2Script } from './image-init.js';
+import { RESTORE_HELPER, stage1Script, stage2Script } from './image-init.js';
 import { buildInitramfs } from './image-initramfs.js';
 import {
   cachedKernels,
@@ -129,6 +129,7 @@ async function ensureInitramfs(
     agent: await fileHash(agent),
     stage1: stage1Script(kernel.modules),
     stage2: stage2Script(BOX_ENV),
+    restoreHelper: RESTORE_HELPER,
   });
   const dir = join(cacheDir, 'initramfs', key);
   await buildOnce(dir, async (staging) => {

@@ -1,7 +1,13 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
 import { BOX_ENV } from './bwrap-args.js';
-import { AGENT_PORT_NAME, stage1Script, stage2Script } from './image-init.js';
+import {
+  AGENT_PORT_NAME,
+  CONTROL_PORT_NAME,
+  RESTORE_HELPER,
+  stage1Script,
+  stage2Script,
+} from './image-init.js';
 
 /** busybox's sh, as the guest runs it; -n parses a script without running it. */
 const SYNTAX_CHECK = ['busybox', 'sh', '-n'];
@@ -40,7 +46,8 @@ describe('guest init scripts', () => {
   test('stage 1 loads the modules in the given order and finds the port by its name', () => {
     expect(stage1).toMatch(/^#!\/bin\/busybox sh\n/);
     expect(stage1).toContain('for module in virtio_ring virtio virtio_mmio; do');
-    expect(stage1).toContain(`= "${AGENT_PORT_NAME}" ]`);
+    expect(stage1).toContain(`${AGENT_PORT_NAME}) port=`);
+    expect(stage1).toContain(`${CONTROL_PORT_NAME}) control=`);
     expect(stage1).toContain('mount -t ext4 -o ro,noload,nodev,nosuid');
   });
 
@@ -52,5 +59,17 @@ describe('guest init scripts', () => {
     expect(stage2).toContain('hidepid=invisible');
     expect(stage2).toContain("/usr/bin/env -i 'PATH=");
     expect(stage2).toContain(`'QUOTE=it'\\''s'`);
+  });
+
+  test('stage 2 starts the restore helper as root, outside the box cgroup, before the agent', () => {
+    const helper = stage2.indexOf('/.ironclaw/restore.py "$control"');
+    expect(helper).toBeGreaterThan(0);
+    expect(helper).toBeLessThan(stage2.indexOf('cgroup.procs'));
+  });
+
+  test('the restore helper reseeds the kernel generator and sets the clock, and only on request', () => {
+    expect(RESTORE_HELPER).toContain('RNDRESEEDCRNG = 0x5207');
+    expect(RESTORE_HELPER).toContain('time.clock_settime_ns(time.CLOCK_REALTIME');
+    expect(RESTORE_HELPER).toMatch(/if len\(seed\) < 32:/);
   });
 });

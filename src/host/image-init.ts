@@ -11,10 +11,15 @@
  * and powers off too: the host fails the start at once and quotes it.
  *
  * Per-VM settings come on the kernel command line as ironclaw.<name>=<value> (see qemu-args.ts).
+ * Under Firecracker (firecracker-box.ts) there is no virtio-serial port: `ironclaw.vsock=<port>`
+ * makes the agent listen on that AF_VSOCK port instead, and `ironclaw.halt=reboot` ends the VM by
+ * a reset, the only way Firecracker on x86 notices the guest is done.
  */
 
 /** The name the host gives the agent's virtserialport; the guest finds it in sysfs. */
 export const AGENT_PORT_NAME = 'ironclaw.agent';
+/** The name of the restore helper's virtserialport (root's, see RESTORE_HELPER). */
+export const CONTROL_PORT_NAME = 'ironclaw.control';
 /** What a probe VM writes on the agent port before powering off (see qemu-accel.ts). */
 export const PROBE_REPLY = 'ironclaw-probe-ok';
 /** Where the node binary is in the root filesystem (a link to it, or the binary itself). */
@@ -22,7 +27,15 @@ export const GUEST_NODE = '/usr/local/bin/node';
 
 const SHARED = String.raw`
 say() { read -r up _ </proc/uptime 2>/dev/null; echo "ironclaw-init: [$up] $*" >/dev/console 2>/dev/null; }
-fail() { say "FAILED: $*"; poweroff -f; sleep 10; }
+# Firecracker on x86 has no ACPI power-off: it ends only on a reset (ironclaw.halt=reboot).
+stop_vm() {
+  case " $(cat /proc/cmdline 2>/dev/null) " in
+    *" ironclaw.halt=reboot "*) ${'${bb:-/bin/busybox}'} reboot -f ;;
+    *) ${'${bb:-/bin/busybox}'} poweroff -f ;;
+  esac
+  sleep 10
+}
+fail() { say "FAILED: $*"; stop_vm; }
 `;
 
 /** Stage 1: the initramfs /init. `modules` are file names under /lib/modules, in load order. */
@@ -39,7 +52,7 @@ for module in ${modules.join(' ')}; do
   insmod /lib/modules/$module.ko || fail "insmod $module"
 done
 
-probe=0 tmp=536870912 workspace=1073741824 nofile=4096 nproc=4096 fsize=1073741824 pids=512 memory=max
+probe=0 tmp=536870912 workspace=1073741824 nofile=4096 nproc=4096 fsize=1073741824 pids=512 memory=max vsock=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     ironclaw.probe=*) probe=${'${arg#*=}'} ;;
@@ -50,24 +63,31 @@ for arg in $(cat /proc/cmdline); do
     ironclaw.fsize=*) fsize=${'${arg#*=}'} ;;
     ironclaw.pids=*) pids=${'${arg#*=}'} ;;
     ironclaw.memory=*) memory=${'${arg#*=}'} ;;
+    ironclaw.vsock=*) vsock=${'${arg#*=}'} ;;
   esac
 done
 
-# The port appears when virtio_console has probed the device; its node when devtmpfs has it.
-port=
+# The ports appear when virtio_console has probed the device; their nodes when devtmpfs has them.
+# A probe VM has the agent's port only; every other VM has the restore helper's port as well.
+# Under Firecracker there are none: the agent listens on the AF_VSOCK port ironclaw.vsock names.
+port= control=
+[ -n "$vsock" ] && port=vsock:$vsock
 tries=0
-while :; do
+while [ -z "$vsock" ]; do
   for dir in /sys/class/virtio-ports/*; do
-    [ "$(cat "$dir/name" 2>/dev/null)" = "${AGENT_PORT_NAME}" ] && port=/dev/${'${dir##*/}'}
+    case "$(cat "$dir/name" 2>/dev/null)" in
+      ${AGENT_PORT_NAME}) port=/dev/${'${dir##*/}'} ;;
+      ${CONTROL_PORT_NAME}) control=/dev/${'${dir##*/}'} ;;
+    esac
   done
-  [ -n "$port" ] && [ -c "$port" ] && break
+  [ -n "$port" ] && [ -c "$port" ] && { [ "$probe" = 1 ] || { [ -n "$control" ] && [ -c "$control" ]; }; } && break
   tries=$((tries + 1))
-  [ $tries -gt 500 ] && fail "no virtio-serial port named ${AGENT_PORT_NAME}"
+  [ $tries -gt 500 ] && fail "no virtio-serial ports named ${AGENT_PORT_NAME} and ${CONTROL_PORT_NAME}"
   sleep 0.01
 done
 if [ "$probe" = 1 ]; then
   echo ${PROBE_REPLY} >"$port"
-  poweroff -f
+  stop_vm
 fi
 
 tries=0
@@ -81,16 +101,78 @@ mount -t tmpfs -o nosuid,nodev,mode=1777,size=$tmp tmpfs /newroot/tmp || fail "m
 mount -t tmpfs -o nosuid,nodev,mode=0755,uid=1000,gid=1000,size=$workspace tmpfs /newroot/workspace ||
   fail "mount /workspace"
 mount -t tmpfs -o nosuid,nodev,mode=0755,size=16m tmpfs /newroot/.ironclaw || fail "mount /.ironclaw"
-cp /bin/busybox /ironclaw/agent.mjs /ironclaw/init /newroot/.ironclaw/ || fail "copy the agent"
+cp /bin/busybox /ironclaw/agent.mjs /ironclaw/restore.py /ironclaw/init /newroot/.ironclaw/ || fail "copy the agent"
 mount -o remount,ro /newroot/.ironclaw || fail "remount /.ironclaw read-only"
 say "switching to the root filesystem"
 umount /proc
 mount --move /sys /newroot/sys || fail "move /sys"
 mount --move /dev /newroot/dev || fail "move /dev"
-exec switch_root /newroot /.ironclaw/busybox sh /.ironclaw/init "$port" "$nofile" "$nproc" "$fsize" "$pids" "$memory"
+exec switch_root /newroot /.ironclaw/busybox sh /.ironclaw/init "$port" "$control" "$nofile" "$nproc" "$fsize" "$pids" "$memory"
 fail "switch_root"
 `;
 }
+
+/**
+ * The restore helper: a small python3 program that stage 2 starts as root before the agent. A VM
+ * restored from a template resumes the template's memory, so every clone would go on from the
+ * same kernel random state and the template's wall clock. Right after a restore the host writes
+ * `restore <epoch ns> <seed hex>` on the helper's own port; the helper mixes the host's seed into
+ * the kernel's pool, forces the kernel's generator to reseed from it (RNDRESEEDCRNG, which needs
+ * root: the agent runs as uid 1000 with no capabilities), sets the clock and answers `restored`.
+ * Only then does the host let the clone run commands. A read of 0 bytes means no host is on the
+ * port (virtio_console), so it waits and reads again.
+ */
+export const RESTORE_HELPER = String.raw`# IronClaw guest restore helper. Generated by src/host/image-init.ts.
+import fcntl, os, sys, time
+
+RNDRESEEDCRNG = 0x5207  # _IO('R', 0x07)
+MAX_LINE = 4096
+
+port = os.open(sys.argv[1], os.O_RDWR)
+
+
+def say(line):
+    os.write(port, (line + "\n").encode())
+
+
+def restore(words):
+    if len(words) != 3 or not words[1].isdigit():
+        raise ValueError("usage: restore <epoch ns> <seed hex>")
+    seed = bytes.fromhex(words[2])
+    if len(seed) < 32:
+        raise ValueError("the seed is shorter than 32 bytes")
+    with open("/dev/urandom", "wb", buffering=0) as pool:
+        pool.write(seed)
+        fcntl.ioctl(pool, RNDRESEEDCRNG)
+    time.clock_settime_ns(time.CLOCK_REALTIME, int(words[1]))
+
+
+# Reseeded just before a template is saved (it is saved once "ready" is read), so a clone's
+# kernel would not reseed on its own for a while: the host's reseed is what makes clones differ.
+with open("/dev/urandom", "wb", buffering=0) as pool:
+    fcntl.ioctl(pool, RNDRESEEDCRNG)
+say("ready")
+pending = b""
+while True:
+    data = os.read(port, MAX_LINE)
+    if not data:
+        time.sleep(0.05)
+        continue
+    pending += data
+    while b"\n" in pending:
+        line, pending = pending.split(b"\n", 1)
+        words = line.decode("ascii", "replace").split()
+        try:
+            if words[:1] != ["restore"]:
+                raise ValueError("unknown request")
+            restore(words)
+            say("restored")
+        except Exception as error:
+            say("error " + str(error).replace("\n", " ")[:200])
+    if len(pending) > MAX_LINE:
+        pending = b""
+        say("error line too long")
+`;
 
 /** Stage 2: /.ironclaw/init in the real root. `env` is the agent's whole environment. */
 export function stage2Script(env: Readonly<Record<string, string>>): string {
@@ -103,7 +185,7 @@ for applet in cat chown echo hostname ip mkdir mount poweroff sleep; do
   eval "$applet() { $bb $applet \"\$@\"; }"
 done
 ${SHARED}
-port=$1 nofile=$2 nproc=$3 fsize=$4 pids=$5 memory=$6
+port=$1 control=$2 nofile=$3 nproc=$4 fsize=$5 pids=$6 memory=$7
 mount -t proc -o nosuid,nodev,noexec,hidepid=invisible proc /proc || fail "mount /proc"
 mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup || fail "mount cgroup2"
 echo "+memory +pids" >/sys/fs/cgroup/cgroup.subtree_control || fail "enable cgroup controllers"
@@ -116,8 +198,10 @@ hostname ironclaw || fail "hostname"
 # (as under bwrap), instead of a small guest refusing the allocation itself.
 echo 1 >/proc/sys/vm/overcommit_memory || fail "vm.overcommit_memory"
 ip link set lo up || fail "loopback"
-chown 1000:1000 "$port" || fail "chown $port"
+case "$port" in vsock:*) ;; *) chown 1000:1000 "$port" || fail "chown $port" ;; esac
 cd /workspace || fail "cd /workspace"
+# The restore helper stays root, outside the box's cgroup, hidden from the box by hidepid.
+[ -n "$control" ] && /usr/bin/python3 -I -S /.ironclaw/restore.py "$control" </dev/null >/dev/console 2>&1 &
 say "starting the guest agent"
 $bb sh -c 'echo $$ >/sys/fs/cgroup/box/cgroup.procs && exec "$@"' agent \
   /usr/bin/prlimit --nofile=$nofile --nproc=$nproc --fsize=$fsize --core=0 -- \
@@ -127,6 +211,6 @@ agent=$!
 # As pid 1, wait also reaps the box's orphans.
 wait $agent
 say "the guest agent exited with status $?; powering off"
-poweroff -f
+stop_vm
 `;
 }

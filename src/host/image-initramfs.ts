@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CpioEntry, cpioArchive } from './cpio.js';
-import { stage1Script, stage2Script } from './image-init.js';
+import { RESTORE_HELPER, stage1Script, stage2Script } from './image-init.js';
 import { buildError } from './image-tools.js';
 
 /** busybox applets stage 1 runs by name (its builtins, echo and test, need no link). */
@@ -69,6 +69,7 @@ export function initramfsArchive(inputs: InitramfsInputs): Buffer {
       mode: 0o644,
     },
     { type: 'file', path: 'ironclaw/agent.mjs', data: inputs.agent, mode: 0o644 },
+    { type: 'file', path: 'ironclaw/restore.py', data: Buffer.from(RESTORE_HELPER), mode: 0o644 },
   ];
   return cpioArchive(entries);
 }

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { access, constants, stat } from 'node:fs/promises';
 import { release } from 'node:os';
 import { promisify } from 'node:util';
+import { IronClawError } from '../core/errors.js';
 import { PROBE_REPLY } from './image-init.js';
 import type { GuestImage } from './image-store.js';
 import { type Accel, kernelCmdline, qemuArgs } from './qemu-args.js';
@@ -79,7 +80,11 @@ async function probeKvm(image: GuestImage): Promise<{ ok: boolean; detail: strin
       files: [image.kernel.path, image.initramfs],
       kvm: true,
       rootVmmUid: PROBE_VMM_UID,
+      control: false,
     }).catch((error: Error) => error);
+    // Only what QEMU itself did is a verdict on KVM worth keeping: a failure of IronClaw's own
+    // before QEMU ran (a missing build artifact, say) is thrown, not cached.
+    if (vm instanceof IronClawError && vm.code !== 'SANDBOX_START_FAILED') throw vm;
     if (vm instanceof Error)
       return { ok: false, detail: `QEMU cannot start a KVM guest: ${firstLine(vm.message)}` };
     try {

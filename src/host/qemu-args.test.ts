@@ -131,3 +131,34 @@ test('tscKhzFromCpuinfo reads "cpu MHz" in kHz', () => {
   );
   expect(tscKhzFromCpuinfo('no such line')).toBeUndefined();
 });
+
+describe('qemuArgs for templates', () => {
+  const shape = { accel: 'tcg', memoryMiB: 256, cpus: 1, cmdline: '' } as const;
+  const withControl = { ...PATHS, controlSocket: '/run/vm/control.sock' };
+
+  test('a template VM keeps its RAM in a shared file; a clone maps one privately and waits', () => {
+    const template = qemuArgs(withControl, {
+      ...shape,
+      memoryFile: { path: '/run/t,1/memory', share: true },
+    });
+    expect(values(template, '-M')[0]).toMatch(/,memory-backend=mem$/);
+    expect(values(template, '-object')).toEqual([
+      'memory-backend-file,id=mem,size=256M,mem-path=/run/t,,1/memory,share=on',
+    ]);
+    expect(values(template, '-incoming')).toEqual([]);
+    const clone = qemuArgs(withControl, {
+      ...shape,
+      memoryFile: { path: '/proc/self/fd/10', share: false },
+      incoming: true,
+    });
+    expect(values(clone, '-object')[0]).toMatch(/mem-path=\/proc\/self\/fd\/10,share=off$/);
+    expect(values(clone, '-incoming')).toEqual(['defer']);
+  });
+
+  test('the restore helper gets a port of its own; without a control socket there is none', () => {
+    expect(values(qemuArgs(withControl, shape), '-device')).toContain(
+      'virtserialport,chardev=control,name=ironclaw.control',
+    );
+    expect(values(qemuArgs(PATHS, shape), '-device').join()).not.toContain('control');
+  });
+});

@@ -1,5 +1,5 @@
 import type { Limits } from '../core/limits.js';
-import { AGENT_PORT_NAME } from './image-init.js';
+import { AGENT_PORT_NAME, CONTROL_PORT_NAME } from './image-init.js';
 
 /**
  * The QEMU command line and guest kernel command line of one VM, as pure functions of what the
@@ -26,6 +26,8 @@ export interface VmPaths {
   /** The root filesystem image; absent for a probe VM, which never mounts it. */
   rootfs?: string;
   agentSocket: string;
+  /** The restore helper's port (image-init.ts); absent for a probe VM. */
+  controlSocket?: string;
   qmpSocket: string;
 }
 
@@ -35,6 +37,13 @@ export interface VmShape {
   cpus: number;
   /** The guest kernel's command line (kernelCmdline). */
   cmdline: string;
+  /**
+   * Guest RAM in a file instead of anonymous memory (templates, qemu-template.ts): a template
+   * VM writes its RAM through to the file (share), a clone maps it copy-on-write (no share).
+   */
+  memoryFile?: { path: string; share: boolean };
+  /** Start paused, waiting for `migrate-incoming` over QMP (a clone restoring a template). */
+  incoming?: boolean;
 }
 
 /** Guest RAM when no memory limit asks for more: node and python3 need room. */
@@ -54,10 +63,17 @@ export function guestMemoryMiB(limits: Pick<Limits, 'memoryBytes'>): number {
 export function qemuArgs(paths: VmPaths, shape: VmShape): string[] {
   const cpu =
     shape.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max'];
+  const { memoryFile } = shape;
   return [
     '-M',
-    'microvm,x-option-roms=off,pit=off,pic=off,isa-serial=on,rtc=on,acpi=on',
+    `microvm,x-option-roms=off,pit=off,pic=off,isa-serial=on,rtc=on,acpi=on${memoryFile ? ',memory-backend=mem' : ''}`,
     ...cpu,
+    ...(memoryFile
+      ? [
+          '-object',
+          `memory-backend-file,id=mem,size=${shape.memoryMiB}M,mem-path=${driveOption(memoryFile.path)},share=${memoryFile.share ? 'on' : 'off'}`,
+        ]
+      : []),
     '-m',
     `${shape.memoryMiB}M`,
     '-smp',
@@ -92,10 +108,19 @@ export function qemuArgs(paths: VmPaths, shape: VmShape): string[] {
     'virtio-serial-device',
     '-device',
     `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
+    ...(paths.controlSocket === undefined
+      ? []
+      : [
+          '-chardev',
+          `socket,id=control,path=${driveOption(paths.controlSocket)},reconnect=1`,
+          '-device',
+          `virtserialport,chardev=control,name=${CONTROL_PORT_NAME}`,
+        ]),
     '-qmp',
     `unix:${driveOption(paths.qmpSocket)},server=on,wait=off`,
     '-sandbox',
     'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    ...(shape.incoming ? ['-incoming', 'defer'] : []),
   ];
 }
 

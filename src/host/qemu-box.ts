@@ -1,15 +1,36 @@
-import { readFile } from 'node:fs/promises';
+import { type FileHandle, readFile, stat } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
 import { IronClawError } from '../core/errors.js';
 import { type Limits, resolveLimits } from '../core/limits.js';
 import type { BoxProcess, SpawnBoxOptions } from './box-process.js';
+import type { SeccompChoice } from './seccomp-filter.js';
 import { ensureImage } from './image-build.js';
 import type { GuestImage } from './image-store.js';
 import { type AccelChoice, chooseAccel } from './qemu-accel.js';
-import { guestMemoryMiB, kernelCmdline, qemuArgs, tscKhzFromCpuinfo } from './qemu-args.js';
+import { PingResultSchema } from '../protocol/guest-api.js';
+import { RpcClient } from '../protocol/rpc-client.js';
+import {
+  guestMemoryMiB,
+  kernelCmdline,
+  qemuArgs,
+  tscKhzFromCpuinfo,
+  type VmShape,
+} from './qemu-args.js';
+import { VmControl } from './qemu-control.js';
 import { qemuIsolation } from './qemu-isolation.js';
-import { launchVm, type RunningVm } from './qemu-launch.js';
+import { launchVm, type LaunchOptions, qemuBinary, type RunningVm } from './qemu-launch.js';
 import { makeVmRuntimeDir, type VmRuntimeDir } from './qemu-runtime-dir.js';
 import { QmpClient } from './qemu-qmp.js';
+import {
+  findTemplate,
+  loadTemplateState,
+  publishTemplate,
+  saveTemplateState,
+  sealedMemory,
+  templateKey,
+  type VmTemplate,
+} from './qemu-template.js';
 
 /** How long QEMU may take to start and connect to the agent socket (the guest boots after). */
 const LAUNCH_TIMEOUT_MS = 20_000;
@@ -22,6 +43,10 @@ const QUIT_GRACE_MS = 1000;
  * port whose other end is a Unix socket in the VM's runtime directory. KVM when a probe VM
  * boots under it, TCG otherwise. Limits are applied inside the guest (its init: tmpfs sizes,
  * rlimits, a cgroup with memory and pids limits); guest RAM grows with a memory limit.
+ *
+ * By default a box is a clone of a template of its configuration (restoreVm): the first box of a
+ * configuration boots and saves the template, every box restores from it in a fraction of a
+ * boot. `template: false` boots cold.
  *
  * Fails fast: if QEMU exits before the agent answers, `exited` settles and the start fails
  * quoting QEMU's stderr and the guest console (also kept in the runtime directory's qemu.log
@@ -41,29 +66,19 @@ export async function spawnQemuBox(options: SpawnBoxOptions): Promise<BoxProcess
     );
   }
   const limits = resolveLimits(options.limits);
-  const image = await ensureImage({
-    progress: (message) => process.stderr.write(`ironclaw: image: ${message}\n`),
-  });
-  const [accel, tscKhz] = await Promise.all([chooseAccel(image), hostTscKhz()]);
-  const runtime = await makeVmRuntimeDir(options.id);
-  let vm: RunningVm;
-  try {
-    vm = await launchVm(runtime, vmArgs(image, runtime, accel, limits, tscKhz), {
-      signal: AbortSignal.timeout(LAUNCH_TIMEOUT_MS),
-      files: [image.kernel.path, image.initramfs, image.rootfs],
-      kvm: accel.accel === 'kvm',
-      rootVmmUid: options.rootBoxUid,
-    });
-  } catch (error) {
-    await runtime.remove();
-    throw error;
-  }
+  const { plan, accel } = await vmPlan(limits, options.rootBoxUid, options.seccomp);
+  const { vm, runtime, start } =
+    options.template === false
+      ? { ...(await bootVm(plan, options.id)), start: 'booted cold' }
+      : await restoreVm(plan, options.id);
   const isolation = qemuIsolation({
     accel,
     limits,
-    image,
-    memoryMiB: guestMemoryMiB(limits),
+    image: plan.image,
+    memoryMiB: plan.shape.memoryMiB,
     hostUid: process.getuid?.() === 0 ? options.rootBoxUid : (process.getuid?.() ?? -1),
+    start,
+    vmmFilter: vm.seccomp,
   });
   let destroying: Promise<void> | undefined;
   return {
@@ -83,27 +98,238 @@ export async function spawnQemuBox(options: SpawnBoxOptions): Promise<BoxProcess
   };
 }
 
-function vmArgs(
-  image: GuestImage,
-  runtime: VmRuntimeDir,
-  accel: AccelChoice,
+/** What every VM of one configuration shares: image, machine shape, how QEMU is launched. */
+export interface VmPlan {
+  image: GuestImage;
+  shape: VmShape;
+  launch: Omit<LaunchOptions, 'signal'>;
+}
+
+/** The plan for VMs with these limits: the image (built on first use), KVM or TCG, the argv. */
+export async function vmPlan(
   limits: Limits,
-  tscKhz: number | undefined,
-): string[] {
+  rootVmmUid: number,
+  /** 'none': without IronClaw's VMM filter (diagnosis only; QEMU's own stays). */
+  seccomp?: SeccompChoice,
+): Promise<{ plan: VmPlan; accel: AccelChoice }> {
+  const image = await ensureImage({
+    progress: (message) => process.stderr.write(`ironclaw: image: ${message}\n`),
+  });
+  const [accel, tscKhz] = await Promise.all([chooseAccel(image), hostTscKhz()]);
+  const plan: VmPlan = {
+    image,
+    shape: {
+      accel: accel.accel,
+      memoryMiB: guestMemoryMiB(limits),
+      cpus: 1,
+      cmdline: kernelCmdline({ accel: accel.accel, tscKhz, limits }),
+    },
+    launch: {
+      files: [image.kernel.path, image.initramfs, image.rootfs],
+      kvm: accel.accel === 'kvm',
+      rootVmmUid,
+      control: true,
+      ...(seccomp === undefined ? {} : { seccomp }),
+    },
+  };
+  return { plan, accel };
+}
+
+export interface StartedVm {
+  vm: RunningVm;
+  runtime: VmRuntimeDir;
+}
+
+/** Boots a VM from its kernel (a template's shape adds a RAM file in its runtime directory). */
+async function bootVm(
+  plan: VmPlan,
+  id: string,
+  shapeIn: (runtime: VmRuntimeDir) => VmShape = () => plan.shape,
+): Promise<StartedVm> {
+  const runtime = await makeVmRuntimeDir(id);
+  try {
+    const shape = shapeIn(runtime);
+    const vm = await launchVm(runtime, vmArgs(plan.image, runtime, shape), {
+      ...plan.launch,
+      signal: AbortSignal.timeout(LAUNCH_TIMEOUT_MS),
+      ...(shape.memoryFile ? { maxFileBytes: shape.memoryMiB * 1024 ** 2 } : {}),
+    });
+    return { vm, runtime };
+  } catch (error) {
+    await runtime.remove();
+    throw error;
+  }
+}
+
+/** Where a clone's QEMU finds the sealed template RAM it inherits (qemu-template.ts). */
+const MEMORY_FD = 10;
+
+/**
+ * Starts a clone of the template for `plan` (booting and saving the template first if there is
+ * none): QEMU maps the template's sealed RAM copy-on-write, loads its device state, and runs on
+ * from where the template stopped, with the guest agent already up. Before anything else runs
+ * in it, the guest's random generator is reseeded from the host and its clock is set, so no two
+ * clones share randomness or the template's time.
+ */
+export async function restoreVm(
+  plan: VmPlan,
+  id: string,
+  /** Off only in the test that shows what the reseed prevents. */
+  reseed = true,
+): Promise<StartedVm & { start: string }> {
+  const template = await templateFor(plan);
+  const memory = await sealedMemoryFor(template);
+  const signal = AbortSignal.timeout(LAUNCH_TIMEOUT_MS);
+  const runtime = await makeVmRuntimeDir(id);
+  let vm: RunningVm | undefined;
+  try {
+    vm = await launchVm(
+      runtime,
+      vmArgs(plan.image, runtime, {
+        ...plan.shape,
+        memoryFile: { path: `/proc/self/fd/${MEMORY_FD}`, share: false },
+        incoming: true,
+      }),
+      { ...plan.launch, signal, inherit: [{ fd: memory.fd, at: MEMORY_FD }] },
+    );
+    const qmp = await QmpClient.connect(runtime.qmpSocket, signal);
+    try {
+      await loadTemplateState(qmp, {
+        state: template.state,
+        socket: runtime.migrationSocket,
+        signal,
+      });
+      await qmp.execute('cont', {}, signal);
+    } finally {
+      qmp.close();
+    }
+    if (reseed) await new VmControl(controlOf(vm)).restore(signal);
+    return {
+      vm,
+      runtime,
+      start: `restored from template ${template.key} (its RAM sealed and mapped copy-on-write; the guest's random generator reseeded from the host and its clock set)`,
+    };
+  } catch (error) {
+    await vm?.kill();
+    const evidence = vm ? `\n${vm.tail()}` : '';
+    await runtime.remove();
+    if (error instanceof IronClawError && error.code === 'SANDBOX_START_FAILED' && !vm) throw error;
+    throw new IronClawError(
+      'SANDBOX_START_FAILED',
+      `QEMU could not restore VM template ${template.key}: ${error instanceof Error ? error.message : String(error)}${evidence}`,
+      { cause: error },
+    );
+  }
+}
+
+function controlOf(vm: RunningVm): Socket {
+  if (!vm.control) throw new IronClawError('INTERNAL', 'the VM has no control port');
+  return vm.control;
+}
+
+/** Templates being found or made, by key: one boot per key per process. */
+const templates = new Map<string, Promise<VmTemplate>>();
+/** Sealed RAM copies of templates, by key: made once per process, inherited by every clone. */
+const sealed = new Map<string, Promise<FileHandle>>();
+
+async function templateFor(plan: VmPlan): Promise<VmTemplate> {
+  const key = await templateKey({
+    imageKey: plan.image.key,
+    argv: qemuArgs(TEMPLATE_KEY_PATHS, plan.shape),
+    qemu: qemuBinary(),
+  });
+  let template = templates.get(key);
+  if (!template) {
+    template = (async () => (await findTemplate(key)) ?? makeTemplate(plan, key))();
+    templates.set(key, template);
+    template.catch(() => templates.delete(key));
+  }
+  return template;
+}
+
+function sealedMemoryFor(template: VmTemplate): Promise<FileHandle> {
+  let memory = sealed.get(template.key);
+  if (!memory) {
+    memory = sealedMemory(template);
+    sealed.set(template.key, memory);
+    memory.catch(() => sealed.delete(template.key));
+  }
+  return memory;
+}
+
+/** Stand-ins for a VM's own paths in a template key: the key names the configuration only. */
+const TEMPLATE_KEY_PATHS = {
+  kernel: 'kernel',
+  initramfs: 'initramfs',
+  rootfs: 'rootfs',
+  agentSocket: 'agent',
+  controlSocket: 'control',
+  qmpSocket: 'qmp',
+};
+
+/** How long a template VM may take to boot until its agent answers (a cold TCG boot: ~5 s). */
+const TEMPLATE_BOOT_TIMEOUT_MS = 120_000;
+
+/**
+ * Boots the template VM with its RAM in a shared file, waits until the guest agent answers and
+ * the restore helper serves its port, saves the device state and ends the VM. The RAM file and
+ * the state become the template.
+ */
+async function makeTemplate(plan: VmPlan, key: string): Promise<VmTemplate> {
+  const { vm, runtime } = await bootVm(plan, `template-${key.slice(0, 8)}`, (dir) => ({
+    ...plan.shape,
+    memoryFile: { path: join(dir.dir, 'memory'), share: true },
+  }));
+  try {
+    const signal = AbortSignal.timeout(TEMPLATE_BOOT_TIMEOUT_MS);
+    const failed = vm.exited.then(() => {
+      throw new IronClawError('SANDBOX_START_FAILED', `the template VM exited\n${vm.tail()}`);
+    });
+    failed.catch(() => undefined);
+    const agent = new RpcClient(vm.agent, { name: `VM template ${key}` });
+    await Promise.race([
+      Promise.all([
+        agent.request('ping', {}, PingResultSchema, { signal }),
+        new VmControl(controlOf(vm)).ready(signal),
+      ]),
+      failed,
+    ]).catch((error: unknown) => {
+      throw new IronClawError(
+        'SANDBOX_START_FAILED',
+        `the template VM did not start: ${error instanceof Error ? error.message : String(error)}\n${vm.tail()}`,
+        { cause: error },
+      );
+    });
+    const qmp = await QmpClient.connect(runtime.qmpSocket, signal);
+    try {
+      const owner = await stat(runtime.dir);
+      await saveTemplateState(qmp, {
+        dir: runtime.dir,
+        socket: runtime.migrationSocket,
+        owner: { uid: owner.uid, gid: owner.gid },
+      });
+    } finally {
+      qmp.close();
+    }
+    await vm.kill();
+    return await publishTemplate(key, runtime.dir);
+  } finally {
+    await vm.kill();
+    await runtime.remove();
+  }
+}
+
+function vmArgs(image: GuestImage, runtime: VmRuntimeDir, shape: VmShape): string[] {
   return qemuArgs(
     {
       kernel: image.kernel.path,
       initramfs: image.initramfs,
       rootfs: image.rootfs,
       agentSocket: runtime.agentSocket,
+      controlSocket: runtime.controlSocket,
       qmpSocket: runtime.qmpSocket,
     },
-    {
-      accel: accel.accel,
-      memoryMiB: guestMemoryMiB(limits),
-      cpus: 1,
-      cmdline: kernelCmdline({ accel: accel.accel, tscKhz, limits }),
-    },
+    shape,
   );
 }
 

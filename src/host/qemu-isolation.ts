@@ -16,6 +16,10 @@ export function qemuIsolation(facts: {
   memoryMiB: number;
   /** Host uid the VMM runs as. */
   hostUid: number;
+  /** How the VM started: booted cold, or restored from a template (and reseeded). */
+  start: string;
+  /** IronClaw's filter on the VMM, in words; undefined when the caller turned it off. */
+  vmmFilter: string | undefined;
 }): IsolationReport {
   const { limits } = facts;
   return {
@@ -24,7 +28,7 @@ export function qemuIsolation(facts: {
     layers: {
       kernel: {
         on: true,
-        detail: `its own guest kernel ${facts.image.kernel.release} in a QEMU microvm with ${facts.memoryMiB} MiB of RAM and 1 vCPU; ${facts.accel.detail}; the VMM is jailed: host uid ${facts.hostUid}, its own user, mount, pid, network, IPC and UTS namespaces holding only /usr, the image and its runtime directory, no capabilities, rlimits, and QEMU's seccomp filter`,
+        detail: `its own guest kernel ${facts.image.kernel.release} in a QEMU microvm with ${facts.memoryMiB} MiB of RAM and 1 vCPU; ${facts.accel.detail}; ${facts.start}; the VMM is jailed: host uid ${facts.hostUid}, its own user, mount, pid, network, IPC and UTS namespaces holding only /usr, the image and its runtime directory, no capabilities, rlimits, and seccomp filters`,
       },
       namespaces: {
         on: true,
@@ -44,11 +48,10 @@ export function qemuIsolation(facts: {
         on: true,
         detail: `in the guest kernel: pids ${limits.pids}${limits.memoryBytes === undefined ? '' : `, memory ${limits.memoryBytes} bytes`} (guest cgroup /box)`,
       },
-      // The box's processes run under no filter of ours; the VMM that holds them does.
+      // The box's processes run under their guest kernel; the VMM that holds them is filtered.
       seccomp: {
-        on: false,
-        detail:
-          "no filter on the box's processes in the guest; the VMM runs under QEMU's own seccomp filter (-sandbox on, with spawning, privilege changes, resource control and obsolete calls denied)",
+        on: facts.vmmFilter !== undefined,
+        detail: `${facts.vmmFilter === undefined ? "IronClaw's VMM filter turned off by the caller (seccomp: none); the VMM runs under QEMU's own filter only" : `the VMM runs under IronClaw's allow-list (${facts.vmmFilter}) and QEMU's own filter`} (-sandbox on: spawning, privilege changes, resource control and obsolete calls denied); the box's processes run under their guest kernel, with no filter of ours`,
       },
     },
   };

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { IronClawError } from '../core/errors.js';
 import { BoundedTail } from './bounded-tail.js';
 import { spawnJailedVmm } from './qemu-jail.js';
+import type { SeccompChoice } from './seccomp-filter.js';
 import type { VmRuntimeDir } from './qemu-runtime-dir.js';
 
 /** A started VM: its jailed QEMU, the agent connection, its exit and the evidence of a failure. */
@@ -14,8 +15,12 @@ export interface RunningVm {
   readonly child: ChildProcess;
   /** QEMU's own host pid. */
   readonly pid: number;
+  /** IronClaw's filter on the VMM, in words, or undefined when the caller turned it off. */
+  readonly seccomp: string | undefined;
   /** QEMU's connection to the agent's virtio-serial port. */
   readonly agent: Socket;
+  /** QEMU's connection to the restore helper's port (launched with `control`). */
+  readonly control: Socket | undefined;
   /** Settles when QEMU has exited and its output is read to the end. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** The tails of QEMU's stderr and of the guest console, for error messages. */
@@ -54,6 +59,14 @@ export interface LaunchOptions {
   kvm: boolean;
   /** The uid the VMM runs as when IronClaw runs as root (else it runs as the caller). */
   rootVmmUid: number;
+  /** QEMU's argv has the restore helper's port: listen on its socket too. */
+  control: boolean;
+  /** Descriptors QEMU inherits, at these numbers (a template's sealed memory, say). */
+  inherit?: readonly { fd: number; at: number }[];
+  /** The largest file QEMU may write (a template VM's RAM file); none otherwise. */
+  maxFileBytes?: number;
+  /** 'none' leaves out IronClaw's VMM filter (QEMU's own stays): for diagnosis only. */
+  seccomp?: SeccompChoice;
 }
 
 /**
@@ -70,16 +83,17 @@ export async function launchVm(
   const { uid, gid } = await vmmIds(options);
   // The VMM makes its QMP socket in the runtime directory and connects to the agent socket.
   if (process.getuid?.() === 0) await chown(runtime.dir, uid, gid);
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(runtime.agentSocket, resolve);
-  });
-  if (process.getuid?.() === 0) await chown(runtime.agentSocket, uid, gid);
+  const server = await listen(runtime.agentSocket, uid, gid);
+  const controlServer = options.control
+    ? await listen(runtime.controlSocket, uid, gid).catch((error: unknown) => {
+        server.close();
+        throw error;
+      })
+    : undefined;
   const stderr = new BoundedTail(8 * 1024);
   const guestConsole = new BoundedTail(8 * 1024);
   const qemu = qemuBinary();
-  const { child, pid } = await spawnJailedVmm({
+  const { child, pid, seccomp } = await spawnJailedVmm({
     // A QEMU given by absolute path outside /usr (IRONCLAW_QEMU) is bound into the jail too.
     files:
       qemu.startsWith('/') && !qemu.startsWith('/usr/') ? [...options.files, qemu] : options.files,
@@ -88,6 +102,9 @@ export async function launchVm(
     command: [qemu, ...args],
     uid,
     gid,
+    ...(options.inherit === undefined ? {} : { inherit: options.inherit }),
+    ...(options.maxFileBytes === undefined ? {} : { maxFileBytes: options.maxFileBytes }),
+    ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
   });
   const logs = [
     keep(child.stdout, guestConsole, runtime.consoleLog),
@@ -122,12 +139,19 @@ export async function launchVm(
     })();
     return killing;
   };
-  // The server stays open for QEMU's reconnections until QEMU has exited.
-  void exited.then(() => server.close());
+  // The servers stay open for QEMU's reconnections until QEMU has exited.
+  void exited.then(() => {
+    server.close();
+    controlServer?.close();
+  });
   const nextAgent = connectionQueue(server, child, exited);
+  const nextControl = controlServer && connectionQueue(controlServer, child, exited);
   try {
-    const agent = await nextAgent(options.signal);
-    return { child, pid: await pid, agent, exited, tail, nextAgent, kill };
+    const [agent, control] = await Promise.all([
+      nextAgent(options.signal),
+      nextControl?.(options.signal),
+    ]);
+    return { child, pid: await pid, seccomp, agent, control, exited, tail, nextAgent, kill };
   } catch (error) {
     await kill();
     const reason =
@@ -136,6 +160,17 @@ export async function launchVm(
         : `failed to start: ${error instanceof Error ? error.message : String(error)}`;
     throw new IronClawError('SANDBOX_START_FAILED', `QEMU ${reason}\n${tail()}`, { cause: error });
   }
+}
+
+/** Listens on a VM's socket, which the VMM (as `uid`) connects to. */
+async function listen(path: string, uid: number, gid: number): Promise<Server> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, resolve);
+  });
+  if (process.getuid?.() === 0) await chown(path, uid, gid);
+  return server;
 }
 
 /**
@@ -161,7 +196,7 @@ function connectionQueue(
       reject(
         (failure ??= new IronClawError(
           'SANDBOX_START_FAILED',
-          `exited during start-up (${outcome.signal ?? `exit code ${outcome.code}`})`,
+          `exited during start-up (${outcome.signal ?? `exit code ${outcome.code}`})${outcome.code === 128 + 31 ? ": killed by SIGSYS, a call IronClaw's VMM filter refuses (seccomp 'none' turns it off, to diagnose)" : ''}`,
         )),
       ),
     );

@@ -4,7 +4,7 @@ import { IronClawError } from '../core/errors.js';
 import { defaultStateDir, ensureStateDir } from './state-dir.js';
 
 /**
- * One VM's private runtime directory (0700): the agent and QMP sockets, QEMU's stderr
+ * One VM's private runtime directory (0700): the agent, control, QMP and migration sockets, QEMU's stderr
  * (qemu.log) and the guest's serial console (console.log). Removing it removes every file of
  * the VM. Its jailed VMM reaches it by its path, so the directory must be reachable by the
  * VMM's uid: run as root (VMM as nobody), VM directories live in `<state dir>-vmm`, which is
@@ -14,20 +14,31 @@ import { defaultStateDir, ensureStateDir } from './state-dir.js';
 export interface VmRuntimeDir {
   readonly dir: string;
   readonly agentSocket: string;
+  /** The restore helper's port (image-init.ts). */
+  readonly controlSocket: string;
   readonly qmpSocket: string;
+  /** Where QEMU sends (template) or takes (clone) its migration stream. */
+  readonly migrationSocket: string;
   readonly consoleLog: string;
   readonly qemuLog: string;
   remove(): Promise<void>;
 }
 
+/** Where VM directories (and templates, qemu-template.ts) live; made safe on first use. */
+export function vmmBase(): Promise<string> {
+  return process.getuid?.() === 0 ? rootVmmBase() : userVmmBase();
+}
+
 export async function makeVmRuntimeDir(id: string): Promise<VmRuntimeDir> {
-  const base = process.getuid?.() === 0 ? await rootVmmBase() : await userVmmBase();
+  const base = await vmmBase();
   // Short: socket paths must fit in sockaddr_un (108 bytes) under $XDG_RUNTIME_DIR too.
   const dir = await mkdtemp(join(base, `${id.slice(0, 24)}-`));
   return {
     dir,
     agentSocket: join(dir, 'agent.sock'),
+    controlSocket: join(dir, 'control.sock'),
     qmpSocket: join(dir, 'qmp.sock'),
+    migrationSocket: join(dir, 'migrate.sock'),
     consoleLog: join(dir, 'console.log'),
     qemuLog: join(dir, 'qemu.log'),
     remove: () => rm(dir, { recursive: true, force: true, maxRetries: 3 }),

@@ -4,6 +4,7 @@ import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
+import { audit } from '../host/audit-log.js';
 import { boxDriver } from '../host/drivers.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import type { BoxMount } from '../host/box-process.js';
@@ -25,6 +26,11 @@ export interface SandboxOptions {
   mounts?: readonly BoxMount[];
   /** Variables added to the box's environment (and so to every command run in it). */
   env?: Readonly<Record<string, string>>;
+  /**
+   * VM drivers: restore a clone of a template of this configuration (the default; the first
+   * sandbox of a configuration boots and saves the template), or boot the VM cold (false).
+   */
+  template?: boolean;
   signal?: AbortSignal;
 }
 
@@ -38,6 +44,8 @@ const DEFAULT_START_TIMEOUT_MS: Record<DriverName, number> = {
   bwrap: 15_000,
   gvisor: 30_000,
   qemu: 90_000,
+  // The driver returns once the agent's vsock connection is up (the boot is behind it).
+  firecracker: 15_000,
 };
 
 /** Creates a sandbox with the guest agent running and answering. */
@@ -63,6 +71,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
     ...(options.mounts === undefined ? {} : { mounts: options.mounts }),
     ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.template === undefined ? {} : { template: options.template }),
   });
   const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, {
     name: `sandbox ${id}`,
@@ -79,6 +88,12 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     });
     await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
     failed.catch(() => undefined);
+    audit({
+      event: 'sandbox-created',
+      sandbox: id,
+      driver: box.isolation.driver,
+      hostUid: box.isolation.hostUid,
+    });
     return sandbox;
   } catch (error) {
     await sandbox.destroy();
