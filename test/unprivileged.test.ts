@@ -121,6 +121,7 @@ test.skipIf(!isRoot)(
           'test/sandbox-bwrap.test.ts',
           'test/sandbox-gvisor.test.ts',
           'test/seccomp-kernel.test.ts',
+          'test/audit-log.test.ts',
         ],
         { env, timeoutMs: 180_000 },
       );

@@ -4,6 +4,8 @@ import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
 import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
+import { auditSeccompEnd, monotonicUs } from '../host/audit-log.js';
+import { DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { boxDriver, runsCommandPayload } from '../host/drivers.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
@@ -49,6 +51,7 @@ export async function runOnce(
     return runInSandbox(argv, options);
   }
   const started = performance.now();
+  const startedUs = monotonicUs();
   // Attaching a process to a cgroup waits out an RCU grace period when the kernel's cgroup
   // lock has been idle (about 12 ms here, most of a one-shot run's budget), so a one-shot run
   // makes a cgroup only when a cgroup limit is asked for. bench/ measures both.
@@ -73,7 +76,7 @@ export async function runOnce(
       ...(options.workspace === undefined ? {} : { workspaceDir: options.workspace }),
     },
     cgroups,
-    rootBoxUid: options.rootBoxUid ?? 65534,
+    rootBoxUid: options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID,
     ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
   });
   const stdout: Buffer[] = [];
@@ -101,8 +104,16 @@ export async function runOnce(
         `the sandbox did not start (${exit.signal ?? `bwrap exit code ${exit.code}`})${box.stderrTail() ? `: ${box.stderrTail()}` : ''}`,
       );
     }
+    const exitCode = exit.code ?? exitStatusForSignal(exit.signal);
+    auditSeccompEnd({
+      sandbox: box.id,
+      isolation: box.isolation,
+      command: argv,
+      exit: { exitCode, signal: exit.signal },
+      startedUs,
+    });
     return {
-      exitCode: exit.code ?? exitStatusForSignal(exit.signal),
+      exitCode,
       timedOut,
       durationMs: performance.now() - started,
       isolation: box.isolation,

@@ -14,6 +14,7 @@ import {
   WriteFileResultSchema,
 } from '../protocol/guest-api.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
+import { audit, auditSeccompEnd, monotonicUs } from '../host/audit-log.js';
 import type { BoxProcess } from '../host/box-process.js';
 
 export interface ExecOptions {
@@ -62,6 +63,7 @@ export class Sandbox {
 
   /** @internal A pool hands out a ready sandbox under the id its taker asked for. */
   relabel(id: string): void {
+    audit({ event: 'sandbox-renamed', sandbox: id, from: this.#id });
     this.#id = id;
   }
 
@@ -137,7 +139,15 @@ export class Sandbox {
         );
       });
     }
+    const started = monotonicUs();
     const result = await call.result;
+    auditSeccompEnd({
+      sandbox: this.#id,
+      isolation: this.isolation,
+      command,
+      exit: result,
+      startedUs: started,
+    });
     return { ...result, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
   }
 
@@ -207,6 +217,7 @@ export class Sandbox {
     this.#destroying ??= (async () => {
       this.#client.close();
       await this.#box.destroy();
+      audit({ event: 'sandbox-destroyed', sandbox: this.#id, driver: this.isolation.driver });
     })();
     return this.#destroying;
   }
