@@ -240,6 +240,11 @@ async function rawBoot(argv, until) {
   );
   const server = createServer();
   await new Promise((resolve) => server.listen(agentSocket, () => resolve(undefined)));
+  // The restore helper's port, which the driver listens on too (nothing is said on it here).
+  const control = createServer((socket) => socket.on('error', () => undefined));
+  await new Promise((resolve) =>
+    control.listen(join(dir, 'control.sock'), () => resolve(undefined)),
+  );
   const started = performance.now();
   const child = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
@@ -261,6 +266,7 @@ async function rawBoot(argv, until) {
   } finally {
     child.kill('SIGKILL');
     server.close();
+    control.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

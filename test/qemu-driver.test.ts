@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { access, chmod, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSandbox, runOnce, type Sandbox } from '../src/index.js';
 import { resolveLimits } from '../src/core/limits.js';
@@ -11,21 +9,15 @@ import { RpcClient } from '../src/protocol/rpc-client.js';
 import { ensureImage } from '../src/host/image-build.js';
 import { chooseAccel } from '../src/host/qemu-accel.js';
 import { kernelCmdline, qemuArgs, tscKhzFromCpuinfo } from '../src/host/qemu-args.js';
-import { launchVm, qemuBinary } from '../src/host/qemu-launch.js';
+import { launchVm } from '../src/host/qemu-launch.js';
 import { makeVmRuntimeDir } from '../src/host/qemu-runtime-dir.js';
 import { QmpClient } from '../src/host/qemu-qmp.js';
+import { qemuMissing } from './support/qemu-missing.js';
 import { expectCode } from './support/expect-code.js';
 
 // What the shared suite cannot see of a QEMU box: its VMM on the host, the VMM's control
 // socket, the evidence kept when a start fails, and that nothing is left after destroy.
-const missing = await promisify(execFile)(qemuBinary(), ['--version']).then(
-  () =>
-    ensureImage().then(
-      () => undefined,
-      (error: Error) => `the guest image cannot be built here: ${error.message}`,
-    ),
-  () => `${qemuBinary()} is not installed (apt-get install qemu-system-x86)`,
-);
+const missing = await qemuMissing();
 const skip = missing === undefined ? '' : ` [skipped: ${missing}]`;
 
 const exists = (path: string): Promise<boolean> =>

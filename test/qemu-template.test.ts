@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { createSandbox, type Sandbox } from '../src/index.js';
 import { resolveLimits } from '../src/core/limits.js';
@@ -11,21 +9,13 @@ import {
   ReadFileResultSchema,
 } from '../src/protocol/guest-api.js';
 import { RpcClient } from '../src/protocol/rpc-client.js';
-import { ensureImage } from '../src/host/image-build.js';
 import { restoreVm, vmPlan } from '../src/host/qemu-box.js';
-import { qemuBinary } from '../src/host/qemu-launch.js';
 import { findTemplate, sealedMemory } from '../src/host/qemu-template.js';
+import { qemuMissing } from './support/qemu-missing.js';
 
 // VM templates: clones restored from one template must not share randomness or the template's
 // clock, must not be able to change the RAM their siblings map, and a cold boot must still work.
-const missing = await promisify(execFile)(qemuBinary(), ['--version']).then(
-  () =>
-    ensureImage().then(
-      () => undefined,
-      (error: Error) => `the guest image cannot be built here: ${error.message}`,
-    ),
-  () => `${qemuBinary()} is not installed (apt-get install qemu-system-x86)`,
-);
+const missing = await qemuMissing();
 const skip = missing === undefined ? '' : ` [skipped: ${missing}]`;
 
 /** A fresh process draws from the kernel's generator and reads the clock, into a file. */

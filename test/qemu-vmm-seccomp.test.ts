@@ -1,7 +1,6 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chown, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { syscallNumber } from '../src/core/seccomp/arch.js';
 import { createSandbox } from '../src/index.js';
@@ -25,16 +24,7 @@ const root = process.getuid?.() === 0;
 const VMM_UID = root ? 65534 : (process.getuid?.() ?? -1);
 /** The bwrap IronClaw uses (IRONCLAW_BWRAP, as for its boxes and VMM jails). */
 const BWRAP = process.env.IRONCLAW_BWRAP ?? 'bwrap';
-const missing = !x86
-  ? 'the qemu driver and these probes are x86_64 only'
-  : await promisify(execFile)(qemuBinary(), ['--version']).then(
-      () =>
-        ensureImage().then(
-          () => undefined,
-          (error: Error) => `the guest image cannot be built here: ${error.message}`,
-        ),
-      () => `${qemuBinary()} is not installed (apt-get install qemu-system-x86)`,
-    );
+const missing = !x86 ? 'the qemu driver and these probes are x86_64 only' : await qemuMissing();
 const skip = missing === undefined ? '' : ` [skipped: ${missing}]`;
 
 function field(status: string, name: string): string | undefined {
@@ -145,6 +135,7 @@ result = libc.syscall(ctypes.c_long(int(sys.argv[2])), *args)
 os.write(1, b"returned %d errno %d\\n" % (result, ctypes.get_errno()))
 os._exit(0)
 `;
+import { qemuMissing } from './support/qemu-missing.js';
 
 interface Outcome {
   stdout: string;

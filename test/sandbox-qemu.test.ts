@@ -1,23 +1,13 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, test } from 'vitest';
-import { ensureImage } from '../src/host/image-build.js';
-import { qemuBinary } from '../src/host/qemu-launch.js';
 import { probeCgroups } from './support/cgroup-probe.js';
 import { defineSandboxSuite } from './suites/sandbox-suite.js';
+import { qemuMissing } from './support/qemu-missing.js';
 
 // The same suite as bwrap's and gVisor's, against QEMU micro-VMs. The guest image is built here
 // (or found in the cache) before any test runs. Box processes live in the guest kernel, not on
 // the host, so the host-side process checks do not apply; limits and cgroups are the guest's.
 const uid = process.getuid?.() ?? -1;
-const missing = await promisify(execFile)(qemuBinary(), ['--version']).then(
-  () =>
-    ensureImage({ progress: (message) => process.stderr.write(`image: ${message}\n`) }).then(
-      () => undefined,
-      (error: Error) => `the guest image cannot be built here: ${error.message}`,
-    ),
-  () => `${qemuBinary()} is not installed (apt-get install qemu-system-x86)`,
-);
+const missing = await qemuMissing((message) => process.stderr.write(`image: ${message}\n`));
 
 if (missing === undefined) {
   defineSandboxSuite('qemu', {

@@ -1,6 +1,7 @@
 import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { GuestImage } from './image-store.js';
+import { guestKernelLayers } from './vm-isolation.js';
 
 /**
  * What a Firecracker box really has (DESIGN.md: honest tiers). As with QEMU, the box's limits
@@ -29,26 +30,10 @@ export function firecrackerIsolation(facts: {
         on: true,
         detail: `its own guest kernel ${facts.image.kernel.release} in a Firecracker microVM (${facts.version}) with ${facts.memoryMiB} MiB of RAM and 1 vCPU, on KVM; the VMM is jailed by Firecracker's jailer: a chroot holding only the image files, its own mount and pid namespaces, host uid ${facts.hostUid}, ${facts.vmmCgroup}, rlimits (nofile, fsize), and ${facts.vmmSeccomp}`,
       },
-      namespaces: {
-        on: true,
-        detail:
-          'a whole VM: its own kernel, processes, mounts, network stack and hostname; the box runs as uid 1000 with no capabilities and no new privileges',
-      },
-      filesystem: {
-        on: true,
-        detail: `read-only ext4 root on a read-only virtio disk (image ${facts.image.key}); tmpfs /tmp and /workspace; no host files`,
-      },
+      ...guestKernelLayers(facts.image, limits),
       network: {
         on: true,
         detail: 'no network device: loopback only (vsock to the host carries the agent alone)',
-      },
-      rlimits: {
-        on: true,
-        detail: `in the guest: nofile ${limits.openFiles}, nproc ${limits.processes}, fsize ${limits.fileSizeBytes}, core 0`,
-      },
-      cgroup: {
-        on: true,
-        detail: `in the guest kernel: pids ${limits.pids}${limits.memoryBytes === undefined ? '' : `, memory ${limits.memoryBytes} bytes`} (guest cgroup /box)`,
       },
       // The box's processes run under no filter of ours; the VMM that holds them does.
       seccomp: {

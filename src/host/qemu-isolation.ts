@@ -1,6 +1,7 @@
 import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { GuestImage } from './image-store.js';
+import { guestKernelLayers } from './vm-isolation.js';
 import type { AccelChoice } from './qemu-accel.js';
 
 /**
@@ -30,24 +31,8 @@ export function qemuIsolation(facts: {
         on: true,
         detail: `its own guest kernel ${facts.image.kernel.release} in a QEMU microvm with ${facts.memoryMiB} MiB of RAM and 1 vCPU; ${facts.accel.detail}; ${facts.start}; the VMM is jailed: host uid ${facts.hostUid}, its own user, mount, pid, network, IPC and UTS namespaces holding only /usr, the image and its runtime directory, no capabilities, rlimits, and seccomp filters`,
       },
-      namespaces: {
-        on: true,
-        detail:
-          'a whole VM: its own kernel, processes, mounts, network stack and hostname; the box runs as uid 1000 with no capabilities and no new privileges',
-      },
-      filesystem: {
-        on: true,
-        detail: `read-only ext4 root on a read-only virtio disk (image ${facts.image.key}); tmpfs /tmp and /workspace; no host files`,
-      },
+      ...guestKernelLayers(facts.image, limits),
       network: { on: true, detail: 'no network device: loopback only' },
-      rlimits: {
-        on: true,
-        detail: `in the guest: nofile ${limits.openFiles}, nproc ${limits.processes}, fsize ${limits.fileSizeBytes}, core 0`,
-      },
-      cgroup: {
-        on: true,
-        detail: `in the guest kernel: pids ${limits.pids}${limits.memoryBytes === undefined ? '' : `, memory ${limits.memoryBytes} bytes`} (guest cgroup /box)`,
-      },
       // The box's processes run under their guest kernel; the VMM that holds them is filtered.
       seccomp: {
         on: facts.vmmFilter !== undefined,
