@@ -1,6 +1,10 @@
 import { runDoctor } from '../runtime/doctor.js';
 
-/** `ironclaw doctor`: exit 0 when every check passes, 1 otherwise. */
+/**
+ * `ironclaw doctor`: exit 0 when every required check passes (node, bwrap and its boxes), 1
+ * otherwise. An optional part that is missing (another driver, cgroups) is shown as `--` with
+ * the reason and the fix, and does not fail the command.
+ */
 export async function doctorCommand(flags: {
   json?: string | boolean | undefined;
 }): Promise<number> {
@@ -9,9 +13,10 @@ export async function doctorCommand(flags: {
     process.stdout.write(`${JSON.stringify({ checks }, null, 2)}\n`);
   } else {
     for (const check of checks) {
-      process.stdout.write(`${check.ok ? 'ok  ' : 'FAIL'}  ${check.name}: ${check.detail}\n`);
+      const status = check.ok ? 'ok  ' : check.optional ? '--  ' : 'FAIL';
+      process.stdout.write(`${status}  ${check.name}: ${check.detail}\n`);
       if (!check.ok && check.fix) process.stdout.write(`      fix: ${check.fix}\n`);
     }
   }
-  return checks.every((check) => check.ok) ? 0 : 1;
+  return checks.every((check) => check.ok || check.optional) ? 0 : 1;
 }

@@ -12,6 +12,11 @@ const execFileAsync = promisify(execFile);
 export interface DoctorCheck {
   name: string;
   ok: boolean;
+  /**
+   * An optional part (another driver, cgroups): not having it is reported, not a failure of
+   * IronClaw, which runs bwrap boxes without it.
+   */
+  optional?: boolean;
   detail: string;
   /** The command or step that would fix a failed check. */
   fix?: string;
@@ -32,7 +37,7 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
   );
   checks.push({ name: 'bwrap binary', ...bwrap, fix: 'apt-get install bubblewrap' });
   checks.push(
-    await probe('bwrap one-shot box', async () => {
+    await probe('bwrap one-shot box', false, async () => {
       const result = await runOnce(['/bin/sh', '-c', 'test "$(id -u)" = 1000'], { stdio: 'pipe' });
       if (result.exitCode !== 0)
         throw new Error(
@@ -42,7 +47,7 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     }),
   );
   checks.push(
-    await probe('bwrap sandbox with guest agent', async () => {
+    await probe('bwrap sandbox with guest agent', false, async () => {
       await using sandbox = await createSandbox();
       const ping = await sandbox.ping();
       return `guest agent answered on ${ping.node} after ${Math.round(ping.uptimeMs)} ms of uptime`;
@@ -51,25 +56,37 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
   const gvisor = await probeGvisor();
   checks.push({
     name: 'gvisor sandbox (runsc)',
+    optional: true,
     ok: gvisor.ok,
     detail: gvisor.detail,
     ...(gvisor.fix ? { fix: gvisor.fix } : {}),
   });
   checks.push(
-    await probe('qemu micro-VM sandbox (builds the guest image on first use)', async () => {
-      const started = performance.now();
-      await using sandbox = await createSandbox({ driver: 'qemu', startTimeoutMs: 120_000 });
-      const ping = await sandbox.ping();
-      return `a VM booted and its guest agent answered (${ping.node}) in ${Math.round(performance.now() - started)} ms; ${sandbox.isolation.layers.kernel?.detail ?? ''}`;
-    }),
+    await probe(
+      'qemu micro-VM sandbox (builds the guest image on first use)',
+      true,
+      async () => {
+        const started = performance.now();
+        await using sandbox = await createSandbox({ driver: 'qemu', startTimeoutMs: 120_000 });
+        const ping = await sandbox.ping();
+        return `a VM booted and its guest agent answered (${ping.node}) in ${Math.round(performance.now() - started)} ms; ${sandbox.isolation.layers.kernel?.detail ?? ''}`;
+      },
+      'apt-get install qemu-system-x86 busybox-static e2fsprogs cpio python3 (the error names what failed: the guest image, the VMM or the guest)',
+    ),
   );
   checks.push(await firecrackerCheck());
   const cgroups = await detectCgroups();
   checks.push(
     cgroups.available
-      ? { name: 'cgroups (memory and pids limits)', ok: true, detail: cgroups.describe }
+      ? {
+          name: 'cgroups (memory and pids limits)',
+          optional: true,
+          ok: true,
+          detail: cgroups.describe,
+        }
       : {
           name: 'cgroups (memory and pids limits)',
+          optional: true,
           ok: false,
           detail: `${cgroups.reason}; boxes still run, with rlimits only, and --memory is refused`,
           fix: 'run as root, or on cgroup v2 start IronClaw in a delegated scope and set IRONCLAW_CGROUP_PARENT',
@@ -83,7 +100,7 @@ async function firecrackerCheck(): Promise<DoctorCheck> {
   const name = 'firecracker micro-VM sandbox';
   const missing = await firecrackerUnavailable();
   if (missing === undefined) {
-    return probe(name, async () => {
+    return probe(name, true, async () => {
       const started = performance.now();
       await using sandbox = await createSandbox({ driver: 'firecracker' });
       const ping = await sandbox.ping();
@@ -100,22 +117,33 @@ async function firecrackerCheck(): Promise<DoctorCheck> {
     );
   return {
     name,
+    optional: true,
     ok: false,
     detail: `${missing}${kvm}`,
     fix: 'as root on x86-64 Linux with a working /dev/kvm, install firecracker, jailer (and seccompiler-bin) from one Firecracker release',
   };
 }
 
-async function probe(name: string, run: () => Promise<string>): Promise<DoctorCheck> {
+/** What a failed box probe most often needs: namespaces for bwrap (every driver jails with it). */
+const NAMESPACES_FIX =
+  'check that unprivileged user namespaces are allowed (sysctl user.max_user_namespaces > 0; on Ubuntu 24.04 AppArmor must allow bwrap) and that bubblewrap is installed';
+
+async function probe(
+  name: string,
+  optional: boolean,
+  run: () => Promise<string>,
+  fix = NAMESPACES_FIX,
+): Promise<DoctorCheck> {
   try {
-    return { name, ok: true, detail: await run() };
+    return { name, optional, ok: true, detail: await run() };
   } catch (error) {
     const failure = toIronClawError(error);
     return {
       name,
+      optional,
       ok: false,
       detail: `${failure.code}: ${failure.message}`,
-      fix: 'check that unprivileged user namespaces are allowed (sysctl user.max_user_namespaces > 0; on Ubuntu 24.04 AppArmor must allow bwrap) and that bubblewrap is installed',
+      fix,
     };
   }
 }
