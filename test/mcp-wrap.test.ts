@@ -2,7 +2,7 @@
 // binary by the real SDK client.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -180,11 +180,13 @@ describe('ironclaw wrap with a hostile test server', () => {
   test('a tool denied by --policy is answered by the proxy and never reaches the server', async () => {
     const dir = await readableDir('ironclaw-wrap-policy-');
     const policy = join(dir, 'policy.json');
+    const auditLog = join(await mkdtemp(join(tmpdir(), 'ironclaw-wrap-audit-')), 'audit.log');
     await writeFile(policy, JSON.stringify({ default: 'allow', tools: { echo: 'deny' } }));
     const { client, stderr } = await wrap(
       ['--policy', policy, '--mount', FIXTURES, '--', ...FIXTURE],
       {
         state: await stateDir(),
+        env: { IRONCLAW_AUDIT_LOG: auditLog },
       },
     );
     const denied = await client.callTool({ name: 'echo', arguments: { text: 'hi' } });
@@ -197,6 +199,15 @@ describe('ironclaw wrap with a hostile test server', () => {
     expect(audits(stderr()).map((record) => [record.tool, record.decision])).toEqual([
       ['echo', 'denied'],
       ['read_host_file', 'allowed'],
+    ]);
+    const logged = (await readFile(auditLog, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((record) => record.event === 'mcp-tool-call');
+    expect(logged.map((record) => [record.tool, record.decision, record.server])).toEqual([
+      ['echo', 'denied', FIXTURE],
+      ['read_host_file', 'allowed', FIXTURE],
     ]);
   });
 

@@ -18,6 +18,18 @@ export type AuditEvent =
   | { event: 'sandbox-renamed'; sandbox: string; from: string }
   | { event: 'sandbox-destroyed'; sandbox: string; driver: string }
   | {
+      /** A tools/call through `ironclaw wrap`, as its policy decided it. */
+      event: 'mcp-tool-call';
+      server: readonly string[];
+      tool: string | undefined;
+      argumentsSha256: string | undefined;
+      decision: 'allowed' | 'denied';
+      isError: boolean;
+      reason?: string;
+      error?: string;
+      durationMs: number;
+    }
+  | {
       event: 'seccomp-violation';
       sandbox: string;
       driver: string;

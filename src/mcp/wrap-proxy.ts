@@ -8,6 +8,7 @@ import {
   type RequestId,
   type Transport,
 } from '@modelcontextprotocol/server';
+import { audit } from '../host/audit-log.js';
 import type { Logger } from './logger.js';
 import type { Upstream } from './wrap-box-server.js';
 import type { ToolPolicy } from './wrap-policy.js';
@@ -28,6 +29,8 @@ export interface WrapProxyOptions {
   log: Logger;
   /** How to accept a changed tool list, quoted in the error the client gets. */
   acceptCommand: string;
+  /** The wrapped server's command, named in the audit log. */
+  argv: readonly string[];
 }
 
 interface Pending {
@@ -207,8 +210,10 @@ export class WrapProxy {
       ...outcome,
       durationMs: Math.round(performance.now() - pending.started),
     };
-    // One JSON object per line after a fixed marker, until the audit log takes these records.
+    // On stderr, one JSON object per line after a fixed marker, and in the audit log.
     this.#options.log.info(`audit ${JSON.stringify(record)}`);
+    const { event: _event, at: _at, ...call } = record;
+    audit({ event: 'mcp-tool-call', server: this.#options.argv.slice(0, 64), ...call });
   }
 
   async #toClient(message: JSONRPCMessage): Promise<void> {
