@@ -90,7 +90,7 @@ describe.skipIf(missing !== undefined)(`gVisor one-shot runs${skip}`, () => {
       const flags = (fd) => parseInt(/flags:\\s*(\\d+)/.exec(readFileSync('/proc/self/fdinfo/' + fd, 'utf8'))[1], 8);
       const before = [flags(0), flags(1)];
       const result = await runOnce(['true'], { driver: 'gvisor', stdio: 'inherit' });
-      process.stderr.write(JSON.stringify({ before, after: [flags(0), flags(1)], exitCode: result.exitCode }));
+      process.stderr.write('\\nresult ' + JSON.stringify({ before, after: [flags(0), flags(1)], exitCode: result.exitCode }) + '\\n');
     `;
     try {
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
@@ -100,7 +100,10 @@ describe.skipIf(missing !== undefined)(`gVisor one-shot runs${skip}`, () => {
       child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       const code = await new Promise((resolve) => child.once('close', resolve));
       expect(code, stderr).toBe(0);
-      const { before, after, exitCode } = JSON.parse(stderr) as Record<string, unknown>;
+      // The box shares the child's stderr, so runsc may have written there too: take our line.
+      const line = /^result (.*)$/m.exec(stderr)?.[1];
+      expect(line, stderr).toBeDefined();
+      const { before, after, exitCode } = JSON.parse(line ?? '') as Record<string, unknown>;
       expect(exitCode).toBe(0);
       expect(after).toEqual(before);
       for (const flags of after as number[]) expect(flags & 0o4000).toBe(0); // O_NONBLOCK
