@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
+import { ensureImage } from '../src/host/image-build.js';
+import { imageCacheDir } from '../src/host/image-cache.js';
 
 /**
  * IronClaw users run it as an ordinary user. As root, this file reruns the bwrap suite as a
@@ -66,7 +68,7 @@ async function ensureUser(): Promise<{ uid: number; gid: number }> {
 }
 
 test.skipIf(!isRoot)(
-  `the bwrap and gvisor suites and the seccomp kernel tests pass as an unprivileged user (${USER})${isRoot ? '' : ' [skipped: needs root to create and switch to that user]'}`,
+  `the bwrap and gvisor suites, the seccomp kernel, audit and QEMU template tests pass as an unprivileged user (${USER})${isRoot ? '' : ' [skipped: needs root to create and switch to that user]'}`,
   async () => {
     const { uid, gid } = await ensureUser();
     const home = await mkdtemp(join(tmpdir(), 'ironclaw-unprivileged-'));
@@ -76,12 +78,19 @@ test.skipIf(!isRoot)(
       await mkdir(cache);
       await chown(cache, uid, gid);
       const asUser = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--'];
+      // The QEMU guest image is built (or found) by root and read from root's cache, as a user
+      // would read one an administrator built: building it again as the user takes minutes.
+      const image = await ensureImage().then(
+        () => imageCacheDir(),
+        () => undefined,
+      );
       const env = {
         HOME: home,
         PATH: '/usr/local/bin:/usr/bin:/bin',
         LANG: 'C.UTF-8',
         NO_COLOR: '1',
         CI: '1',
+        ...(image === undefined ? {} : { IRONCLAW_CACHE_DIR: image }),
       };
 
       // The user must be able to read what the run needs; say which path is not readable.
@@ -122,8 +131,9 @@ test.skipIf(!isRoot)(
           'test/sandbox-gvisor.test.ts',
           'test/seccomp-kernel.test.ts',
           'test/audit-log.test.ts',
+          'test/qemu-template.test.ts',
         ],
-        { env, timeoutMs: 180_000 },
+        { env, timeoutMs: 420_000 },
       );
       expect(
         result.code,
@@ -131,9 +141,12 @@ test.skipIf(!isRoot)(
       ).toBe(0);
       expect(result.output).toMatch(/Tests\s+\d+ passed/);
       expect(result.output).toContain(`uid ${uid}, cgroups off`);
+      // QEMU templates ran as the user (not skipped) when root could build the image.
+      if (image !== undefined)
+        expect(result.output).toMatch(/✓ .*clones of one template draw different random numbers/);
     } finally {
       await rm(home, { recursive: true, force: true });
     }
   },
-  200_000,
+  600_000,
 );
