@@ -324,7 +324,14 @@ describe('the HTTP gate', () => {
           5000,
         ),
       ).toEqual([]);
-      expect(idle.stderr()).toContain('session idle');
+      // The session ends once its sandboxes' destroy has returned, a little after their
+      // processes are gone.
+      expect(
+        await eventually(
+          () => Promise.resolve(idle.stderr()),
+          (text) => text.includes('session idle'),
+        ),
+      ).toContain('session idle');
       // The ended session's id gets 404 (this SDK client does not reconnect by itself) ...
       await expect(call(sleeper, 'sandbox_list', {})).rejects.toThrow(/Session not found/);
       // ... and in a new session, the old sandbox id means nothing.
