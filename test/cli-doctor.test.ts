@@ -1,5 +1,6 @@
+import { rm } from 'node:fs/promises';
 import { expect, test } from 'vitest';
-import { runCli } from './helpers/cli.js';
+import { freshStateDir, runCli } from './helpers/cli.js';
 
 interface Check {
   name: string;
@@ -12,7 +13,13 @@ interface Check {
 // status; a part it can do without (another driver, cgroups) that is missing is reported with
 // its reason and does not fail it: Firecracker, which this machine cannot run, shows that.
 test('doctor fails only on what IronClaw needs, and says why an optional part is missing', async () => {
-  const result = await runCli(['doctor', '--json']);
+  // Its own state directory: its probe boxes must not show up in other tests' runtime listings.
+  // As root its VMs and their template live beside it, in <state dir>-vmm: both go afterwards.
+  const state = await freshStateDir();
+  const result = await runCli(['doctor', '--json'], { env: { IRONCLAW_STATE_DIR: state } });
+  await Promise.all(
+    [state, `${state}-vmm`].map((dir) => rm(dir, { recursive: true, force: true })),
+  );
   const { checks } = JSON.parse(result.stdout) as { checks: Check[] };
   const required = checks.filter((check) => !check.optional);
   expect(required.map((check) => check.name)).toEqual([
