@@ -130,6 +130,25 @@ describe.skipIf(missing !== undefined)(`VM templates${skip}`, () => {
     }
   }, 240_000);
 
+  test('without a python3 to seal a template, a sandbox boots cold and says why', async () => {
+    const saved = process.env.IRONCLAW_PYTHON;
+    process.env.IRONCLAW_PYTHON = '/nonexistent/python3';
+    try {
+      const sandbox = await createSandbox({ driver: 'qemu', startTimeoutMs: 120_000 });
+      try {
+        expect(sandbox.isolation.layers.kernel?.detail).toMatch(
+          /booted cold \(VM templates need \/nonexistent\/python3 .* to seal/,
+        );
+        expect((await sandbox.exec(['echo', 'cold'])).stdout.toString()).toBe('cold\n');
+      } finally {
+        await sandbox.destroy();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.IRONCLAW_PYTHON;
+      else process.env.IRONCLAW_PYTHON = saved;
+    }
+  }, 180_000);
+
   test('a cold boot (template: false) still works, and says so', async () => {
     const sandbox = await createSandbox({
       driver: 'qemu',

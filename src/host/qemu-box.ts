@@ -30,6 +30,7 @@ import {
   saveTemplateState,
   sealedMemory,
   templateKey,
+  templatesUnavailable,
   type VmTemplate,
 } from './qemu-template.js';
 
@@ -68,10 +69,15 @@ export async function spawnQemuBox(options: SpawnBoxOptions): Promise<BoxProcess
   }
   const limits = resolveLimits(options.limits);
   const { plan, accel } = await vmPlan(limits, options.rootBoxUid, options.seccomp);
+  // Without what templates need, a VM boots cold (slower, as safe) and its report says why.
+  const noTemplate = options.template === false ? '' : await templatesUnavailable();
   const { vm, runtime, start } =
-    options.template === false
-      ? { ...(await bootVm(plan, options.id)), start: 'booted cold' }
-      : await restoreVm(plan, options.id);
+    noTemplate === undefined
+      ? await restoreVm(plan, options.id)
+      : {
+          ...(await bootVm(plan, options.id)),
+          start: noTemplate ? `booted cold (${noTemplate})` : 'booted cold',
+        };
   const isolation = qemuIsolation({
     accel,
     limits,
@@ -175,7 +181,7 @@ const MEMORY_FD = 10;
 export async function restoreVm(
   plan: VmPlan,
   id: string,
-  /** Off only in the test that shows what the reseed prevents. */
+  /** Off only in the test that shows what the restore step prevents. */
   reseed = true,
 ): Promise<StartedVm & { start: string }> {
   const template = await templateFor(plan);

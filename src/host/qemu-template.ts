@@ -237,6 +237,32 @@ print(os.getpid(), mem, fcntl.fcntl(mem, fcntl.F_GET_SEALS), flush=True)
 sys.stdin.read()
 `;
 
+/** Verdicts on python3 binaries, by path. */
+const sealers = new Map<string, Promise<string | undefined>>();
+
+/**
+ * Why clones cannot be made here, or undefined when they can: sealing a template's RAM takes a
+ * python3 with memfd_create and file seals (Python 3.8+ on Linux). Asked once per binary.
+ */
+export function templatesUnavailable(): Promise<string | undefined> {
+  const python = process.env.IRONCLAW_PYTHON ?? 'python3';
+  let verdict = sealers.get(python);
+  if (!verdict) {
+    verdict = new Promise((resolve) => {
+      const child = spawn(
+        python,
+        ['-I', '-S', '-c', 'import fcntl, os; os.memfd_create; fcntl.F_ADD_SEALS'],
+        { stdio: 'ignore' },
+      );
+      const why = `VM templates need ${python} (3.8 or later) on the host to seal a template's memory`;
+      child.once('error', () => resolve(why));
+      child.once('close', (code) => resolve(code === 0 ? undefined : why));
+    });
+    sealers.set(python, verdict);
+  }
+  return verdict;
+}
+
 /** The seals SEAL_PROGRAM sets (F_SEAL_SEAL 1, SHRINK 2, GROW 4, WRITE 8). */
 const ALL_SEALS = 0xf;
 
