@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Duplex, Readable } from 'node:stream';
+import { IronClawError } from '../core/errors.js';
 import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { CgroupBackend } from './cgroups.js';
@@ -76,4 +77,17 @@ export interface BoxProcess {
   stderrTail(): string;
   /** Kills every process of the box and removes its cgroup. Idempotent. */
   destroy(): Promise<void>;
+}
+
+/**
+ * For VM drivers, whose box payload is always the guest agent: a one-shot command reaches them
+ * through a sandbox and an exec (runOnce does that), never as a payload of its own.
+ */
+export function requireAgentPayload(options: SpawnBoxOptions, driver: string): void {
+  if (options.payload.kind !== 'agent') {
+    throw new IronClawError(
+      'DRIVER_UNAVAILABLE',
+      `the ${driver} driver runs the guest agent only; a one-shot command goes through a sandbox and an exec`,
+    );
+  }
 }

@@ -6,7 +6,7 @@ import { IronClawError, unwrap } from '../core/errors.js';
 import { resolveLimits } from '../core/limits.js';
 import { loadPolicy } from '../core/seccomp/load-policy.js';
 import type { Policy } from '../core/seccomp/policy.js';
-import type { BoxProcess, SpawnBoxOptions } from './box-process.js';
+import { type BoxProcess, requireAgentPayload, type SpawnBoxOptions } from './box-process.js';
 import { FirecrackerApiClient } from './firecracker-api-client.js';
 import { createOwnedFile, placeInChroot, removeJail } from './firecracker-chroot.js';
 import {
@@ -62,12 +62,7 @@ const MAX_SOCKET_PATH = 107;
  * removes the jail directory and the cgroup.
  */
 export async function spawnFirecrackerBox(options: SpawnBoxOptions): Promise<BoxProcess> {
-  if (options.payload.kind !== 'agent') {
-    throw new IronClawError(
-      'DRIVER_UNAVAILABLE',
-      'the firecracker driver runs the guest agent only; one-shot commands go through a sandbox and an exec',
-    );
-  }
+  requireAgentPayload(options, 'firecracker');
   const tools = await firecrackerHost();
   if (typeof tools === 'string') throw new IronClawError('DRIVER_UNAVAILABLE', tools);
   const limits = resolveLimits(options.limits);

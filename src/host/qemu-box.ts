@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../core/errors.js';
 import { type Limits, resolveLimits } from '../core/limits.js';
-import type { BoxProcess, SpawnBoxOptions } from './box-process.js';
+import { type BoxProcess, requireAgentPayload, type SpawnBoxOptions } from './box-process.js';
 import type { SeccompChoice } from './seccomp-filter.js';
 import { ensureImage } from './image-build.js';
 import type { GuestImage } from './image-store.js';
@@ -55,12 +55,7 @@ const QUIT_GRACE_MS = 1000;
  * and console.log until destroy). Destroy ends QEMU and removes the runtime directory.
  */
 export async function spawnQemuBox(options: SpawnBoxOptions): Promise<BoxProcess> {
-  if (options.payload.kind !== 'agent') {
-    throw new IronClawError(
-      'DRIVER_UNAVAILABLE',
-      'the qemu driver runs the guest agent only; one-shot command payloads are not supported by it yet (use a sandbox and exec)',
-    );
-  }
+  requireAgentPayload(options, 'qemu');
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     throw new IronClawError(
       'DRIVER_UNAVAILABLE',
