@@ -1,16 +1,12 @@
-import { execFile } from 'node:child_process';
 import { access, constants, stat } from 'node:fs/promises';
 import { release } from 'node:os';
-import { promisify } from 'node:util';
 import { IronClawError } from '../core/errors.js';
 import { PROBE_REPLY } from './image-init.js';
 import type { GuestImage } from './image-store.js';
 import { type Accel, kernelCmdline, qemuArgs } from './qemu-args.js';
-import { launchVm, qemuBinary } from './qemu-launch.js';
+import { launchVm, qemuVersion } from './qemu-launch.js';
 import { makeVmRuntimeDir } from './qemu-runtime-dir.js';
 import { cachedProbe } from './probe-cache.js';
-
-const execFileAsync = promisify(execFile);
 
 /** The probe VM's VMM runs jailed as the sandboxes' do, as this uid when IronClaw is root. */
 const PROBE_VMM_UID = 65534;
@@ -44,11 +40,14 @@ export async function chooseAccel(image: GuestImage): Promise<AccelChoice> {
       detail: `TCG (emulation): /dev/kvm is not readable and writable by uid ${uid} (add the user to the kvm group)`,
     };
   }
-  const version = await execFileAsync(qemuBinary(), ['--version'], { timeout: 5000 }).then(
-    ({ stdout }) => stdout.split('\n')[0] ?? '',
-    () => 'unknown',
-  );
-  const key = JSON.stringify(['jailed', version, release(), kvm.rdev, kvm.ino, image.kernel.path]);
+  const key = JSON.stringify([
+    'jailed',
+    await qemuVersion(),
+    release(),
+    kvm.rdev,
+    kvm.ino,
+    image.kernel.path,
+  ]);
   const verdict = await cachedProbe('qemu-kvm', key, () => probeKvm(image));
   return verdict.ok
     ? { accel: 'kvm', detail: `KVM (hardware virtualisation): ${verdict.detail}` }

@@ -20,7 +20,7 @@ import {
 } from './qemu-args.js';
 import { VmControl } from './qemu-control.js';
 import { qemuIsolation } from './qemu-isolation.js';
-import { launchVm, type LaunchOptions, qemuBinary, type RunningVm } from './qemu-launch.js';
+import { launchVm, type LaunchOptions, qemuVersion, type RunningVm } from './qemu-launch.js';
 import { makeVmRuntimeDir, type VmRuntimeDir } from './qemu-runtime-dir.js';
 import { QmpClient } from './qemu-qmp.js';
 import {
@@ -235,10 +235,10 @@ const templates = new Map<string, Promise<VmTemplate>>();
 const sealed = new Map<string, Promise<FileHandle>>();
 
 async function templateFor(plan: VmPlan): Promise<VmTemplate> {
-  const key = await templateKey({
+  const key = templateKey({
     imageKey: plan.image.key,
     argv: qemuArgs(TEMPLATE_KEY_PATHS, plan.shape),
-    qemu: qemuBinary(),
+    qemuVersion: await qemuVersion(),
   });
   let template = templates.get(key);
   if (!template) {

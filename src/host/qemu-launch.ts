@@ -1,13 +1,16 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { chown, stat } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { IronClawError } from '../core/errors.js';
 import { BoundedTail } from './bounded-tail.js';
 import { spawnJailedVmm } from './qemu-jail.js';
 import type { SeccompChoice } from './seccomp-filter.js';
 import type { VmRuntimeDir } from './qemu-runtime-dir.js';
+
+const execFileAsync = promisify(execFile);
 
 /** A started VM: its jailed QEMU, the agent connection, its exit and the evidence of a failure. */
 export interface RunningVm {
@@ -50,6 +53,22 @@ async function vmmIds(options: LaunchOptions): Promise<{ uid: number; gid: numbe
 /** The QEMU binary: IRONCLAW_QEMU, else qemu-system-x86_64 from PATH. */
 export function qemuBinary(): string {
   return process.env.IRONCLAW_QEMU ?? 'qemu-system-x86_64';
+}
+
+const versions = new Map<string, Promise<string>>();
+
+/** The first line of `qemu --version` (it names Debian's package version too), once per binary. */
+export function qemuVersion(): Promise<string> {
+  const qemu = qemuBinary();
+  let version = versions.get(qemu);
+  if (!version) {
+    version = execFileAsync(qemu, ['--version'], { timeout: 5000 }).then(
+      ({ stdout }) => stdout.split('\n')[0] ?? '',
+      () => 'unknown',
+    );
+    versions.set(qemu, version);
+  }
+  return version;
 }
 
 export interface LaunchOptions {

@@ -46,9 +46,7 @@ export async function makeVmRuntimeDir(id: string): Promise<VmRuntimeDir> {
 }
 
 async function userVmmBase(): Promise<string> {
-  const base = join(await ensureStateDir(defaultStateDir()), 'qemu');
-  await mkdir(base, { recursive: true, mode: 0o700 });
-  return ensureStateDir(base);
+  return ensureStateDir(join(await ensureStateDir(defaultStateDir()), 'qemu'));
 }
 
 /** `<state dir>-vmm`: a real directory of root's, mode 0711, or refused. */

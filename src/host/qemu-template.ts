@@ -10,7 +10,6 @@ import {
   readFile,
   rename,
   rm,
-  stat,
 } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -61,20 +60,15 @@ async function templatesDir(): Promise<string> {
 
 /**
  * The template key: the QEMU argv (with fixed stand-ins for per-VM paths, so it names the
- * devices, memory, CPU and kernel command line), the image, and the QEMU binary itself (its
- * migration format is its own).
+ * devices, memory, CPU and kernel command line), the image, and QEMU's version (its migration
+ * format is its own).
  */
-export async function templateKey(inputs: {
+export function templateKey(inputs: {
   imageKey: string;
   argv: readonly string[];
-  qemu: string;
-}): Promise<string> {
-  const binary = await stat(inputs.qemu).catch(() => undefined);
-  return inputHash({
-    image: inputs.imageKey,
-    argv: inputs.argv,
-    qemu: binary ? { path: inputs.qemu, size: binary.size, mtime: binary.mtimeMs } : inputs.qemu,
-  });
+  qemuVersion: string;
+}): string {
+  return inputHash({ image: inputs.imageKey, argv: inputs.argv, qemu: inputs.qemuVersion });
 }
 
 /** The template of `key` if it was made, by this process or another. */
