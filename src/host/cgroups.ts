@@ -206,8 +206,14 @@ async function killAll(path: string): Promise<void> {
   }
 }
 
-/** rmdir fails with EBUSY until the kernel has reaped the last process: retry briefly. */
-async function removeCgroup(path: string, kill: () => Promise<void>): Promise<void> {
+/**
+ * rmdir fails with EBUSY until the kernel has reaped the last process: retry briefly, calling
+ * `kill` between tries; a cgroup that is already gone is fine.
+ */
+export async function removeCgroup(
+  path: string,
+  kill: () => Promise<void> = () => Promise.resolve(),
+): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
       await rmdir(path);

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { IronClawError, unwrap } from '../core/errors.js';
 import { resolveLimits } from '../core/limits.js';
+import { seccompPolicyFile } from '../core/seccomp/compile-for-host.js';
 import { loadPolicy } from '../core/seccomp/load-policy.js';
 import type { Policy } from '../core/seccomp/policy.js';
 import { type BoxProcess, requireAgentPayload, type SpawnBoxOptions } from './box-process.js';
@@ -36,7 +37,7 @@ import { ensureStateDir, persistentStateDir } from './state-dir.js';
 /** From the jailer's start to the guest agent answering a vsock CONNECT (a KVM boot: seconds). */
 const LAUNCH_TIMEOUT_MS = 30_000;
 /** Our VMM allow-list for Firecracker, when the package has one (else Firecracker's own). */
-const VMM_POLICY_FILE = 'policies/seccomp/vmm-firecracker.json';
+const VMM_POLICY_FILE = seccompPolicyFile('vmm-firecracker');
 /** The cgroup the jailer makes each VM's cgroup in. */
 const PARENT_CGROUP = 'ironclaw-firecracker';
 /** The VMM's own memory beyond guest RAM (Firecracker's overhead is a few MiB). */

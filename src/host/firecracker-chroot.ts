@@ -1,7 +1,7 @@
-import { chmod, chown, copyFile, link, mkdir, open, rm, rmdir, stat } from 'node:fs/promises';
+import { chmod, chown, copyFile, link, mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../core/errors.js';
+import { removeCgroup } from './cgroups.js';
 
 /**
  * What goes into a jailed Firecracker's chroot before it starts (Firecracker's docs/jailer.md,
@@ -87,18 +87,4 @@ export async function removeJail(jailDir: string, cgroupDirs: readonly string[])
   return outcomes
     .filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected')
     .map((outcome) => outcome.reason as Error);
-}
-
-async function removeCgroup(dir: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await rmdir(dir);
-      return;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return;
-      if (code !== 'EBUSY' || attempt >= 20) throw error;
-      await delay(25);
-    }
-  }
 }
