@@ -76,6 +76,7 @@ export async function startBoxServer(options: BoxServerOptions): Promise<
     signal: abort.signal,
     // A server's output is a session, not a result: no cap on the total, only per message.
     maxOutputBytes: Number.MAX_SAFE_INTEGER,
+    collect: false,
     onStdout: (chunk) => splitter.push(chunk),
     onStderr: options.onStderr,
   });

@@ -34,6 +34,7 @@ export async function runInSandbox(
       ...(inherit
         ? {
             maxOutputBytes: UNCAPPED,
+            collect: false,
             onStdout: (chunk: Buffer) => process.stdout.write(chunk),
             onStderr: (chunk: Buffer) => process.stderr.write(chunk),
           }
@@ -44,8 +45,8 @@ export async function runInSandbox(
       timedOut: output.timedOut,
       durationMs: performance.now() - started,
       isolation: sandbox.isolation,
-      stdout: inherit ? Buffer.alloc(0) : output.stdout,
-      stderr: inherit ? Buffer.alloc(0) : output.stderr,
+      stdout: output.stdout,
+      stderr: output.stderr,
     };
   } finally {
     await sandbox.destroy();

@@ -29,6 +29,12 @@ export interface ExecOptions {
   signal?: AbortSignal;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
+  /**
+   * Keep the output for the result (the default). A caller that streams it through onStdout and
+   * onStderr, with no cap, passes false: the result's stdout and stderr are then empty, and a
+   * long-lived command's output is not held in memory for nothing.
+   */
+  collect?: boolean;
 }
 
 export interface ExecOutput extends ExecResult {
@@ -124,7 +130,7 @@ export class Sandbox {
           const parsed = OutputEventSchema.safeParse(data);
           if (!parsed.success || (event !== 'stdout' && event !== 'stderr')) return;
           const chunk = Buffer.from(parsed.data.data, 'base64');
-          (event === 'stdout' ? stdout : stderr).push(chunk);
+          if (options.collect !== false) (event === 'stdout' ? stdout : stderr).push(chunk);
           (event === 'stdout' ? options.onStdout : options.onStderr)?.(chunk);
         },
       },
