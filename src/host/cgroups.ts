@@ -40,7 +40,17 @@ const GROUP = 'ironclaw';
  * memory and pids hierarchies (as on the development machine). Needs write access to the
  * hierarchy: root, or a delegated cgroup named by IRONCLAW_CGROUP_PARENT (v2).
  */
-export async function detectCgroups(root = CGROUP_ROOT): Promise<CgroupBackend> {
+export function detectCgroups(root = CGROUP_ROOT): Promise<CgroupBackend> {
+  // The host's hierarchy does not change under a running process: look once (one-shot runs,
+  // sandboxes and the daemon's sweep all ask).
+  if (root !== CGROUP_ROOT) return detectAt(root);
+  detected ??= detectAt(root);
+  return detected;
+}
+
+let detected: Promise<CgroupBackend> | undefined;
+
+async function detectAt(root: string): Promise<CgroupBackend> {
   if (await exists(join(root, 'cgroup.controllers'))) return detectV2(root);
   if (
     (await exists(join(root, 'memory', 'cgroup.procs'))) &&

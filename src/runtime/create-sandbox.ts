@@ -7,8 +7,8 @@ import { RpcClient } from '../protocol/rpc-client.js';
 import { audit } from '../host/audit-log.js';
 import { boxDriver } from '../host/drivers.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
-import type { BoxMount } from '../host/box-process.js';
-import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
+import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
+import { detectCgroups } from '../host/cgroups.js';
 import { Sandbox } from './sandbox.js';
 
 export interface SandboxOptions {
@@ -33,8 +33,6 @@ export interface SandboxOptions {
   template?: boolean;
   signal?: AbortSignal;
 }
-
-let cgroupBackend: Promise<CgroupBackend> | undefined;
 
 /**
  * How long a driver's guest agent may take to answer its first ping. A VM under emulation (TCG)
@@ -61,13 +59,12 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     );
   }
   options.signal?.throwIfAborted();
-  cgroupBackend ??= detectCgroups();
   const box = await spawnBox({
     id,
     limits: options.limits ?? {},
     payload: { kind: 'agent' },
-    cgroups: await cgroupBackend,
-    rootBoxUid: options.rootBoxUid ?? 65534,
+    cgroups: await detectCgroups(),
+    rootBoxUid: options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID,
     ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
     ...(options.mounts === undefined ? {} : { mounts: options.mounts }),
     ...(options.env === undefined ? {} : { env: options.env }),
