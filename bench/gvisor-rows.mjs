@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { measureInterleaved } from './process-rows.mjs';
-import { summarize } from './stats.mjs';
+import { row, summarize } from './stats.mjs';
 
 const execFileAsync = promisify(execFile);
 
@@ -43,12 +43,12 @@ export async function measureGvisor(library, cli, counts) {
   ];
   const measured = await measureInterleaved(processRows, counts);
   /** @type {import('./report.mjs').Row[]} */
-  const rows = processRows.map((row, index) => {
+  const rows = processRows.map((processRow, index) => {
     const { samples, failures } = measured[index] ?? { samples: [], failures: [] };
-    return { ...row, samples, stats: summarize(samples), failures };
+    return { ...processRow, samples, stats: summarize(samples), failures };
   });
   rows.push(
-    timed(
+    row(
       'gvisor-once',
       'gvisor cold: runOnce(["true"]) create -> first result',
       false,
@@ -57,7 +57,7 @@ export async function measureGvisor(library, cli, counts) {
         if (result.exitCode !== 0) throw new Error(`gvisor runOnce exited ${result.exitCode}`);
       }),
     ),
-    timed(
+    row(
       'gvisor-api',
       'gvisor cold API: createSandbox + exec(["true"])',
       true,
@@ -74,7 +74,7 @@ export async function measureGvisor(library, cli, counts) {
   const sandbox = await library.createSandbox({ driver: 'gvisor' });
   try {
     rows.push(
-      timed(
+      row(
         'gvisor-exec',
         'gvisor live box: exec(["true"])',
         false,
@@ -97,9 +97,4 @@ async function repeat(counts, run) {
     if (index >= counts.warmup) samples.push(performance.now() - started);
   }
   return samples;
-}
-
-/** @param {string} id @param {string} name @param {boolean} informational @param {number[]} samples */
-function timed(id, name, informational, samples) {
-  return { id, name, informational, samples, stats: summarize(samples) };
 }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { summarize } from './stats.mjs';
+import { row } from './stats.mjs';
 
 const execFileAsync = promisify(execFile);
 /** The QEMU the driver runs (from PATH, unless IRONCLAW_QEMU names another). */
@@ -275,9 +275,4 @@ async function rawBoot(argv, until) {
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
-/** @param {string} id @param {string} name @param {boolean} informational @param {number[]} samples */
-function row(id, name, informational, samples) {
-  return { id, name, informational, samples, stats: summarize(samples) };
 }

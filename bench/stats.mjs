@@ -38,3 +38,11 @@ export function round(ms, digits = 3) {
   const scale = 10 ** digits;
   return Math.round(ms * scale) / scale;
 }
+
+/**
+ * A result row of the report.
+ * @param {string} id @param {string} name @param {boolean} informational @param {number[]} samples
+ */
+export function row(id, name, informational, samples) {
+  return { id, name, informational, samples, stats: summarize(samples) };
+}

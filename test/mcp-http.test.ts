@@ -1,12 +1,11 @@
 // `ironclaw mcp --http`, driven by the real MCP SDK client and by raw HTTP requests.
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BIN } from './helpers/cli.js';
-import { eventually } from './support/host-processes.js';
+import { eventually, hostPidsWith } from './support/host-processes.js';
 
 type Result = Awaited<ReturnType<Client['callTool']>>;
 
@@ -360,16 +359,6 @@ async function startMarker(target: Client, sandboxId: string): Promise<string> {
   return marker;
 }
 
-/** Host processes whose command line contains `marker`. */
-async function hostPidsWith(marker: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes(marker) && !cmdline.includes('nohup')) found.push(Number(entry));
-  }
-  return found;
-}
 
 /** fetch() will not send a Host header of our choosing; node:http will. */
 async function rawRequest(

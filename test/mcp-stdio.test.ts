@@ -1,13 +1,12 @@
 // `ironclaw mcp` on stdio, driven by the real MCP SDK client against the built binary.
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BIN } from './helpers/cli.js';
-import { eventually } from './support/host-processes.js';
+import { eventually, hostPidsWith } from './support/host-processes.js';
 
 type Result = Awaited<ReturnType<Client['callTool']>>;
 const ENV = { ...process.env, IRONCLAW_POOL_SIZE: '1' } as Record<string, string>;
@@ -429,13 +428,3 @@ describe('ironclaw mcp over stdio, raw', () => {
   });
 });
 
-/** Host processes whose command line contains `marker`. */
-async function hostPidsWith(marker: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes(marker) && !cmdline.includes('nohup')) found.push(Number(entry));
-  }
-  return found;
-}

@@ -72,3 +72,14 @@ export async function eventually<T>(
     await sleep(50);
   }
 }
+
+/** Host processes whose command line contains `marker`. */
+export async function hostPidsWith(marker: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(marker) && !cmdline.includes('nohup')) found.push(Number(entry));
+  }
+  return found;
+}
