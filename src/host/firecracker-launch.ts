@@ -1,13 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../core/errors.js';
 import { BoundedTail } from './bounded-tail.js';
-
-/** What a log file of a VM keeps at most: the guest writes to its console, and is hostile. */
-const MAX_LOG_BYTES = 1024 * 1024;
+import { keepOutput, vmmKiller } from './vmm-output.js';
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
 
@@ -48,7 +44,10 @@ export async function launchJailed(
     detached: true,
     env: {},
   });
-  const logs = [keep(child.stdout, guestConsole, options.consoleLog), keep(child.stderr, stderr)];
+  const logs = [
+    keepOutput(child.stdout, guestConsole, options.consoleLog),
+    keepOutput(child.stderr, stderr),
+  ];
   const exited = new Promise<Exit>((resolve) => {
     child.once('close', (code, signal) => {
       for (const log of logs) log?.end();
@@ -62,22 +61,7 @@ export async function launchJailed(
       `guest console: ${guestConsole.text() || '(empty)'}`,
     ].join('\n');
   let pid: number | undefined;
-  let killing: Promise<void> | undefined;
-  const kill = (): Promise<void> => {
-    killing ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        for (const target of [pid, -child.pid]) {
-          try {
-            if (target !== undefined) process.kill(target, 'SIGKILL');
-          } catch {
-            // Already gone.
-          }
-        }
-      }
-      await exited;
-    })();
-    return killing;
-  };
+  const kill = vmmKiller(child, () => Promise.resolve(pid), exited);
   const failed = Promise.race([
     exited.then(
       (outcome) =>
@@ -109,19 +93,4 @@ async function firstChild(child: ChildProcess, signal: AbortSignal): Promise<num
     }
     await delay(5, undefined, { signal });
   }
-}
-
-/** Copies an output stream into its tail and (up to MAX_LOG_BYTES) its log file. */
-function keep(stream: Readable | null, tail: BoundedTail, file?: string): WriteStream | undefined {
-  const log = file === undefined ? undefined : createWriteStream(file, { mode: 0o600 });
-  log?.on('error', () => undefined); // the jail directory may be removed first
-  let room = MAX_LOG_BYTES;
-  stream?.on('data', (chunk: Buffer) => {
-    tail.push(chunk);
-    if (!log || room <= 0) return;
-    log.write(chunk.subarray(0, room));
-    room -= chunk.length;
-    if (room <= 0) log.write('\n[ironclaw: log truncated]\n');
-  });
-  return log;
 }

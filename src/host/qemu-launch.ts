@@ -1,12 +1,11 @@
 import { type ChildProcess, execFile } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { chown, stat } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { IronClawError } from '../core/errors.js';
 import { BoundedTail } from './bounded-tail.js';
 import { spawnJailedVmm } from './qemu-jail.js';
+import { keepOutput, vmmKiller } from './vmm-output.js';
 import type { SeccompChoice } from './seccomp-filter.js';
 import type { VmRuntimeDir } from './qemu-runtime-dir.js';
 
@@ -126,12 +125,12 @@ export async function launchVm(
     ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
   });
   const logs = [
-    keep(child.stdout, guestConsole, runtime.consoleLog),
-    keep(child.stderr, stderr, runtime.qemuLog),
+    keepOutput(child.stdout, guestConsole, runtime.consoleLog),
+    keepOutput(child.stderr, stderr, runtime.qemuLog),
   ];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('close', (code, killed) => {
-      for (const log of logs) log.end();
+      for (const log of logs) log?.end();
       resolve({ code, signal: killed });
     });
   });
@@ -140,24 +139,12 @@ export async function launchVm(
       `QEMU stderr: ${stderr.text() || '(empty)'}`,
       `guest console: ${guestConsole.text() || '(empty)'}`,
     ].join('\n');
-  let killing: Promise<void> | undefined;
-  const kill = (): Promise<void> => {
-    killing ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        // QEMU is in a session of its own (bwrap --new-session): kill it, then its jail.
-        const vmm = await Promise.race([pid, Promise.resolve(undefined)]).catch(() => undefined);
-        for (const target of [vmm, -child.pid]) {
-          try {
-            if (target !== undefined) process.kill(target, 'SIGKILL');
-          } catch {
-            // Already gone.
-          }
-        }
-      }
-      await exited;
-    })();
-    return killing;
-  };
+  // QEMU is in a session of its own (bwrap --new-session): kill it, then its jail.
+  const kill = vmmKiller(
+    child,
+    () => Promise.race([pid, Promise.resolve(undefined)]).catch(() => undefined),
+    exited,
+  );
   // The servers stay open for QEMU's reconnections until QEMU has exited.
   void exited.then(() => {
     server.close();
@@ -238,22 +225,4 @@ function connectionQueue(
       if (index >= 0) waiting.splice(index, 1);
     });
   };
-}
-
-/** What a log file of a VM keeps at most: the guest writes to its console, and is hostile. */
-const MAX_LOG_BYTES = 1024 * 1024;
-
-/** Copies a QEMU output stream into its tail and (up to MAX_LOG_BYTES) its log file. */
-function keep(stream: Readable | null, tail: BoundedTail, file: string): WriteStream {
-  const log = createWriteStream(file, { mode: 0o600 });
-  log.on('error', () => undefined); // the runtime directory may be removed first
-  let room = MAX_LOG_BYTES;
-  stream?.on('data', (chunk: Buffer) => {
-    tail.push(chunk);
-    if (room <= 0) return;
-    log.write(chunk.subarray(0, room));
-    room -= chunk.length;
-    if (room <= 0) log.write('\n[ironclaw: log truncated]\n');
-  });
-  return log;
 }
