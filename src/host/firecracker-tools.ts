@@ -33,8 +33,17 @@ export async function firecrackerHost(): Promise<FirecrackerTools | string> {
     return 'the firecracker driver needs root: its jailer makes the chroot, /dev/kvm in it and the cgroups, then drops to the box uid';
   const kvm = await stat('/dev/kvm').catch(() => undefined);
   if (!kvm?.isCharacterDevice()) return 'this host has no /dev/kvm (Firecracker runs on KVM only)';
-  return findFirecrackerTools();
+  // Found tools are kept for the process (every box start asks); what is missing is looked for
+  // again, so installing them needs no restart.
+  const key = `${process.env.IRONCLAW_FIRECRACKER ?? ''}\0${process.env.IRONCLAW_JAILER ?? ''}\0${process.env.PATH ?? ''}`;
+  const known = found.get(key);
+  if (known) return known;
+  const tools = await findFirecrackerTools();
+  if (typeof tools !== 'string') found.set(key, tools);
+  return tools;
 }
+
+const found = new Map<string, FirecrackerTools>();
 
 /** The binaries and firecracker's version, or what is missing (as text to show). */
 async function findFirecrackerTools(): Promise<FirecrackerTools | string> {
