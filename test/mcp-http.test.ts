@@ -359,7 +359,6 @@ async function startMarker(target: Client, sandboxId: string): Promise<string> {
   return marker;
 }
 
-
 /** fetch() will not send a Host header of our choosing; node:http will. */
 async function rawRequest(
   url: string,

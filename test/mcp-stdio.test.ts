@@ -427,4 +427,3 @@ describe('ironclaw mcp over stdio, raw', () => {
     ).toEqual([]);
   });
 });
-
