@@ -8,6 +8,7 @@ export default defineConfig({
     // Real boxes on a 2-core machine: keep parallelism modest so timing-sensitive
     // isolation checks (timeouts, teardown) are not starved.
     maxWorkers: 2,
+    globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/setup.ts'],
     reporters: ['default'],
   },
