@@ -95,6 +95,18 @@ describe.skipIf(missing !== undefined)(`qemu driver${skip}`, () => {
       );
     });
 
+    test('the guest keeps time with the TSC, not the 4 ms jiffies clock', async () => {
+      // Under TCG the kernel drops the TSC unless told it is reliable (see qemu-args.ts); on
+      // jiffies it loses high-resolution timers and tickless idle.
+      const result = await box.exec([
+        'cat',
+        '/sys/devices/system/clocksource/clocksource0/current_clocksource',
+      ]);
+      expect(result.stdout.toString().trim()).toBe(
+        box.isolation.layers.kernel?.detail?.startsWith('KVM') ? 'kvm-clock' : 'tsc',
+      );
+    });
+
     test('destroy ends the VMM and removes every file of the VM', async () => {
       const pid = box.boxPid;
       await box.destroy();

@@ -9,7 +9,11 @@ import { AGENT_PORT_NAME, CONTROL_PORT_NAME } from './image-init.js';
  *   devices only through ACPI); legacy PIT, PIC and option ROMs off; the RTC left on (off cost
  *   about 2 s of stalls with this kernel);
  * - `tsc_early_khz` from the host under TCG (without it the kernel hangs calibrating the TSC),
- *   `cryptomgr.notests` (about -400 ms), the PVH vmlinux rather than the bzImage (about -230 ms);
+ *   and `tsc=reliable`: with no HPET or PM timer to check it against, the kernel otherwise drops
+ *   the TSC for the jiffies clocksource, which has 4 ms resolution and no high-resolution timers
+ *   or tickless idle (an idle VM then took ~6% of a host core for its 250 Hz tick, ~0.4% with the
+ *   TSC; TCG's TSC is QEMU's own monotonic count and the VM has one vCPU, so nothing drifts);
+ * - `cryptomgr.notests` (about -400 ms), the PVH vmlinux rather than the bzImage (about -230 ms);
  * - the agent's channel is a virtserialport whose chardev is a Unix socket the host listens on
  *   (no vhost on this machine, so no vsock); QEMU connects to it as a client at start-up, and
  *   dials again a second after the host closes it (the guest agent reopens its port);
@@ -153,7 +157,7 @@ export function kernelCmdline(options: CmdlineOptions): string {
     'swiotlb=noforce',
   ];
   if (options.accel === 'tcg' && options.tscKhz !== undefined)
-    words.push(`tsc_early_khz=${options.tscKhz}`);
+    words.push(`tsc_early_khz=${options.tscKhz}`, 'tsc=reliable');
   if (options.probe) words.push('ironclaw.probe=1');
   const { limits } = options;
   if (limits) {
