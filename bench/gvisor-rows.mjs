@@ -2,10 +2,10 @@
 // first result, in process and through the CLI), a gVisor sandbox with its guest agent, and the
 // exec round trip on a live gVisor box. Absent (with the reason) where runsc is not installed.
 import { execFile } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { measureInterleaved } from './process-rows.mjs';
-import { row, summarize } from './stats.mjs';
+import { processFloor } from './box-floor.mjs';
+import { repeat, row, summarize } from './stats.mjs';
 
 const execFileAsync = promisify(execFile);
 
@@ -80,21 +80,26 @@ export async function measureGvisor(library, cli, counts) {
         false,
         await repeat(counts, () => sandbox.exec(['true'])),
       ),
+      row(
+        'gvisor-ping',
+        'gvisor live box: ping (the agent round trip, no process)',
+        true,
+        await repeat(counts, () => sandbox.ping()),
+      ),
     );
+    const floor = await processFloor(sandbox, counts);
+    if ('samples' in floor)
+      rows.push(
+        row(
+          'gvisor-floor',
+          'gvisor live box, inside, no agent: posix_spawn(/bin/true) + wait (floor of exec)',
+          true,
+          floor.samples,
+        ),
+      );
+    else process.stderr.write(`gvisor floor row absent: ${floor.reason}\n`);
   } finally {
     await sandbox.destroy();
   }
   return rows;
-}
-
-/** @param {import('./run.mjs').Plan} counts @param {() => Promise<unknown>} run */
-async function repeat(counts, run) {
-  const samples = [];
-  for (let index = 0; index < counts.warmup + counts.runs; index++) {
-    counts.signal.throwIfAborted();
-    const started = performance.now();
-    await run();
-    if (index >= counts.warmup) samples.push(performance.now() - started);
-  }
-  return samples;
 }

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { row } from './stats.mjs';
+import { processFloor } from './box-floor.mjs';
+import { repeat, row } from './stats.mjs';
 
 const execFileAsync = promisify(execFile);
 /** The QEMU the driver runs (from PATH, unless IRONCLAW_QEMU names another). */
@@ -48,21 +49,20 @@ export async function measureQemu(library, plan, progress) {
     startTimeoutMs: 600_000,
   });
   let argv;
-  /** @type {number[]} */
-  const live = [];
+  const liveCounts = { runs: 20, warmup: counts.warmup, signal: plan.signal };
+  let live, ping, floor;
   try {
     const cmdline = await readFile(`/proc/${box.boxPid}/cmdline`, 'utf8');
     const words = cmdline.split('\0').filter(Boolean);
     argv = words.slice(1); // boxPid is QEMU itself: its argv, binary first
     progress(`qemu: ${box.isolation.layers.kernel?.detail ?? ''}`);
-    for (let index = 0; index < counts.warmup + 20; index++) {
-      const started = performance.now();
-      await box.exec(['true']);
-      if (index >= counts.warmup) live.push(performance.now() - started);
-    }
+    live = await repeat(liveCounts, () => box.exec(['true']));
+    ping = await repeat(liveCounts, () => box.ping());
+    floor = await processFloor(box, liveCounts);
   } finally {
     await box.destroy();
   }
+  if ('reason' in floor) progress(`qemu floor row absent: ${floor.reason}`);
   /** @type {Record<string, number[]>} */
   const samples = { init: [], agent: [], cold: [] };
   for (let index = 0; index < counts.warmup + counts.runs; index++) {
@@ -112,6 +112,17 @@ export async function measureQemu(library, plan, progress) {
       samples.cold,
     ),
     row('qemu-exec', 'qemu live VM: exec(["true"])', true, live),
+    row('qemu-ping', 'qemu live VM: ping (the agent round trip, no process)', true, ping),
+    ...('samples' in floor
+      ? [
+          row(
+            'qemu-floor',
+            'qemu live VM, inside, no agent: posix_spawn(/bin/true) + wait (floor of exec)',
+            true,
+            floor.samples,
+          ),
+        ]
+      : []),
     ...(await measureTemplates(library, counts, progress)),
   ];
 }
@@ -165,12 +176,14 @@ async function measureTemplates(library, counts, progress) {
   } finally {
     await pool.close();
   }
-  const memory = {
-    restored: await idlePss(library, { driver: 'qemu' }),
-    cold: await idlePss(library, { driver: 'qemu', template: false, startTimeoutMs: 120_000 }),
-  };
+  const restored = await idleCost(library, { driver: 'qemu' });
+  const cold = await idleCost(library, {
+    driver: 'qemu',
+    template: false,
+    startTimeoutMs: 120_000,
+  });
   progress(
-    `qemu: idle VM proportional set size: restored ${memory.restored.toFixed(1)} MiB, cold ${memory.cold.toFixed(1)} MiB`,
+    `qemu: idle VM proportional set size: restored ${restored.pssMiB.toFixed(1)} MiB, cold ${cold.pssMiB.toFixed(1)} MiB; CPU ${restored.cpuPercent.toFixed(1)}% of a core`,
   );
   return [
     row(
@@ -193,33 +206,55 @@ async function measureTemplates(library, counts, progress) {
     ),
     {
       ...row('qemu-pss-restored', 'qemu idle VM host memory (PSS), restored', true, [
-        memory.restored,
+        restored.pssMiB,
       ]),
       unit: 'MiB',
     },
     {
-      ...row('qemu-pss-cold', 'qemu idle VM host memory (PSS), booted cold', true, [memory.cold]),
+      ...row('qemu-pss-cold', 'qemu idle VM host memory (PSS), booted cold', true, [cold.pssMiB]),
       unit: 'MiB',
+    },
+    {
+      ...row('qemu-idle-cpu', 'qemu idle VM host CPU (% of one core over 5 s), restored', true, [
+        restored.cpuPercent,
+      ]),
+      unit: '%',
     },
   ];
 }
 
 /**
- * The proportional set size of an idle VM's QEMU (shared pages divided among their sharers),
- * in MiB, with a second VM of the same kind running beside it, after one exec and a pause.
+ * What an idle VM's QEMU costs the host, with a second VM of the same kind running beside it,
+ * after one exec and a pause: its proportional set size (shared pages divided among their
+ * sharers) in MiB, and the CPU it uses over 5 s, in percent of one core.
  * @param {{ createSandbox: Function }} library @param {Record<string, unknown>} options
  */
-async function idlePss(library, options) {
+async function idleCost(library, options) {
   const sandboxes = [await library.createSandbox(options), await library.createSandbox(options)];
   try {
     for (const sandbox of sandboxes) await sandbox.exec(['true']);
     await delay(1000);
-    const rollup = await readFile(`/proc/${sandboxes[0].boxPid}/smaps_rollup`, 'utf8');
+    const pid = sandboxes[0].boxPid;
+    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
     const kib = Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1]);
-    return kib / 1024;
+    const before = await cpuTicks(pid);
+    await delay(5000);
+    const ticks = (await cpuTicks(pid)) - before;
+    return { pssMiB: kib / 1024, cpuPercent: (ticks / CLOCK_TICKS_PER_SECOND / 5) * 100 };
   } finally {
     await Promise.all(sandboxes.map((sandbox) => sandbox.destroy()));
   }
+}
+
+/** USER_HZ: the unit of /proc/<pid>/stat's times on every Linux the driver runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** @param {number} pid @returns {Promise<number>} user + system time in clock ticks */
+async function cpuTicks(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at field 3, state.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 /**

@@ -9,7 +9,13 @@ import { gvisorUnavailable, measureGvisor } from './gvisor-rows.mjs';
 import { measureQemu, qemuUnavailable } from './qemu-rows.mjs';
 import { hostFacts, sourceFacts } from './host-facts.mjs';
 import { measureInterleaved, processRows } from './process-rows.mjs';
-import { evaluateTargets, formatColdRatio, formatTable, writeResult } from './report.mjs';
+import {
+  evaluateTargets,
+  formatColdRatio,
+  formatOutOfReach,
+  formatTable,
+  writeResult,
+} from './report.mjs';
 import { snapshotPackage } from './snapshot.mjs';
 import { summarize } from './stats.mjs';
 
@@ -161,6 +167,7 @@ async function main() {
       ? 'all targets met\n'
       : `MISS: ${missed.length} of ${targets.length} targets missed: ${missed.map((target) => target.description).join('; ')}\n`,
   );
+  for (const line of formatOutOfReach(targets)) process.stdout.write(`${line}\n`);
 
   const written = await writeResult(RESULTS, {
     date: started.toISOString(),

@@ -46,3 +46,18 @@ export function round(ms, digits = 3) {
 export function row(id, name, informational, samples) {
   return { id, name, informational, samples, stats: summarize(samples) };
 }
+
+/**
+ * Times `run` warm-up + runs times, one after another, and keeps the timed runs.
+ * @param {{ runs: number, warmup: number, signal: AbortSignal }} counts @param {() => Promise<unknown>} run
+ */
+export async function repeat(counts, run) {
+  const samples = [];
+  for (let index = 0; index < counts.warmup + counts.runs; index++) {
+    counts.signal.throwIfAborted();
+    const started = performance.now();
+    await run();
+    if (index >= counts.warmup) samples.push(performance.now() - started);
+  }
+  return samples;
+}
