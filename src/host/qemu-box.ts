@@ -179,8 +179,7 @@ export async function restoreVm(
   /** Off only in the test that shows what the restore step prevents. */
   reseed = true,
 ): Promise<StartedVm & { start: string }> {
-  const template = await templateFor(plan);
-  const memory = await sealedMemoryFor(template);
+  const { template, memory, state } = await loadedTemplateFor(plan);
   const signal = AbortSignal.timeout(LAUNCH_TIMEOUT_MS);
   const runtime = await makeVmRuntimeDir(id);
   let vm: RunningVm | undefined;
@@ -197,7 +196,7 @@ export async function restoreVm(
     const qmp = await QmpClient.connect(runtime.qmpSocket, signal);
     try {
       await loadTemplateState(qmp, {
-        state: template.state,
+        state,
         socket: runtime.migrationSocket,
         signal,
       });
@@ -231,8 +230,11 @@ function controlOf(vm: RunningVm): Socket {
 
 /** Templates being found or made, by key: one boot per key per process. */
 const templates = new Map<string, Promise<VmTemplate>>();
-/** Sealed RAM copies of templates, by key: made once per process, inherited by every clone. */
-const sealed = new Map<string, Promise<FileHandle>>();
+/**
+ * What clones need of a template, by key, read once per process: the sealed RAM copy that every
+ * clone inherits, and the device state. The template's files may be evicted after that.
+ */
+const loaded = new Map<string, Promise<{ memory: FileHandle; state: Buffer }>>();
 
 async function templateFor(plan: VmPlan): Promise<VmTemplate> {
   const key = templateKey({
@@ -249,14 +251,30 @@ async function templateFor(plan: VmPlan): Promise<VmTemplate> {
   return template;
 }
 
-function sealedMemoryFor(template: VmTemplate): Promise<FileHandle> {
-  let memory = sealed.get(template.key);
-  if (!memory) {
-    memory = sealedMemory(template);
-    sealed.set(template.key, memory);
-    memory.catch(() => sealed.delete(template.key));
+/**
+ * The template for `plan`, read: found or made, then loaded. A template that another process
+ * evicted between being found and read is made again, once.
+ */
+async function loadedTemplateFor(
+  plan: VmPlan,
+): Promise<{ template: VmTemplate; memory: FileHandle; state: Buffer }> {
+  for (let attempt = 1; ; attempt++) {
+    const template = await templateFor(plan);
+    let files = loaded.get(template.key);
+    if (!files) {
+      files = Promise.all([sealedMemory(template), readFile(template.state)]).then(
+        ([memory, state]) => ({ memory, state }),
+      );
+      loaded.set(template.key, files);
+      files.catch(() => loaded.delete(template.key));
+    }
+    try {
+      return { template, ...(await files) };
+    } catch (error) {
+      if (attempt > 1 || (await findTemplate(template.key))) throw error;
+      templates.delete(template.key);
+    }
   }
-  return memory;
 }
 
 /** Stand-ins for a VM's own paths in a template key: the key names the configuration only. */

@@ -7,9 +7,10 @@ import {
   mkdtemp,
   open,
   readdir,
-  readFile,
   rename,
   rm,
+  stat,
+  utimes,
 } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -36,7 +37,10 @@ import { vmmBase } from './qemu-runtime-dir.js';
  * python3 program makes and seals it, and this process keeps a descriptor of it.
  *
  * Templates live beside the VM directories (state dir, `-vmm` when root): in memory on a normal
- * host (/run, $XDG_RUNTIME_DIR), gone at reboot, keyed by everything that shapes the guest.
+ * host (/run, $XDG_RUNTIME_DIR), gone at reboot, keyed by everything that shapes the guest. Each
+ * holds the pages its guest touched (about 150 MiB here), so the store keeps the MAX_TEMPLATES
+ * used last and evicts the rest when it publishes another. A process reads what it needs of a
+ * template once (the sealed RAM copy and the state), so evicting it never breaks a clone.
  */
 
 export interface VmTemplate {
@@ -47,6 +51,12 @@ export interface VmTemplate {
   /** Device state from QEMU's migration, RAM left out. */
   readonly state: string;
 }
+
+/** How many templates the store keeps: every set of limits has its own (they are on the
+ * guest's command line), and each holds its guest's RAM, in memory on most hosts. */
+export const MAX_TEMPLATES = 4;
+/** A staging directory this old was left by a process that died while publishing. */
+const STALE_STAGING_MS = 60 * 60 * 1000;
 
 /** How long saving or loading a template's device state may take (some tens of KiB). */
 const MIGRATION_TIMEOUT_MS = 30_000;
@@ -71,10 +81,16 @@ export function templateKey(inputs: {
   return inputHash({ image: inputs.imageKey, argv: inputs.argv, qemu: inputs.qemuVersion });
 }
 
-/** The template of `key` if it was made, by this process or another. */
+/**
+ * The template of `key` if it was made, by this process or another; marked as used now (its
+ * directory's time), which is what eviction goes by.
+ */
 export async function findTemplate(key: string): Promise<VmTemplate | undefined> {
   const template = describe(key, join(await templatesDir(), key));
-  return (await exists(template.state)) && (await exists(template.memory)) ? template : undefined;
+  if (!(await exists(template.state)) || !(await exists(template.memory))) return undefined;
+  const now = new Date();
+  await utimes(template.dir, now, now).catch(() => undefined); // evicted meanwhile: found anyway
+  return template;
 }
 
 function describe(key: string, dir: string): VmTemplate {
@@ -101,7 +117,32 @@ export async function publishTemplate(key: string, from: string): Promise<VmTemp
       throw new IronClawError('INTERNAL', `could not publish VM template ${key} in ${dir}`);
     return winner;
   }
+  await evictTemplates(dir, key);
   return describe(key, join(dir, key));
+}
+
+/**
+ * Keeps the MAX_TEMPLATES used last (`keep` among them) and removes the others, and staging
+ * directories left by processes that died while publishing.
+ */
+async function evictTemplates(dir: string, keep: string): Promise<void> {
+  const entries = await Promise.all(
+    (await readdir(dir)).map(async (name) => ({
+      name,
+      usedMs: (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0,
+    })),
+  );
+  const staleStaging = entries.filter(
+    (entry) => entry.name.startsWith('.') && Date.now() - entry.usedMs > STALE_STAGING_MS,
+  );
+  const others = entries
+    .filter((entry) => !entry.name.startsWith('.') && entry.name !== keep)
+    .sort((a, b) => b.usedMs - a.usedMs);
+  await Promise.all(
+    [...staleStaging, ...others.slice(MAX_TEMPLATES - 1)].map((entry) =>
+      rm(join(dir, entry.name), { recursive: true, force: true }),
+    ),
+  );
 }
 
 /** Removes every template (they are rebuilt on demand); returns how many there were. */
@@ -146,17 +187,17 @@ export async function saveTemplateState(
 
 /**
  * Loads a template's device state into a clone started with `-incoming defer`: QEMU listens on
- * `socket` and we stream the state file into it. Resolves when QEMU has loaded it; the guest is
+ * `socket` and we stream the state (the template's state file, read once) into it. Resolves when QEMU has loaded it; the guest is
  * then paused (the template was stopped before it was saved) until `cont`.
  */
 export async function loadTemplateState(
   qmp: QmpClient,
-  options: { state: string; socket: string; signal: AbortSignal },
+  options: { state: Buffer; socket: string; signal: AbortSignal },
 ): Promise<void> {
+  const { state } = options;
   const signal = AbortSignal.any([options.signal, AbortSignal.timeout(MIGRATION_TIMEOUT_MS)]);
   await qmp.execute('migrate-set-capabilities', IGNORE_SHARED, signal);
   await qmp.execute('migrate-incoming', { uri: `unix:${options.socket}` }, signal);
-  const state = await readFile(options.state);
   const socket = createConnection(options.socket);
   try {
     // QEMU closes its end as soon as it has read the stream's end marker, which may be before
