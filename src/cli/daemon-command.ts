@@ -4,7 +4,8 @@ import { loadConfig } from '../host/config-file.js';
 import { rotatingLog } from '../host/rotating-log.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
 import { startDaemon } from '../runtime/daemon.js';
-import { reportError, usageError } from './cli-error.js';
+import { reportError } from './cli-error.js';
+import { configFlags } from './config-flags.js';
 import { connectDaemon } from './daemon-client.js';
 
 /** `ironclaw daemon [--pool N]` runs the daemon in the foreground; `--stop` stops a running one. */
@@ -19,14 +20,7 @@ export async function daemonCommand(flags: {
       client.close();
       return 0;
     }
-    const poolFlag = typeof flags.pool === 'string' ? Number(flags.pool) : undefined;
-    if (
-      poolFlag !== undefined &&
-      (!Number.isSafeInteger(poolFlag) || poolFlag < 0 || poolFlag > 64)
-    ) {
-      throw usageError(`invalid --pool ${JSON.stringify(flags.pool)}: use 0 to 64`);
-    }
-    const config = await loadConfig(poolFlag === undefined ? {} : { pool: { size: poolFlag } });
+    const config = await loadConfig(configFlags(flags));
     const stateDir = await ensureStateDir(defaultStateDir());
     const log = rotatingLog(join(stateDir, 'daemon.log'));
     const daemon = await startDaemon({

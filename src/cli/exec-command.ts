@@ -1,6 +1,6 @@
-import { DRIVERS, type DriverName } from '../core/isolation.js';
 import { runOnce } from '../runtime/run-once.js';
 import { reportError, usageError } from './cli-error.js';
+import { parseDriverFlag } from './config-flags.js';
 import { parseLimitFlags } from './limit-flags.js';
 
 type ExecFlags = Record<string, string | boolean | undefined>;
@@ -14,12 +14,8 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
       );
     const flag = (name: string): string | undefined =>
       typeof flags[name] === 'string' ? flags[name] : undefined;
-    const driver = flag('driver') ?? 'bwrap';
-    if (!(DRIVERS as readonly string[]).includes(driver)) {
-      throw usageError(
-        `unknown driver ${JSON.stringify(driver)}; this version has: ${DRIVERS.join(', ')}`,
-      );
-    }
+    const driverFlag = flag('driver');
+    const driver = driverFlag === undefined ? 'bwrap' : parseDriverFlag(driverFlag);
     const { limits, timeoutMs } = parseLimitFlags({
       timeout: flag('timeout'),
       memory: flag('memory'),
@@ -30,7 +26,7 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
     const result = await runOnce(argv, {
-      driver: driver as DriverName,
+      driver,
       limits,
       stdio: flags.json ? 'pipe' : 'inherit',
       signal: controller.signal,

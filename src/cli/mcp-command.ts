@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import type { Config } from '../core/config.js';
 import { unwrap } from '../core/errors.js';
-import { DRIVERS } from '../core/isolation.js';
 import { parseDuration } from '../core/units.js';
 import { loadConfig } from '../host/config-file.js';
 import { parseListen } from '../mcp/listen-address.js';
 import { stderrLogger } from '../mcp/logger.js';
-import { SandboxSource } from '../mcp/sandbox-source.js';
 import type { McpService } from '../mcp/mcp-service.js';
+import { SandboxSource } from '../runtime/sandbox-source.js';
 import { reportError, usageError } from './cli-error.js';
+import { configFlags } from './config-flags.js';
 
 const DEFAULT_IDLE = '30m';
 const MAX_SANDBOXES_PER_SESSION = 8;
@@ -85,25 +84,6 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
   } finally {
     await source?.close();
   }
-}
-
-function configFlags(flags: Flags): Config {
-  const config: Config = {};
-  if (typeof flags.driver === 'string') {
-    const driver = DRIVERS.find((name) => name === flags.driver);
-    if (!driver)
-      throw usageError(
-        `invalid --driver ${JSON.stringify(flags.driver)}: use one of ${DRIVERS.join(', ')}`,
-      );
-    config.driver = driver;
-  }
-  if (typeof flags.pool === 'string') {
-    const size = Number(flags.pool);
-    if (!Number.isSafeInteger(size) || size < 0 || size > 64)
-      throw usageError(`invalid --pool ${JSON.stringify(flags.pool)}: use 0 to 64`);
-    config.pool = { size };
-  }
-  return config;
 }
 
 function isLoopback(host: string): boolean {

@@ -1,5 +1,5 @@
+import type { SandboxSource } from '../runtime/sandbox-source.js';
 import type { Logger } from './logger.js';
-import type { SandboxSource } from './sandbox-source.js';
 
 /** What both transports need to serve sessions. */
 export interface McpServeOptions {

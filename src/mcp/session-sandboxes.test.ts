@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, test } from 'vitest';
 import { stderrLogger } from './logger.js';
-import { SandboxSource } from './sandbox-source.js';
+import { SandboxSource } from '../runtime/sandbox-source.js';
 import { SessionSandboxes } from './session-sandboxes.js';
 
 const log = stderrLogger({ level: 'warn' });

@@ -1,7 +1,7 @@
 import { IronClawError } from '../core/errors.js';
 import type { Sandbox } from '../runtime/sandbox.js';
+import type { SandboxRequest, SandboxSource } from '../runtime/sandbox-source.js';
 import type { Logger } from './logger.js';
-import type { SandboxRequest, SandboxSource } from './sandbox-source.js';
 
 export interface SessionSandboxesOptions {
   source: SandboxSource;

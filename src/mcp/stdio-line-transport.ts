@@ -5,6 +5,7 @@ import {
   serializeMessage,
   type Transport,
 } from '@modelcontextprotocol/server';
+import { LineSplitter } from './line-splitter.js';
 
 /** Largest message accepted on stdin; the same cap as an HTTP request body. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -25,11 +26,7 @@ export class StdioLineTransport implements Transport {
 
   readonly #input: Readable;
   readonly #output: Writable;
-  readonly #maxBytes: number;
-  #chunks: Buffer[] = [];
-  #size = 0;
-  /** While an oversized line streams past: its first bytes, for the id of the answer. */
-  #discarding: { head: Buffer; tail: Buffer; bytes: number } | undefined;
+  readonly #splitter: LineSplitter;
   #closed = false;
   #markClosed: () => void = () => undefined;
   /** Resolves when the connection ends (stdin closed, or close() called), whoever owns onclose. */
@@ -40,7 +37,17 @@ export class StdioLineTransport implements Transport {
   constructor(input: Readable, output: Writable, options: { maxMessageBytes?: number } = {}) {
     this.#input = input;
     this.#output = output;
-    this.#maxBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+    const maxBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+    this.#splitter = new LineSplitter({
+      maxBytes,
+      onLine: (line) => this.#onLine(line),
+      onOversized: ({ bytes, head, tail }) =>
+        this.#reply(
+          guessId(head, tail),
+          -32600,
+          `Invalid Request: a message of ${bytes} bytes is larger than the ${maxBytes}-byte limit; send big files in parts`,
+        ),
+    });
   }
 
   async start(): Promise<void> {
@@ -65,7 +72,7 @@ export class StdioLineTransport implements Transport {
     this.#input.off('end', this.#onEnd);
     this.#input.off('close', this.#onEnd);
     this.#input.pause();
-    this.#chunks = [];
+    this.#splitter.clear();
     this.onclose?.();
     this.#markClosed();
   }
@@ -78,54 +85,10 @@ export class StdioLineTransport implements Transport {
   };
 
   readonly #onData = (chunk: Buffer): void => {
-    if (this.#closed) return;
-    let start = 0;
-    for (;;) {
-      const newline = chunk.indexOf(0x0a, start);
-      const piece = chunk.subarray(start, newline === -1 ? chunk.length : newline);
-      this.#take(piece);
-      if (newline === -1) return;
-      this.#endLine();
-      start = newline + 1;
-    }
+    if (!this.#closed) this.#splitter.push(chunk);
   };
 
-  #take(piece: Buffer): void {
-    if (piece.length === 0) return;
-    if (this.#discarding) {
-      this.#discarding.bytes += piece.length;
-      this.#discarding.tail = Buffer.concat([this.#discarding.tail, piece]).subarray(-256);
-      return;
-    }
-    this.#chunks.push(piece);
-    this.#size += piece.length;
-    if (this.#size > this.#maxBytes) {
-      const whole = Buffer.concat(this.#chunks);
-      this.#discarding = {
-        head: whole.subarray(0, 256),
-        tail: whole.subarray(-256),
-        bytes: whole.length,
-      };
-      this.#chunks = [];
-      this.#size = 0;
-    }
-  }
-
-  #endLine(): void {
-    if (this.#discarding) {
-      const { head, tail, bytes } = this.#discarding;
-      this.#discarding = undefined;
-      this.#reply(
-        guessId(head.toString('utf8'), tail.toString('utf8')),
-        -32600,
-        `Invalid Request: a message of ${bytes} bytes is larger than the ${this.#maxBytes}-byte limit; send big files in parts`,
-      );
-      return;
-    }
-    const line = Buffer.concat(this.#chunks).toString('utf8').replace(/\r$/, '');
-    this.#chunks = [];
-    this.#size = 0;
-    if (line.trim() === '') return;
+  #onLine(line: string): void {
     let value: unknown;
     try {
       value = JSON.parse(line);

@@ -7,7 +7,7 @@ import { createSandbox } from '../runtime/create-sandbox.js';
 import type { Logger } from './logger.js';
 import { MAX_MESSAGE_BYTES } from './stdio-line-transport.js';
 import { AsyncQueue } from '../runtime/async-queue.js';
-import { LineSplitter } from './wrap-line-splitter.js';
+import { LineSplitter } from './line-splitter.js';
 
 /** The wrapped server as the proxy sees it: messages in, messages out, an end. */
 export interface Upstream {
@@ -66,7 +66,7 @@ export async function startBoxServer(options: BoxServerOptions): Promise<
       }
       onmessage(message);
     },
-    onOversized: (bytes) =>
+    onOversized: ({ bytes }) =>
       log.warn(
         `wrapped server wrote a ${bytes}-byte message, over the ${MAX_MESSAGE_BYTES}-byte cap; dropped`,
       ),

@@ -9,16 +9,15 @@ import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-
 import { RpcServer } from '../protocol/rpc-server.js';
 import { AsyncQueue } from './async-queue.js';
 import { detectCgroups } from '../host/cgroups.js';
-import { createSandbox, type SandboxOptions } from './create-sandbox.js';
 import type { Sandbox } from './sandbox.js';
-import { SandboxPool } from './sandbox-pool.js';
+import { SandboxSource, type SandboxSourceOptions } from './sandbox-source.js';
 
 export interface DaemonOptions {
   stateDir: string;
   /** Ready sandboxes kept warm for `create` without limits of its own. */
   poolSize: number;
   /** How every sandbox of this daemon is made (driver, host uid when root). */
-  sandbox: Pick<SandboxOptions, 'driver' | 'rootBoxUid'>;
+  sandbox: Pick<SandboxSourceOptions, 'driver' | 'rootBoxUid'>;
   log: (line: string) => void;
 }
 
@@ -44,10 +43,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const sandboxes = new Map<string, Sandbox>();
   /** Ids being created: a second create of the same id must fail, not race the first. */
   const creating = new Set<string>();
-  const pool = new SandboxPool({
-    size: options.poolSize,
-    sandbox: options.sandbox,
-    onError: (error) => options.log(`pool refill failed: ${String(error)}`),
+  const source = new SandboxSource({
+    ...options.sandbox,
+    poolSize: options.poolSize,
+    log: { warn: options.log },
   });
   const connections = new Set<Socket>();
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
@@ -73,20 +72,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const limits: Partial<Limits> = {};
       if (params.limits?.memoryBytes !== undefined) limits.memoryBytes = params.limits.memoryBytes;
       if (params.limits?.pids !== undefined) limits.pids = params.limits.pids;
-      // The pool is warmed with default limits; a sandbox with limits of its own starts fresh.
-      const usePool = Object.keys(limits).length === 0;
-      const before = pool.readyCount;
-      const id = params.id === undefined ? {} : { id: params.id };
-      const sandbox = await (
-        usePool
-          ? pool.acquire({ ...id, signal: context.signal })
-          : createSandbox({ ...options.sandbox, ...id, limits, signal: context.signal })
-      ).finally(() => {
-        if (wanted !== undefined) creating.delete(wanted);
-      });
+      const { sandbox, fromPool } = await source
+        .acquire({ id: params.id, limits, signal: context.signal })
+        .finally(() => {
+          if (wanted !== undefined) creating.delete(wanted);
+        });
       sandboxes.set(sandbox.id, sandbox);
       options.log(`created sandbox ${sandbox.id}`);
-      return { id: sandbox.id, isolation: sandbox.isolation, fromPool: usePool && before > 0 };
+      return { id: sandbox.id, isolation: sandbox.isolation, fromPool };
     },
     exec: (raw, context) => {
       const params = parseParams(DAEMON_METHODS.exec.params, raw, 'exec');
@@ -130,7 +123,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           createdAt: sandbox.createdAt.toISOString(),
           isolation: { ...sandbox.isolation },
         })),
-        pool: { ready: pool.readyCount, target: pool.size },
+        pool: source.pool,
       };
     },
     shutdown: async (raw) => {
@@ -155,7 +148,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     server.listen(socketPath, () => resolve());
   });
   await chmod(socketPath, 0o600);
-  pool.start();
+  source.start();
   void detectCgroups().then(async (cgroups) => {
     const removed = cgroups.available ? await cgroups.sweep() : 0;
     if (removed > 0) options.log(`removed ${removed} stale box cgroups`);
@@ -168,7 +161,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       server.close();
       for (const socket of connections) socket.destroy();
       await Promise.allSettled([
-        pool.close(),
+        source.close(),
         ...[...sandboxes.values()].map((sandbox) => sandbox.destroy()),
       ]);
       sandboxes.clear();

@@ -1,30 +1,32 @@
 import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
-import { createSandbox } from '../runtime/create-sandbox.js';
-import type { Sandbox } from '../runtime/sandbox.js';
-import { SandboxPool } from '../runtime/sandbox-pool.js';
-import type { Logger } from './logger.js';
+import { createSandbox } from './create-sandbox.js';
+import type { Sandbox } from './sandbox.js';
+import { SandboxPool } from './sandbox-pool.js';
 
 export interface SandboxSourceOptions {
   /** Driver of sandboxes that do not ask for one, and of the warm pool. */
   driver: DriverName;
   /** Ready sandboxes kept warm; 0 turns the pool off. */
   poolSize: number;
-  /** Host uid boxes run as when the server runs as root. */
+  /** Host uid boxes run as when IronClaw runs as root. */
   rootBoxUid: number;
-  log: Logger;
+  /** Told when the warm pool cannot start a sandbox (it tries again, backing off). */
+  log: { warn(message: string): void };
 }
 
 export interface SandboxRequest {
+  /** The new sandbox's id; a random one otherwise. */
+  id?: string | undefined;
   driver?: DriverName | undefined;
   limits?: Partial<Limits> | undefined;
   signal?: AbortSignal | undefined;
 }
 
 /**
- * Where every session's sandboxes come from: a warm pool for the common case (default driver,
- * default limits), a fresh box for anything else. Shared by all sessions of one server; a pooled
- * sandbox is handed out once and never reused, so sessions never share a box.
+ * Where sandboxes come from, for the daemon and for the MCP server: a warm pool for the common
+ * case (default driver, default limits), a fresh box for anything else. A pooled sandbox is
+ * handed out once and never reused, so no two takers ever share a box.
  */
 export class SandboxSource {
   readonly #options: SandboxSourceOptions;
@@ -49,34 +51,46 @@ export class SandboxSource {
     return this.#options.driver;
   }
 
+  /** Sandboxes ready in the warm pool, and how many it keeps. */
+  get pool(): { ready: number; target: number } {
+    return { ready: this.#pool?.readyCount ?? 0, target: this.#pool?.size ?? 0 };
+  }
+
   /** Starts filling the warm pool in the background. */
   start(): void {
     this.#pool?.start();
   }
 
-  /** A started sandbox, the caller's to destroy. */
+  /** A started sandbox, the caller's to destroy; `fromPool` when it was ready and waiting. */
   async acquire(request: SandboxRequest = {}): Promise<{ sandbox: Sandbox; fromPool: boolean }> {
     const driver = request.driver ?? this.#options.driver;
     const limits = request.limits ?? {};
+    const id = request.id === undefined ? {} : { id: request.id };
     const signal = request.signal === undefined ? {} : { signal: request.signal };
+    // The pool is warmed with the default driver and limits; anything else starts fresh.
     const pooled =
-      this.#pool !== undefined &&
       driver === this.#options.driver &&
       Object.values(limits).every((value) => value === undefined);
     if (pooled && this.#pool) {
       const ready = this.#pool.readyCount > 0;
-      return { sandbox: await this.#pool.acquire(signal), fromPool: ready };
+      return { sandbox: await this.#pool.acquire({ ...id, ...signal }), fromPool: ready };
     }
     const sandbox = await createSandbox({
       driver,
       limits,
       rootBoxUid: this.#options.rootBoxUid,
+      ...id,
       ...signal,
     });
     return { sandbox, fromPool: false };
   }
 
+  /** Destroys the pool's ready sandboxes; those handed out belong to their takers. */
   async close(): Promise<void> {
     await this.#pool?.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }
