@@ -10,6 +10,7 @@ import { checkBoxEnv, checkBoxMounts } from './box-mounts.js';
 import { SLOT_CHANNEL, bwrapCommand } from './bwrap-command.js';
 import type { BoxCgroup } from './cgroups.js';
 import { assertNoInheritedFds } from './inherited-fds.js';
+import { packWorkspace } from './workspace-tar.js';
 import { type BwrapOptions, bwrapIsolation } from './bwrap-isolation.js';
 
 /** Starts a bubblewrap box: namespaces, read-only root, rlimits, cgroups where available. */
@@ -71,7 +72,7 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
     const packer =
       workspaceDir === undefined || slots.workspace === undefined
         ? undefined
-        : packWorkspace(workspaceDir, slot(child, slots.workspace));
+        : streamWorkspace(workspaceDir, slot(child, slots.workspace));
     return await startBox(
       child,
       { ...options, mounts, limits, seccompSummary: command.seccompSummary },
@@ -184,17 +185,17 @@ async function startBox(
 }
 
 /**
- * Streams a tar of `dir` into the box. tar writes straight into our end of the socket pair and
- * we close our copy, so the box sees end-of-file when tar is done; node never buffers the data.
- * tar's complaints go to the returned tail, quoted if the box fails to start.
+ * Streams a tar of `dir` into the box through our end of the socket pair, then closes our copy,
+ * so the box sees end-of-file when tar is done. tar's complaints go to the returned tail, which
+ * the box's stderr joins: it is quoted if the box fails to start. Its exit status is not waited
+ * for: the command starts as soon as the box's tar has unpacked, so a host tar that skipped an
+ * unreadable file (exit 2, archive otherwise whole) leaves the command without it, where gVisor
+ * and the VM drivers fail the start.
  */
-function packWorkspace(dir: string, end: Duplex): BoundedTail {
-  const tail = new BoundedTail();
-  const tar = spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', end, 'pipe'] });
+function streamWorkspace(dir: string, end: Duplex): BoundedTail {
+  const tar = packWorkspace(dir, end);
   end.destroy();
-  tar.stderr.on('data', (chunk: Buffer) => tail.push(chunk));
-  tar.once('error', (error) => tail.push(Buffer.from(`cannot run tar: ${error.message}\n`)));
-  return tail;
+  return tar.complaints;
 }
 
 /** How long the outer bwrap gets to reap a killed box before it is killed as well. */

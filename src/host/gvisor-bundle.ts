@@ -1,15 +1,14 @@
-import { spawn, type StdioOptions } from 'node:child_process';
+import type { StdioOptions } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { IronClawError } from '../core/errors.js';
 import type { Limits } from '../core/limits.js';
 import { AGENT_PATH, BOX_ETC_FILES, type HostLayout } from './bwrap-args.js';
-import { BoundedTail } from './bounded-tail.js';
 import { type GvisorPlatform, type RunscBox, startRunsc } from './gvisor-runsc.js';
 import { detectHostLayout } from './host-layout.js';
 import { type OciSpec, ociSpec, type ReadOnlyBind, readOnlyBinds } from './oci-spec.js';
 import { boxEtcDir, guestBundlePath } from './package-files.js';
 import { defaultStateDir, ensureStateDir } from './state-dir.js';
+import { packWorkspaceToFile } from './workspace-tar.js';
 
 /** Where the command payload finds the workspace copied in (a tar made on the host). */
 export const WORKSPACE_TAR = '/.ironclaw/workspace.tar';
@@ -137,7 +136,7 @@ async function writeBundle(runtime: BoxRuntimeDir, contents: BundleContents): Pr
       : copyReadable(contents.agentPath, inRoot(AGENT_PATH)),
     contents.workspaceDir === undefined
       ? undefined
-      : packWorkspace(contents.workspaceDir, inRoot(WORKSPACE_TAR)),
+      : packWorkspaceToFile(contents.workspaceDir, inRoot(WORKSPACE_TAR)),
     writeFile(join(runtime.bundle, 'config.json'), JSON.stringify(contents.spec), { mode: 0o600 }),
   ]);
 }
@@ -145,30 +144,6 @@ async function writeBundle(runtime: BoxRuntimeDir, contents: BundleContents): Pr
 async function copyReadable(from: string, to: string): Promise<void> {
   await copyFile(from, to);
   await chmod(to, 0o444);
-}
-
-/** Packs `dir` into a tar file with the host's tar, as the calling user (like bwrap's copy-in). */
-function packWorkspace(dir: string, file: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const tail = new BoundedTail(4096);
-    const tar = spawn('tar', ['-C', dir, '-cf', file, '.'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    tar.stderr.on('data', (chunk: Buffer) => tail.push(chunk));
-    tar.once('error', (error) =>
-      reject(new IronClawError('SANDBOX_START_FAILED', `cannot run tar: ${error.message}`)),
-    );
-    tar.once('close', (code, signal) => {
-      if (code === 0) resolve();
-      else
-        reject(
-          new IronClawError(
-            'SANDBOX_START_FAILED',
-            `cannot copy workspace ${dir} into the box: tar ${signal ?? `exit code ${code}`}: ${tail.text().trim()}`,
-          ),
-        );
-    });
-  });
 }
 
 let etcKinds: Promise<Map<string, ReadOnlyBind['kind']>> | undefined;

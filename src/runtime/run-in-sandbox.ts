@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
+import { packWorkspaceToPipe } from '../host/workspace-tar.js';
 import { createSandbox } from './create-sandbox.js';
 import type { RunOnceOptions, RunOnceResult } from './run-once.js';
 import type { Sandbox } from './sandbox.js';
@@ -59,19 +59,22 @@ async function copyIn(
   dir: string,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const tar = spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let complaint = '';
-  tar.stderr.on('data', (chunk: Buffer) => (complaint += chunk.toString()));
-  const packed = new Promise<number | null>((resolve) => tar.once('close', resolve));
-  const unpacked = await sandbox.exec(['tar', '-xf', '-', '-C', '/workspace', '--no-same-owner'], {
-    stdin: tar.stdout,
-    ...(signal === undefined ? {} : { signal }),
-  });
-  const code = await packed;
-  if (code !== 0 || unpacked.exitCode !== 0) {
-    throw new IronClawError(
-      'SANDBOX_START_FAILED',
-      `copying the workspace ${dir} into the sandbox failed: ${(complaint || unpacked.stderr.toString()).trim() || `tar exit code ${code ?? unpacked.exitCode}`}`,
+  const tar = packWorkspaceToPipe(dir);
+  try {
+    // exec reads tar's pipe from this tick on (see packWorkspaceToPipe).
+    const unpacked = await sandbox.exec(
+      ['tar', '-xf', '-', '-C', '/workspace', '--no-same-owner'],
+      { stdin: tar.stdout, ...(signal === undefined ? {} : { signal }) },
     );
+    // The host's tar first: when it fails, the box's tar only reports a short archive.
+    await tar.done;
+    if (unpacked.exitCode !== 0) {
+      throw new IronClawError(
+        'SANDBOX_START_FAILED',
+        `cannot copy workspace ${dir} into the box: the box's tar ${unpacked.signal ?? `exit code ${unpacked.exitCode}`}: ${unpacked.stderr.toString().trim() || 'tar printed nothing'}`,
+      );
+    }
+  } finally {
+    tar.stop();
   }
 }
