@@ -292,6 +292,34 @@ describe('the hand-over and the supervised path', () => {
     },
   );
 
+  test.skipIf(!isRoot)(
+    `a workspace file the user cannot read stops the box before the command, quoting tar${isRoot ? '' : ' [skipped: needs root to switch user]'}`,
+    async () => {
+      // As uid 65534, a root-owned file of mode 000 is unreadable: the host's tar skips it and
+      // exits 2 with an archive that unpacks cleanly. Nothing may run on a partial workspace.
+      const dir = await mkdtemp(join(tmpdir(), 'ironclaw-ws-'));
+      try {
+        await chmod(dir, 0o755);
+        await writeFile(join(dir, 'readable.txt'), 'yes\n', { mode: 0o644 });
+        await writeFile(join(dir, 'locked.txt'), 'secret\n', { mode: 0o000 });
+        const prefix = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+        const result = await exec(['--workspace', dir, '--', 'sh', '-c', 'echo command ran'], {
+          prefix,
+        });
+        expect(result.stdout).not.toContain('command ran');
+        expect(result.code).toBe(125);
+        expect(result.stderr).toContain('SANDBOX_START_FAILED');
+        expect(result.stderr).toMatch(/locked\.txt: Cannot open: Permission denied/);
+        // The control: a workspace it can read whole runs the command.
+        await rm(join(dir, 'locked.txt'));
+        const whole = await exec(['--workspace', dir, '--', 'cat', 'readable.txt'], { prefix });
+        expect(whole).toMatchObject({ code: 0, stdout: 'yes\n' });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
   test.skipIf(!isRoot || !hasExecve)(
     `as an unprivileged user too, the same canary gets the same answer${isRoot ? '' : ' [skipped: needs root to switch user]'}`,
     async () => {

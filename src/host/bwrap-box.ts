@@ -58,7 +58,13 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
       userStdio ?? 'ignore',
       userStdio === 'inherit' ? 'inherit' : 'pipe',
     ];
-    for (const pipe of [SLOT_CHANNEL, slots.workspace, slots.info, slots.block])
+    for (const pipe of [
+      SLOT_CHANNEL,
+      slots.workspace,
+      slots.workspaceWhole,
+      slots.info,
+      slots.block,
+    ])
       if (pipe !== undefined) stdio[pipe] = 'pipe';
     for (const { fd, handle } of opened) stdio[fd] = handle.fd;
     const [program, ...args] = command.argv;
@@ -70,9 +76,13 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
       ...(asRoot ? { uid: options.rootBoxUid, gid: options.rootBoxUid } : {}),
     });
     const packer =
-      workspaceDir === undefined || slots.workspace === undefined
+      workspaceDir === undefined
         ? undefined
-        : streamWorkspace(workspaceDir, slot(child, slots.workspace));
+        : streamWorkspace(
+            workspaceDir,
+            slot(child, slots.workspace),
+            slot(child, slots.workspaceWhole),
+          );
     return await startBox(
       child,
       { ...options, mounts, limits, seccompSummary: command.seccompSummary },
@@ -186,15 +196,19 @@ async function startBox(
 
 /**
  * Streams a tar of `dir` into the box through our end of the socket pair, then closes our copy,
- * so the box sees end-of-file when tar is done. tar's complaints go to the returned tail, which
- * the box's stderr joins: it is quoted if the box fails to start. Its exit status is not waited
- * for: the command starts as soon as the box's tar has unpacked, so a host tar that skipped an
- * unreadable file (exit 2, archive otherwise whole) leaves the command without it, where gVisor
- * and the VM drivers fail the start.
+ * so the box sees end-of-file when tar is done; once tar has exited 0, says `ok` on `whole`, and
+ * only then does the box run the command. A tar that skipped a file it could not read (exit 2,
+ * the archive otherwise fine) gets no `ok`: the box stops before the command (125), and its
+ * start-up error quotes tar's complaints, which go to the returned tail.
  */
-function streamWorkspace(dir: string, end: Duplex): BoundedTail {
+function streamWorkspace(dir: string, end: Duplex, whole: Duplex): BoundedTail {
   const tar = packWorkspace(dir, end);
   end.destroy();
+  whole.on('error', () => undefined); // the box is gone already: its exit tells
+  void tar.done.then(
+    () => whole.end('ok\n'),
+    () => whole.destroy(),
+  );
   return tar.complaints;
 }
 

@@ -24,6 +24,12 @@ const SHIM = 'printf . >&3; exec 3>&-; exec "$@"';
 export const SLOT_CHANNEL = 3;
 /** The workspace's tar stream, read by the shim: below 10, the most a POSIX sh can name. */
 const SLOT_WORKSPACE = 4;
+/**
+ * Where the shim, once it has unpacked the workspace, waits for the host to say `ok`: the host's
+ * tar finished whole. A tar that skipped a file it could not read still writes an archive that
+ * unpacks cleanly, and only its exit status (2) tells: without the word the box stops (125).
+ */
+const SLOT_WORKSPACE_WHOLE = 5;
 
 export interface BwrapCommandOptions {
   limits: Limits;
@@ -45,15 +51,23 @@ export interface BwrapCommand {
   argv: [program: string, ...args: string[]];
   /** Files bwrap copies into the box, each to be opened read-only at its descriptor. */
   files: { path: string; fd: number }[];
-  /** Descriptors of the workspace stream (before the files) and the supervisor's (after them). */
-  slots: { workspace: number | undefined; info: number | undefined; block: number | undefined };
+  /**
+   * Descriptors of the workspace stream and of the host's word that it is whole (before the
+   * files), and the supervisor's (after them).
+   */
+  slots: {
+    workspace: number | undefined;
+    workspaceWhole: number | undefined;
+    info: number | undefined;
+    block: number | undefined;
+  };
   /** For the isolation report: the seccomp filter's numbers, if one is on. */
   seccompSummary: string | undefined;
 }
 
 /**
- * The command line of one box and the files it reads. Descriptors: 3 is the channel, 4 the
- * workspace stream when there is one, then the files, then the supervisor's.
+ * The command line of one box and the files it reads. Descriptors: 3 is the channel, 4 and 5 the
+ * workspace stream and its `ok` when there is one, then the files, then the supervisor's.
  */
 export async function bwrapCommand(options: BwrapCommandOptions): Promise<BwrapCommand> {
   const { payload } = options;
@@ -65,8 +79,9 @@ export async function bwrapCommand(options: BwrapCommandOptions): Promise<BwrapC
   ]);
   const workspace =
     payload.kind === 'command' && payload.workspaceDir !== undefined ? SLOT_WORKSPACE : undefined;
+  const workspaceWhole = workspace === undefined ? undefined : SLOT_WORKSPACE_WHOLE;
   const files: { path: string; fd: number }[] = [];
-  const firstFile = (workspace ?? SLOT_CHANNEL) + 1;
+  const firstFile = (workspaceWhole ?? SLOT_CHANNEL) + 1;
   const add = (path: string): number => {
     const fd = firstFile + files.length;
     files.push({ path, fd });
@@ -80,7 +95,8 @@ export async function bwrapCommand(options: BwrapCommandOptions): Promise<BwrapC
   const shim =
     workspace === undefined
       ? SHIM
-      : `tar -xf - -C /workspace --no-same-owner <&${workspace} || exit 125; exec ${workspace}<&-; ${SHIM}`;
+      : `tar -xf - -C /workspace --no-same-owner <&${workspace} || exit 125; exec ${workspace}<&-; ` +
+        `read -r whole <&${workspaceWhole} && [ "$whole" = ok ] || exit 125; exec ${workspaceWhole}<&-; ${SHIM}`;
   const args = bwrapArgs({
     layout,
     limits: options.limits,
@@ -101,7 +117,7 @@ export async function bwrapCommand(options: BwrapCommandOptions): Promise<BwrapC
   return {
     argv: ['prlimit', ...prlimitArgs(options.limits), '--', bwrapPath(), ...args],
     files,
-    slots: { workspace, info, block },
+    slots: { workspace, workspaceWhole, info, block },
     seccompSummary: filter?.summary,
   };
 }
