@@ -7,5 +7,6 @@ closeInheritedFds();
 // Sandboxes write to the audit log; the tests' records go to a scratch file in the run's
 // directory (test/global-setup.ts), not to the machine's log.
 const auditDir = process.env.IRONCLAW_TEST_AUDIT_DIR;
-if (auditDir === undefined) throw new Error('test/global-setup.ts did not run (see vitest.config.ts)');
+if (auditDir === undefined)
+  throw new Error('test/global-setup.ts did not run (see vitest.config.ts)');
 process.env.IRONCLAW_AUDIT_LOG ??= `${auditDir}/audit-${process.pid}.log`;
