@@ -12,7 +12,7 @@ describe('config flags', () => {
   test('--pool takes a whole number from 0 to 64', () => {
     expect(parsePoolFlag('0')).toBe(0);
     expect(parsePoolFlag('64')).toBe(64);
-    for (const bad of ['-1', '65', '1.5', 'two'])
+    for (const bad of ['-1', '65', '1.5', 'two', '', ' 3', '0x10', '1e1'])
       expect(() => parsePoolFlag(bad)).toThrow(
         `invalid --pool ${JSON.stringify(bad)}: use 0 to 64`,
       );

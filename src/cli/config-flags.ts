@@ -15,8 +15,9 @@ export function parseDriverFlag(value: string): DriverName {
 
 /** `--pool <n>`: ready sandboxes to keep warm. */
 export function parsePoolFlag(value: string): number {
-  const size = Number(value);
-  if (!Number.isSafeInteger(size) || size < 0 || size > MAX_POOL_SIZE)
+  // Digits only: Number() would also take '', '0x10' and '1e1'.
+  const size = /^\d{1,3}$/.test(value) ? Number(value) : NaN;
+  if (!(size >= 0 && size <= MAX_POOL_SIZE))
     throw usageError(`invalid --pool ${JSON.stringify(value)}: use 0 to ${MAX_POOL_SIZE}`);
   return size;
 }
