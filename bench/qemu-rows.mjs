@@ -18,6 +18,8 @@ import { processFloor } from './box-floor.mjs';
 import { repeat, row } from './stats.mjs';
 
 const execFileAsync = promisify(execFile);
+/** Idle time before an exec: long enough for the guest agent to make its next process. */
+const IDLE_MS = 200;
 /** The QEMU the driver runs (from PATH, unless IRONCLAW_QEMU names another). */
 const QEMU = process.env.IRONCLAW_QEMU ?? 'qemu-system-x86_64';
 
@@ -50,13 +52,14 @@ export async function measureQemu(library, plan, progress) {
   });
   let argv;
   const liveCounts = { runs: 20, warmup: counts.warmup, signal: plan.signal };
-  let live, ping, floor;
+  let live, idle, ping, floor;
   try {
     const cmdline = await readFile(`/proc/${box.boxPid}/cmdline`, 'utf8');
     const words = cmdline.split('\0').filter(Boolean);
     argv = words.slice(1); // boxPid is QEMU itself: its argv, binary first
     progress(`qemu: ${box.isolation.layers.kernel?.detail ?? ''}`);
     live = await repeat(liveCounts, () => box.exec(['true']));
+    idle = await repeat(liveCounts, () => box.exec(['true']), IDLE_MS);
     ping = await repeat(liveCounts, () => box.ping());
     floor = await processFloor(box, liveCounts);
   } finally {
@@ -112,6 +115,12 @@ export async function measureQemu(library, plan, progress) {
       samples.cold,
     ),
     row('qemu-exec', 'qemu live VM: exec(["true"])', true, live),
+    row(
+      'qemu-exec-idle',
+      'qemu live VM: exec(["true"]) after 200 ms idle (its process made ahead of time)',
+      true,
+      idle,
+    ),
     row('qemu-ping', 'qemu live VM: ping (the agent round trip, no process)', true, ping),
     ...('samples' in floor
       ? [

@@ -1,5 +1,6 @@
 // Summary statistics of one row of timings. Percentiles interpolate linearly between the two
 // nearest ranks (numpy's default), so p50 of an even count is the midpoint of the middle pair.
+import { setTimeout as delay } from 'node:timers/promises';
 
 /** @typedef {{ runs: number, p50: number, p95: number, min: number, max: number, mean: number }} Stats */
 
@@ -48,13 +49,16 @@ export function row(id, name, informational, samples) {
 }
 
 /**
- * Times `run` warm-up + runs times, one after another, and keeps the timed runs.
- * @param {{ runs: number, warmup: number, signal: AbortSignal }} counts @param {() => Promise<unknown>} run
+ * Times `run` warm-up + runs times, one after another (or each after `pauseMs` of idleness, not
+ * timed), and keeps the timed runs.
+ * @param {{ runs: number, warmup: number, signal: AbortSignal }} counts
+ * @param {() => Promise<unknown>} run @param {number} [pauseMs]
  */
-export async function repeat(counts, run) {
+export async function repeat(counts, run, pauseMs = 0) {
   const samples = [];
   for (let index = 0; index < counts.warmup + counts.runs; index++) {
     counts.signal.throwIfAborted();
+    if (pauseMs > 0) await delay(pauseMs);
     const started = performance.now();
     await run();
     if (index >= counts.warmup) samples.push(performance.now() - started);

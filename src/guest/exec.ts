@@ -4,6 +4,7 @@ import { IronClawError } from '../core/errors.js';
 import { WORKSPACE } from '../core/sandbox-path.js';
 import type { ExecParams, ExecResult } from '../protocol/guest-api.js';
 import type { RequestContext } from '../protocol/rpc-server.js';
+import type { ExecProcess, ExecStubs } from './exec-stubs.js';
 import { OutputCap } from './output-cap.js';
 
 /** Default cap on output streamed back per exec, when the caller sets none. */
@@ -13,22 +14,35 @@ const DRAIN_AFTER_EXIT_MS = 100;
 
 /**
  * Runs one command in its own process group, streaming stdout and stderr as events. A timeout
- * or a cancel kills the whole group, so the command's descendants go with it.
+ * or a cancel kills the whole group, so the command's descendants go with it. The process is a
+ * stub made ahead of time when one is ready (exec-stubs.ts), a fresh spawn otherwise.
  */
 export async function execCommand(
   params: ExecParams,
   context: RequestContext,
+  stubs?: ExecStubs,
+): Promise<ExecResult> {
+  const ended = stubs?.begin();
+  try {
+    return await runCommand(params, context, stubs);
+  } finally {
+    ended?.();
+  }
+}
+
+async function runCommand(
+  params: ExecParams,
+  context: RequestContext,
+  stubs: ExecStubs | undefined,
 ): Promise<ExecResult> {
   const started = performance.now();
   const cwd = params.cwd ?? WORKSPACE;
   await assertDirectory(cwd);
-  const [file, ...args] = params.argv ?? ['/bin/sh', '-c', params.shell ?? ''];
-  const child = spawn(file ?? '/bin/sh', args, {
-    cwd,
-    env: { ...process.env, ...params.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true,
-  });
+  const [file = '/bin/sh', ...args] = params.argv ?? ['/bin/sh', '-c', params.shell ?? ''];
+  const env = { ...process.env, ...params.env };
+  const child: ExecProcess =
+    (await stubs?.take({ file, args, cwd, env })) ??
+    spawn(file, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const cap = new OutputCap(params.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
   let timedOut = false;
 
@@ -77,7 +91,7 @@ export async function execCommand(
 
   try {
     const outcome = await waitForExit(child);
-    if ('error' in outcome) return notStarted(outcome.error, file ?? '', context, started, cap);
+    if ('error' in outcome) return notStarted(outcome.error, file, context, started, cap);
     return {
       exitCode: outcome.code,
       signal: outcome.signal,
@@ -95,7 +109,7 @@ export async function execCommand(
 
 type Outcome = { code: number | null; signal: string | null } | { error: NodeJS.ErrnoException };
 
-function waitForExit(child: ReturnType<typeof spawn>): Promise<Outcome> {
+function waitForExit(child: ExecProcess): Promise<Outcome> {
   return new Promise((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) => {
       if (child.pid === undefined) resolve({ error });

@@ -5,6 +5,8 @@ import { type Handler, parseParams, RpcServer } from '../protocol/rpc-server.js'
 import { closeInheritedFds } from './close-inherited-fds.js';
 import { serveDevice } from './device-channel.js';
 import { execCommand } from './exec.js';
+import { ExecStubs } from './exec-stubs.js';
+import { WORKSPACE } from '../core/sandbox-path.js';
 import {
   listSandboxDir,
   readSandboxFile,
@@ -22,6 +24,7 @@ import { serveRelayed } from './vsock-channel.js';
  * port it listens on (Firecracker).
  */
 const startedAt = performance.now();
+const stubs = new ExecStubs(WORKSPACE);
 
 const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
   ping: async (params) => {
@@ -29,7 +32,7 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
     return { pid: process.pid, uptimeMs: performance.now() - startedAt, node: process.version };
   },
   exec: (params, context) =>
-    execCommand(parseParams(GUEST_METHODS.exec.params, params, 'exec'), context),
+    execCommand(parseParams(GUEST_METHODS.exec.params, params, 'exec'), context, stubs),
   write_file: (params) =>
     writeSandboxFile(parseParams(GUEST_METHODS.write_file.params, params, 'write_file')),
   read_file: (params) =>

@@ -137,6 +137,65 @@ export function defineExecTests(ctx: SuiteContext): void {
       expect(shell.stdout.toString()).toBe('/tmp\nsecond\n');
     });
 
+    // After STUB_IDLE_MS of idleness the agent makes the next exec's process ahead of time
+    // (src/guest/exec-stubs.ts). The first exec below, after a pause, runs in it; the second,
+    // at once after, is spawned fresh. Everything a command can see of itself must be the same;
+    // only the process's age tells them apart, and shows that the stub was used.
+    test('an exec after a pause runs in a process made ahead of time, the same as a fresh one', async () => {
+      const probe = [
+        'read -r up _ < /proc/uptime',
+        'set -- "$0" "$@" $(cat /proc/$$/stat)', // the comm of sh has no spaces
+        'shift $(($# - 52))', // keep the 52 fields of stat
+        'echo "age $((${up%.*}${up#*.} - ${22}))"', // centiseconds since the process started
+        '[ "$5" = $$ ] && [ "$6" = $$ ] && echo "session and group leader"',
+        'umask; pwd -P; env | LC_ALL=C sort; echo /proc/self/fd/*',
+        // Read by the shell itself: while it waits for a child, its signal mask is not its own.
+        'while read -r key value; do case $key in',
+        '  Uid:|Gid:|Groups:|Cap*|NoNewPrivs:|Seccomp:|SigBlk:|SigIgn:) echo "$key $value";;',
+        'esac; done < /proc/self/status',
+        'ulimit -a; IFS= read -r line; echo "stdin: $line"; exit 7',
+      ].join('\n');
+      // From a file: a script this long would not go through a stub (see exec-stubs.ts).
+      await box.writeFile('/workspace/probe.sh', `${probe}\n`);
+      const run = () =>
+        box.exec(['sh', '/workspace/probe.sh', 'a b', "it's", 'new\nline', ''], {
+          cwd: '/tmp',
+          env: { GREETING: 'hello world', QUOTED: '\'"$HOME`' },
+          stdin: 'from the host\n',
+        });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const ahead = await run();
+      const fresh = await run();
+      const split = (output: Buffer): { age: number; rest: string } => {
+        const [first = '', ...rest] = output.toString().split('\n');
+        return { age: Number(/^age (\d+)$/.exec(first)?.[1]), rest: rest.join('\n') };
+      };
+      for (const result of [ahead, fresh]) {
+        expect(result.stderr.toString()).toBe('');
+        expect(result.exitCode).toBe(7);
+      }
+      const [early, late] = [split(ahead.stdout), split(fresh.stdout)];
+      expect(early.rest).toBe(late.rest);
+      expect(early.rest).toContain('session and group leader\n');
+      expect(early.rest).toContain('stdin: from the host\n');
+      // Made during the pause, at least half a second before it ran; the fresh one just now.
+      expect(early.age).toBeGreaterThanOrEqual(late.age + 50);
+    });
+
+    test('after a pause, a missing or non-executable command still exits 127 or 126, worded as ever', async () => {
+      await box.writeFile('/workspace/plain.txt', 'not a program\n', { mode: 0o644 });
+      for (const [argv, code] of [
+        [['no-such-command-ironclaw'], 127],
+        [['/workspace/plain.txt'], 126],
+        [['/usr'], 126],
+      ] as const) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const result = await box.exec([...argv]);
+        expect(result.exitCode, argv[0]).toBe(code);
+        expect(result.stderr.toString(), argv[0]).toMatch(new RegExp(`^ironclaw: ${argv[0]}: `));
+      }
+    });
+
     test('several execs run concurrently on one sandbox', async () => {
       // A rendezvous: each command waits for the other's file, which only works if both run at
       // once. Run one after the other, both would time out instead.
