@@ -9,7 +9,7 @@ import type { SeccompChoice } from './seccomp-filter.js';
 import { ensureImage } from './image-build.js';
 import type { GuestImage } from './image-store.js';
 import { type AccelChoice, chooseAccel } from './qemu-accel.js';
-import { PingResultSchema } from '../protocol/guest-api.js';
+import { ExecResultSchema, PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
 import {
   guestMemoryMiB,
@@ -327,6 +327,10 @@ async function makeTemplate(plan: VmPlan, key: string): Promise<VmTemplate> {
         { cause: error },
       );
     });
+    // Run the exec path once, so that clones start with what it leaves in the guest: node's
+    // compiled code for it, the command lookup and the page cache. The emulator's translations
+    // are not part of a snapshot; these are.
+    await agent.request('exec', { argv: ['true'] }, ExecResultSchema, { signal });
     await delay(TEMPLATE_SETTLE_MS, undefined, { signal });
     const qmp = await QmpClient.connect(runtime.qmpSocket, signal);
     try {
