@@ -1,4 +1,6 @@
-import { open, stat } from 'node:fs/promises';
+import { copyFile, mkdtemp, open, readdir, readlink, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { createSandbox, type Sandbox } from '../src/index.js';
@@ -11,6 +13,8 @@ import {
 import { RpcClient } from '../src/protocol/rpc-client.js';
 import { restoreVm, vmPlan } from '../src/host/qemu-box.js';
 import { findTemplate, sealedMemory } from '../src/host/qemu-template.js';
+import { vmmBase } from '../src/host/qemu-runtime-dir.js';
+import { defaultStateDir } from '../src/host/state-dir.js';
 import { qemuMissing } from './support/qemu-missing.js';
 
 // VM templates: clones restored from one template must not share randomness or the template's
@@ -148,6 +152,50 @@ describe.skipIf(missing !== undefined)(`VM templates${skip}`, () => {
       else process.env.IRONCLAW_PYTHON = saved;
     }
   }, 180_000);
+
+  test('with IRONCLAW_VM_TEMPLATES=1, a second configuration evicts the first: one template is kept and one RAM copy held', async () => {
+    // A store of its own (a scratch state directory), with this host's KVM verdict copied in so
+    // the probe is not run again.
+    const saved = {
+      IRONCLAW_STATE_DIR: process.env.IRONCLAW_STATE_DIR,
+      IRONCLAW_VM_TEMPLATES: process.env.IRONCLAW_VM_TEMPLATES,
+    };
+    const verdict = join(defaultStateDir(), 'probe-qemu-kvm.json');
+    const stateDir = await mkdtemp(join(tmpdir(), 'ironclaw-templates-'));
+    await copyFile(verdict, join(stateDir, 'probe-qemu-kvm.json')).catch(() => undefined);
+    process.env.IRONCLAW_STATE_DIR = stateDir;
+    process.env.IRONCLAW_VM_TEMPLATES = '1';
+    try {
+      for (const pids of [201, 202]) {
+        const sandbox = await createSandbox({
+          driver: 'qemu',
+          limits: { pids },
+          startTimeoutMs: 120_000,
+        });
+        try {
+          expect(sandbox.isolation.layers.kernel?.detail).toMatch(/restored from template/);
+          expect((await sandbox.exec(['echo', String(pids)])).stdout.toString()).toBe(`${pids}\n`);
+        } finally {
+          await sandbox.destroy();
+        }
+      }
+      const store = await readdir(join(await vmmBase(), 'templates'));
+      expect(store.filter((name) => !name.startsWith('.'))).toHaveLength(1);
+      const held = [];
+      for (const fd of await readdir('/proc/self/fd')) {
+        const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+        if (target.startsWith('/memfd:ironclaw-template')) held.push(target);
+      }
+      expect(held).toHaveLength(1);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await rm(stateDir, { recursive: true, force: true });
+      await rm(`${stateDir}-vmm`, { recursive: true, force: true });
+    }
+  }, 240_000);
 
   test('a cold boot (template: false) still works, and says so', async () => {
     const sandbox = await createSandbox({

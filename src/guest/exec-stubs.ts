@@ -58,6 +58,11 @@ export class ExecStubs {
     this.#schedule();
   }
 
+  /** Whether a stub is made and waiting for the next exec. */
+  get ready(): boolean {
+    return this.#ready !== undefined;
+  }
+
   /** Marks an exec as running (no stub is made meanwhile); call the result when it is over. */
   begin(): () => void {
     this.#running++;

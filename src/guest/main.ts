@@ -29,7 +29,12 @@ const stubs = new ExecStubs(WORKSPACE);
 const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
   ping: async (params) => {
     parseParams(GUEST_METHODS.ping.params, params, 'ping');
-    return { pid: process.pid, uptimeMs: performance.now() - startedAt, node: process.version };
+    return {
+      pid: process.pid,
+      uptimeMs: performance.now() - startedAt,
+      node: process.version,
+      execReady: stubs.ready,
+    };
   },
   exec: (params, context) =>
     execCommand(parseParams(GUEST_METHODS.exec.params, params, 'exec'), context, stubs),

@@ -9,7 +9,8 @@ import type { SeccompChoice } from './seccomp-filter.js';
 import { ensureImage } from './image-build.js';
 import type { GuestImage } from './image-store.js';
 import { type AccelChoice, chooseAccel } from './qemu-accel.js';
-import { ExecResultSchema, PingResultSchema } from '../protocol/guest-api.js';
+import { ExecResultSchema, type PingResult, PingResultSchema } from '../protocol/guest-api.js';
+import { untilExecReady } from '../protocol/exec-ready.js';
 import { RpcClient } from '../protocol/rpc-client.js';
 import {
   guestMemoryMiB,
@@ -26,6 +27,7 @@ import { QmpClient } from './qemu-qmp.js';
 import {
   findTemplate,
   loadTemplateState,
+  maxTemplates,
   publishTemplate,
   saveTemplateState,
   sealedMemory,
@@ -179,9 +181,12 @@ export async function restoreVm(
   /** Off only in the test that shows what the restore step prevents. */
   reseed = true,
 ): Promise<StartedVm & { start: string }> {
-  const { template, memory, state } = await loadedTemplateFor(plan);
+  const { template, files, release } = await useTemplate(plan);
   const signal = AbortSignal.timeout(LAUNCH_TIMEOUT_MS);
-  const runtime = await makeVmRuntimeDir(id);
+  const runtime = await makeVmRuntimeDir(id).catch((error: unknown) => {
+    release();
+    throw error;
+  });
   let vm: RunningVm | undefined;
   try {
     vm = await launchVm(
@@ -191,12 +196,12 @@ export async function restoreVm(
         memoryFile: { path: `/proc/self/fd/${MEMORY_FD}`, share: false },
         incoming: true,
       }),
-      { ...plan.launch, signal, inherit: [{ fd: memory.fd, at: MEMORY_FD }] },
-    );
+      { ...plan.launch, signal, inherit: [{ fd: files.memory.fd, at: MEMORY_FD }] },
+    ).finally(release);
     const qmp = await QmpClient.connect(runtime.qmpSocket, signal);
     try {
       await loadTemplateState(qmp, {
-        state,
+        state: files.state,
         socket: runtime.migrationSocket,
         signal,
       });
@@ -230,11 +235,21 @@ function controlOf(vm: RunningVm): Socket {
 
 /** Templates being found or made, by key: one boot per key per process. */
 const templates = new Map<string, Promise<VmTemplate>>();
+/** What clones need of a template, read once per process (the template's files may go). */
+interface LoadedTemplate {
+  /** The sealed RAM copy every clone inherits (as large as the guest's touched RAM). */
+  memory: FileHandle;
+  state: Buffer;
+  /** Restores handing `memory` to a QEMU now. */
+  users: number;
+  closed: boolean;
+}
+
 /**
- * What clones need of a template, by key, read once per process: the sealed RAM copy that every
- * clone inherits, and the device state. The template's files may be evicted after that.
+ * Loaded templates by key, the one used last at the end. A process keeps at most maxTemplates()
+ * of them (a daemon asked for many sets of limits would otherwise hold a RAM copy of each).
  */
-const loaded = new Map<string, Promise<{ memory: FileHandle; state: Buffer }>>();
+const loaded = new Map<string, Promise<LoadedTemplate>>();
 
 async function templateFor(plan: VmPlan): Promise<VmTemplate> {
   const key = templateKey({
@@ -252,28 +267,56 @@ async function templateFor(plan: VmPlan): Promise<VmTemplate> {
 }
 
 /**
- * The template for `plan`, read: found or made, then loaded. A template that another process
- * evicted between being found and read is made again, once.
+ * The template for `plan`, found or made, then loaded, and marked in use until `release`. A
+ * template that another process evicted between being found and read is made again, once.
  */
-async function loadedTemplateFor(
+async function useTemplate(
   plan: VmPlan,
-): Promise<{ template: VmTemplate; memory: FileHandle; state: Buffer }> {
+): Promise<{ template: VmTemplate; files: LoadedTemplate; release: () => void }> {
   for (let attempt = 1; ; attempt++) {
     const template = await templateFor(plan);
-    let files = loaded.get(template.key);
-    if (!files) {
-      files = Promise.all([sealedMemory(template), readFile(template.state)]).then(
-        ([memory, state]) => ({ memory, state }),
+    let pending = loaded.get(template.key);
+    if (!pending) {
+      pending = Promise.all([sealedMemory(template), readFile(template.state)]).then(
+        ([memory, state]) => ({ memory, state, users: 0, closed: false }),
       );
-      loaded.set(template.key, files);
-      files.catch(() => loaded.delete(template.key));
+      const made = pending;
+      made.catch(() => {
+        if (loaded.get(template.key) === made) loaded.delete(template.key);
+      });
     }
+    loaded.delete(template.key); // and set again: the one used last is the last one
+    loaded.set(template.key, pending);
+    let files: LoadedTemplate;
     try {
-      return { template, ...(await files) };
+      files = await pending;
     } catch (error) {
       if (attempt > 1 || (await findTemplate(template.key))) throw error;
       templates.delete(template.key);
+      continue;
     }
+    if (files.closed) continue; // forgotten meanwhile: load it again
+    files.users++;
+    void forgetUnused();
+    const used = files;
+    let released = false;
+    const release = (): void => {
+      if (!released) used.users--;
+      released = true;
+    };
+    return { template, files, release };
+  }
+}
+
+/** Closes the loaded templates used longest ago beyond maxTemplates(), unless a restore has one. */
+async function forgetUnused(): Promise<void> {
+  const excess = Math.max(0, loaded.size - maxTemplates());
+  for (const [key, pending] of [...loaded].slice(0, excess)) {
+    const files = await pending.catch(() => undefined);
+    if (!files || files.users > 0 || files.closed || loaded.get(key) !== pending) continue;
+    files.closed = true;
+    loaded.delete(key);
+    await files.memory.close();
   }
 }
 
@@ -327,10 +370,14 @@ async function makeTemplate(plan: VmPlan, key: string): Promise<VmTemplate> {
         { cause: error },
       );
     });
-    // Run the exec path once, so that clones start with what it leaves in the guest: node's
-    // compiled code for it, the command lookup and the page cache. The emulator's translations
-    // are not part of a snapshot; these are.
+    // Run the exec path once, through the process the agent makes ahead of time, so that
+    // clones start with what it leaves in the guest (node's compiled code for it, the command
+    // lookup, the page cache; the emulator's translations are not part of a snapshot), and with
+    // the next such process made.
+    const ping = (): Promise<PingResult> => agent.request('ping', {}, PingResultSchema, { signal });
+    await untilExecReady(ping);
     await agent.request('exec', { argv: ['true'] }, ExecResultSchema, { signal });
+    await untilExecReady(ping);
     await delay(TEMPLATE_SETTLE_MS, undefined, { signal });
     const qmp = await QmpClient.connect(runtime.qmpSocket, signal);
     try {

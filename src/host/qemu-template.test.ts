@@ -2,7 +2,9 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { findTemplate, MAX_TEMPLATES, publishTemplate, removeTemplates } from './qemu-template.js';
+import { findTemplate, maxTemplates, publishTemplate, removeTemplates } from './qemu-template.js';
+
+const MAX_TEMPLATES = maxTemplates({});
 import { vmmBase } from './qemu-runtime-dir.js';
 
 // The template store on its own (no VM): templates are stand-in files in a scratch state dir.
@@ -49,6 +51,13 @@ describe('the VM template store', () => {
     expect(kept).toContain('key0');
     expect(kept).not.toContain('key1'); // now the one used longest ago
     expect(kept).toHaveLength(MAX_TEMPLATES);
+  });
+
+  test('IRONCLAW_VM_TEMPLATES sets how many are kept; anything but a whole number from 1 is refused', () => {
+    expect(maxTemplates({ IRONCLAW_VM_TEMPLATES: '1' })).toBe(1);
+    expect(maxTemplates({ IRONCLAW_VM_TEMPLATES: '' })).toBe(4);
+    for (const bad of ['0', '-1', '2.5', 'many', '1000'])
+      expect(() => maxTemplates({ IRONCLAW_VM_TEMPLATES: bad })).toThrow(/IRONCLAW_VM_TEMPLATES/);
   });
 
   test('removes staging directories left by a process that died while publishing', async () => {

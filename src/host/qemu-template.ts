@@ -38,7 +38,7 @@ import { vmmBase } from './qemu-runtime-dir.js';
  *
  * Templates live beside the VM directories (state dir, `-vmm` when root): in memory on a normal
  * host (/run, $XDG_RUNTIME_DIR), gone at reboot, keyed by everything that shapes the guest. Each
- * holds the pages its guest touched (about 150 MiB here), so the store keeps the MAX_TEMPLATES
+ * holds the pages its guest touched (about 150 MiB here), so the store keeps the maxTemplates()
  * used last and evicts the rest when it publishes another. A process reads what it needs of a
  * template once (the sealed RAM copy and the state), so evicting it never breaks a clone.
  */
@@ -52,9 +52,22 @@ export interface VmTemplate {
   readonly state: string;
 }
 
-/** How many templates the store keeps: every set of limits has its own (they are on the
- * guest's command line), and each holds its guest's RAM, in memory on most hosts. */
-export const MAX_TEMPLATES = 4;
+/**
+ * How many templates the store keeps, and a process keeps loaded: IRONCLAW_VM_TEMPLATES, else 4.
+ * Every set of limits has its own template (limits are on the guest's command line), and each
+ * holds its guest's RAM, in memory on most hosts.
+ */
+export function maxTemplates(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.IRONCLAW_VM_TEMPLATES;
+  if (value === undefined || value === '') return 4;
+  if (!/^\d{1,3}$/.test(value) || Number(value) < 1) {
+    throw new IronClawError(
+      'INVALID_ARGUMENT',
+      `IRONCLAW_VM_TEMPLATES must be a whole number from 1 to 999, not ${JSON.stringify(value)}`,
+    );
+  }
+  return Number(value);
+}
 /** A staging directory this old was left by a process that died while publishing. */
 const STALE_STAGING_MS = 60 * 60 * 1000;
 
@@ -122,7 +135,7 @@ export async function publishTemplate(key: string, from: string): Promise<VmTemp
 }
 
 /**
- * Keeps the MAX_TEMPLATES used last (`keep` among them) and removes the others, and staging
+ * Keeps the maxTemplates() used last (`keep` among them) and removes the others, and staging
  * directories left by processes that died while publishing.
  */
 async function evictTemplates(dir: string, keep: string): Promise<void> {
@@ -139,7 +152,7 @@ async function evictTemplates(dir: string, keep: string): Promise<void> {
     .filter((entry) => !entry.name.startsWith('.') && entry.name !== keep)
     .sort((a, b) => b.usedMs - a.usedMs);
   await Promise.all(
-    [...staleStaging, ...others.slice(MAX_TEMPLATES - 1)].map((entry) =>
+    [...staleStaging, ...others.slice(maxTemplates() - 1)].map((entry) =>
       rm(join(dir, entry.name), { recursive: true, force: true }),
     ),
   );

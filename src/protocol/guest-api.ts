@@ -11,7 +11,10 @@ export const PingResultSchema = z.object({
   pid: z.number(),
   uptimeMs: z.number(),
   node: z.string(),
+  /** A process for the next exec is made and waiting (src/guest/exec-stubs.ts). */
+  execReady: z.optional(z.boolean()),
 });
+export type PingResult = z.infer<typeof PingResultSchema>;
 
 export const ExecParamsSchema = z
   .object({

@@ -2,6 +2,8 @@ import { unwrap } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import { createSandbox, type SandboxOptions } from './create-sandbox.js';
 import type { Sandbox } from './sandbox.js';
+import { untilExecReady } from '../protocol/exec-ready.js';
+import type { PingResult } from '../protocol/guest-api.js';
 
 const REFILL_DELAY_MS = 50;
 
@@ -89,9 +91,13 @@ export class SandboxPool {
       while (!this.#closed && this.#ready.length < this.#options.size) {
         try {
           const sandbox = await createSandbox(this.#options.sandbox);
-          // One throwaway command warms the guest's exec path (its first spawn costs several
-          // times a later one), so the taker's first command runs at the warm speed.
+          // One throwaway command, run through the process the agent makes ahead of time,
+          // warms the guest's exec path (a first exec costs several times a later one); then
+          // the agent makes the next one, and the taker's first command runs warm, in it.
+          const ping = (): Promise<PingResult> => sandbox.ping();
+          await untilExecReady(ping);
           await sandbox.exec(['true']).catch(() => undefined);
+          await untilExecReady(ping);
           if (this.#closed) await sandbox.destroy();
           else this.#ready.push(sandbox);
           this.#failures = 0;

@@ -9,6 +9,7 @@ import {
   FileInfoSchema,
   ListResultSchema,
   OutputEventSchema,
+  type PingResult,
   PingResultSchema,
   ReadFileResultSchema,
   WriteFileResultSchema,
@@ -92,7 +93,7 @@ export class Sandbox {
     return this.#box.boxPid;
   }
 
-  async ping(options: CallOptions = {}): Promise<{ pid: number; uptimeMs: number; node: string }> {
+  async ping(options: CallOptions = {}): Promise<PingResult> {
     return this.#client.request('ping', {}, PingResultSchema, {
       signal: this.#signal(options.signal),
     });
