@@ -19,9 +19,10 @@ import type { Readable, Writable } from 'node:stream';
  *
  * Requests the shell would run differently from a direct spawn take the direct spawn: a command
  * that is not an executable file (so "not found" and "cannot execute" keep their wording and
- * status), a name starting with `-`, a variable name the shell cannot export, or a script over
- * MAX_SCRIPT_BYTES: dash reads a script from a pipe one byte per read() call (about 50 us each
- * under gVisor), so a long one would cost more than the fork it saves.
+ * status), a name starting with `-`, a variable name the shell cannot export, a NUL anywhere
+ * (spawn refuses it; a script would drop it), or a script over MAX_SCRIPT_BYTES: dash reads a
+ * script from a pipe one byte per read() call (about 50 us each under gVisor), so a long one
+ * would cost more than the fork it saves.
  */
 
 /** Reads the script line by line from fd 3 until the agent closes it, closes fd 3, runs it. */
@@ -128,6 +129,9 @@ async function scriptFor(request: StubRequest, home: string): Promise<string | u
   const { file, args, cwd, env } = request;
   if (file.startsWith('-') || !Object.keys(env).every((name) => SHELL_NAME.test(name)))
     return undefined;
+  // A NUL cannot pass through a script (the shell would drop it); spawn refuses such a request.
+  const words = [file, ...args, cwd, ...Object.values(env)];
+  if (words.some((word) => word?.includes('\0'))) return undefined;
   const lines = [];
   // The shell sets PWD (and cd sets OLDPWD) and passes them on; a direct spawn passes env's.
   const moved = cwd !== home;

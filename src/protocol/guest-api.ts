@@ -3,7 +3,16 @@ import * as z from 'zod/mini';
 /** Methods the guest agent serves, with their parameter and result schemas. */
 
 const Base64 = z.string();
-const Path = z.string().check(z.minLength(1), z.maxLength(4096));
+/** What can reach execve: a C string ends at its first NUL, so a NUL would cut it short. */
+const CString = z
+  .string()
+  .check(z.refine((text) => !text.includes('\0'), { message: 'must not contain a NUL byte' }));
+const Path = CString.check(z.minLength(1), z.maxLength(4096));
+/** An environment variable's name: no `=`, which would end it early, and no NUL. */
+const EnvName = CString.check(
+  z.minLength(1),
+  z.refine((name) => !name.includes('='), { message: 'must not contain "="' }),
+);
 const PositiveInt = z.number().check(z.int(), z.positive());
 
 export const PingParamsSchema = z.object({});
@@ -19,11 +28,11 @@ export type PingResult = z.infer<typeof PingResultSchema>;
 export const ExecParamsSchema = z
   .object({
     /** Program and arguments, run without a shell. */
-    argv: z.optional(z.array(z.string()).check(z.minLength(1), z.maxLength(65536))),
+    argv: z.optional(z.array(CString).check(z.minLength(1), z.maxLength(65536))),
     /** A shell command line, run by /bin/sh -c. */
-    shell: z.optional(z.string()),
+    shell: z.optional(CString),
     cwd: z.optional(Path),
-    env: z.optional(z.record(z.string(), z.string())),
+    env: z.optional(z.record(EnvName, CString)),
     /** Bytes for stdin, base64. */
     stdin: z.optional(Base64),
     /** If true, stdin stays open for `input` messages until one carries eof. */

@@ -196,6 +196,19 @@ export function defineExecTests(ctx: SuiteContext): void {
       }
     });
 
+    test('a NUL byte in argv, the shell line, env or cwd is rejected with INVALID_ARGUMENT, never cut short', async () => {
+      for (const attempt of [
+        () => box.exec(['echo', 'before\0after']),
+        () => box.exec('echo before\0after'),
+        () => box.exec(['true'], { env: { NAME: 'before\0after' } }),
+        () => box.exec(['true'], { env: { 'NA=ME': 'value' } }),
+        () => box.exec(['true'], { cwd: '/tmp\0/x' }),
+      ]) {
+        await new Promise((resolve) => setTimeout(resolve, 100)); // a process made ahead waits
+        await expectCode(attempt, 'INVALID_ARGUMENT');
+      }
+    });
+
     test('several execs run concurrently on one sandbox', async () => {
       // A rendezvous: each command waits for the other's file, which only works if both run at
       // once. Run one after the other, both would time out instead.
