@@ -1,15 +1,15 @@
 import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { access, realpath, stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 
 /*
  * A process made ahead of time for the next exec. Node starts a process by fork() and exec(),
  * and copying node's address space is what costs: about 15 ms of a 20 ms spawn under gVisor's
  * ptrace platform, tens of milliseconds in an emulated VM, against a few for exec() alone. So
- * while the box is idle the agent starts a small shell (a "stub") with the stdio pipes an exec
- * needs, in its own session, waiting on fd 3. An exec writes it a script of a few lines (change
+ * while the box is idle the agent starts a small shell (a "stub": dash, whose start-up we know;
+ * a box without /bin/dash gets none) with the stdio pipes an exec needs, in its own session,
+ * waiting on fd 3. An exec writes it a script of a few lines (change
  * directory, set the variables that differ, `exec` the command) and the stub becomes the
  * command: same pid, session, pipes, rlimits and uid as a fresh spawn would have had.
  *
@@ -18,16 +18,26 @@ import type { Readable, Writable } from 'node:stream';
  * between commands, a warm pool's box and a VM template's clones find one ready.
  *
  * Requests the shell would run differently from a direct spawn take the direct spawn: a command
- * that is not an executable file (so "not found" and "cannot execute" keep their wording and
- * status), a name starting with `-`, a variable name the shell cannot export, a NUL anywhere
- * (spawn refuses it; a script would drop it), or a script over MAX_SCRIPT_BYTES: dash reads a
- * script from a pipe one byte per read() call (about 50 us each under gVisor), so a long one
- * would cost more than the fork it saves.
+ * that is not an executable file, or a working directory the box cannot enter (so failures keep
+ * their wording and status), a name starting with `-`, a variable name the shell cannot export
+ * or one dash sets itself (IFS, OPTIND, PPID, ...), a NUL anywhere (spawn refuses it; a script
+ * would drop it), or a script over MAX_SCRIPT_BYTES: dash reads a script from a pipe one byte
+ * per read() call (about 50 us each under gVisor), so a long one would cost more than the fork
+ * it saves.
  */
 
 /** Reads the script line by line from fd 3 until the agent closes it, closes fd 3, runs it. */
 const READER =
   'script=; while IFS= read -r line <&3; do script="$script$line\n"; done; exec 3<&-; eval "$script"';
+
+/** The stub's shell. */
+const STUB_SHELL = '/bin/dash';
+/** The stub's argv[0], which tells it apart from the box's own processes. */
+export const STUB_ARGV0 = 'ironclaw-exec-stub';
+/** Variables dash sets or resets at start-up; a request with one of them spawns directly. */
+const DASH_OWN = new Set(['IFS', 'OPTIND', 'PPID', 'PS1', 'PS2', 'PS4', 'LINENO', 'SHLVL', '_']);
+/** The most command lookups kept (see CommandLookup). */
+const MAX_KNOWN_COMMANDS = 1024;
 
 /** How long the box must be idle before a stub is made. */
 const STUB_IDLE_MS = 50;
@@ -50,12 +60,15 @@ export type ExecProcess = ChildProcessByStdio<Writable, Readable, Readable>;
 export class ExecStubs {
   /** Where stubs start; a request elsewhere changes directory first. */
   readonly #home: string;
+  /** False when the box has no STUB_SHELL: then every exec spawns directly. */
+  #usable: Promise<boolean>;
   #ready: ChildProcess | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running = 0;
 
   constructor(home: string) {
     this.#home = home;
+    this.#usable = allowed(STUB_SHELL, constants.X_OK);
     this.#schedule();
   }
 
@@ -80,15 +93,18 @@ export class ExecStubs {
   /**
    * The ready stub, now running `request`; undefined when there is none or the request must be
    * spawned directly. The caller listens to the returned process at once, as to a fresh spawn.
+   * Call between begin() and its end: no other stub is made meanwhile.
    */
   async take(request: StubRequest): Promise<ExecProcess | undefined> {
-    if (!this.#ready) return undefined;
-    const script = await scriptFor(request, this.#home);
     const stub = this.#ready;
-    // Checked after the await: another exec may have taken it, or it may have died meanwhile.
-    if (script === undefined || !stub || stub.exitCode !== null || stub.signalCode !== null)
+    if (!stub) return undefined;
+    this.#ready = undefined; // claimed: a concurrent exec spawns directly
+    const script = await scriptFor(request, this.#home).catch(() => undefined);
+    const alive = stub.exitCode === null && stub.signalCode === null;
+    if (script === undefined || !alive) {
+      if (alive) this.#ready = stub; // for the next request
       return undefined;
-    this.#ready = undefined;
+    }
     (stub.stdio[3] as Writable).end(script);
     return stub as ExecProcess;
   }
@@ -96,15 +112,16 @@ export class ExecStubs {
   #schedule(): void {
     clearTimeout(this.#timer);
     if (this.#running > 0 || this.#ready) return;
-    this.#timer = setTimeout(() => this.#make(), STUB_IDLE_MS);
+    this.#timer = setTimeout(() => void this.#make(), STUB_IDLE_MS);
     this.#timer.unref();
   }
 
-  #make(): void {
-    if (this.#running > 0 || this.#ready) return;
+  async #make(): Promise<void> {
+    if (!(await this.#usable) || this.#running > 0 || this.#ready) return;
     let stub: ChildProcess;
     try {
-      stub = spawn('/bin/sh', ['-c', READER], {
+      stub = spawn(STUB_SHELL, ['-c', READER], {
+        argv0: STUB_ARGV0,
         cwd: this.#home,
         env: process.env,
         stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
@@ -126,53 +143,78 @@ export class ExecStubs {
 
 /** The stub's script for `request`, or undefined when it must be spawned directly. */
 async function scriptFor(request: StubRequest, home: string): Promise<string | undefined> {
-  const { file, args, cwd, env } = request;
-  if (file.startsWith('-') || !Object.keys(env).every((name) => SHELL_NAME.test(name)))
+  const { file, args, env } = request;
+  const names = Object.keys(env);
+  if (file.startsWith('-') || names.some((name) => !SHELL_NAME.test(name) || DASH_OWN.has(name)))
     return undefined;
   // A NUL cannot pass through a script (the shell would drop it); spawn refuses such a request.
-  const words = [file, ...args, cwd, ...Object.values(env)];
+  const words = [file, ...args, request.cwd, ...Object.values(env)];
   if (words.some((word) => word?.includes('\0'))) return undefined;
-  const lines = [];
-  // The shell sets PWD (and cd sets OLDPWD) and passes them on; a direct spawn passes env's.
+  // As chdir() sees it: relative to the agent's directory, `..` taken physically, no CDPATH.
+  const cwd = request.cwd.startsWith('/') ? request.cwd : `${process.cwd()}/${request.cwd}`;
   const moved = cwd !== home;
-  if (moved) lines.push(`cd -P -- ${quote(cwd)} || exit 126`, 'unset PWD OLDPWD');
-  else if (env.PWD === undefined) lines.push('unset PWD');
+  const lines = moved ? [`cd -P -- ${quote(cwd)} || exit 126`] : [];
+  // dash exports PWD, and OLDPWD after a cd: the request's values, or none, as a spawn passes.
+  const pwd = moved ? ['PWD', 'OLDPWD'] : ['PWD'];
+  const unset = pwd.filter((name) => env[name] === undefined);
+  if (unset.length > 0) lines.push(`unset ${unset.join(' ')}`);
   for (const [name, value = ''] of Object.entries(env)) {
-    const pwd = name === 'PWD' || name === 'OLDPWD';
-    if (pwd ? moved || value !== home : process.env[name] !== value)
+    if (pwd.includes(name) || process.env[name] !== value)
       lines.push(`export ${quote(`${name}=${value}`)}`);
   }
   lines.push(`exec ${[file, ...args].map(quote).join(' ')}`);
   const script = `${lines.join('\n')}\n`;
   if (Buffer.byteLength(script) > MAX_SCRIPT_BYTES) return undefined;
+  if (moved && !(await allowed(cwd, constants.X_OK))) return undefined;
   return (await commands.isExecutable(file, env.PATH ?? '', cwd)) ? script : undefined;
 }
 
 /**
  * Whether a command names an executable regular file, looked up in PATH as exec would (the
- * shell's exec then looks it up again itself). A yes found in a directory the box cannot write
- * (a box's root is read-only, so every usual PATH directory) cannot turn into a no, and is kept:
- * a stat is a round trip to the gofer under gVisor, and a few of them cost as much as the stub
- * saves. Another file appearing earlier in PATH changes which one runs, not whether one does.
+ * shell's exec then looks it up again itself); paths go to the kernel as written, so `..` and
+ * links resolve as they will for exec. A yes found in an absolute PATH directory that nothing in
+ * the box can change (neither it nor any directory on the way to it, nor to where its links
+ * lead, is writable: a box's root is read-only) cannot turn into a no, and is kept: a stat is a
+ * round trip to the gofer under gVisor, and a few of them cost as much as the stub saves.
+ * Another file appearing earlier in PATH changes which one runs, not whether one does.
  */
 class CommandLookup {
   readonly #known = new Set<string>();
 
   async isExecutable(file: string, path: string, cwd: string): Promise<boolean> {
-    const key = `${cwd}\0${path}\0${file}`;
+    const key = `${path}\0${file}`;
     if (this.#known.has(key)) return true;
-    const dirs = (
-      file.includes('/') ? [posix.dirname(posix.resolve(cwd, file))] : path.split(':')
-    ).map((entry) => posix.resolve(cwd, entry));
+    const under = (dir: string): string =>
+      dir === '' ? cwd : dir.startsWith('/') ? dir : `${cwd}/${dir}`;
+    const dirs = file.includes('/') ? [undefined] : path.split(':');
     for (const dir of dirs) {
-      const candidate = posix.join(dir, posix.basename(file));
+      const candidate =
+        dir === undefined
+          ? file.startsWith('/')
+            ? file
+            : `${cwd}/${file}`
+          : `${under(dir)}/${file}`;
       const info = await stat(candidate).catch(() => undefined);
       if (!info?.isFile() || !(await allowed(candidate, constants.X_OK))) continue;
-      if (!(await allowed(dir, constants.W_OK))) this.#known.add(key);
+      if (dir?.startsWith('/') && (await unchangeable(dir))) {
+        if (this.#known.size >= MAX_KNOWN_COMMANDS) this.#known.clear();
+        this.#known.add(key);
+      }
       return true;
     }
     return false;
   }
+}
+
+/** Whether no directory on the way to `dir`, or to where it leads, is writable by the box. */
+async function unchangeable(dir: string): Promise<boolean> {
+  const real = await realpath(dir).catch(() => undefined);
+  if (real === undefined) return false;
+  const prefixes = (path: string): string[] =>
+    path.split('/').map((_, index, parts) => parts.slice(0, index + 1).join('/') || '/');
+  for (const prefix of new Set([...prefixes(dir), ...prefixes(real)]))
+    if (await allowed(prefix, constants.W_OK)) return false;
+  return true;
 }
 
 const commands = new CommandLookup();

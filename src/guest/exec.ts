@@ -40,10 +40,16 @@ async function runCommand(
   await assertDirectory(cwd);
   const [file = '/bin/sh', ...args] = params.argv ?? ['/bin/sh', '-c', params.shell ?? ''];
   const env = { ...process.env, ...params.env };
-  const child: ExecProcess =
-    (await stubs?.take({ file, args, cwd, env })) ??
-    spawn(file, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const cap = new OutputCap(params.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
+  let child: ExecProcess;
+  try {
+    child =
+      (await stubs?.take({ file, args, cwd, env })) ??
+      spawn(file, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  } catch (error) {
+    // spawn throws at once for some failures (ENOTDIR, ENAMETOOLONG, E2BIG, ...).
+    return notStarted(error as NodeJS.ErrnoException, file, context, started, cap);
+  }
   let timedOut = false;
 
   const killGroup = (): void => {

@@ -32,6 +32,7 @@ import {
   saveTemplateState,
   sealedMemory,
   templateKey,
+  touchTemplate,
   templatesUnavailable,
   type VmTemplate,
 } from './qemu-template.js';
@@ -67,6 +68,7 @@ export async function spawnQemuBox(options: SpawnBoxOptions): Promise<BoxProcess
   const limits = resolveLimits(options.limits);
   const { plan, accel } = await vmPlan(limits, options.rootBoxUid, options.seccomp);
   // Without what templates need, a VM boots cold (slower, as safe) and its report says why.
+  if (options.template !== false) maxTemplates(); // a bad IRONCLAW_VM_TEMPLATES fails here
   const noTemplate = options.template === false ? '' : await templatesUnavailable();
   const { vm, runtime, start } =
     noTemplate === undefined
@@ -216,6 +218,7 @@ export async function restoreVm(
       start: `restored from template ${template.key} (its RAM sealed and mapped copy-on-write; the guest's random generator reseeded from the host and its clock set)`,
     };
   } catch (error) {
+    release();
     await vm?.kill();
     const evidence = vm ? `\n${vm.tail()}` : '';
     await runtime.remove();
@@ -277,9 +280,7 @@ async function useTemplate(
     const template = await templateFor(plan);
     let pending = loaded.get(template.key);
     if (!pending) {
-      pending = Promise.all([sealedMemory(template), readFile(template.state)]).then(
-        ([memory, state]) => ({ memory, state, users: 0, closed: false }),
-      );
+      pending = loadTemplate(template);
       const made = pending;
       made.catch(() => {
         if (loaded.get(template.key) === made) loaded.delete(template.key);
@@ -297,7 +298,8 @@ async function useTemplate(
     }
     if (files.closed) continue; // forgotten meanwhile: load it again
     files.users++;
-    void forgetUnused();
+    void touchTemplate(template);
+    void forgetUnused().catch(() => undefined); // a handle that will not close is left to GC
     const used = files;
     let released = false;
     const release = (): void => {
@@ -306,6 +308,20 @@ async function useTemplate(
     };
     return { template, files, release };
   }
+}
+
+/** Reads what clones need of a template; a sealed copy made before a failure is closed. */
+async function loadTemplate(template: VmTemplate): Promise<LoadedTemplate> {
+  const [memory, state] = await Promise.allSettled([
+    sealedMemory(template),
+    readFile(template.state),
+  ]);
+  if (memory.status === 'rejected') throw memory.reason;
+  if (state.status === 'rejected') {
+    await memory.value.close();
+    throw state.reason;
+  }
+  return { memory: memory.value, state: state.value, users: 0, closed: false };
 }
 
 /** Closes the loaded templates used longest ago beyond maxTemplates(), unless a restore has one. */

@@ -101,9 +101,14 @@ export function templateKey(inputs: {
 export async function findTemplate(key: string): Promise<VmTemplate | undefined> {
   const template = describe(key, join(await templatesDir(), key));
   if (!(await exists(template.state)) || !(await exists(template.memory))) return undefined;
-  const now = new Date();
-  await utimes(template.dir, now, now).catch(() => undefined); // evicted meanwhile: found anyway
+  await touchTemplate(template);
   return template;
+}
+
+/** Marks a template as used now: eviction removes those used longest ago. */
+export async function touchTemplate(template: VmTemplate): Promise<void> {
+  const now = new Date();
+  await utimes(template.dir, now, now).catch(() => undefined); // evicted meanwhile: used anyway
 }
 
 function describe(key: string, dir: string): VmTemplate {

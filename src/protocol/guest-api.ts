@@ -28,7 +28,13 @@ export type PingResult = z.infer<typeof PingResultSchema>;
 export const ExecParamsSchema = z
   .object({
     /** Program and arguments, run without a shell. */
-    argv: z.optional(z.array(CString).check(z.minLength(1), z.maxLength(65536))),
+    argv: z.optional(
+      z.array(CString).check(
+        z.minLength(1),
+        z.maxLength(65536),
+        z.refine((argv) => argv[0] !== '', { message: 'the program name must not be empty' }),
+      ),
+    ),
     /** A shell command line, run by /bin/sh -c. */
     shell: z.optional(CString),
     cwd: z.optional(Path),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Sandbox } from '../../src/index.js';
+import type { ExecOptions, ExecOutput, Sandbox } from '../../src/index.js';
 import { expectCode } from '../support/expect-code.js';
 import type { SuiteContext } from './suite-context.js';
 
@@ -137,50 +137,85 @@ export function defineExecTests(ctx: SuiteContext): void {
       expect(shell.stdout.toString()).toBe('/tmp\nsecond\n');
     });
 
-    // After STUB_IDLE_MS of idleness the agent makes the next exec's process ahead of time
-    // (src/guest/exec-stubs.ts). The first exec below, after a pause, runs in it; the second,
-    // at once after, is spawned fresh. Everything a command can see of itself must be the same;
-    // only the process's age tells them apart, and shows that the stub was used.
-    test('an exec after a pause runs in a process made ahead of time, the same as a fresh one', async () => {
-      const probe = [
-        'read -r up _ < /proc/uptime',
-        'set -- "$0" "$@" $(cat /proc/$$/stat)', // the comm of sh has no spaces
-        'shift $(($# - 52))', // keep the 52 fields of stat
-        'echo "age $((${up%.*}${up#*.} - ${22}))"', // centiseconds since the process started
-        '[ "$5" = $$ ] && [ "$6" = $$ ] && echo "session and group leader"',
-        'umask; pwd -P; env | LC_ALL=C sort; echo /proc/self/fd/*',
-        // Read by the shell itself: while it waits for a child, its signal mask is not its own.
-        'while read -r key value; do case $key in',
-        '  Uid:|Gid:|Groups:|Cap*|NoNewPrivs:|Seccomp:|SigBlk:|SigIgn:) echo "$key $value";;',
-        'esac; done < /proc/self/status',
-        'ulimit -a; IFS= read -r line; echo "stdin: $line"; exit 7',
-      ].join('\n');
-      // From a file: a script this long would not go through a stub (see exec-stubs.ts).
-      await box.writeFile('/workspace/probe.sh', `${probe}\n`);
+    // After 50 ms of idleness the agent makes the next exec's process ahead of time
+    // (src/guest/exec-stubs.ts). Each request below runs twice: after a pause, in that process,
+    // then while another exec runs (none is made then), spawned fresh. Everything a command can
+    // see of itself must be the same; only the process's age tells them apart, and shows that
+    // the process made ahead was used.
+    const probe = [
+      'read -r up _ < /proc/uptime',
+      'set -- "$0" "$@" $(cat /proc/$$/stat)', // the comm of sh has no spaces
+      'shift $(($# - 52))', // keep the 52 fields of stat
+      'echo "age $((${up%.*}${up#*.} - ${22}))"', // centiseconds since the process started
+      '[ "$5" = $$ ] && [ "$6" = $$ ] && echo "session and group leader"',
+      // The environment the process was given, before sh changed anything (sorted: a process
+      // made ahead gets the variables in the shell's order).
+      'tr "\\0" "\\n" < /proc/$$/environ | LC_ALL=C sort; umask; pwd -P; echo /proc/self/fd/*',
+      // Read by the shell itself: while it waits for a child, its signal mask is not its own.
+      'while read -r key value; do case $key in',
+      '  Uid:|Gid:|Groups:|Cap*|NoNewPrivs:|Seccomp:|SigBlk:|SigIgn:) echo "$key $value";;',
+      'esac; done < /proc/self/status',
+      'ulimit -a; IFS= read -r line; echo "stdin: $line"; exit 7',
+    ].join('\n');
+
+    /** The request run ahead and fresh: the probe's output without its first line, and ages. */
+    async function aheadAndFresh(
+      options: ExecOptions,
+    ): Promise<{ ahead: string; fresh: string; aheadAge: number; freshAge: number }> {
       const run = () =>
         box.exec(['sh', '/workspace/probe.sh', 'a b', "it's", 'new\nline', ''], {
-          cwd: '/tmp',
-          env: { GREETING: 'hello world', QUOTED: '\'"$HOME`' },
           stdin: 'from the host\n',
+          ...options,
         });
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const ahead = await run();
-      const fresh = await run();
-      const split = (output: Buffer): { age: number; rest: string } => {
-        const [first = '', ...rest] = output.toString().split('\n');
-        return { age: Number(/^age (\d+)$/.exec(first)?.[1]), rest: rest.join('\n') };
-      };
-      for (const result of [ahead, fresh]) {
+      const early = await run();
+      const busy = box.exec(['sleep', '0.5']);
+      const late = await run();
+      await busy;
+      const split = (result: ExecOutput): { age: number; rest: string } => {
         expect(result.stderr.toString()).toBe('');
         expect(result.exitCode).toBe(7);
+        const [first = '', ...rest] = result.stdout.toString().split('\n');
+        return { age: Number(/^age (\d+)$/.exec(first)?.[1]), rest: rest.join('\n') };
+      };
+      const [a, f] = [split(early), split(late)];
+      return { ahead: a.rest, fresh: f.rest, aheadAge: a.age, freshAge: f.age };
+    }
+
+    test('an exec after a pause runs in a process made ahead of time, the same as a fresh one', async () => {
+      // From a file: a script this long would not go through a stub (see exec-stubs.ts).
+      await box.writeFile('/workspace/probe.sh', `${probe}\n`);
+      for (const options of [
+        { cwd: '/tmp', env: { GREETING: 'hello world', QUOTED: '\'"$HOME`' } },
+        { env: { OLDPWD: '/workspace', PWD: '/elsewhere' } },
+        { cwd: 'sub/..', env: { OLDPWD: '/tmp' } },
+        {},
+      ]) {
+        if (options.cwd === 'sub/..') await box.exec(['mkdir', '-p', '/workspace/sub']);
+        const { ahead, fresh, aheadAge, freshAge } = await aheadAndFresh(options);
+        expect(ahead, JSON.stringify(options)).toBe(fresh);
+        expect(ahead).toContain('session and group leader\n');
+        expect(ahead).toContain('stdin: from the host\n');
+        // Made during the pause, at least half a second before it ran; the fresh one just now.
+        expect(aheadAge, JSON.stringify(options)).toBeGreaterThanOrEqual(freshAge + 50);
       }
-      const [early, late] = [split(ahead.stdout), split(fresh.stdout)];
-      expect(early.rest).toBe(late.rest);
-      expect(early.rest).toContain('session and group leader\n');
-      expect(early.rest).toContain('stdin: from the host\n');
-      // Made during the pause, at least half a second before it ran; the fresh one just now.
-      expect(early.age).toBeGreaterThanOrEqual(late.age + 50);
     });
+
+    const boxEnv =
+      ctx.driver === 'bwrap' ? '' : ` [skipped: the ${ctx.driver} driver takes no box environment]`;
+    test.skipIf(boxEnv !== '')(
+      `variables the shell sets itself keep the values the box was given, after a pause too${boxEnv}`,
+      async () => {
+        await using own = await ctx.create({ env: { IFS: ',', OPTIND: '3', PS4: 'x' } });
+        for (const pause of [300, 0]) {
+          await new Promise((resolve) => setTimeout(resolve, pause));
+          const result = await own.exec(['sh', '-c', 'tr "\\0" "\\n" < /proc/$$/environ']);
+          expect(result.stdout.toString().split('\n'), `after ${pause} ms`).toEqual(
+            expect.arrayContaining(['IFS=,', 'OPTIND=3', 'PS4=x']),
+          );
+        }
+      },
+    );
 
     test('after a pause, a missing or non-executable command still exits 127 or 126, worded as ever', async () => {
       await box.writeFile('/workspace/plain.txt', 'not a program\n', { mode: 0o644 });

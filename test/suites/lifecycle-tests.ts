@@ -1,6 +1,7 @@
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
 import type { Sandbox } from '../../src/index.js';
+import { STUB_ARGV0 } from '../../src/guest/exec-stubs.js';
 import { expectCode } from '../support/expect-code.js';
 import {
   eventually,
@@ -23,13 +24,26 @@ async function strayProcesses(box: Sandbox): Promise<string[]> {
     .filter((line) => line !== '' && !line.startsWith('1 ') && !line.startsWith(`${agent} `));
 }
 
-/** Host processes in the box's pid namespace other than its init and the guest agent. */
+/**
+ * Host processes in the box's pid namespace other than its init, the guest agent and the process
+ * the agent makes ahead of time for its next exec (src/guest/exec-stubs.ts), known by its argv[0].
+ */
 async function strayHostProcesses(
   namespace: string,
   agentInnerPid: number,
 ): Promise<HostProcess[]> {
-  const all = await processesInPidNamespace(namespace);
+  const all = await withoutStub(await processesInPidNamespace(namespace));
   return all.filter((p) => p.innerPid !== 1 && p.innerPid !== agentInnerPid);
+}
+
+async function withoutStub(processes: HostProcess[]): Promise<HostProcess[]> {
+  const argv0 = (pid: number): Promise<string> =>
+    readFile(`/proc/${pid}/cmdline`, 'utf8').then(
+      (text) => text.split('\0')[0] ?? '',
+      () => '',
+    );
+  const marks = await Promise.all(processes.map((p) => argv0(p.pid)));
+  return processes.filter((_, index) => marks[index] !== STUB_ARGV0);
 }
 
 /** Timeouts, cancellation and destroy: nothing of the box outlives them. */
@@ -70,7 +84,7 @@ export function defineLifecycleTests(ctx: SuiteContext): void {
         );
         expect(stray).toEqual([]);
         // The scan does see this namespace: its init and the agent are still there.
-        const inits = (await processesInPidNamespace(namespace))
+        const inits = (await withoutStub(await processesInPidNamespace(namespace)))
           .map((p) => p.innerPid)
           .sort((a, b) => a - b);
         expect(inits).toEqual([1, agent].sort((a, b) => a - b));
