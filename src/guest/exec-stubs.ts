@@ -61,20 +61,24 @@ export class ExecStubs {
   /** Where stubs start; a request elsewhere changes directory first. */
   readonly #home: string;
   /** False when the box has no STUB_SHELL: then every exec spawns directly. */
-  #usable: Promise<boolean>;
+  readonly #usable: Promise<boolean>;
+  #disabled = false;
   #ready: ChildProcess | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running = 0;
 
   constructor(home: string) {
     this.#home = home;
-    this.#usable = allowed(STUB_SHELL, constants.X_OK);
+    this.#usable = allowed(STUB_SHELL, constants.X_OK).then((usable) => {
+      this.#disabled = !usable;
+      return usable;
+    });
     this.#schedule();
   }
 
-  /** Whether a stub is made and waiting for the next exec. */
-  get ready(): boolean {
-    return this.#ready !== undefined;
+  /** Whether a stub is made and waiting for the next exec; undefined in a box without stubs. */
+  get ready(): boolean | undefined {
+    return this.#disabled ? undefined : this.#ready !== undefined;
   }
 
   /** Marks an exec as running (no stub is made meanwhile); call the result when it is over. */

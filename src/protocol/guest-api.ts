@@ -20,7 +20,8 @@ export const PingResultSchema = z.object({
   pid: z.number(),
   uptimeMs: z.number(),
   node: z.string(),
-  /** A process for the next exec is made and waiting (src/guest/exec-stubs.ts). */
+  /** A process for the next exec is made and waiting (src/guest/exec-stubs.ts); absent in a
+   * box that makes none. */
   execReady: z.optional(z.boolean()),
 });
 export type PingResult = z.infer<typeof PingResultSchema>;
