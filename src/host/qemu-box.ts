@@ -391,9 +391,9 @@ async function makeTemplate(plan: VmPlan, key: string): Promise<VmTemplate> {
     // lookup, the page cache; the emulator's translations are not part of a snapshot), and with
     // the next such process made.
     const ping = (): Promise<PingResult> => agent.request('ping', {}, PingResultSchema, { signal });
-    await untilExecReady(ping);
+    await untilExecReady(ping, signal);
     await agent.request('exec', { argv: ['true'] }, ExecResultSchema, { signal });
-    await untilExecReady(ping);
+    await untilExecReady(ping, signal);
     await delay(TEMPLATE_SETTLE_MS, undefined, { signal });
     const qmp = await QmpClient.connect(runtime.qmpSocket, signal);
     try {

@@ -25,6 +25,8 @@ export class SandboxPool {
   readonly #ready: Sandbox[] = [];
   #filling: Promise<void> | undefined;
   #closed = false;
+  /** Aborted by close(): a refill stops waiting for a box to get ready. */
+  readonly #closing = new AbortController();
   #failures = 0;
 
   constructor(options: SandboxPoolOptions) {
@@ -77,6 +79,7 @@ export class SandboxPool {
   /** Destroys the ready sandboxes; taken ones belong to their takers. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
     await this.#filling?.catch(() => undefined);
     await Promise.allSettled(this.#ready.splice(0).map((sandbox) => sandbox.destroy()));
   }
@@ -95,9 +98,9 @@ export class SandboxPool {
           // warms the guest's exec path (a first exec costs several times a later one); then
           // the agent makes the next one, and the taker's first command runs warm, in it.
           const ping = (): Promise<PingResult> => sandbox.ping();
-          await untilExecReady(ping);
+          await untilExecReady(ping, this.#closing.signal);
           await sandbox.exec(['true']).catch(() => undefined);
-          await untilExecReady(ping);
+          await untilExecReady(ping, this.#closing.signal);
           if (this.#closed) await sandbox.destroy();
           else this.#ready.push(sandbox);
           this.#failures = 0;
