@@ -9,10 +9,13 @@ import type { SeccompChoice } from './seccomp-filter.js';
 
 /**
  * Host threads a gVisor box may use per task of its own: on ptrace, each box process has a stub
- * process with a traced thread for every sentry thread that ran it. Measured here: about 12 host
- * threads per box task at the peak of a fork bomb (784 for 64 tasks, 1465 for 128).
+ * process with a traced thread for every sentry thread that ran it, and a loaded host makes the
+ * sentry run more threads. Measured here at the peak of a fork bomb of 128 tasks: about 12 host
+ * threads per task on a quiet machine (1465), more than 18 with both cores busy (the sentry hit
+ * a backstop of 2304 and crashed: "error initializing first thread: resource temporarily
+ * unavailable" in the ptrace platform). So a margin of more than twice that.
  */
-const HOST_THREADS_PER_TASK = 16;
+const HOST_THREADS_PER_TASK = 48;
 /** Host threads of runsc, the gofer and the idle sentry (77 measured for an idle agent box). */
 const HOST_PIDS_HEADROOM = 256;
 
