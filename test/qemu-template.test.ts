@@ -11,7 +11,8 @@ import {
   ReadFileResultSchema,
 } from '../src/protocol/guest-api.js';
 import { RpcClient } from '../src/protocol/rpc-client.js';
-import { restoreVm, vmPlan } from '../src/host/qemu-box.js';
+import { restoreVm } from '../src/host/qemu-clone.js';
+import { vmPlan } from '../src/host/qemu-vm.js';
 import { findTemplate, sealedMemory } from '../src/host/qemu-template.js';
 import { vmmBase } from '../src/host/qemu-runtime-dir.js';
 import { defaultStateDir } from '../src/host/state-dir.js';
