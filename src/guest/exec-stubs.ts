@@ -20,10 +20,9 @@ import type { Readable, Writable } from 'node:stream';
  * Requests the shell would run differently from a direct spawn take the direct spawn: a command
  * that is not an executable file, or a working directory the box cannot enter (so failures keep
  * their wording and status), a name starting with `-`, a variable name the shell cannot export
- * or one dash sets itself (IFS, OPTIND, PPID, ...), a NUL anywhere (spawn refuses it; a script
- * would drop it), or a script over MAX_SCRIPT_BYTES: dash reads a script from a pipe one byte
- * per read() call (about 50 us each under gVisor), so a long one would cost more than the fork
- * it saves.
+ * or one dash sets itself (IFS, OPTIND, PPID, ...), or a script over MAX_SCRIPT_BYTES: dash
+ * reads a script from a pipe one byte per read() call (about 50 us each under gVisor), so a long
+ * one would cost more than the fork it saves.
  */
 
 /** Reads the script line by line from fd 3 until the agent closes it, closes fd 3, runs it. */
@@ -145,15 +144,15 @@ export class ExecStubs {
   }
 }
 
-/** The stub's script for `request`, or undefined when it must be spawned directly. */
+/**
+ * The stub's script for `request`, or undefined when it must be spawned directly. No word holds
+ * a NUL (which a script would drop): the guest API's schema refuses those.
+ */
 async function scriptFor(request: StubRequest, home: string): Promise<string | undefined> {
   const { file, args, env } = request;
   const names = Object.keys(env);
   if (file.startsWith('-') || names.some((name) => !SHELL_NAME.test(name) || DASH_OWN.has(name)))
     return undefined;
-  // A NUL cannot pass through a script (the shell would drop it); spawn refuses such a request.
-  const words = [file, ...args, request.cwd, ...Object.values(env)];
-  if (words.some((word) => word?.includes('\0'))) return undefined;
   // As chdir() sees it: relative to the agent's directory, `..` taken physically, no CDPATH.
   const cwd = request.cwd.startsWith('/') ? request.cwd : `${process.cwd()}/${request.cwd}`;
   const moved = cwd !== home;
