@@ -1,21 +1,18 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { KERNEL_MODULES, LAYERS, PURE_LAYERS } from './scripts/layers.mjs';
 
-/** Which folders each layer may not import from: each layer uses only the layers below it. */
-const layers = {
-  core: ['protocol', 'guest', 'host', 'runtime', 'mcp', 'cli'],
-  protocol: ['guest', 'host', 'runtime', 'mcp', 'cli'],
-  guest: ['host', 'runtime', 'mcp', 'cli'],
-  host: ['guest', 'runtime', 'mcp', 'cli'],
-  runtime: ['guest', 'mcp', 'cli'],
-  mcp: ['guest', 'cli'],
-  cli: ['guest'],
-};
-const kernelModules = ['node:child_process', 'node:net', 'node:fs', 'node:fs/promises'];
+/** Which folders each layer may not import from: all but those scripts/layers.mjs allows. */
+const layers = Object.fromEntries(
+  Object.entries(LAYERS).map(([layer, allowed]) => [
+    layer,
+    Object.keys(LAYERS).filter((other) => other !== layer && !allowed.includes(other)),
+  ]),
+);
 
 function layerRule(/** @type {string} */ layer, /** @type {string[]} */ banned) {
-  const pure = layer === 'core' || layer === 'protocol';
+  const pure = PURE_LAYERS.includes(layer);
   return {
     files: [`src/${layer}/**/*.ts`],
     rules: {
@@ -23,7 +20,7 @@ function layerRule(/** @type {string} */ layer, /** @type {string[]} */ banned) 
         'error',
         {
           paths: pure
-            ? kernelModules.map((name) => ({ name, message: `src/${layer} is pure: no ${name}.` }))
+            ? KERNEL_MODULES.map((name) => ({ name, message: `src/${layer} is pure: no ${name}.` }))
             : [],
           patterns: banned.map((other) => ({
             group: [`**/${other}/*`, `../${other}/*`],

@@ -148,11 +148,12 @@ async function loadHelpers() {
     stdin: {
       contents: `
         export { createSandbox } from './src/runtime/create-sandbox.ts';
-        export { ensureImage } from './src/host/image-build.ts';
-        export { kernelCmdline, qemuArgs, tscKhzFromCpuinfo } from './src/host/qemu-args.ts';
-        export { makeVmRuntimeDir } from './src/host/qemu-runtime-dir.ts';
-        export { launchVm, qemuBinary } from './src/host/qemu-launch.ts';
-        export { QmpClient } from './src/host/qemu-qmp.ts';
+        export { ensureImage } from './src/image/build.ts';
+        export { qemuArgs } from './src/drivers/qemu/args.ts';
+        export { kernelCmdline, tscKhzFromCpuinfo } from './src/image/vm-guest.ts';
+        export { makeVmRuntimeDir } from './src/drivers/qemu/runtime-dir.ts';
+        export { launchVm, qemuBinary } from './src/drivers/qemu/launch.ts';
+        export { QmpClient } from './src/drivers/qemu/qmp.ts';
         export { RpcClient } from './src/protocol/rpc-client.ts';
         export { PingResultSchema } from './src/protocol/guest-api.ts';
         export { resolveLimits } from './src/core/limits.ts';

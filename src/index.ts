@@ -6,6 +6,7 @@ export type { IsolationReport, LayerReport } from './core/isolation.js';
 export type { Limits } from './core/limits.js';
 export type { FileInfo } from './protocol/guest-api.js';
 export { SandboxPool, type SandboxPoolOptions } from './runtime/sandbox-pool.js';
-export { runOnce, type RunOnceOptions, type RunOnceResult } from './runtime/run-once.js';
+export { runOnce } from './runtime/run-once.js';
+export type { RunOnceOptions, RunOnceResult } from './runtime/run-once-options.js';
 export { closeInheritedFds } from './host/inherited-fds.js';
 export * as seccomp from './core/seccomp/index.js';

@@ -1,7 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { afterEach, describe, expect, test } from 'vitest';
 import { createSandbox, runOnce } from '../src/index.js';
-import { auditLogPath, parseKmsgSeccomp } from '../src/host/audit-log.js';
+import { auditLogPath, parseKmsgSeccomp } from '../src/audit/audit-log.js';
 
 // The audit log records sandboxes and the calls their syscall filter stopped (issue: seccomp,
 // visibility). The attack: an x32 system call, which the sandbox policy kills (the x32 ABI is

@@ -6,8 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { putAction, putLogger, putMachineConfig, putVsock } from '../src/host/firecracker-api.js';
-import { FirecrackerApiClient } from '../src/host/firecracker-api-client.js';
+import {
+  putAction,
+  putLogger,
+  putMachineConfig,
+  putVsock,
+} from '../src/drivers/firecracker/api.js';
+import { FirecrackerApiClient } from '../src/drivers/firecracker/api-client.js';
 import { expectCode } from './support/expect-code.js';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void | Promise<void>;

@@ -21,8 +21,8 @@ import {
   putSnapshotCreate,
   putSnapshotLoad,
   putVsock,
-} from '../src/host/firecracker-api.js';
-import { bootRequests, firecrackerCmdline } from '../src/host/firecracker-config.js';
+} from '../src/drivers/firecracker/api.js';
+import { bootRequests, firecrackerCmdline } from '../src/drivers/firecracker/config.js';
 import { IronClawError } from '../src/index.js';
 
 const SPEC_FILE = new URL('fixtures/firecracker-swagger-1.16.1.yaml', import.meta.url);

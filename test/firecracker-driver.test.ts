@@ -4,14 +4,14 @@
 import { describe, expect, test } from 'vitest';
 import { DRIVERS } from '../src/core/isolation.js';
 import { resolveLimits } from '../src/core/limits.js';
-import { boxDriver, runsCommandPayload } from '../src/host/drivers.js';
+import { driverNamed } from '../src/drivers/index.js';
 import {
   AGENT_VSOCK_PORT,
   firecrackerArgs,
   firecrackerCmdline,
-} from '../src/host/firecracker-config.js';
-import { firecrackerIsolation } from '../src/host/firecracker-isolation.js';
-import { firecrackerUnavailable } from '../src/host/firecracker-tools.js';
+} from '../src/drivers/firecracker/config.js';
+import { firecrackerIsolation } from '../src/drivers/firecracker/isolation.js';
+import { firecrackerUnavailable } from '../src/drivers/firecracker/tools.js';
 import { createSandbox, runOnce } from '../src/index.js';
 import { expectCode } from './support/expect-code.js';
 
@@ -20,8 +20,7 @@ const unavailable = await firecrackerUnavailable();
 describe('the firecracker driver', () => {
   test('is registered, and runs commands through a sandbox (a VM runs only the agent)', () => {
     expect(DRIVERS).toContain('firecracker');
-    expect(typeof boxDriver('firecracker')).toBe('function');
-    expect(runsCommandPayload('firecracker')).toBe(false);
+    expect(driverNamed('firecracker').capabilities.commandPayload).toBe(false);
   });
 
   test.skipIf(unavailable === undefined)(

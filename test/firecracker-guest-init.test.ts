@@ -9,11 +9,11 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { resolveLimits } from '../src/core/limits.js';
-import { firecrackerCmdline } from '../src/host/firecracker-config.js';
-import { ensureImage } from '../src/host/image-build.js';
-import type { GuestImage } from '../src/host/image-store.js';
-import { qemuBinary } from '../src/host/qemu-launch.js';
-import { tscKhzFromCpuinfo } from '../src/host/qemu-args.js';
+import { firecrackerCmdline } from '../src/drivers/firecracker/config.js';
+import { ensureImage } from '../src/image/build.js';
+import type { GuestImage } from '../src/image/store.js';
+import { qemuBinary } from '../src/drivers/qemu/launch.js';
+import { tscKhzFromCpuinfo } from '../src/image/vm-guest.js';
 
 let image: GuestImage | undefined;
 const missing = await promisify(execFile)(qemuBinary(), ['--version']).then(

@@ -4,14 +4,14 @@ import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { createOwnedFile, placeInChroot, removeJail } from '../src/host/firecracker-chroot.js';
+import { createOwnedFile, placeInChroot, removeJail } from '../src/drivers/firecracker/chroot.js';
 import {
   hostCgroupVersion,
   jailCgroupDirs,
   jailDirs,
   type JailerOptions,
   jailerArgs,
-} from '../src/host/firecracker-jailer.js';
+} from '../src/drivers/firecracker/jailer.js';
 
 const base: JailerOptions = {
   id: 'sb-0123abcd-9f8e7d6c',

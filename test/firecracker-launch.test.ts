@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { launchJailed } from '../src/host/firecracker-launch.js';
+import { launchJailed } from '../src/drivers/firecracker/launch.js';
 
 const root = process.getuid?.() === 0;
 const skip = root ? '' : ' [skipped: a new pid namespace needs root, as the jailer does]';

@@ -36,7 +36,7 @@ import {
   firecrackerFilter,
   firecrackerFilterFile,
   serializeFilterFile,
-} from '../src/host/firecracker-seccomp.js';
+} from '../src/drivers/firecracker/seccomp.js';
 import { expectCode } from './support/expect-code.js';
 
 const execFile = promisify(execFileCallback);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { dialHybridVsock } from '../src/host/firecracker-vsock.js';
+import { dialHybridVsock } from '../src/drivers/firecracker/vsock.js';
 import { expectCode } from './support/expect-code.js';
 
 let dir: string;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSandbox, type Sandbox } from '../src/index.js';
-import { probeGvisor, runscBinary } from '../src/host/gvisor-platform.js';
+import { probeGvisor, runscBinary } from '../src/drivers/gvisor/platform.js';
 import { defaultStateDir } from '../src/host/state-dir.js';
 import { probeCgroups } from './support/cgroup-probe.js';
 import { expectCode } from './support/expect-code.js';

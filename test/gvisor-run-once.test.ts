@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runOnce } from '../src/index.js';
-import { runscBinary } from '../src/host/gvisor-platform.js';
+import { runscBinary } from '../src/drivers/gvisor/platform.js';
 import { runCli } from './helpers/cli.js';
 import { expectCode } from './support/expect-code.js';
 

@@ -11,10 +11,10 @@ import {
   ReadFileResultSchema,
 } from '../src/protocol/guest-api.js';
 import { RpcClient } from '../src/protocol/rpc-client.js';
-import { restoreVm } from '../src/host/qemu-clone.js';
-import { vmPlan } from '../src/host/qemu-vm.js';
-import { findTemplate, sealedMemory } from '../src/host/qemu-template.js';
-import { vmmBase } from '../src/host/qemu-runtime-dir.js';
+import { restoreVm } from '../src/drivers/qemu/clone.js';
+import { vmPlan } from '../src/drivers/qemu/vm.js';
+import { findTemplate, sealedMemory } from '../src/drivers/qemu/template.js';
+import { vmmBase } from '../src/drivers/qemu/runtime-dir.js';
 import { defaultStateDir } from '../src/host/state-dir.js';
 import { qemuMissing } from './support/qemu-missing.js';
 

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { syscallNumber } from '../src/core/seccomp/arch.js';
 import { createSandbox } from '../src/index.js';
-import { ensureImage } from '../src/host/image-build.js';
-import { kernelCmdline, qemuArgs } from '../src/host/qemu-args.js';
-import { spawnJailedVmm } from '../src/host/qemu-jail.js';
-import { qemuBinary } from '../src/host/qemu-launch.js';
-import { QmpClient } from '../src/host/qemu-qmp.js';
-import { makeVmRuntimeDir } from '../src/host/qemu-runtime-dir.js';
+import { ensureImage } from '../src/image/build.js';
+import { qemuArgs } from '../src/drivers/qemu/args.js';
+import { kernelCmdline } from '../src/image/vm-guest.js';
+import { spawnJailedVmm } from '../src/drivers/qemu/jail.js';
+import { qemuBinary } from '../src/drivers/qemu/launch.js';
+import { QmpClient } from '../src/drivers/qemu/qmp.js';
+import { makeVmRuntimeDir } from '../src/drivers/qemu/runtime-dir.js';
 import { REPO } from './helpers/cli.js';
 
 /**

@@ -4,9 +4,9 @@ import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSandbox, type Sandbox } from '../src/index.js';
-import { firecrackerUnavailable } from '../src/host/firecracker-tools.js';
-import { ensureImage } from '../src/host/image-build.js';
-import { qemuBinary } from '../src/host/qemu-launch.js';
+import { firecrackerUnavailable } from '../src/drivers/firecracker/tools.js';
+import { ensureImage } from '../src/image/build.js';
+import { qemuBinary } from '../src/drivers/qemu/launch.js';
 import { probeCgroups } from './support/cgroup-probe.js';
 import { defineSandboxSuite } from './suites/sandbox-suite.js';
 
@@ -23,7 +23,7 @@ async function kvmCannotBoot(): Promise<string | undefined> {
     () => false,
   );
   if (!hasQemu) return undefined; // nothing to ask: the boot itself will tell
-  const { chooseAccel } = await import('../src/host/qemu-accel.js');
+  const { chooseAccel } = await import('../src/drivers/qemu/accel.js');
   const accel = await chooseAccel(await ensureImage());
   return accel.accel === 'kvm' ? undefined : `KVM cannot boot a guest here: ${accel.detail}`;
 }

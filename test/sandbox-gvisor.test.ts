@@ -1,5 +1,5 @@
 import { describe, test } from 'vitest';
-import { runscBinary } from '../src/host/gvisor-platform.js';
+import { runscBinary } from '../src/drivers/gvisor/platform.js';
 import { probeCgroups } from './support/cgroup-probe.js';
 import { defineSandboxSuite } from './suites/sandbox-suite.js';
 

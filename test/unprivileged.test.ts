@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
-import { ensureImage } from '../src/host/image-build.js';
-import { imageCacheDir } from '../src/host/image-cache.js';
+import { ensureImage } from '../src/image/build.js';
+import { imageCacheDir } from '../src/image/cache.js';
 
 /**
  * IronClaw users run it as an ordinary user. As root, this file reruns the bwrap suite as a

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { IronClawError } from '../core/errors.js';
 import { RpcClient } from '../protocol/rpc-client.js';
+import { startInBackground } from '../host/background-process.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
 import { daemonSocketPath } from '../runtime/daemon.js';
 
@@ -27,23 +27,12 @@ export async function connectDaemon(options: { autoStart: boolean }): Promise<Rp
       'INTERNAL',
       'cannot find the ironclaw entry script to start the daemon',
     );
-  // The daemon's own crash output lands in its log, next to what it logs itself.
-  const logFile = await open(join(stateDir, 'daemon.log'), 'a', 0o600);
-  const child = spawn(process.execPath, [entry, 'daemon'], {
-    detached: true,
-    stdio: ['ignore', 'ignore', logFile.fd],
-    env: process.env,
-  });
-  await logFile.close();
-  let exited: string | undefined;
-  child.once('exit', (code, signal) => {
-    exited = signal ?? `exit code ${code}`;
-  });
-  child.unref();
+  const daemon = await startInBackground(entry, ['daemon'], join(stateDir, 'daemon.log'));
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     const socket = await tryConnect(socketPath);
     if (socket) return new RpcClient(socket, { name: 'the IronClaw daemon' });
+    const exited = daemon.exited();
     if (exited !== undefined) {
       // Fail at once, with the daemon's own words, rather than waiting out the timeout.
       const log = await readFile(join(stateDir, 'daemon.log'), 'utf8').catch(() => '');

@@ -15,7 +15,6 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
     const flag = (name: string): string | undefined =>
       typeof flags[name] === 'string' ? flags[name] : undefined;
     const driverFlag = flag('driver');
-    const driver = driverFlag === undefined ? 'bwrap' : parseDriverFlag(driverFlag);
     const { limits, timeoutMs } = parseLimitFlags({
       timeout: flag('timeout'),
       memory: flag('memory'),
@@ -26,7 +25,7 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
     const result = await runOnce(argv, {
-      driver,
+      ...(driverFlag === undefined ? {} : { driver: parseDriverFlag(driverFlag) }),
       limits,
       stdio: flags.json ? 'pipe' : 'inherit',
       signal: controller.signal,

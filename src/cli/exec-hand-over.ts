@@ -1,9 +1,9 @@
 import { DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
-import { handOverToBwrap } from '../host/bwrap-hand-over.js';
+import { HAND_OVER_DRIVER, handOverToBwrap } from '../drivers/bwrap/hand-over.js';
 import { EXIT_SANDBOX_FAILED, reportError } from './cli-error.js';
 
 /**
- * `ironclaw exec -- CMD…` with no option but `--driver bwrap`: nothing for node to watch (no
+ * `ironclaw exec -- CMD…` with no option but `--driver` naming the driver that can hand over (bwrap): nothing for node to watch (no
  * timeout, no captured output, no cgroup, no workspace), so this process becomes the box
  * instead of spawning it. Returns undefined when it does not hand over (an option, or a node or
  * host that cannot), for the supervised command to run; an exit status if the box cannot be
@@ -14,7 +14,7 @@ export async function execHandOver(
   flags: Record<string, string | boolean | undefined>,
 ): Promise<number | undefined> {
   const plain = Object.entries(flags).every(
-    ([name, value]) => value === undefined || (name === 'driver' && value === 'bwrap'),
+    ([name, value]) => value === undefined || (name === 'driver' && value === HAND_OVER_DRIVER),
   );
   if (argv.length === 0 || !plain) return undefined;
   try {

@@ -1,7 +1,7 @@
-import { ensureImage } from '../host/image-build.js';
-import { imageCacheDir } from '../host/image-cache.js';
-import { listImages, removeImage } from '../host/image-store.js';
-import { removeTemplates } from '../host/qemu-template.js';
+import { ensureImage } from '../image/build.js';
+import { imageCacheDir } from '../image/cache.js';
+import { listImages, removeImage } from '../image/store.js';
+import { removeTemplates } from '../drivers/qemu/template.js';
 import { EXIT_USAGE, reportError } from './cli-error.js';
 
 const USAGE = 'usage: ironclaw image build | list [--json] | rm <key>|all\n';

@@ -15,9 +15,6 @@ import type { SeccompChoice } from './seccomp-filter.js';
 /** Host uid (nobody) a box runs as when IronClaw runs as root, unless the caller names another. */
 export const DEFAULT_ROOT_BOX_UID = 65534;
 
-/** A driver: starts boxes of one kind. */
-export type BoxDriver = (options: SpawnBoxOptions) => Promise<BoxProcess>;
-
 /** What runs as the box's payload: the guest agent, or one command with the caller's stdio. */
 export type BoxPayload =
   | { kind: 'agent' }

@@ -1,5 +1,34 @@
 import { lstat, readlink, realpath } from 'node:fs/promises';
-import type { HostLayout } from './bwrap-args.js';
+
+/** Facts about the host that shape every box, found once by `detectHostLayout`. */
+export interface HostLayout {
+  /** Top-level directories that are symlinks into /usr on a merged-/usr system (bin -> usr/bin). */
+  usrSymlinks: { path: string; target: string }[];
+  /** Top-level directories bound read-only as they are, on a system without merged /usr. */
+  rootDirs: string[];
+  /** Host /etc entries a userland needs (library cache, alternatives), bound read-only if present. */
+  etcBinds: readonly string[];
+  /** Real path of the node binary the guest agent runs on, bound at the same path. */
+  nodePath: string;
+}
+
+/** Every namespace bwrap can make, each required (never "-try"). */
+export const NAMESPACE_ARGS: readonly string[] = [
+  '--unshare-user',
+  '--unshare-pid',
+  '--unshare-net',
+  '--unshare-ipc',
+  '--unshare-uts',
+  '--unshare-cgroup',
+];
+
+/** A read-only root from the host's /usr, with the top-level links or directories it needs. */
+export function usrRootArgs(layout: HostLayout): string[] {
+  const args = ['--ro-bind', '/usr', '/usr'];
+  for (const link of layout.usrSymlinks) args.push('--symlink', link.target, link.path);
+  for (const dir of layout.rootDirs) args.push('--ro-bind', dir, dir);
+  return args;
+}
 
 const TOP_LEVEL = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 

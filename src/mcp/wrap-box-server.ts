@@ -32,7 +32,7 @@ export interface BoxServerOptions {
 const EXIT_GRACE_MS = 3000;
 
 /**
- * Starts the third-party server inside a fresh bwrap sandbox (no network, read-only root, only
+ * Starts the third-party server inside a fresh sandbox of the default driver (no network, read-only root, only
  * the mounts asked for) and speaks newline-delimited JSON-RPC with it over the exec's streaming
  * stdin and stdout. Its output is hostile input: a line that is not JSON-RPC, or is over the
  * size cap, is logged and dropped; it never reaches the client.
@@ -44,7 +44,6 @@ export async function startBoxServer(options: BoxServerOptions): Promise<
 > {
   const { log } = options;
   const sandbox = await createSandbox({
-    driver: 'bwrap',
     mounts: options.mounts,
     env: options.env,
     rootBoxUid: options.rootBoxUid,

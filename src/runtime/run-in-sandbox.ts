@@ -2,7 +2,7 @@ import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
 import { packWorkspaceToPipe } from '../host/workspace-tar.js';
 import { createSandbox } from './create-sandbox.js';
-import type { RunOnceOptions, RunOnceResult } from './run-once.js';
+import type { RunOnceOptions, RunOnceResult } from './run-once-options.js';
 import type { Sandbox } from './sandbox.js';
 
 /** No cap on what a one-shot run streams to the caller's own stdout and stderr. */

@@ -2,40 +2,11 @@ import { stat } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
-import type { DriverName, IsolationReport } from '../core/isolation.js';
-import type { Limits } from '../core/limits.js';
-import { auditSeccompEnd, monotonicUs } from '../host/audit-log.js';
+import { auditSeccompEnd, monotonicUs } from '../audit/audit-log.js';
 import { DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
-import { boxDriver, runsCommandPayload } from '../host/drivers.js';
-import type { SeccompChoice } from '../host/seccomp-filter.js';
+import { driverFor } from '../drivers/index.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
-
-export interface RunOnceOptions {
-  driver?: DriverName;
-  limits?: Partial<Limits>;
-  /** Wall-clock limit for the whole run; on expiry every process of the box is killed. */
-  timeoutMs?: number;
-  /** inherit: the command uses this process's stdin/stdout/stderr, live. pipe: captured. */
-  stdio: 'inherit' | 'pipe';
-  /** A host directory copied into /workspace before the command runs (never written back). */
-  workspace?: string;
-  rootBoxUid?: number;
-  /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
-  seccomp?: SeccompChoice;
-  /** Make a cgroup for the run; by default only when memoryBytes or pids is set. */
-  cgroup?: boolean;
-  signal?: AbortSignal;
-}
-
-export interface RunOnceResult {
-  /** The command's exit status (128+N when killed by signal N, as shells report it). */
-  exitCode: number;
-  timedOut: boolean;
-  durationMs: number;
-  isolation: IsolationReport;
-  stdout: Buffer;
-  stderr: Buffer;
-}
+import type { RunOnceOptions, RunOnceResult } from './run-once-options.js';
 
 /**
  * Runs one command in a fresh box and destroys the box. The command is the box's payload,
@@ -46,7 +17,8 @@ export async function runOnce(
   argv: readonly string[],
   options: RunOnceOptions,
 ): Promise<RunOnceResult> {
-  if (options.driver !== undefined && !runsCommandPayload(options.driver)) {
+  const driver = driverFor(options.driver);
+  if (!driver.capabilities.commandPayload) {
     const { runInSandbox } = await import('./run-in-sandbox.js');
     return runInSandbox(argv, options);
   }
@@ -66,7 +38,7 @@ export async function runOnce(
           'a one-shot run without --memory or --pids makes no cgroup; its processes are bounded by rlimits and --timeout',
       };
   if (options.workspace !== undefined) await assertDirectory(options.workspace);
-  const box = await boxDriver(options.driver ?? 'bwrap')({
+  const box = await driver.spawn({
     id: runId(),
     limits: options.limits ?? {},
     payload: {

@@ -15,7 +15,7 @@ import {
   WriteFileResultSchema,
 } from '../protocol/guest-api.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
-import { audit, auditSeccompEnd, monotonicUs } from '../host/audit-log.js';
+import { audit, auditSeccompEnd, monotonicUs } from '../audit/audit-log.js';
 import type { BoxProcess } from '../host/box-process.js';
 
 export interface ExecOptions {

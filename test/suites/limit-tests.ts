@@ -91,25 +91,30 @@ export function defineLimitTests(ctx: SuiteContext): void {
     );
 
     // Runs unprivileged too: without cgroups, RLIMIT_NPROC is the only fork-bomb backstop.
-    test('RLIMIT_NPROC contains a fork bomb where the pids cgroup is not the limit', async () => {
-      const id = uniqueId('nproc');
-      // With cgroups, the pids limit is set far above the rlimit so the rlimit is what bites.
-      // RLIMIT_NPROC counts every task of the box's host uid: as root, give this box a host uid
-      // of its own, so other boxes, sentries and VMMs running as 65534 meanwhile do not count.
-      await using box = await ctx.create({
-        id,
-        limits: { processes: 128, ...(cgroupsOn ? { pids: 4096 } : {}) },
-        rootBoxUid: 64_999,
-      });
-      const result = await box.exec(forkBomb(300), { timeoutMs: 20_000 });
-      const output = result.stdout.toString();
-      expect(output).toMatch(/fork|resource temporarily unavailable/i);
-      const started = startedCount(output);
-      expect(started).toBeGreaterThan(0);
-      expect(started).toBeLessThan(128);
-      if (cgroupsOn) expect(await pidsLimitHits(box, id)).toBe(0);
-      await expectUsable(box);
-    });
+    test(
+      'RLIMIT_NPROC contains a fork bomb where the pids cgroup is not the limit',
+      async () => {
+        const id = uniqueId('nproc');
+        // With cgroups, the pids limit is set far above the rlimit so the rlimit is what bites.
+        // RLIMIT_NPROC counts every task of the box's host uid: as root, give this box a host uid
+        // of its own, so other boxes, sentries and VMMs running as 65534 meanwhile do not count.
+        await using box = await ctx.create({
+          id,
+          limits: { processes: 128, ...(cgroupsOn ? { pids: 4096 } : {}) },
+          rootBoxUid: 64_999,
+        });
+        const result = await box.exec(forkBomb(300), { timeoutMs: 20_000 });
+        const output = result.stdout.toString();
+        expect(output).toMatch(/fork|resource temporarily unavailable/i);
+        const started = startedCount(output);
+        expect(started).toBeGreaterThan(0);
+        expect(started).toBeLessThan(128);
+        if (cgroupsOn) expect(await pidsLimitHits(box, id)).toBe(0);
+        await expectUsable(box);
+        // A VM's create and a 300-process bomb under emulation take 15 s alone, more under load.
+      },
+      vm ? 90_000 : 30_000,
+    );
 
     // gVisor: the memory cgroup holds the whole sandbox, and the host OOM killer picks the sentry,
     // so a box that allocates past its limit is ended as a whole rather than losing one process.

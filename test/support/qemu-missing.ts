@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ensureImage } from '../../src/host/image-build.js';
-import { qemuBinary } from '../../src/host/qemu-launch.js';
+import { ensureImage } from '../../src/image/build.js';
+import { qemuBinary } from '../../src/drivers/qemu/launch.js';
 
 /**
  * Why QEMU VMs cannot run here (no QEMU, or a guest image that cannot be built), or undefined

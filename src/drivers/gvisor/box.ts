@@ -1,0 +1,161 @@
+import { join } from 'node:path';
+import { IronClawError, toIronClawError } from '../../core/errors.js';
+import type { IsolationReport } from '../../core/isolation.js';
+import { resolveLimits } from '../../core/limits.js';
+import type { BoxProcess, SpawnBoxOptions } from '../../host/box-process.js';
+import { AGENT_PATH, BOX_ENV } from '../../host/box-env.js';
+import { launchBox } from './bundle.js';
+import { makeRuntimeDir } from './runtime-dir.js';
+import { gvisorIsolation, hostCgroupLimits } from './isolation.js';
+import { agentArgs, commandArgs, payloadIo, type PayloadIo, waitForMark } from './payload.js';
+import { gvisorPlatform } from './platform.js';
+import type { RunscBox } from './runsc.js';
+import { detectHostLayout } from '../../host/host-layout.js';
+import { captureOutput } from '../../host/capture-output.js';
+import { assertNoInheritedFds } from '../../host/inherited-fds.js';
+
+/** How long runsc may take to bring a box up (the guest's first answer is waited for above). */
+const START_TIMEOUT_MS = 30_000;
+
+/**
+ * Starts a gVisor box: `runsc run` on an OCI bundle (read-only root, tmpfs /workspace and /tmp,
+ * no network, uid 1000, rlimits), on the platform probed for this host, in the box's cgroup
+ * when there are cgroups. Start-up failures reject at once, quoting runsc's stderr and log.
+ *
+ * What gVisor enforces differently from bwrap (see gvisor-isolation.ts): the pids limit is
+ * RLIMIT_NPROC inside the gVisor kernel; the memory cgroup holds the whole sandbox, so a box
+ * that allocates past it is ended as a whole. A memory limit without cgroups is refused.
+ */
+export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProcess> {
+  const { payload } = options;
+  const limits = resolveLimits(options.limits);
+  if (options.limits.memoryBytes !== undefined && !options.cgroups.available) {
+    throw new IronClawError(
+      'POLICY_UNENFORCEABLE',
+      `cannot limit memory of a gVisor box: ${options.cgroups.reason}`,
+    );
+  }
+  const [, choice, layout] = await Promise.all([
+    assertNoInheritedFds(),
+    gvisorPlatform(),
+    detectHostLayout(),
+  ]);
+  const runtime = await makeRuntimeDir(options.id);
+  // Undone in this order (last made, first undone) on failure or at destroy.
+  const undo: (() => Promise<void>)[] = [() => runtime.remove()];
+  let box: RunscBox | undefined;
+  let output: BoxProcess['output'];
+  try {
+    const cgroup = options.cgroups.available
+      ? await options.cgroups.create(options.id, hostCgroupLimits(limits))
+      : undefined;
+    if (cgroup) undo.unshift(() => cgroup.remove());
+    const io: PayloadIo = await payloadIo(payload, runtime.dir);
+    undo.unshift(async () => {
+      io.agent?.destroy();
+      await io.release();
+    });
+    box = await launchBox(runtime, {
+      runsc: choice.runsc,
+      platform: choice.platform,
+      limits,
+      cgroupProcs: cgroup?.paths.map((path) => join(path, 'cgroup.procs')) ?? [],
+      stdio: io.stdio,
+      ...(payload.kind === 'agent'
+        ? {
+            args: agentArgs(layout.nodePath, AGENT_PATH),
+            env: { ...BOX_ENV, IRONCLAW_AGENT_FD: '0' },
+            withAgent: true,
+          }
+        : { args: commandArgs(payload), env: BOX_ENV, workspaceDir: payload.workspaceDir }),
+    });
+    const runsc = box;
+    undo.unshift(() => runsc.destroy());
+    await io.release();
+    const signal = AbortSignal.timeout(START_TIMEOUT_MS);
+    if (payload.kind === 'agent') {
+      runsc.child.stderr?.on('data', (chunk: Buffer) => runsc.tail.push(chunk));
+    } else {
+      await waitForMark(runsc, signal);
+      if (payload.stdio === 'inherit') runsc.child.stderr?.pipe(process.stderr, { end: false });
+      if (io.relayStdout) runsc.child.stdout?.pipe(process.stdout, { end: false });
+      // Right after the mark, before anything else is awaited (see BoxProcess.output).
+      if (payload.stdio === 'pipe') output = captureOutput(runsc.child);
+    }
+    const sentryPid = await runsc.sentryPid(signal);
+    const isolation = await gvisorIsolation({
+      limits,
+      cgroup,
+      cgroups: options.cgroups,
+      choice,
+      sentryPid,
+      seccompChoice: options.seccomp ?? 'sandbox',
+      signal,
+    });
+    return boxProcess(options.id, { runsc, sentryPid, isolation, io, undo, output });
+  } catch (error) {
+    await runAll(undo).catch(() => undefined);
+    if (error instanceof IronClawError) throw withMemoryHint(error, limits.memoryBytes);
+    const timedOut = error instanceof Error && error.name === 'TimeoutError';
+    const tail = box?.tail.text().trim();
+    throw new IronClawError(
+      'SANDBOX_START_FAILED',
+      `the gVisor box ${timedOut ? `did not start within ${START_TIMEOUT_MS} ms` : 'failed to start'}${tail ? `: ${tail}` : ''}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * A box killed during start-up under a memory limit was most likely killed by that limit: it
+ * holds runsc, the gofer and the sentry as well as the box's processes.
+ */
+function withMemoryHint(error: IronClawError, memoryBytes: number | undefined): IronClawError {
+  if (memoryBytes === undefined || !error.message.includes('SIGKILL')) return error;
+  return new IronClawError(
+    error.code,
+    `${error.message}\n(the memory limit of ${memoryBytes} bytes also holds gVisor's runsc, gofer and sentry; a limit this small can kill them during start-up)`,
+    { cause: error },
+  );
+}
+
+function boxProcess(
+  id: string,
+  parts: {
+    runsc: RunscBox;
+    sentryPid: number;
+    isolation: IsolationReport;
+    io: PayloadIo;
+    undo: (() => Promise<void>)[];
+    output: BoxProcess['output'];
+  },
+): BoxProcess {
+  let destroying: Promise<void> | undefined;
+  return {
+    id,
+    process: parts.runsc.child,
+    // The sentry: the host process that holds the box (box processes are not host processes).
+    boxPid: parts.sentryPid,
+    isolation: parts.isolation,
+    agent: parts.io.agent,
+    output: parts.output,
+    // An agent box is up when the agent answers; a command box waited for its shim's mark.
+    started: Promise.resolve(true),
+    exited: parts.runsc.exited,
+    stderrTail: () => parts.runsc.tail.text(),
+    destroy: () => {
+      destroying ??= runAll(parts.undo);
+      return destroying;
+    },
+  };
+}
+
+/**
+ * Runs every undo step in order, each even if an earlier one failed (the runtime directory is
+ * removed whatever happened), and then rethrows the first failure.
+ */
+async function runAll(steps: readonly (() => Promise<void>)[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const step of steps) await step().catch((error: unknown) => failures.push(error));
+  if (failures.length > 0) throw toIronClawError(failures[0]);
+}

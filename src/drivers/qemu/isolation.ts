@@ -1,0 +1,43 @@
+import type { IsolationReport } from '../../core/isolation.js';
+import type { Limits } from '../../core/limits.js';
+import type { GuestImage } from '../../image/store.js';
+import { guestKernelLayers } from '../../image/guest-layers.js';
+import type { AccelChoice } from './accel.js';
+
+/**
+ * What a QEMU box really has (DESIGN.md: honest tiers). Everything but the VMM's own seccomp
+ * filter is enforced by the guest kernel, which is the box's own: the layers say so, and the
+ * `kernel` layer says whether that kernel runs on hardware virtualisation (KVM) or is emulated
+ * (TCG), and why.
+ */
+export function qemuIsolation(facts: {
+  accel: AccelChoice;
+  limits: Limits;
+  image: GuestImage;
+  memoryMiB: number;
+  /** Host uid the VMM runs as. */
+  hostUid: number;
+  /** How the VM started: booted cold, or restored from a template (and reseeded). */
+  start: string;
+  /** IronClaw's filter on the VMM, in words; undefined when the caller turned it off. */
+  vmmFilter: string | undefined;
+}): IsolationReport {
+  const { limits } = facts;
+  return {
+    driver: 'qemu',
+    hostUid: facts.hostUid,
+    layers: {
+      kernel: {
+        on: true,
+        detail: `its own guest kernel ${facts.image.kernel.release} in a QEMU microvm with ${facts.memoryMiB} MiB of RAM and 1 vCPU; ${facts.accel.detail}; ${facts.start}; the VMM is jailed: host uid ${facts.hostUid}, its own user, mount, pid, network, IPC and UTS namespaces holding only /usr, the image and its runtime directory, no capabilities, rlimits, and seccomp filters`,
+      },
+      ...guestKernelLayers(facts.image, limits),
+      network: { on: true, detail: 'no network device: loopback only' },
+      // The box's processes run under their guest kernel; the VMM that holds them is filtered.
+      seccomp: {
+        on: facts.vmmFilter !== undefined,
+        detail: `${facts.vmmFilter === undefined ? "IronClaw's VMM filter turned off by the caller (seccomp: none); the VMM runs under QEMU's own filter only" : `the VMM runs under IronClaw's allow-list (${facts.vmmFilter}) and QEMU's own filter`} (-sandbox on: spawning, privilege changes, resource control and obsolete calls denied); the box's processes run under their guest kernel, with no filter of ours`,
+      },
+    },
+  };
+}

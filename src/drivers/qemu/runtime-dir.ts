@@ -1,0 +1,71 @@
+import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IronClawError } from '../../core/errors.js';
+import { defaultStateDir, ensureStateDir } from '../../host/state-dir.js';
+
+/**
+ * One VM's private runtime directory (0700): the agent, control, QMP and migration sockets, QEMU's stderr
+ * (qemu.log) and the guest's serial console (console.log). Removing it removes every file of
+ * the VM. Its jailed VMM reaches it by its path, so the directory must be reachable by the
+ * VMM's uid: run as root (VMM as nobody), VM directories live in `<state dir>-vmm`, which is
+ * root's, mode 0711 (enterable, not listable), each VM's directory then belonging to the VMM's
+ * uid; otherwise (the VMM is the caller) under the state directory itself.
+ */
+export interface VmRuntimeDir {
+  readonly dir: string;
+  readonly agentSocket: string;
+  /** The restore helper's port (image-init.ts). */
+  readonly controlSocket: string;
+  readonly qmpSocket: string;
+  /** Where QEMU sends (template) or takes (clone) its migration stream. */
+  readonly migrationSocket: string;
+  readonly consoleLog: string;
+  readonly qemuLog: string;
+  remove(): Promise<void>;
+}
+
+/** Where VM directories (and templates, qemu-template.ts) live; made safe on first use. */
+export function vmmBase(): Promise<string> {
+  return process.getuid?.() === 0 ? rootVmmBase() : userVmmBase();
+}
+
+export async function makeVmRuntimeDir(id: string): Promise<VmRuntimeDir> {
+  const base = await vmmBase();
+  // Short: socket paths must fit in sockaddr_un (108 bytes) under $XDG_RUNTIME_DIR too.
+  const dir = await mkdtemp(join(base, `${id.slice(0, 24)}-`));
+  return {
+    dir,
+    agentSocket: join(dir, 'agent.sock'),
+    controlSocket: join(dir, 'control.sock'),
+    qmpSocket: join(dir, 'qmp.sock'),
+    migrationSocket: join(dir, 'migrate.sock'),
+    consoleLog: join(dir, 'console.log'),
+    qemuLog: join(dir, 'qemu.log'),
+    remove: () => rm(dir, { recursive: true, force: true, maxRetries: 3 }),
+  };
+}
+
+async function userVmmBase(): Promise<string> {
+  return ensureStateDir(join(await ensureStateDir(defaultStateDir()), 'qemu'));
+}
+
+/** `<state dir>-vmm`: a real directory of root's, mode 0711, or refused. */
+async function rootVmmBase(): Promise<string> {
+  const base = `${defaultStateDir()}-vmm`;
+  await mkdir(base, { recursive: true, mode: 0o711 });
+  const info = await lstat(base);
+  const problem = !info.isDirectory()
+    ? 'it is not a directory (a symbolic link?)'
+    : info.uid !== 0
+      ? `it belongs to uid ${info.uid}, not to root`
+      : (info.mode & 0o777) !== 0o711
+        ? `its mode is ${(info.mode & 0o777).toString(8)}, not 711`
+        : undefined;
+  if (problem) {
+    throw new IronClawError(
+      'STATE_DIR_UNSAFE',
+      `refusing to keep VMs in ${base}: ${problem}; remove it (IronClaw makes it again)`,
+    );
+  }
+  return base;
+}

@@ -1,0 +1,81 @@
+import { IronClawError } from '../core/errors.js';
+import type { DriverName } from '../core/isolation.js';
+import type { BoxProcess, SpawnBoxOptions } from './box-process.js';
+
+/*
+ * A driver as the layers above see it: its name, what it can do, a probe, and the function that
+ * starts a box. Code above the drivers asks these questions and never a driver's name, so a new
+ * capability is one field here and one value per driver.
+ */
+
+export interface DriverCapabilities {
+  /** Runs one command as the box's payload, with no guest agent (a one-shot run). */
+  commandPayload: boolean;
+  /** Binds host paths into the box. */
+  hostMounts: boolean;
+  /** Adds variables to the box's fixed environment. */
+  extraEnv: boolean;
+  /** Restores boxes from templates (snapshots) of a booted box. */
+  templates: boolean;
+  /** How long the guest agent may take to answer its first ping, unless the caller says. */
+  startTimeoutMs: number;
+}
+
+/** Whether this host can start the driver's boxes, and if not, why and what would fix it. */
+export interface DriverProbe {
+  /** What was probed, as doctor shows it ("bwrap binary", "gvisor sandbox (runsc)", ...). */
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+export interface Driver {
+  readonly name: DriverName;
+  /** The isolation it gives, in a few words (doctor, help texts). */
+  readonly summary: string;
+  readonly capabilities: Readonly<DriverCapabilities>;
+  probe(): Promise<DriverProbe>;
+  spawn(options: SpawnBoxOptions): Promise<BoxProcess>;
+}
+
+/** The spawn options that need a capability: what a caller asked of a driver. */
+export type CapabilityRequest = Pick<SpawnBoxOptions, 'mounts' | 'env' | 'template'>;
+
+/** Each option that needs a capability, how to tell it was asked for, and how to name it. */
+const OPTION_CAPABILITIES: readonly {
+  capability: keyof DriverCapabilities;
+  option: string;
+  asked: (request: CapabilityRequest) => boolean;
+}[] = [
+  {
+    capability: 'hostMounts',
+    option: 'host mounts',
+    asked: (request) => (request.mounts?.length ?? 0) > 0,
+  },
+  {
+    capability: 'extraEnv',
+    option: 'extra environment variables',
+    asked: (request) => Object.keys(request.env ?? {}).length > 0,
+  },
+  { capability: 'templates', option: 'templates', asked: (request) => request.template === true },
+];
+
+/**
+ * Fails closed when a request needs what the driver cannot do: a driver that does not know an
+ * option would drop it without a word. Names the capability and the drivers that have it.
+ */
+export function assertDriverCan(
+  driver: Driver,
+  request: CapabilityRequest,
+  drivers: readonly Driver[],
+): void {
+  for (const { capability, option, asked } of OPTION_CAPABILITIES) {
+    if (driver.capabilities[capability] || !asked(request)) continue;
+    const able = drivers.filter((other) => other.capabilities[capability]).map((d) => d.name);
+    throw new IronClawError(
+      'POLICY_UNENFORCEABLE',
+      `the ${driver.name} driver cannot enforce ${option} (capability ${capability})${able.length > 0 ? `; drivers that can: ${able.join(', ')}` : ''}`,
+    );
+  }
+}

@@ -1,0 +1,30 @@
+import type { DriverName, IsolationReport } from '../core/isolation.js';
+import type { Limits } from '../core/limits.js';
+import type { SeccompChoice } from '../host/seccomp-filter.js';
+
+export interface RunOnceOptions {
+  driver?: DriverName;
+  limits?: Partial<Limits>;
+  /** Wall-clock limit for the whole run; on expiry every process of the box is killed. */
+  timeoutMs?: number;
+  /** inherit: the command uses this process's stdin/stdout/stderr, live. pipe: captured. */
+  stdio: 'inherit' | 'pipe';
+  /** A host directory copied into /workspace before the command runs (never written back). */
+  workspace?: string;
+  rootBoxUid?: number;
+  /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
+  seccomp?: SeccompChoice;
+  /** Make a cgroup for the run; by default only when memoryBytes or pids is set. */
+  cgroup?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface RunOnceResult {
+  /** The command's exit status (128+N when killed by signal N, as shells report it). */
+  exitCode: number;
+  timedOut: boolean;
+  durationMs: number;
+  isolation: IsolationReport;
+  stdout: Buffer;
+  stderr: Buffer;
+}
