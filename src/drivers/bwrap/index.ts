@@ -3,8 +3,8 @@
  * filter, rlimits and cgroups; the fastest driver, and the only one a one-shot `ironclaw exec`
  * can hand its process over to (hand-over.ts). It may import core/, protocol/ and host/.
  */
-import { execFile } from 'node:child_process';
 import type { Driver } from '../../host/driver.js';
+import { probeBinary } from '../../host/probe-binary.js';
 import { spawnBwrapBox } from './box.js';
 
 export const bwrapDriver: Driver = {
@@ -17,16 +17,6 @@ export const bwrapDriver: Driver = {
     templates: false,
     startTimeoutMs: 15_000,
   },
-  probe: () =>
-    new Promise((resolve) => {
-      execFile('bwrap', ['--version'], { timeout: 10_000 }, (error, stdout) =>
-        resolve({
-          name: 'bwrap binary',
-          ok: error === null,
-          detail: error === null ? stdout.trim() : error.message,
-          fix: 'apt-get install bubblewrap',
-        }),
-      );
-    }),
+  probe: () => probeBinary('bwrap binary', 'bwrap', 'apt-get install bubblewrap'),
   spawn: spawnBwrapBox,
 };

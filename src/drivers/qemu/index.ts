@@ -4,8 +4,8 @@
  * VMM runs jailed (bwrap, our seccomp allow-list). It may import core/, protocol/, host/ and
  * image/. Its code loads on first use.
  */
-import { execFile } from 'node:child_process';
 import type { Driver } from '../../host/driver.js';
+import { probeBinary } from '../../host/probe-binary.js';
 
 export const qemuDriver: Driver = {
   name: 'qemu',
@@ -18,19 +18,11 @@ export const qemuDriver: Driver = {
     // A VM under emulation boots a kernel and starts node in several seconds, more under load.
     startTimeoutMs: 90_000,
   },
-  probe: async () => {
-    const { qemuBinary } = await import('./launch.js');
-    const qemu = qemuBinary();
-    return new Promise((resolve) => {
-      execFile(qemu, ['--version'], { timeout: 10_000 }, (error, stdout) =>
-        resolve({
-          name: 'qemu binary',
-          ok: error === null,
-          detail: error === null ? (stdout.split('\n')[0] ?? qemu) : `${qemu}: ${error.message}`,
-          fix: 'apt-get install qemu-system-x86 busybox-static e2fsprogs cpio python3 (or set IRONCLAW_QEMU)',
-        }),
-      );
-    });
-  },
+  probe: async () =>
+    probeBinary(
+      'qemu binary',
+      (await import('./launch.js')).qemuBinary(),
+      'apt-get install qemu-system-x86 busybox-static e2fsprogs cpio python3 (or set IRONCLAW_QEMU)',
+    ),
   spawn: async (options) => (await import('./box.js')).spawnQemuBox(options),
 };
