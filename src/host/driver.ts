@@ -40,7 +40,9 @@ export interface Driver {
 }
 
 /** The spawn options that need a capability: what a caller asked of a driver. */
-export type CapabilityRequest = Pick<SpawnBoxOptions, 'mounts' | 'env' | 'template'>;
+export type CapabilityRequest = {
+  [K in 'mounts' | 'env' | 'template']?: SpawnBoxOptions[K] | undefined;
+};
 
 /** Each option that needs a capability, how to tell it was asked for, and how to name it. */
 const OPTION_CAPABILITIES: readonly {

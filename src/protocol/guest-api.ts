@@ -103,6 +103,16 @@ export const ListResultSchema = z.object({ entries: z.array(FileInfoSchema) });
 export const RemoveParamsSchema = z.object({ path: Path, recursive: z.optional(z.boolean()) });
 export const EmptyResultSchema = z.object({});
 
+/**
+ * Bridges TCP connections to the box's own loopback at `port` to the Unix socket `socket` in
+ * the box (the host's egress proxy, bound in by the driver): the box gets a proxy address and
+ * still has no route out.
+ */
+export const NetBridgeParamsSchema = z.object({
+  port: z.number().check(z.int(), z.gte(1), z.lte(65535)),
+  socket: Path,
+});
+
 export const GUEST_METHODS = {
   ping: { params: PingParamsSchema, result: PingResultSchema },
   exec: { params: ExecParamsSchema, result: ExecResultSchema },
@@ -111,4 +121,5 @@ export const GUEST_METHODS = {
   list: { params: PathParamsSchema, result: ListResultSchema },
   stat: { params: PathParamsSchema, result: FileInfoSchema },
   remove: { params: RemoveParamsSchema, result: EmptyResultSchema },
+  net_bridge: { params: NetBridgeParamsSchema, result: EmptyResultSchema },
 } as const;

@@ -2,7 +2,8 @@ import { IronClawError, unwrap } from '../core/errors.js';
 import { checkId, newId } from '../core/ids.js';
 import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
-import { PingResultSchema } from '../protocol/guest-api.js';
+import { EGRESS_PORT, EGRESS_SOCKET_IN_BOX, egressEnv } from '../core/egress-env.js';
+import { EmptyResultSchema, PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
 import { audit } from '../audit/audit-log.js';
 import { driverFor } from '../drivers/index.js';
@@ -27,6 +28,13 @@ export interface SandboxOptions {
   /** Variables added to the box's environment (and so to every command run in it). */
   env?: Readonly<Record<string, string>>;
   /**
+   * A Unix socket on the host, the egress proxy's: connections to 127.0.0.1:3128 in the box are
+   * bridged to it, and the box's environment points HTTP(S)_PROXY and ALL_PROXY there. The box
+   * still has no route out; the proxy decides what each connection may reach. Needs a driver
+   * with host mounts and extra environment.
+   */
+  egressSocket?: string;
+  /**
    * VM drivers: restore a clone of a template of this configuration (the default; the first
    * sandbox of a configuration boots and saves the template), or boot the VM cold (false).
    */
@@ -37,7 +45,8 @@ export interface SandboxOptions {
 /** Creates a sandbox with the guest agent running and answering. */
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
-  const driver = driverFor(options.driver, options);
+  const { mounts, env } = withEgress(options);
+  const driver = driverFor(options.driver, { mounts, env, template: options.template });
   options.signal?.throwIfAborted();
   const box = await driver.spawn({
     id,
@@ -46,8 +55,8 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     cgroups: await detectCgroups(),
     rootBoxUid: options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID,
     ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
-    ...(options.mounts === undefined ? {} : { mounts: options.mounts }),
-    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(mounts === undefined ? {} : { mounts }),
+    ...(env === undefined ? {} : { env }),
     ...(options.template === undefined ? {} : { template: options.template }),
   });
   const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, {
@@ -66,6 +75,13 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       );
     });
     await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
+    if (options.egressSocket !== undefined) {
+      const bridge = { port: EGRESS_PORT, socket: EGRESS_SOCKET_IN_BOX };
+      await Promise.race([
+        client.request('net_bridge', bridge, EmptyResultSchema, { signal }),
+        failed,
+      ]);
+    }
     failed.catch(() => undefined);
     audit({
       event: 'sandbox-created',
@@ -84,4 +100,19 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       { cause: error },
     );
   }
+}
+
+/** The mounts and environment of a box, with the egress proxy's socket and variables if asked. */
+function withEgress(options: SandboxOptions): {
+  mounts: readonly BoxMount[] | undefined;
+  env: Readonly<Record<string, string>> | undefined;
+} {
+  if (options.egressSocket === undefined) return { mounts: options.mounts, env: options.env };
+  return {
+    mounts: [
+      ...(options.mounts ?? []),
+      { host: options.egressSocket, guest: EGRESS_SOCKET_IN_BOX, readOnly: false },
+    ],
+    env: { ...egressEnv(), ...options.env },
+  };
 }
