@@ -120,6 +120,19 @@ const commands: CommandDef[] = [
     run: async (options, positionals) => (await more()).policyCommand(positionals, options),
   },
   {
+    name: 'audit',
+    summary:
+      'show the audit store (what ran, what was asked and decided), or verify its hash chain',
+    args: '[verify]',
+    options: {
+      json: { type: 'boolean', description: 'one JSON object a record (or the verify report)' },
+      follow: { type: 'boolean', description: 'go on printing records as they are written' },
+      since: { type: 'string', value: '<10m|date>', description: 'only records since then' },
+      sandbox: { type: 'string', value: '<id>', description: "only this sandbox's records" },
+    },
+    run: async (options, positionals) => (await more()).auditCommand(positionals, options),
+  },
+  {
     name: 'doctor',
     summary: 'start a box with every driver and report which work, and how to fix the rest',
     args: '',

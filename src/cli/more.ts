@@ -9,3 +9,4 @@ export { policyCommand } from './policy-command.js';
 export { imageCommand } from './image-command.js';
 export { mcpCommand } from './mcp-command.js';
 export { wrapCommand } from './wrap-command.js';
+export { auditCommand } from './audit-command.js';

@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   'FILE_ERROR',
   'STATE_DIR_UNSAFE',
   'DAEMON_UNAVAILABLE',
+  'AUDIT_UNAVAILABLE',
   'INTERNAL',
 ] as const;
 
