@@ -61,6 +61,11 @@ await Promise.all([
     outdir: 'dist/cli',
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
+    // CommonJS dependencies (the MCP client's cross-spawn) require node's modules at run time,
+    // which an ES module has no require for: give them one.
+    banner: {
+      js: 'import { createRequire as __ironclawCreateRequire } from "node:module"; const require = __ironclawCreateRequire(import.meta.url);',
+    },
   }),
   build({
     ...common,

@@ -15,7 +15,20 @@ export const LAYERS = {
   drivers: ['core', 'protocol', 'host', 'image'],
   runtime: ['core', 'protocol', 'host', 'audit', 'network', 'image', 'drivers'],
   mcp: ['core', 'protocol', 'host', 'audit', 'network', 'image', 'drivers', 'runtime'],
-  cli: ['core', 'protocol', 'host', 'audit', 'network', 'image', 'drivers', 'runtime', 'mcp'],
+  // The agent loop is an MCP client: it reaches sandboxes through MCP servers only.
+  agent: ['core', 'host'],
+  cli: [
+    'core',
+    'protocol',
+    'host',
+    'audit',
+    'network',
+    'image',
+    'drivers',
+    'runtime',
+    'mcp',
+    'agent',
+  ],
 };
 
 /** Pure layers: no processes, sockets or files. */

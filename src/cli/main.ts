@@ -120,6 +120,39 @@ const commands: CommandDef[] = [
     run: async (options, positionals) => (await more()).policyCommand(positionals, options),
   },
   {
+    name: 'agent',
+    summary: "IronClaw's own agent loop: a model works on a task through sandboxed tools (MCP)",
+    args: '"<task>"',
+    options: {
+      provider: {
+        type: 'string',
+        value: '<openai|anthropic>',
+        description: 'the model API (default openai: also Ollama, llama.cpp, vLLM, LM Studio)',
+      },
+      model: {
+        type: 'string',
+        value: '<name>',
+        description: 'the model (or IRONCLAW_AGENT_MODEL)',
+      },
+      'max-steps': {
+        type: 'string',
+        value: '<n>',
+        description: 'model turns at most (default 30)',
+      },
+      'max-tokens': {
+        type: 'string',
+        value: '<n>',
+        description: 'input+output tokens at most (default 500000)',
+      },
+      timeout: {
+        type: 'string',
+        value: '<duration>',
+        description: 'wall time at most (default 15m)',
+      },
+    },
+    run: async (options, positionals) => (await more()).agentCommand(positionals, options),
+  },
+  {
     name: 'audit',
     summary:
       'show the audit store (what ran, what was asked and decided), or verify its hash chain',

@@ -1,0 +1,141 @@
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { IronClawError } from '../core/errors.js';
+import { packageRoot } from '../host/package-files.js';
+import type { ToolSpec } from './chat-provider.js';
+
+/** One MCP server the agent uses, started as a child process speaking stdio. */
+export interface McpServerSpec {
+  /** Prefixes its tools' names (`name__tool`); IronClaw's own server has none. */
+  name: string;
+  command: string;
+  args: readonly string[];
+}
+
+export interface ToolOutcome {
+  text: string;
+  isError: boolean;
+}
+
+/** Variables the agent's children never get: the model API keys stay with the loop. */
+const SECRET_VARIABLES = /^(OPENAI|ANTHROPIC)_API_KEY$/;
+
+/**
+ * IronClaw's own MCP server, started by the installed binary's absolute path (bin/ironclaw.cjs
+ * under this package, run by this node), never through a development runner.
+ */
+export async function ironclawServer(): Promise<McpServerSpec> {
+  return {
+    name: 'ironclaw',
+    command: process.execPath,
+    args: [join(await packageRoot(), 'bin', 'ironclaw.cjs'), 'mcp'],
+  };
+}
+
+/**
+ * The tools of a set of MCP servers, as the model sees them (names, descriptions, schemas), and
+ * calls routed to the server that owns each. A server that does not answer `initialize` fails
+ * the connect, before anything is planned.
+ */
+export class McpToolbox {
+  readonly #routes = new Map<string, { client: Client; tool: string }>();
+  readonly #clients: Client[] = [];
+  readonly tools: ToolSpec[] = [];
+
+  private constructor() {}
+
+  static async connect(
+    servers: readonly McpServerSpec[],
+    signal?: AbortSignal,
+  ): Promise<McpToolbox> {
+    const box = new McpToolbox();
+    try {
+      for (const server of servers) await box.#add(server, signal);
+    } catch (error) {
+      await box.close();
+      throw error;
+    }
+    return box;
+  }
+
+  async #add(server: McpServerSpec, signal: AbortSignal | undefined): Promise<void> {
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(
+        (entry): entry is [string, string] =>
+          entry[1] !== undefined && !SECRET_VARIABLES.test(entry[0]),
+      ),
+    );
+    const transport = new StdioClientTransport({
+      command: server.command,
+      args: [...server.args],
+      env,
+      stderr: 'inherit',
+    });
+    const client = new Client({ name: 'ironclaw-agent', version: '1' });
+    try {
+      await client.connect(transport, signal ? { signal } : {});
+    } catch (error) {
+      throw new IronClawError(
+        'DAEMON_UNAVAILABLE',
+        `the MCP server ${server.name} (${[server.command, ...server.args].join(' ')}) did not answer initialize: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+    this.#clients.push(client);
+    if (client.getServerVersion() === undefined)
+      throw new IronClawError(
+        'DAEMON_UNAVAILABLE',
+        `the MCP server ${server.name} sent no server info`,
+      );
+    const { tools } = await client.listTools(undefined, signal ? { signal } : {});
+    for (const tool of tools) {
+      const name = server.name === 'ironclaw' ? tool.name : `${server.name}__${tool.name}`;
+      this.#routes.set(name, { client, tool: tool.name });
+      this.tools.push({
+        name,
+        description: tool.description ?? '',
+        inputSchema: tool.inputSchema,
+      });
+    }
+  }
+
+  has(name: string): boolean {
+    return this.#routes.has(name);
+  }
+
+  /** Calls a tool; a tool error, or a failed call, is an outcome for the model, never a throw. */
+  async call(
+    name: string,
+    args: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<ToolOutcome> {
+    const route = this.#routes.get(name);
+    if (!route) return { text: `no tool named ${name}`, isError: true };
+    try {
+      const result = await route.client.callTool(
+        { name: route.tool, arguments: args },
+        signal ? { signal } : {},
+      );
+      const text = (result.content as { type: string; text?: string }[])
+        .map((part) => (part.type === 'text' ? (part.text ?? '') : `[${part.type} content]`))
+        .join('\n');
+      return { text, isError: result.isError === true };
+    } catch (error) {
+      return {
+        text: `the call failed: ${error instanceof Error ? error.message : String(error)}`,
+        isError: true,
+      };
+    }
+  }
+
+  /** Closes every server connection (and so the servers). Idempotent. */
+  async close(): Promise<void> {
+    const clients = this.#clients.splice(0);
+    await Promise.allSettled(clients.map((client) => client.close()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,111 @@
+import { IronClawError, unwrap } from '../core/errors.js';
+import { parseDuration } from '../core/units.js';
+import type { AgentBudgets } from '../agent/agent-loop.js';
+import type { ChatProvider } from '../agent/chat-provider.js';
+import { reportError, usageError } from './cli-error.js';
+
+type AgentFlags = Record<string, string | boolean | undefined>;
+
+/** Exit status when a budget ran out before the model called finish. */
+const EXIT_BUDGET = 3;
+/** A tool call's arguments or result as shown on stderr: enough to follow, not a flood. */
+const SHOWN_CHARS = 200;
+
+/**
+ * `ironclaw agent "<task>"`: IronClaw's own small agent loop. The model (OpenAI-compatible chat
+ * completions or Anthropic Messages) works through IronClaw's MCP server, so every command it
+ * runs is in a sandbox. Its text streams to stdout, its tool calls to stderr; the summary it
+ * finishes with is printed last. The API key is read from the environment by the provider's SDK
+ * and is kept from every child process.
+ */
+export async function agentCommand(positionals: string[], flags: AgentFlags): Promise<number> {
+  try {
+    const task = positionals.join(' ').trim();
+    if (task === '')
+      throw usageError('give a task, e.g. ironclaw agent "count the primes below 1000"');
+    // Loaded here: the model SDKs and the MCP client are for this command only.
+    const [{ DEFAULT_BUDGETS, runAgent }, { ironclawServer, McpToolbox }] = await Promise.all([
+      import('../agent/agent-loop.js'),
+      import('../agent/mcp-toolbox.js'),
+    ]);
+    const provider = await makeProvider(flags);
+    const budgets = budgetsOf(flags, DEFAULT_BUDGETS);
+    const controller = new AbortController();
+    const stop = (): void => controller.abort();
+    process.once('SIGINT', stop).once('SIGTERM', stop);
+    await using tools = await McpToolbox.connect([await ironclawServer()], controller.signal);
+    process.stderr.write(
+      `agent: ${provider.name} ${provider.model}, ${tools.tools.length} tools from IronClaw's MCP server\n`,
+    );
+    const outcome = await runAgent(task, {
+      provider,
+      tools,
+      budgets,
+      signal: controller.signal,
+      events: {
+        onText: (text) => process.stdout.write(text),
+        onToolCall: (call) => process.stderr.write(`\n→ ${call.name} ${shorten(call.arguments)}\n`),
+        onToolResult: (_call, result) =>
+          process.stderr.write(`${result.isError ? '✗' : '←'} ${shorten(result.text)}\n`),
+      },
+    });
+    if (outcome.ended === 'finished') {
+      process.stdout.write(`\n${outcome.summary}\n`);
+      return 0;
+    }
+    process.stderr.write(
+      `\nagent: stopped: the ${outcome.budget} budget ran out (${outcome.detail}) after ${outcome.steps} turns and ${outcome.tokens} tokens\n`,
+    );
+    return EXIT_BUDGET;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+async function makeProvider(flags: AgentFlags): Promise<ChatProvider> {
+  const name = stringFlag(flags, 'provider') ?? (process.env.IRONCLAW_AGENT_PROVIDER || 'openai');
+  const model = stringFlag(flags, 'model') ?? (process.env.IRONCLAW_AGENT_MODEL || undefined);
+  if (model === undefined)
+    throw usageError(
+      'give --model (or IRONCLAW_AGENT_MODEL), e.g. --model gpt-5 or --model claude-sonnet-4-5',
+    );
+  const key = name === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY';
+  if (name !== 'openai' && name !== 'anthropic')
+    throw usageError(
+      `--provider ${name}: use openai (also Ollama, llama.cpp, vLLM, LM Studio) or anthropic`,
+    );
+  if (!process.env[key])
+    throw new IronClawError(
+      'INVALID_ARGUMENT',
+      `set ${key} in the environment (a local OpenAI-compatible server accepts any value); the key is read from there only`,
+    );
+  return name === 'anthropic'
+    ? (await import('../agent/anthropic-provider.js')).anthropicProvider(model)
+    : (await import('../agent/openai-provider.js')).openaiProvider(model);
+}
+
+function budgetsOf(flags: AgentFlags, defaults: AgentBudgets): Partial<AgentBudgets> {
+  const count = (name: string): number | undefined => {
+    const text = stringFlag(flags, name);
+    if (text === undefined) return undefined;
+    if (!/^[1-9]\d{0,8}$/.test(text))
+      throw usageError(`--${name} ${text}: give a positive whole number`);
+    return Number(text);
+  };
+  const wall = stringFlag(flags, 'timeout');
+  return {
+    maxSteps: count('max-steps') ?? defaults.maxSteps,
+    maxTokens: count('max-tokens') ?? defaults.maxTokens,
+    maxWallMs: wall === undefined ? defaults.maxWallMs : unwrap(parseDuration(wall, '--timeout')),
+  };
+}
+
+function stringFlag(flags: AgentFlags, name: string): string | undefined {
+  const value = flags[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function shorten(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > SHOWN_CHARS ? `${line.slice(0, SHOWN_CHARS)}…` : line;
+}

@@ -1,0 +1,122 @@
+// `ironclaw agent` as a user runs it, against a local stand-in for the model API (the hosted
+// APIs are out of this machine's reach): the loop works through IronClaw's real MCP server, its
+// commands run in real sandboxes, tool errors go back to the model, budgets end it cleanly, and
+// the API key never reaches a box.
+import { afterEach, describe, expect, test } from 'vitest';
+import { runCli } from './helpers/cli.js';
+import { type FakeLlm, type ScriptedTurn, startFakeLlm } from './support/fake-llm.js';
+
+const KEY = 'sk-test-0123456789-secret';
+let llm: FakeLlm | undefined;
+
+afterEach(async () => {
+  await llm?.close();
+  llm = undefined;
+});
+
+async function agent(
+  provider: 'openai' | 'anthropic',
+  script: ScriptedTurn[],
+  extra: string[] = [],
+) {
+  llm = await startFakeLlm(script);
+  const env =
+    provider === 'openai'
+      ? { OPENAI_BASE_URL: `${llm.url}/v1`, OPENAI_API_KEY: KEY }
+      : { ANTHROPIC_BASE_URL: llm.url, ANTHROPIC_API_KEY: KEY };
+  return runCli(
+    ['agent', '--provider', provider, '--model', 'fake-model', ...extra, 'what is 6*7?'],
+    {
+      env,
+    },
+  );
+}
+
+/** The tool results the model was sent, as text (OpenAI's and Anthropic's shapes alike). */
+function toolResults(fake: FakeLlm): string {
+  return JSON.stringify(fake.requests.map((request) => request.body.messages));
+}
+
+const RUN_AND_FINISH: ScriptedTurn[] = [
+  {
+    text: 'Let me compute that in a sandbox.',
+    calls: [{ name: 'run', arguments: JSON.stringify({ command: 'echo $((6*7)); env' }) }],
+  },
+  { calls: [{ name: 'finish', arguments: JSON.stringify({ summary: 'The answer is 42.' }) }] },
+];
+
+describe('ironclaw agent', () => {
+  for (const provider of ['openai', 'anthropic'] as const) {
+    test(`${provider}: runs the model's tool calls in a sandbox and ends with its summary`, async () => {
+      const result = await agent(provider, RUN_AND_FINISH);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain('Let me compute that in a sandbox.');
+      expect(result.stdout.trim().endsWith('The answer is 42.')).toBe(true);
+      const fake = llm as FakeLlm;
+      expect(fake.requests).toHaveLength(2);
+      // The model saw the MCP tools' schemas and the loop's finish tool.
+      const tools = (fake.requests[0]?.body.tools ?? []) as {
+        name?: string;
+        function?: { name: string };
+      }[];
+      const names = tools.map((tool) => tool.name ?? tool.function?.name);
+      expect(names).toEqual(
+        expect.arrayContaining(['run', 'sandbox_create', 'sandbox_exec', 'finish']),
+      );
+      // The command's output came back as the tool result; the key was not in the box.
+      expect(toolResults(fake)).toContain('42');
+      expect(toolResults(fake)).toContain('PATH=');
+      expect(toolResults(fake)).not.toContain(KEY);
+      expect(result.stderr).toContain('→ run');
+    }, 120_000);
+  }
+
+  test('retries a rate-limited request, honouring Retry-After', async () => {
+    const result = await agent('anthropic', [{ status: 429, retryAfter: '0' }, ...RUN_AND_FINISH]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(llm?.requests).toHaveLength(3);
+  }, 120_000);
+
+  test('a tool error goes back to the model as a tool result, not a crash', async () => {
+    const result = await agent('openai', [
+      {
+        calls: [
+          {
+            name: 'sandbox_exec',
+            arguments: JSON.stringify({ sandboxId: 'no-such-box', command: 'true' }),
+          },
+        ],
+      },
+      {
+        calls: [
+          {
+            name: 'finish',
+            arguments: JSON.stringify({ summary: 'That sandbox does not exist.' }),
+          },
+        ],
+      },
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(toolResults(llm as FakeLlm)).toContain('SANDBOX_NOT_FOUND');
+  }, 120_000);
+
+  test('stops cleanly and says which budget ran out', async () => {
+    const nonsense = { calls: [{ name: 'no_such_tool', arguments: '{}' }] };
+    const malformed = await agent('openai', [nonsense, nonsense, nonsense, nonsense]);
+    expect(malformed.code).toBe(3);
+    expect(malformed.stderr).toMatch(/the maxMalformed budget ran out/);
+    await llm?.close();
+    const steps = await agent('openai', RUN_AND_FINISH, ['--max-steps', '1']);
+    expect(steps.code).toBe(3);
+    expect(steps.stderr).toMatch(/the maxSteps budget ran out \(1 model turns\)/);
+  }, 120_000);
+
+  test('refuses to start without a model or a key, saying what to set', async () => {
+    const noModel = await runCli(['agent', 'task'], { env: { IRONCLAW_AGENT_MODEL: '' } });
+    expect(noModel.code).toBe(2);
+    expect(noModel.stderr).toContain('--model');
+    const noKey = await runCli(['agent', '--model', 'm', 'task'], { env: { OPENAI_API_KEY: '' } });
+    expect(noKey.code).not.toBe(0);
+    expect(noKey.stderr).toContain('OPENAI_API_KEY');
+  });
+});
