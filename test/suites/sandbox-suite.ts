@@ -6,6 +6,7 @@ import { defineExecTests } from './exec-tests.js';
 import { defineIsolationTests } from './isolation-tests.js';
 import { defineLifecycleTests } from './lifecycle-tests.js';
 import { defineLimitTests } from './limit-tests.js';
+import { defineSeccompTests } from './seccomp-tests.js';
 import { type Driver, type SandboxSuiteOptions, suiteContext } from './suite-context.js';
 
 export type { Driver, SandboxSuiteOptions } from './suite-context.js';
@@ -42,6 +43,7 @@ export function defineSandboxSuite(driver: Driver, options: SandboxSuiteOptions)
     defineExecTests(ctx);
     defineLifecycleTests(ctx);
     defineIsolationTests(ctx);
+    defineSeccompTests(ctx);
     defineLimitTests(ctx);
     defineConfinementTests(ctx);
   });

@@ -61,6 +61,7 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
       limits,
       cgroupProcs: cgroup?.paths.map((path) => join(path, 'cgroup.procs')) ?? [],
       stdio: io.stdio,
+      seccomp: options.seccomp ?? 'sandbox',
       ...(payload.kind === 'agent'
         ? {
             args: agentArgs(layout.nodePath, AGENT_PATH),

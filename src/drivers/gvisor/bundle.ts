@@ -6,6 +6,8 @@ import { AGENT_PATH, BOX_ETC_FILES } from '../../host/box-env.js';
 import { type GvisorPlatform, type RunscBox, startRunsc } from './runsc.js';
 import { detectHostLayout, type HostLayout } from '../../host/host-layout.js';
 import { type OciSpec, ociSpec, type ReadOnlyBind, readOnlyBinds } from './oci-spec.js';
+import { ociConfigJson, sandboxOciSeccomp } from './oci-seccomp.js';
+import type { SeccompChoice } from '../../host/seccomp-filter.js';
 import { boxEtcDir, guestBundlePath } from '../../host/package-files.js';
 import type { BoxRuntimeDir } from './runtime-dir.js';
 import { packWorkspaceToFile } from '../../host/workspace-tar.js';
@@ -27,6 +29,11 @@ export interface LaunchOptions {
   withAgent?: boolean;
   /** A host directory to pack into the box for the payload to unpack into /workspace. */
   workspaceDir?: string | undefined;
+  /**
+   * IronClaw's syscall policy, enforced by the sentry on every box process; 'none' (or absent,
+   * as for the platform probe) leaves only gVisor's own kernel between the box and the host.
+   */
+  seccomp?: SeccompChoice;
 }
 
 /**
@@ -35,10 +42,11 @@ export interface LaunchOptions {
  * The caller destroys the returned runsc box and removes the runtime directory.
  */
 export async function launchBox(runtime: BoxRuntimeDir, options: LaunchOptions): Promise<RunscBox> {
-  const [layout, etcDir, agentPath] = await Promise.all([
+  const [layout, etcDir, agentPath, seccomp] = await Promise.all([
     detectHostLayout(),
     boxEtcDir(),
     options.withAgent ? guestBundlePath() : undefined,
+    options.seccomp === 'sandbox' ? sandboxOciSeccomp() : undefined,
   ]);
   const binds = readOnlyBinds(layout, await hostEtcKinds(layout));
   await writeBundle(runtime, {
@@ -48,6 +56,7 @@ export async function launchBox(runtime: BoxRuntimeDir, options: LaunchOptions):
       binds,
       args: options.args,
       env: options.env,
+      seccomp: seccomp?.seccomp,
     }),
     layout,
     binds,
@@ -102,7 +111,7 @@ async function writeBundle(runtime: BoxRuntimeDir, contents: BundleContents): Pr
     contents.workspaceDir === undefined
       ? undefined
       : packWorkspaceToFile(contents.workspaceDir, inRoot(WORKSPACE_TAR)),
-    writeFile(join(runtime.bundle, 'config.json'), JSON.stringify(contents.spec), { mode: 0o600 }),
+    writeFile(join(runtime.bundle, 'config.json'), ociConfigJson(contents.spec), { mode: 0o600 }),
   ]);
 }
 

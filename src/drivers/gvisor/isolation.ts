@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { IsolationReport } from '../../core/isolation.js';
+import type { IsolationReport, LayerReport } from '../../core/isolation.js';
 import type { Limits } from '../../core/limits.js';
 import { boxRlimits } from './oci-spec.js';
 import type { BoxCgroup, CgroupBackend } from '../../host/cgroups.js';
 import type { PlatformChoice } from './platform.js';
 import type { SeccompChoice } from '../../host/seccomp-filter.js';
+import { sandboxOciSeccomp } from './oci-seccomp.js';
 
 /**
  * Host threads a gVisor box may use per task of its own: on ptrace, each box process has a stub
@@ -66,7 +67,7 @@ export async function gvisorIsolation(facts: GvisorIsolationFacts): Promise<Isol
   const field = (name: string): string =>
     new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim() ?? '';
   const hostUid = Number(field('Uid').split(/\s+/)[0] ?? Number.NaN);
-  const seccomp = field('Seccomp') === '2';
+  const sentryFiltered = field('Seccomp') === '2';
   const nproc = boxRlimits(limits).find((rlimit) => rlimit.type === 'RLIMIT_NPROC')?.hard;
   return {
     driver: 'gvisor',
@@ -98,16 +99,37 @@ export async function gvisorIsolation(facts: GvisorIsolationFacts): Promise<Isol
             on: false,
             detail: facts.cgroups.available ? 'not created' : facts.cgroups.reason,
           },
-      seccomp: {
-        on: seccomp,
-        detail: seccomp
-          ? `runsc’s own seccomp allowlist confines the sentry’s host system calls; box system calls are served by the sentry and never reach the host kernel, so IronClaw’s ${facts.seccompChoice === 'none' ? 'filter, turned off by the caller, changes nothing here' : 'policy is not loaded into the box'}`
-          : `the sentry’s seccomp mode is ${JSON.stringify(field('Seccomp'))}: runsc did not filter it`,
-      },
+      seccomp: await seccompLayer(facts.seccompChoice, {
+        sentry: sentryFiltered
+          ? 'runsc’s own seccomp allowlist confines the sentry’s host system calls'
+          : `the sentry’s own seccomp mode is ${JSON.stringify(field('Seccomp'))}: runsc did not filter its host system calls`,
+      }),
       kernel: {
         on: true,
         detail: `gVisor user-space kernel (runsc ${choice.version}), platform ${choice.platform} (${choice.reason})`,
       },
     },
+  };
+}
+
+/**
+ * IronClaw's policy inside the box: the sentry checks every system call of every box process
+ * against it before its own kernel serves the call (the bundle's linux.seccomp, with runsc's
+ * --oci-seccomp). The sentry's own host filter is runsc's and is reported beside it.
+ */
+async function seccompLayer(
+  choice: SeccompChoice,
+  measured: { sentry: string },
+): Promise<LayerReport> {
+  if (choice === 'none') {
+    return {
+      on: false,
+      detail: `turned off by the caller (seccomp: none): box system calls reach gVisor’s kernel unfiltered; ${measured.sentry}`,
+    };
+  }
+  const rendering = await sandboxOciSeccomp();
+  return {
+    on: true,
+    detail: `policy "${rendering.policy}" enforced by the gVisor kernel on every box process (OCI linux.seccomp, runsc --oci-seccomp): ${rendering.unconditional} syscalls denied, ${rendering.conditional} decided by their arguments, as ${rendering.seccomp.syscalls.length} rules; ${measured.sentry}`,
   };
 }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, type Limits, resolveLimits } from '../../core/limits.js';
 import { BOX_ENV } from '../../host/box-env.js';
 import type { HostLayout } from '../../host/host-layout.js';
+import type { OciSeccomp } from './oci-seccomp.js';
 import { boxRlimits, type OciMount, ociSpec, readOnlyBinds } from './oci-spec.js';
 
 const MiB = 1024 ** 2;
@@ -116,6 +117,33 @@ describe('ociSpec', () => {
       ),
       { seed: 20221219, numRuns: 100 },
     );
+  });
+});
+
+describe('ociSpec with a seccomp policy', () => {
+  const seccomp: OciSeccomp = {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    architectures: ['SCMP_ARCH_X86_64'],
+    syscalls: [{ names: ['ptrace'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+  };
+  const base = {
+    layout,
+    limits: resolveLimits({}),
+    binds: readOnlyBinds(layout, kinds),
+    args: ['/bin/true'],
+    env: BOX_ENV,
+  };
+
+  it('carries the policy and the annotation that turns on runsc --oci-seccomp', () => {
+    const withPolicy = ociSpec({ ...base, seccomp });
+    expect(withPolicy.linux.seccomp).toEqual(seccomp);
+    expect(withPolicy.annotations).toEqual({ 'dev.gvisor.flag.oci-seccomp': 'true' });
+  });
+
+  it('has neither without one (seccomp: none)', () => {
+    const without = ociSpec(base);
+    expect(without.linux).not.toHaveProperty('seccomp');
+    expect(without).not.toHaveProperty('annotations');
   });
 });
 

@@ -2,6 +2,7 @@ import type { Limits } from '../../core/limits.js';
 import { WORKSPACE } from '../../core/sandbox-path.js';
 import { BOX_HOSTNAME, BOX_UID } from '../../host/box-env.js';
 import type { HostLayout } from '../../host/host-layout.js';
+import type { OciSeccomp } from './oci-seccomp.js';
 
 /*
  * The subset of the OCI runtime spec (1.0.2) that a gVisor box uses, typed so that the bundle's
@@ -14,8 +15,20 @@ export interface OciSpec {
   root: { path: string; readonly: boolean };
   hostname: string;
   mounts: OciMount[];
-  linux: { namespaces: { type: 'pid' | 'network' | 'ipc' | 'uts' | 'mount' }[] };
+  /** runsc flags set by the bundle (only flags runsc lets a bundle set, and only to enable). */
+  annotations?: { [OCI_SECCOMP_FLAG]: 'true' };
+  linux: {
+    namespaces: { type: 'pid' | 'network' | 'ipc' | 'uts' | 'mount' }[];
+    seccomp?: OciSeccomp;
+  };
 }
+
+/**
+ * The annotation that turns on runsc's --oci-seccomp for this bundle. runsc allows a bundle to
+ * set it without --allow-flag-override, and only to true; a runsc that does not know it refuses
+ * the bundle (so a filter is never silently ignored).
+ */
+const OCI_SECCOMP_FLAG = 'dev.gvisor.flag.oci-seccomp';
 
 export interface OciProcess {
   terminal: false;
@@ -53,6 +66,8 @@ export interface OciSpecOptions {
   binds: readonly ReadOnlyBind[];
   args: readonly string[];
   env: Readonly<Record<string, string>>;
+  /** The syscall filter the sentry applies to every box process; none when undefined. */
+  seccomp?: OciSeccomp | undefined;
 }
 
 /*
@@ -67,7 +82,8 @@ const SHM_MAX_BYTES = 64 * 1024 ** 2;
  * The box as an OCI spec: a read-only root (the bundle's skeleton directory) with host /usr and
  * a few /etc entries bound read-only, size-limited tmpfs at /tmp, /dev/shm and /workspace, its
  * own /proc, uid 1000 without capabilities or new privileges, and rlimits that the gVisor kernel
- * enforces. The network is chosen on runsc's command line (--network=none).
+ * enforces, and with `seccomp` our syscall policy, enforced by the sentry. The network is chosen
+ * on runsc's command line (--network=none).
  */
 export function ociSpec(options: OciSpecOptions): OciSpec {
   const { limits } = options;
@@ -98,6 +114,7 @@ export function ociSpec(options: OciSpecOptions): OciSpec {
       tmpfs('/tmp', limits.tmpBytes, ['mode=1777']),
       tmpfs(WORKSPACE, limits.workspaceBytes, ['mode=0755', `uid=${BOX_UID}`, `gid=${BOX_UID}`]),
     ],
+    ...(options.seccomp === undefined ? {} : { annotations: { [OCI_SECCOMP_FLAG]: 'true' } }),
     linux: {
       namespaces: [
         { type: 'pid' },
@@ -106,6 +123,7 @@ export function ociSpec(options: OciSpecOptions): OciSpec {
         { type: 'uts' },
         { type: 'mount' },
       ],
+      ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
     },
   };
 }
