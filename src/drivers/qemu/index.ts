@@ -33,4 +33,5 @@ export const qemuDriver: Driver = {
     });
   },
   spawn: async (options) => (await import('./box.js')).spawnQemuBox(options),
+  sweep: async () => (await import('./runtime-dir.js')).sweepVmRuntimeDirs(),
 };
