@@ -95,14 +95,13 @@ describe.skipIf(missing !== undefined)(`gVisor driver${skip}`, () => {
     expect(pids.length).toBeGreaterThanOrEqual(4); // runsc, gofer, sentry, at least one stub
     const [dir] = await runtimeDirs(`${id}-`);
     expect(dir).toBeDefined();
+    const cgroupDirs = cgroups.available ? await cgroups.dirs(id) : [];
     await doomed.destroy();
     // Killed processes may stay zombies until the host's init reaps them: none may run.
     const states = await Promise.all(pids.map(async (pid) => (await hostProcess(pid))?.state));
     expect(states.filter((state) => state !== undefined && state !== 'Z')).toEqual([]);
     expect(await runtimeDirs(`${id}-`)).toEqual([]);
-    if (cgroups.available) {
-      for (const cgroupDir of cgroups.dirs(id)) await expect(access(cgroupDir)).rejects.toThrow();
-    }
+    for (const cgroupDir of cgroupDirs) await expect(access(cgroupDir)).rejects.toThrow();
     const mountsAfter = await readFile('/proc/self/mountinfo', 'utf8');
     expect(mountsAfter).toBe(mountsBefore);
     expect(mountsAfter).not.toContain(RUNTIME_BASE);

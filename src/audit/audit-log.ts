@@ -18,6 +18,18 @@ export type AuditEvent =
   | { event: 'sandbox-renamed'; sandbox: string; from: string }
   | { event: 'sandbox-destroyed'; sandbox: string; driver: string }
   | {
+      /**
+       * A sandbox whose owner (a daemon, an MCP server, a program) died before destroying it,
+       * found by the next daemon or MCP server to start: its box died with its owner, and this
+       * stands for the 'sandbox-destroyed' event that was never written.
+       */
+      event: 'sandbox-lost';
+      sandbox: string;
+      driver: string;
+      createdAt: string;
+      ownerPid: number;
+    }
+  | {
       /** A tools/call through `ironclaw wrap`, as its policy decided it. */
       event: 'mcp-tool-call';
       server: readonly string[];

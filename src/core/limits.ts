@@ -27,9 +27,28 @@ export const DEFAULT_LIMITS: Limits = {
 };
 
 export function resolveLimits(partial: Partial<Limits> = {}): Limits {
-  const limits = { ...DEFAULT_LIMITS };
+  const limits = { ...DEFAULT_LIMITS, ...tmpfsWithin(partial.memoryBytes) };
   for (const [key, value] of Object.entries(partial) as [keyof Limits, number | undefined][]) {
     if (value !== undefined) limits[key] = value;
   }
   return limits;
+}
+
+/**
+ * Default tmpfs sizes under a memory limit. What a box writes to its tmpfs mounts is memory
+ * charged to the box's limit, never reclaimed while the file exists: sized regardless of the
+ * limit, a box that filled them met its limit and the OOM killer took the guest agent. So /tmp
+ * gets an eighth of the limit and /workspace a quarter (/dev/shm, at most /tmp's size, another
+ * eighth at most): filling them all takes half the limit and fails with ENOSPC, leaving the
+ * other half to the workload and the agent. Sizes the caller gives are kept as given.
+ */
+function tmpfsWithin(memoryBytes: number | undefined): Partial<Limits> {
+  if (memoryBytes === undefined) return {};
+  const page = 4096;
+  const part = (fraction: number, most: number): number =>
+    Math.max(page, Math.min(most, Math.floor((memoryBytes * fraction) / page) * page));
+  return {
+    tmpBytes: part(1 / 8, DEFAULT_LIMITS.tmpBytes),
+    workspaceBytes: part(1 / 4, DEFAULT_LIMITS.workspaceBytes),
+  };
 }

@@ -107,7 +107,7 @@ async function detectV2(root: string): Promise<CgroupBackend> {
       await enableControllers(parent);
       await mkdir(base, { recursive: true });
       await enableControllers(base);
-      return createV2(join(base, id), limits);
+      return createV2(join(base, await makeUnique([base], id)), limits);
     },
   };
 }
@@ -120,7 +120,6 @@ async function enableControllers(dir: string): Promise<void> {
 }
 
 async function createV2(path: string, limits: Limits): Promise<BoxCgroup> {
-  await mkdir(path);
   const cgroup: BoxCgroup = {
     paths: [path],
     attach: (pid) => writeFile(join(path, 'cgroup.procs'), String(pid)),
@@ -147,10 +146,11 @@ async function createV1(
   id: string,
   limits: Limits,
 ): Promise<BoxCgroup> {
-  const memory = join(bases.memory, id);
-  const pids = join(bases.pids, id);
-  await mkdir(memory, { recursive: true });
-  await mkdir(pids, { recursive: true });
+  await mkdir(bases.memory, { recursive: true });
+  await mkdir(bases.pids, { recursive: true });
+  const unique = await makeUnique([bases.memory, bases.pids], id);
+  const memory = join(bases.memory, unique);
+  const pids = join(bases.pids, unique);
   const cgroup: BoxCgroup = {
     paths: [memory, pids],
     attach: async (pid) => {
@@ -178,6 +178,33 @@ async function createV1(
     throw unenforceable(memory, error);
   }
   return cgroup;
+}
+
+let named = 0;
+
+/**
+ * Makes the box's cgroup directory under each of `bases` (one per hierarchy), named after the
+ * sandbox id plus a suffix unique on the host ("<id>.<pid>-<n>": ids have no dots). Ids are
+ * names that two processes may both use (the daemon's sandbox "work" and a program's); one
+ * cgroup shared by two boxes would let destroying either kill the other. mkdir, never
+ * recursive, is what makes a name this box's alone.
+ */
+async function makeUnique(bases: readonly string[], id: string): Promise<string> {
+  for (;;) {
+    const name = `${id}.${process.pid}-${++named}`;
+    const created: string[] = [];
+    try {
+      for (const base of bases) {
+        await mkdir(join(base, name));
+        created.push(join(base, name));
+      }
+      return name;
+    } catch (error) {
+      await Promise.allSettled(created.map((path) => rmdir(path)));
+      // A cgroup left by a crashed process that had this pid: take the next number.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
 }
 
 /** A box cgroup this old with no process in it was left behind: its box is gone. */

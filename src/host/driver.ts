@@ -37,6 +37,12 @@ export interface Driver {
   readonly capabilities: Readonly<DriverCapabilities>;
   probe(): Promise<DriverProbe>;
   spawn(options: SpawnBoxOptions): Promise<BoxProcess>;
+  /**
+   * Removes what boxes of owners that died without cleaning up left on the host (runtime
+   * directories, each naming its owner: host/dir-owner.ts), never a live owner's; returns how
+   * many it removed. Absent for a driver that leaves nothing but cgroups (swept on their own).
+   */
+  sweep?(): Promise<number>;
 }
 
 /** The spawn options that need a capability: what a caller asked of a driver. */

@@ -11,6 +11,7 @@ import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { detectCgroups } from '../host/cgroups.js';
 import { Sandbox } from './sandbox.js';
+import { recordSandboxStart } from './sandbox-ledger.js';
 
 export interface SandboxOptions {
   /** Must match ^[a-z0-9][a-z0-9-]{0,62}$; a random unguessable id otherwise. */
@@ -62,7 +63,13 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, {
     name: `sandbox ${id}`,
   });
-  const sandbox = new Sandbox(id, box, client);
+  // Its record in the ledger goes when the box does (the sandbox's end is then in the audit log).
+  let forgetRecord = (): Promise<void> => Promise.resolve();
+  const sandbox = new Sandbox(
+    id,
+    { ...box, destroy: () => box.destroy().finally(() => forgetRecord()) },
+    client,
+  );
   try {
     const timeout = AbortSignal.timeout(
       options.startTimeoutMs ?? driver.capabilities.startTimeoutMs,
@@ -89,6 +96,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       driver: box.isolation.driver,
       hostUid: box.isolation.hostUid,
     });
+    forgetRecord = await recordSandboxStart(id, box.isolation.driver);
     return sandbox;
   } catch (error) {
     await sandbox.destroy();

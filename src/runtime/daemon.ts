@@ -8,7 +8,6 @@ import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-server.js';
 import { RpcServer } from '../protocol/rpc-server.js';
 import { AsyncQueue } from './async-queue.js';
-import { detectCgroups } from '../host/cgroups.js';
 import type { Sandbox } from './sandbox.js';
 import { SandboxSource, type SandboxSourceOptions } from './sandbox-source.js';
 
@@ -46,7 +45,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const source = new SandboxSource({
     ...options.sandbox,
     poolSize: options.poolSize,
-    log: { warn: options.log },
+    log: { warn: options.log, info: options.log },
   });
   const connections = new Set<Socket>();
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
@@ -149,10 +148,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   });
   await chmod(socketPath, 0o600);
   source.start();
-  void detectCgroups().then(async (cgroups) => {
-    const removed = cgroups.available ? await cgroups.sweep() : 0;
-    if (removed > 0) options.log(`removed ${removed} stale box cgroups`);
-  });
   options.log(`listening on ${socketPath} with a warm pool of ${options.poolSize}`);
 
   let closing: Promise<void> | undefined;

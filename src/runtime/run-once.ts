@@ -6,6 +6,7 @@ import { auditSeccompEnd, monotonicUs } from '../audit/audit-log.js';
 import { DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { driverFor } from '../drivers/index.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
+import { sweepLeftoversRarely } from './leftover-sweep.js';
 import type { RunOnceOptions, RunOnceResult } from './run-once-options.js';
 
 /**
@@ -20,7 +21,13 @@ export async function runOnce(
   const driver = driverFor(options.driver);
   if (!driver.capabilities.commandPayload) {
     const { runInSandbox } = await import('./run-in-sandbox.js');
-    return runInSandbox(argv, options);
+    // A VM takes seconds to start: the sweep is small beside that.
+    const sweep = sweepLeftoversRarely();
+    try {
+      return await runInSandbox(argv, options);
+    } finally {
+      await sweep;
+    }
   }
   const started = performance.now();
   const startedUs = monotonicUs();
@@ -51,6 +58,8 @@ export async function runOnce(
     rootBoxUid: options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID,
     ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
   });
+  // Off the start-up path: once the box runs, and at most every few minutes.
+  const sweep = sweepLeftoversRarely();
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   box.output?.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -95,7 +104,7 @@ export async function runOnce(
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', kill);
-    await box.destroy();
+    await Promise.all([box.destroy(), sweep]);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { createSandbox } from './create-sandbox.js';
+import { sweepLeftovers } from './leftover-sweep.js';
 import type { Sandbox } from './sandbox.js';
 import { SandboxPool } from './sandbox-pool.js';
 
@@ -11,8 +12,11 @@ export interface SandboxSourceOptions {
   poolSize: number;
   /** Host uid boxes run as when IronClaw runs as root. */
   rootBoxUid: number;
-  /** Told when the warm pool cannot start a sandbox (it tries again, backing off). */
-  log: { warn(message: string): void };
+  /**
+   * Told when the warm pool cannot start a sandbox (it tries again, backing off), and what the
+   * start-up sweep of dead owners' leftovers removed.
+   */
+  log: { warn(message: string): void; info?(message: string): void };
 }
 
 export interface SandboxRequest {
@@ -56,9 +60,25 @@ export class SandboxSource {
     return { ready: this.#pool?.readyCount ?? 0, target: this.#pool?.size ?? 0 };
   }
 
-  /** Starts filling the warm pool in the background. */
+  /**
+   * Starts filling the warm pool in the background, and sweeps what owners that died left on
+   * the host (runtime directories, cgroups), so a daemon or MCP server restarted after a crash
+   * cleans up after its predecessor.
+   */
   start(): void {
     this.#pool?.start();
+    void sweepLeftovers().then(
+      ({ cgroups, runtimeDirs, lostSandboxes }) => {
+        if (cgroups + runtimeDirs + lostSandboxes > 0)
+          this.#options.log.info?.(
+            `cleaned up after dead owners: ${lostSandboxes} lost sandboxes recorded in the audit log, ${runtimeDirs} runtime directories and ${cgroups} cgroups removed`,
+          );
+      },
+      (error: unknown) =>
+        this.#options.log.warn(
+          `could not sweep dead owners' leftovers: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+    );
   }
 
   /** A started sandbox, the caller's to destroy; `fromPool` when it was ready and waiting. */

@@ -211,7 +211,7 @@ export function defineIsolationTests(ctx: SuiteContext): void {
     });
 
     const vm = ctx.options.vm === true;
-    test(`reports its isolation honestly (cgroup ${vm ? 'on, in the guest kernel' : ctx.options.cgroups.available ? 'on' : `off: ${ctx.options.cgroups.reason}`})`, () => {
+    test(`reports its isolation honestly (cgroup ${vm ? 'on, in the guest kernel' : ctx.options.cgroups.available ? 'on' : `off: ${ctx.options.cgroups.reason}`})`, async () => {
       const { isolation } = box;
       expect(isolation.driver).toBe(ctx.driver);
       expect(isolation.hostUid).toBe(ctx.options.hostUid);
@@ -226,7 +226,7 @@ export function defineIsolationTests(ctx: SuiteContext): void {
         expect(isolation.layers.kernel?.detail).toMatch(/\b(KVM|TCG)\b/);
       } else if (cgroups.available) {
         expect(isolation.layers.cgroup.on).toBe(true);
-        for (const dir of cgroups.dirs(box.id))
+        for (const dir of await cgroups.dirs(box.id))
           expect(isolation.layers.cgroup.detail).toContain(dir);
       } else {
         expect(isolation.layers.cgroup.on).toBe(false);

@@ -142,7 +142,7 @@ export function defineLifecycleTests(ctx: SuiteContext): void {
         if (!cgroups.available) throw new Error('unreachable');
         const id = uniqueId('destroy');
         const box = await ctx.create({ id });
-        const dirs = cgroups.dirs(id);
+        const dirs = await cgroups.dirs(id);
         try {
           const exists = (dir: string): Promise<boolean> =>
             access(dir).then(

@@ -1,4 +1,4 @@
-import { access, constants, readFile } from 'node:fs/promises';
+import { access, constants, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -9,8 +9,11 @@ export type CgroupProbe =
   | {
       available: true;
       version: 1 | 2;
-      /** Every cgroup directory a sandbox with this id gets. */
-      dirs(id: string): string[];
+      /**
+       * Every cgroup directory of the sandbox with this id (the driver names them
+       * "<id>.<pid>-<n>"): found while the sandbox lives.
+       */
+      dirs(id: string): Promise<string[]>;
       /** How often the box's pids limit refused a fork (pids.events "max"). */
       pidsLimitHits(id: string): Promise<number>;
       /** How many processes the box's memory limit OOM-killed. */
@@ -30,13 +33,13 @@ export async function probeCgroups(uid = process.getuid?.() ?? -1): Promise<Cgro
         reason: `cgroup v2 is not writable by uid ${uid} and IRONCLAW_CGROUP_PARENT names no delegated cgroup`,
       };
     }
-    const dir = (id: string): string => join(parent, GROUP, id);
+    const dir = (id: string): Promise<string> => boxDir(join(parent, GROUP), id);
     return {
       available: true,
       version: 2,
-      dirs: (id) => [dir(id)],
-      pidsLimitHits: (id) => counter(join(dir(id), 'pids.events'), 'max'),
-      oomKills: (id) => counter(join(dir(id), 'memory.events'), 'oom_kill'),
+      dirs: async (id) => [await dir(id)],
+      pidsLimitHits: async (id) => counter(join(await dir(id), 'pids.events'), 'max'),
+      oomKills: async (id) => counter(join(await dir(id), 'memory.events'), 'oom_kill'),
     };
   }
   const memory = join(ROOT, 'memory');
@@ -59,10 +62,21 @@ export async function probeCgroups(uid = process.getuid?.() ?? -1): Promise<Cgro
   return {
     available: true,
     version: 1,
-    dirs: (id) => [join(memory, GROUP, id), join(pids, GROUP, id)],
-    pidsLimitHits: (id) => counter(join(pids, GROUP, id, 'pids.events'), 'max'),
-    oomKills: (id) => counter(join(memory, GROUP, id, 'memory.oom_control'), 'oom_kill'),
+    dirs: (id) => Promise.all([boxDir(join(memory, GROUP), id), boxDir(join(pids, GROUP), id)]),
+    pidsLimitHits: async (id) =>
+      counter(join(await boxDir(join(pids, GROUP), id), 'pids.events'), 'max'),
+    oomKills: async (id) =>
+      counter(join(await boxDir(join(memory, GROUP), id), 'memory.oom_control'), 'oom_kill'),
   };
+}
+
+/** The one cgroup directory under `base` of the live sandbox `id` (tests' ids are unique). */
+async function boxDir(base: string, id: string): Promise<string> {
+  const prefix = `${id}.`;
+  const found = (await readdir(base)).filter((name) => name.startsWith(prefix));
+  if (found.length !== 1 || found[0] === undefined)
+    throw new Error(`expected one cgroup ${prefix}* in ${base}, found ${JSON.stringify(found)}`);
+  return join(base, found[0]);
 }
 
 /** A "name value" line of a cgroup statistics file. */

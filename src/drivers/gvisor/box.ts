@@ -12,6 +12,7 @@ import { gvisorPlatform } from './platform.js';
 import type { RunscBox } from './runsc.js';
 import { detectHostLayout } from '../../host/host-layout.js';
 import { captureOutput } from '../../host/capture-output.js';
+import { startFailure } from './start-failure.js';
 import { assertNoInheritedFds } from '../../host/inherited-fds.js';
 
 /** How long runsc may take to bring a box up (the guest's first answer is waited for above). */
@@ -45,6 +46,8 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
   const undo: (() => Promise<void>)[] = [() => runtime.remove()];
   let box: RunscBox | undefined;
   let output: BoxProcess['output'];
+  // Set once runsc runs: writing the bundle (a workspace tar among it) is not start-up time.
+  let signal: AbortSignal | undefined;
   try {
     const cgroup = options.cgroups.available
       ? await options.cgroups.create(options.id, hostCgroupLimits(limits))
@@ -73,7 +76,7 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
     const runsc = box;
     undo.unshift(() => runsc.destroy());
     await io.release();
-    const signal = AbortSignal.timeout(START_TIMEOUT_MS);
+    signal = AbortSignal.timeout(START_TIMEOUT_MS);
     if (payload.kind === 'agent') {
       runsc.child.stderr?.on('data', (chunk: Buffer) => runsc.tail.push(chunk));
     } else {
@@ -95,29 +98,15 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
     });
     return boxProcess(options.id, { runsc, sentryPid, isolation, io, undo, output });
   } catch (error) {
+    // Destroying runsc waits for its exit, which puts its log's notable lines in its tail.
     await runAll(undo).catch(() => undefined);
-    if (error instanceof IronClawError) throw withMemoryHint(error, limits.memoryBytes);
-    const timedOut = error instanceof Error && error.name === 'TimeoutError';
-    const tail = box?.tail.text().trim();
-    throw new IronClawError(
-      'SANDBOX_START_FAILED',
-      `the gVisor box ${timedOut ? `did not start within ${START_TIMEOUT_MS} ms` : 'failed to start'}${tail ? `: ${tail}` : ''}`,
-      { cause: error },
-    );
+    throw startFailure(error, {
+      timedOut: signal?.aborted ?? false,
+      timeoutMs: START_TIMEOUT_MS,
+      runscSays: box?.tail.text() ?? '',
+      memoryBytes: limits.memoryBytes,
+    });
   }
-}
-
-/**
- * A box killed during start-up under a memory limit was most likely killed by that limit: it
- * holds runsc, the gofer and the sentry as well as the box's processes.
- */
-function withMemoryHint(error: IronClawError, memoryBytes: number | undefined): IronClawError {
-  if (memoryBytes === undefined || !error.message.includes('SIGKILL')) return error;
-  return new IronClawError(
-    error.code,
-    `${error.message}\n(the memory limit of ${memoryBytes} bytes also holds gVisor's runsc, gofer and sentry; a limit this small can kill them during start-up)`,
-    { cause: error },
-  );
 }
 
 function boxProcess(

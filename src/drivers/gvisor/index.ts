@@ -20,4 +20,5 @@ export const gvisorDriver: Driver = {
     ...(await (await import('./platform.js')).probeGvisor()),
   }),
   spawn: async (options) => (await import('./box.js')).spawnGvisorBox(options),
+  sweep: async () => (await import('./runtime-dir.js')).sweepRuntimeDirs(),
 };

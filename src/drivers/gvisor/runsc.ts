@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, type StdioOptions } from 'node:child_process';
-import { open, readdir, readFile } from 'node:fs/promises';
+import { access, constants, open, readdir, readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../../core/errors.js';
 import { BoundedTail } from '../../host/bounded-tail.js';
@@ -36,15 +36,23 @@ export interface RunscBox {
   destroy(): Promise<void>;
 }
 
-/** Moves the shell into each cgroup named before "--", then becomes the command after it. */
-const ATTACH_SCRIPT =
-  'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+/**
+ * Run by sh under `setpriv --pdeathsig KILL`: gives up if its parent (this process, pid $1) died
+ * before the death signal was armed, moves itself into each cgroup named before "--", then
+ * becomes the command after it. runsc keeps the death signal across the exec, and its gofer and
+ * sandbox die with runsc (it starts them attached), so a box never outlives its owner, even one
+ * killed by SIGKILL; the read is a builtin, so the check costs no process.
+ */
+const LAUNCH_SCRIPT = [
+  'read -r _ _ _ ppid _ < /proc/$$/stat; [ "$ppid" = "$1" ] || exit 125; shift',
+  'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
+].join('\n');
 
 /** How long runsc gets to exit after its sandbox was killed, before it is killed as well. */
 const EXIT_GRACE_MS = 3000;
 
 /** Starts `runsc run` for the bundle in `runtime`. It must be destroyed by the caller. */
-export function startRunsc(options: RunscOptions): RunscBox {
+export async function startRunsc(options: RunscOptions): Promise<RunscBox> {
   const { runtime } = options;
   const asRoot = process.getuid?.() === 0;
   const runscArgs = [
@@ -63,20 +71,25 @@ export function startRunsc(options: RunscOptions): RunscBox {
     runtime.pidFile,
     runtime.containerId,
   ];
-  const [command = options.runsc, ...args] =
-    options.cgroupProcs.length === 0
-      ? [options.runsc, ...runscArgs]
-      : [
-          '/bin/sh',
-          '-c',
-          ATTACH_SCRIPT,
-          'cgroup',
-          ...options.cgroupProcs,
-          '--',
-          options.runsc,
-          ...runscArgs,
-        ];
-  const child = spawn(command, args, { stdio: options.stdio, detached: true, env: {} });
+  const args = [
+    '--pdeathsig',
+    'KILL',
+    '--',
+    '/bin/sh',
+    '-c',
+    LAUNCH_SCRIPT,
+    'launch',
+    String(process.pid),
+    ...options.cgroupProcs,
+    '--',
+    options.runsc,
+    ...runscArgs,
+  ];
+  const child = spawn(await setprivBinary(), args, {
+    stdio: options.stdio,
+    detached: true,
+    env: {},
+  });
   const tail = new BoundedTail();
   const exited = new Promise<Exit>((resolve) => {
     let done = false;
@@ -142,6 +155,28 @@ export function startRunsc(options: RunscOptions): RunscBox {
       return destroying;
     },
   };
+}
+
+let setpriv: Promise<string> | undefined;
+
+/** util-linux's setpriv, which arms the parent-death signal that runsc then keeps. */
+function setprivBinary(): Promise<string> {
+  setpriv ??= (async () => {
+    for (const path of ['/usr/bin/setpriv', '/bin/setpriv']) {
+      if (
+        await access(path, constants.X_OK).then(
+          () => true,
+          () => false,
+        )
+      )
+        return path;
+    }
+    throw new IronClawError(
+      'DRIVER_UNAVAILABLE',
+      'gVisor boxes need setpriv (util-linux) so that they die with their owner: install util-linux',
+    );
+  })();
+  return setpriv;
 }
 
 /** Waits for runsc's pid file (written once the sandbox exists), polling: it is a few ms. */

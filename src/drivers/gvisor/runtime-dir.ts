@@ -1,5 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { markOwner, sweepDeadOwners } from '../../host/dir-owner.js';
 import { defaultStateDir, ensureStateDir } from '../../host/state-dir.js';
 
 /**
@@ -19,11 +20,20 @@ export interface BoxRuntimeDir {
   remove(): Promise<void>;
 }
 
-/** Makes the runtime directory of box `id` under `<state dir>/gvisor`. */
+/** Where gVisor boxes' runtime directories live. */
+function runtimeBase(): string {
+  return join(defaultStateDir(), 'gvisor');
+}
+
+/**
+ * Makes the runtime directory of box `id` under `<state dir>/gvisor`, recording this process as
+ * its owner (see sweepRuntimeDirs).
+ */
 export async function makeRuntimeDir(id: string): Promise<BoxRuntimeDir> {
-  const base = join(await ensureStateDir(defaultStateDir()), 'gvisor');
-  await ensureStateDir(base);
+  await ensureStateDir(defaultStateDir());
+  const base = await ensureStateDir(runtimeBase());
   const dir = await mkdtemp(join(base, `${id}-`));
+  await markOwner(dir);
   const bundle = join(dir, 'bundle');
   return {
     dir,
@@ -35,4 +45,12 @@ export async function makeRuntimeDir(id: string): Promise<BoxRuntimeDir> {
     pidFile: join(dir, 'sandbox.pid'),
     remove: () => rm(dir, { recursive: true, force: true, maxRetries: 3 }),
   };
+}
+
+/**
+ * Removes the runtime directories left by owners that died without removing them (a process
+ * killed with SIGKILL: its box died with it, runsc having run under its parent-death signal).
+ */
+export async function sweepRuntimeDirs(): Promise<number> {
+  return (await sweepDeadOwners(runtimeBase())).length;
 }

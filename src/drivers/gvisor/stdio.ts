@@ -44,9 +44,11 @@ export async function channelPair(dir: string): Promise<{ host: Socket; box: Soc
     ]);
     return { host, box };
   } catch (error) {
-    throw new IronClawError('SANDBOX_START_FAILED', `cannot make the guest channel at ${path}`, {
-      cause: error,
-    });
+    throw new IronClawError(
+      'SANDBOX_START_FAILED',
+      `cannot make the guest channel at ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   } finally {
     server.close();
     if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });

@@ -25,4 +25,5 @@ export const qemuDriver: Driver = {
       'apt-get install qemu-system-x86 busybox-static e2fsprogs cpio python3 (or set IRONCLAW_QEMU)',
     ),
   spawn: async (options) => (await import('./box.js')).spawnQemuBox(options),
+  sweep: async () => (await import('./runtime-dir.js')).sweepVmRuntimeDirs(),
 };

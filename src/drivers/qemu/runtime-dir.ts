@@ -1,6 +1,7 @@
 import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IronClawError } from '../../core/errors.js';
+import { markOwner, sweepDeadOwners } from '../../host/dir-owner.js';
 import { defaultStateDir, ensureStateDir } from '../../host/state-dir.js';
 
 /**
@@ -33,6 +34,7 @@ export async function makeVmRuntimeDir(id: string): Promise<VmRuntimeDir> {
   const base = await vmmBase();
   // Short: socket paths must fit in sockaddr_un (108 bytes) under $XDG_RUNTIME_DIR too.
   const dir = await mkdtemp(join(base, `${id.slice(0, 24)}-`));
+  await markOwner(dir);
   return {
     dir,
     agentSocket: join(dir, 'agent.sock'),
@@ -43,6 +45,17 @@ export async function makeVmRuntimeDir(id: string): Promise<VmRuntimeDir> {
     qemuLog: join(dir, 'qemu.log'),
     remove: () => rm(dir, { recursive: true, force: true, maxRetries: 3 }),
   };
+}
+
+/**
+ * Removes the VM directories left by owners that died without removing them (a process killed
+ * with SIGKILL: its VMM died with it, jailed with --die-with-parent), with the RAM file of a
+ * template build they interrupted. The templates themselves are the store's (template.ts).
+ */
+export async function sweepVmRuntimeDirs(): Promise<number> {
+  const base =
+    process.getuid?.() === 0 ? `${defaultStateDir()}-vmm` : join(defaultStateDir(), 'qemu');
+  return (await sweepDeadOwners(base)).length;
 }
 
 async function userVmmBase(): Promise<string> {
