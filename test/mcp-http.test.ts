@@ -305,6 +305,56 @@ describe('the HTTP gate', () => {
     });
   });
 
+  test("error answers carry the request's id whenever it could be parsed", async () => {
+    const opened = await post(auth());
+    const session = { ...auth(), 'mcp-session-id': opened.headers.get('mcp-session-id') ?? '' };
+    await opened.text();
+    const cases: [Record<string, string>, string, number, string | number | null][] = [
+      // Fails validation in a session (the SDK's transport answers it).
+      [session, '{"jsonrpc":"2.0","id":"c","method":5}', 400, 'c'],
+      [
+        { ...session, 'mcp-protocol-version': '1999-01-01' },
+        '{"jsonrpc":"2.0","id":4,"method":"tools/list"}',
+        400,
+        4,
+      ],
+      // Answered before a session is found.
+      [auth(), '{"jsonrpc":"2.0","id":5,"method":"tools/list"}', 400, 5],
+      [
+        { ...auth(), 'mcp-session-id': randomUUID() },
+        '{"jsonrpc":"2.0","id":"s","method":"tools/list"}',
+        404,
+        's',
+      ],
+      // A 2026-07-28 request that fails validation already had its id; it keeps it.
+      [
+        { ...auth(), 'mcp-protocol-version': '2026-07-28' },
+        '{"jsonrpc":"2.0","id":"m","method":"tools/list","params":{}}',
+        400,
+        'm',
+      ],
+      // Not JSON: no id to give.
+      [session, '{"jsonrpc":"2.0","id":6,', 400, null],
+    ];
+    for (const [headers, body, status, id] of cases) {
+      const answer = await post(headers, body);
+      expect([answer.status, ((await answer.json()) as { id: unknown }).id], body).toEqual([
+        status,
+        id,
+      ]);
+    }
+    // Too big to keep, sent as the TypeScript SDK orders a request: its id comes last.
+    const big = JSON.stringify({
+      jsonrpc: '2.0',
+      method: 'tools/call',
+      params: { name: 'run', arguments: { command: 'x'.repeat(17 * 1024 * 1024) } },
+      id: 'big',
+    });
+    const huge = await post(session, big);
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toMatchObject({ id: 'big', error: { code: -32000 } });
+  });
+
   test('an idle session is ended and its sandboxes destroyed', async () => {
     const idle = await startServer(['--idle-timeout', '1s', '--pool', '0'], {
       IRONCLAW_MCP_TOKEN: 'a-token-chosen-by-the-test',
