@@ -395,6 +395,66 @@ describe('the HTTP gate', () => {
   });
 });
 
+describe('session capacity', () => {
+  test('sessions never ended by their clients do not lock new ones out; busy ones and ones holding sandboxes stay', async () => {
+    const crowded = await startServer(['--pool', '0'], {
+      IRONCLAW_MCP_TOKEN: 'a-token-for-the-capacity-test',
+    });
+    const clients: Client[] = [];
+    try {
+      const holder = await connect(crowded);
+      const runner = await connect(crowded);
+      clients.push(holder, runner);
+      const { sandboxId } = data<{ sandboxId: string }>(await call(holder, 'sandbox_create', {}));
+      const marker = `ironclaw-marker-${randomUUID()}`;
+      const running = call(runner, 'run', { command: `sleep 15; echo ${marker}` });
+      running.catch(() => undefined); // awaited below; a failure before that is reported there
+      await eventually(
+        () => hostPidsWith(marker),
+        (pids) => pids.length > 0,
+      );
+      // More sessions than the server holds, none ended: what the Inspector and the SDK
+      // client's close() leave behind. Each one still gets in.
+      for (let opened = 0; opened < 40; opened++) {
+        const answer = await fetch(crowded.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            authorization: `Bearer ${crowded.token}`,
+          },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'initialize',
+            params: {
+              protocolVersion: '2025-11-25',
+              capabilities: {},
+              clientInfo: { name: 'abandoned', version: '1' },
+            },
+          }),
+        });
+        expect(answer.status, `session ${opened + 1}`).toBe(200);
+        await answer.text();
+      }
+      // The call was running all along (else its session would have been fair game).
+      expect(await hostPidsWith(marker)).not.toEqual([]);
+      const late = await connect(crowded);
+      clients.push(late);
+      expect((await late.listTools()).tools).toHaveLength(8);
+      expect(crowded.stderr()).toContain('session ended to make room for a new one');
+      // The session running a call and the one holding a sandbox were not the ones ended.
+      expect(data<{ stdout: string }>(await running).stdout).toBe(`${marker}\n`);
+      expect(
+        data(await call(holder, 'sandbox_exec', { sandboxId, command: 'echo kept' })),
+      ).toMatchObject({ stdout: 'kept\n' });
+    } finally {
+      await Promise.allSettled(clients.map((one) => one.close()));
+      expect(await crowded.stop()).toBe(0);
+    }
+  }, 60_000);
+});
+
 /** Starts a long-lived process in the sandbox whose command line carries a unique marker. */
 async function startMarker(target: Client, sandboxId: string): Promise<string> {
   const marker = `ironclaw-marker-${randomUUID()}`;

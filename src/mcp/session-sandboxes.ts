@@ -34,6 +34,7 @@ export class SessionSandboxes {
   readonly #entries = new Map<string, SessionSandbox>();
   #pending = 0;
   #inFlight = 0;
+  #lastActiveAt = performance.now();
   #closed = false;
   readonly #idleTimer: NodeJS.Timeout;
 
@@ -50,13 +51,30 @@ export class SessionSandboxes {
     return this.#options.maxSandboxes;
   }
 
+  /** True while a call runs or a sandbox is being made: the session is doing something. */
+  get busy(): boolean {
+    return this.#inFlight > 0 || this.#pending > 0;
+  }
+
+  /** Sandboxes the session holds (made by sandbox_create and not destroyed). */
+  get held(): number {
+    return this.#entries.size;
+  }
+
+  /** When a call last started or ended (performance.now()). */
+  get lastActiveAt(): number {
+    return this.#lastActiveAt;
+  }
+
   /** Runs one call of this session: the session is not idle while a call runs. */
   async use<T>(call: () => Promise<T>): Promise<T> {
     this.#inFlight++;
+    this.#lastActiveAt = performance.now();
     try {
       return await call();
     } finally {
       this.#inFlight--;
+      this.#lastActiveAt = performance.now();
       if (!this.#closed) this.#idleTimer.refresh();
     }
   }
