@@ -324,6 +324,45 @@ describe('ironclaw wrap pins tools by name', () => {
   });
 });
 
+// The reference server whose capability-dependent tool list showed the false alarm. It is not a
+// dependency of the project: install it anywhere (`npm install --prefix DIR
+// @modelcontextprotocol/server-everything`) and set IRONCLAW_TEST_SERVER_EVERYTHING=DIR/node_modules.
+const EVERYTHING = process.env.IRONCLAW_TEST_SERVER_EVERYTHING;
+describe.skipIf(EVERYTHING === undefined)(
+  'ironclaw wrap with server-everything (needs IRONCLAW_TEST_SERVER_EVERYTHING)',
+  () => {
+    test('clients with and without capabilities are both served, before and after --accept-tools', async () => {
+      const state = await stateDir();
+      const args = [
+        '--mount',
+        `${EVERYTHING ?? ''}:/opt/mcp/node_modules:ro`,
+        '--',
+        'node',
+        '/opt/mcp/node_modules/@modelcontextprotocol/server-everything/dist/index.js',
+        'stdio',
+      ];
+      const rich = { sampling: {}, elicitation: { form: {}, url: {} } };
+      const counts = async (): Promise<number[]> => {
+        const seen: number[] = [];
+        for (const capabilities of [{}, rich, {}]) {
+          const { client } = await wrap(args, { state, capabilities });
+          seen.push((await toolNames(client)).length);
+          await client.close();
+        }
+        return seen;
+      };
+      const before = await counts();
+      expect(before[1]).toBeGreaterThan(before[0] ?? 0);
+      expect(before[2]).toBe(before[0]);
+      const accepted = await runCli(['wrap', '--accept-tools', ...args], {
+        env: { IRONCLAW_STATE_DIR: state, IRONCLAW_DATA_DIR: state },
+      });
+      expect(accepted.code).toBe(0);
+      expect(await counts()).toEqual(before);
+    }, 120_000);
+  },
+);
+
 describe('ironclaw wrap and cancellation', () => {
   test('a cancelled call is audited as cancelled, and its late answer is dropped quietly', async () => {
     const { client, stderr } = await wrap(['--mount', FIXTURES, '--', ...FIXTURE], {
