@@ -1,5 +1,5 @@
 // The wrap proxy's bookkeeping, between in-memory ends (the boxed server is test/mcp-wrap.test.ts).
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/server';
@@ -10,7 +10,7 @@ import { ALLOW_ALL } from './wrap-policy.js';
 import { WrapProxy } from './wrap-proxy.js';
 import { ToolGuard } from './wrap-tool-guard.js';
 
-async function proxyPair() {
+async function proxyPair(options: { pins?: string } = {}) {
   const lines: string[] = [];
   const log = stderrLogger({ level: 'debug', write: (line) => void lines.push(line) });
   const toServer: JSONRPCMessage[] = [];
@@ -26,7 +26,8 @@ async function proxyPair() {
     send: (message) => Promise.resolve(void toClient.push(message)),
     close: () => Promise.resolve(),
   };
-  const pins = join(await mkdtemp(join(tmpdir(), 'ironclaw-wrap-proxy-')), 'pins.json');
+  const pins =
+    options.pins ?? join(await mkdtemp(join(tmpdir(), 'ironclaw-wrap-proxy-')), 'pins.json');
   const proxy = new WrapProxy({
     downstream,
     upstream,
@@ -88,5 +89,20 @@ describe('WrapProxy', () => {
     // A cancel for nothing waiting is not passed on.
     fromClient({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1 } });
     expect(toServer).toHaveLength(3);
+  });
+
+  test('a tool list that cannot be checked against the pins is answered with an error, not passed on', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ironclaw-wrap-proxy-'));
+    const { upstream, fromClient, toClient } = await proxyPair({
+      pins: join(dir, 'sub', 'pins.json'),
+    });
+    await writeFile(join(dir, 'sub'), 'not a directory');
+    fromClient({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    upstream.onmessage({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'a' }] } });
+    await expect.poll(() => toClient).toHaveLength(1);
+    expect(toClient[0]).toMatchObject({
+      id: 1,
+      error: { code: -32603, message: expect.stringContaining('could not check') as unknown },
+    });
   });
 });

@@ -195,7 +195,17 @@ export class WrapProxy {
       );
     }
     if (pending.method === 'tools/list' && isJSONRPCResultResponse(message)) {
-      const changes = await this.#reviewTools(message.result);
+      let changes: ToolChanges | undefined;
+      try {
+        changes = await this.#reviewTools(message.result);
+      } catch (error) {
+        // Fail closed, but answer: a list that could not be checked (the pin file cannot be
+        // read or written) is not passed on, and the client is not left waiting.
+        const why = `IronClaw could not check the wrapped server's tool list against its pins: ${(error as Error).message}`;
+        this.#options.log.error(why);
+        await this.#toClient({ jsonrpc: '2.0', id, error: { code: INTERNAL_ERROR, message: why } });
+        return;
+      }
       if (changes) {
         await this.#toClient({ jsonrpc: '2.0', id, error: this.#changedError(changes) });
         return;
