@@ -305,6 +305,56 @@ describe('the HTTP gate', () => {
     });
   });
 
+  test("error answers carry the request's id whenever it could be parsed", async () => {
+    const opened = await post(auth());
+    const session = { ...auth(), 'mcp-session-id': opened.headers.get('mcp-session-id') ?? '' };
+    await opened.text();
+    const cases: [Record<string, string>, string, number, string | number | null][] = [
+      // Fails validation in a session (the SDK's transport answers it).
+      [session, '{"jsonrpc":"2.0","id":"c","method":5}', 400, 'c'],
+      [
+        { ...session, 'mcp-protocol-version': '1999-01-01' },
+        '{"jsonrpc":"2.0","id":4,"method":"tools/list"}',
+        400,
+        4,
+      ],
+      // Answered before a session is found.
+      [auth(), '{"jsonrpc":"2.0","id":5,"method":"tools/list"}', 400, 5],
+      [
+        { ...auth(), 'mcp-session-id': randomUUID() },
+        '{"jsonrpc":"2.0","id":"s","method":"tools/list"}',
+        404,
+        's',
+      ],
+      // A 2026-07-28 request that fails validation already had its id; it keeps it.
+      [
+        { ...auth(), 'mcp-protocol-version': '2026-07-28' },
+        '{"jsonrpc":"2.0","id":"m","method":"tools/list","params":{}}',
+        400,
+        'm',
+      ],
+      // Not JSON: no id to give.
+      [session, '{"jsonrpc":"2.0","id":6,', 400, null],
+    ];
+    for (const [headers, body, status, id] of cases) {
+      const answer = await post(headers, body);
+      expect([answer.status, ((await answer.json()) as { id: unknown }).id], body).toEqual([
+        status,
+        id,
+      ]);
+    }
+    // Too big to keep, sent as the TypeScript SDK orders a request: its id comes last.
+    const big = JSON.stringify({
+      jsonrpc: '2.0',
+      method: 'tools/call',
+      params: { name: 'run', arguments: { command: 'x'.repeat(17 * 1024 * 1024) } },
+      id: 'big',
+    });
+    const huge = await post(session, big);
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toMatchObject({ id: 'big', error: { code: -32000 } });
+  });
+
   test('an idle session is ended and its sandboxes destroyed', async () => {
     const idle = await startServer(['--idle-timeout', '1s', '--pool', '0'], {
       IRONCLAW_MCP_TOKEN: 'a-token-chosen-by-the-test',
@@ -343,6 +393,66 @@ describe('the HTTP gate', () => {
       expect(await idle.stop()).toBe(0);
     }
   });
+});
+
+describe('session capacity', () => {
+  test('sessions never ended by their clients do not lock new ones out; busy ones and ones holding sandboxes stay', async () => {
+    const crowded = await startServer(['--pool', '0'], {
+      IRONCLAW_MCP_TOKEN: 'a-token-for-the-capacity-test',
+    });
+    const clients: Client[] = [];
+    try {
+      const holder = await connect(crowded);
+      const runner = await connect(crowded);
+      clients.push(holder, runner);
+      const { sandboxId } = data<{ sandboxId: string }>(await call(holder, 'sandbox_create', {}));
+      const marker = `ironclaw-marker-${randomUUID()}`;
+      const running = call(runner, 'run', { command: `sleep 15; echo ${marker}` });
+      running.catch(() => undefined); // awaited below; a failure before that is reported there
+      await eventually(
+        () => hostPidsWith(marker),
+        (pids) => pids.length > 0,
+      );
+      // More sessions than the server holds, none ended: what the Inspector and the SDK
+      // client's close() leave behind. Each one still gets in.
+      for (let opened = 0; opened < 40; opened++) {
+        const answer = await fetch(crowded.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            authorization: `Bearer ${crowded.token}`,
+          },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'initialize',
+            params: {
+              protocolVersion: '2025-11-25',
+              capabilities: {},
+              clientInfo: { name: 'abandoned', version: '1' },
+            },
+          }),
+        });
+        expect(answer.status, `session ${opened + 1}`).toBe(200);
+        await answer.text();
+      }
+      // The call was running all along (else its session would have been fair game).
+      expect(await hostPidsWith(marker)).not.toEqual([]);
+      const late = await connect(crowded);
+      clients.push(late);
+      expect((await late.listTools()).tools).toHaveLength(8);
+      expect(crowded.stderr()).toContain('session ended to make room for a new one');
+      // The session running a call and the one holding a sandbox were not the ones ended.
+      expect(data<{ stdout: string }>(await running).stdout).toBe(`${marker}\n`);
+      expect(
+        data(await call(holder, 'sandbox_exec', { sandboxId, command: 'echo kept' })),
+      ).toMatchObject({ stdout: 'kept\n' });
+    } finally {
+      await Promise.allSettled(clients.map((one) => one.close()));
+      expect(await crowded.stop()).toBe(0);
+    }
+  }, 60_000);
 });
 
 /** Starts a long-lived process in the sandbox whose command line carries a unique marker. */

@@ -64,7 +64,12 @@ afterAll(async () => {
 
 async function wrap(
   args: string[],
-  options: { state: string; env?: Record<string, string> },
+  options: {
+    state: string;
+    env?: Record<string, string>;
+    /** What the client declares; elicitation (answered with "blue") unless given. */
+    capabilities?: Record<string, unknown>;
+  },
 ): Promise<{ client: Client; stderr: () => string }> {
   let stderr = '';
   const transport = new StdioClientTransport({
@@ -81,11 +86,12 @@ async function wrap(
   transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const client = new Client(
     { name: 'ironclaw-wrap-test', version: '1.0.0' },
-    { capabilities: { elicitation: { form: {} } } },
+    { capabilities: options.capabilities ?? { elicitation: { form: {} } } },
   );
-  client.setRequestHandler('elicitation/create', () =>
-    Promise.resolve({ action: 'accept' as const, content: { colour: 'blue' } }),
-  );
+  if (options.capabilities === undefined)
+    client.setRequestHandler('elicitation/create', () =>
+      Promise.resolve({ action: 'accept' as const, content: { colour: 'blue' } }),
+    );
   await client.connect(transport);
   open.push(client);
   return { client, stderr: () => stderr };
@@ -94,6 +100,10 @@ async function wrap(
 function text(result: Result): string {
   const [first] = result.content;
   return first?.type === 'text' ? first.text : '';
+}
+
+async function toolNames(client: Client): Promise<string[]> {
+  return (await client.listTools()).tools.map((tool) => tool.name);
 }
 
 function audits(stderr: string): Record<string, unknown>[] {
@@ -262,6 +272,126 @@ describe('ironclaw wrap with a hostile test server', () => {
   });
 });
 
+describe('ironclaw wrap pins tools by name', () => {
+  const args = [
+    '--env',
+    'FIXTURE_BY_CAPABILITY',
+    '--env',
+    'FIXTURE_VARIANT',
+    '--mount',
+    FIXTURES,
+    '--',
+    ...FIXTURE,
+  ];
+  const env = { FIXTURE_BY_CAPABILITY: '1', FIXTURE_VARIANT: 'a' };
+
+  test("a tool list that depends on the client's capabilities is no rug pull; accepting locks no client out", async () => {
+    const state = await stateDir();
+    const plain = await wrap(args, { state, env, capabilities: {} });
+    expect(await toolNames(plain.client)).toEqual(['echo', 'read_host_file', 'connect', 'wait']);
+    await plain.client.close();
+
+    // A richer client is shown one more tool: new, not changed, so it is passed on and pinned.
+    const rich = await wrap(args, { state, env });
+    expect(await toolNames(rich.client)).toContain('ask');
+    const asked = await rich.client.callTool({ name: 'ask', arguments: {} });
+    expect(JSON.parse(text(asked))).toEqual({ action: 'accept', content: { colour: 'blue' } });
+    expect(rich.stderr()).toContain('lists tools not seen before');
+    await rich.client.close();
+
+    const accepted = await runCli(['wrap', '--accept-tools', ...args], {
+      env: { IRONCLAW_STATE_DIR: state, IRONCLAW_DATA_DIR: state, ...env },
+    });
+    expect(accepted.code).toBe(0);
+    expect(accepted.stderr).toContain('accepted 5 tools (no changes)');
+
+    for (const capabilities of [undefined, {}]) {
+      const after = await wrap(args, { state, env, ...(capabilities ? { capabilities } : {}) });
+      expect(await toolNames(after.client)).toHaveLength(capabilities ? 4 : 5);
+      await after.client.close();
+    }
+  }, 90_000);
+
+  test('a changed tool is still flagged when a new one comes with it', async () => {
+    const state = await stateDir();
+    const plain = await wrap(args, { state, env, capabilities: {} });
+    await toolNames(plain.client);
+    await plain.client.close();
+    const changed = await wrap(args, { state, env: { ...env, FIXTURE_VARIANT: 'b' } });
+    await expect(changed.client.listTools()).rejects.toThrow(/changed: echo(?!.*ask)/);
+    const blocked = await changed.client.callTool({ name: 'echo', arguments: { text: 'x' } });
+    expect(text(blocked)).toContain('rug pull');
+  });
+});
+
+// The reference server whose capability-dependent tool list showed the false alarm. It is not a
+// dependency of the project: install it anywhere (`npm install --prefix DIR
+// @modelcontextprotocol/server-everything`) and set IRONCLAW_TEST_SERVER_EVERYTHING=DIR/node_modules.
+const EVERYTHING = process.env.IRONCLAW_TEST_SERVER_EVERYTHING;
+describe.skipIf(EVERYTHING === undefined)(
+  'ironclaw wrap with server-everything (needs IRONCLAW_TEST_SERVER_EVERYTHING)',
+  () => {
+    test('clients with and without capabilities are both served, before and after --accept-tools', async () => {
+      const state = await stateDir();
+      const args = [
+        '--mount',
+        `${EVERYTHING ?? ''}:/opt/mcp/node_modules:ro`,
+        '--',
+        'node',
+        '/opt/mcp/node_modules/@modelcontextprotocol/server-everything/dist/index.js',
+        'stdio',
+      ];
+      const rich = { sampling: {}, elicitation: { form: {}, url: {} } };
+      const counts = async (): Promise<number[]> => {
+        const seen: number[] = [];
+        for (const capabilities of [{}, rich, {}]) {
+          const { client } = await wrap(args, { state, capabilities });
+          seen.push((await toolNames(client)).length);
+          await client.close();
+        }
+        return seen;
+      };
+      const before = await counts();
+      expect(before[1]).toBeGreaterThan(before[0] ?? 0);
+      expect(before[2]).toBe(before[0]);
+      const accepted = await runCli(['wrap', '--accept-tools', ...args], {
+        env: { IRONCLAW_STATE_DIR: state, IRONCLAW_DATA_DIR: state },
+      });
+      expect(accepted.code).toBe(0);
+      expect(await counts()).toEqual(before);
+    }, 120_000);
+  },
+);
+
+describe('ironclaw wrap and cancellation', () => {
+  test('a cancelled call is audited as cancelled, and its late answer is dropped quietly', async () => {
+    const { client, stderr } = await wrap(['--mount', FIXTURES, '--', ...FIXTURE], {
+      state: await stateDir(),
+    });
+    const controller = new AbortController();
+    const call = client.callTool(
+      { name: 'wait', arguments: { ms: 1000 } },
+      { signal: controller.signal },
+    );
+    await expect.poll(stderr).toContain('fixture: called wait');
+    controller.abort('the test cancels');
+    await expect(call).rejects.toThrow();
+    await expect
+      .poll(() => audits(stderr()))
+      .toContainEqual(
+        expect.objectContaining({ tool: 'wait', decision: 'allowed', outcome: 'cancelled' }),
+      );
+    await expect.poll(stderr, { timeout: 10_000 }).toContain('fixture: answered wait');
+    const echo = await client.callTool({ name: 'echo', arguments: { text: 'after' } });
+    expect(text(echo)).toBe('after');
+    expect(stderr()).not.toContain('never sent');
+    expect(audits(stderr()).map((record) => [record.tool, record.outcome])).toEqual([
+      ['wait', 'cancelled'],
+      ['echo', 'answered'],
+    ]);
+  });
+});
+
 describe('ironclaw wrap input handling', () => {
   test('malformed input from the client gets an error and the proxy keeps serving', async () => {
     const child = spawn(process.execPath, [BIN, 'wrap', '--mount', FIXTURES, '--', ...FIXTURE], {
@@ -300,7 +430,7 @@ describe('ironclaw wrap input handling', () => {
     expect(lines[1]).toMatchObject({ id: 7, error: { code: -32600 } });
     expect(lines[2]).toMatchObject({ id: 1, result: { serverInfo: { name: 'fixture' } } });
     expect(lines[3]).toMatchObject({ id: 2 });
-    expect((lines[3]?.result as { tools?: unknown[] }).tools).toHaveLength(4);
+    expect((lines[3]?.result as { tools?: unknown[] }).tools).toHaveLength(5);
   });
 
   test('refuses what it cannot enforce, with a clear message', async () => {

@@ -36,6 +36,8 @@ export type AuditEvent =
       tool: string | undefined;
       argumentsSha256: string | undefined;
       decision: 'allowed' | 'denied';
+      /** How it ended: the server's answer (a result or an error), a denial, or the client's cancel. */
+      outcome: 'answered' | 'error' | 'denied' | 'cancelled';
       isError: boolean;
       reason?: string;
       error?: string;

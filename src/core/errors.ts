@@ -10,6 +10,8 @@ export const ERROR_CODES = [
   'SANDBOX_NOT_FOUND',
   'SANDBOX_START_FAILED',
   'SANDBOX_CLOSED',
+  /** A sandbox limit is reached: by what the caller holds, or, for now, by calls in progress. */
+  'SANDBOX_LIMIT',
   'POLICY_UNENFORCEABLE',
   'DRIVER_UNAVAILABLE',
   'IMAGE_BUILD_FAILED',

@@ -1,37 +1,56 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { jsonRpcErrorBody } from './http-gate.js';
+import { EDGE_BYTES, type ErrorId } from './request-id.js';
 
 /** Largest request body accepted; a file write of 8 MiB in base64 fits with room to spare. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
+/** A body over the limit: dropped, but for a few bytes of each end, where its id may be. */
+export interface TooLarge {
+  tooLarge: true;
+  head: string;
+  tail: string;
+}
+
 /**
- * Reads a request body, at most `maxBytes`. A body over the limit resolves `undefined`: what
- * arrives is drained and dropped (never stored) so the client can read the 413 answer, up to
- * `drainBytes`, past which the answer goes out at once and the connection is closed.
+ * Reads a request body, at most `maxBytes`. A body over the limit resolves to `TooLarge`: what
+ * arrives is drained and dropped (never stored, but for its first and last EDGE_BYTES) so the
+ * client can read the 413 answer, up to `drainBytes`, past which the answer goes out at once
+ * and the connection is closed.
  */
 export function readBody(
   req: IncomingMessage,
   maxBytes: number,
   drainBytes = 4 * maxBytes,
-): Promise<Buffer | undefined> {
+): Promise<Buffer | TooLarge> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let head = Buffer.alloc(0);
+    let tail = Buffer.alloc(0);
+    const tooLarge = (): TooLarge => ({
+      tooLarge: true,
+      head: head.toString('utf8'),
+      tail: tail.toString('utf8'),
+    });
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > drainBytes) {
-      resolve(undefined);
+      resolve(tooLarge());
       return;
     }
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
+      if (head.length < EDGE_BYTES)
+        head = Buffer.concat([head, chunk.subarray(0, EDGE_BYTES - head.length)]);
+      tail = Buffer.from(Buffer.concat([tail, chunk.subarray(-EDGE_BYTES)]).subarray(-EDGE_BYTES));
       if (size <= maxBytes) chunks.push(chunk);
       else chunks.length = 0;
       if (size > drainBytes) {
         req.pause();
-        resolve(undefined);
+        resolve(tooLarge());
       }
     });
-    req.once('end', () => resolve(size > maxBytes ? undefined : Buffer.concat(chunks)));
+    req.once('end', () => resolve(size > maxBytes ? tooLarge() : Buffer.concat(chunks)));
     req.once('error', reject);
   });
 }
@@ -93,14 +112,47 @@ export async function sendWebResponse(res: ServerResponse, response: Response): 
   res.end();
 }
 
+/**
+ * An error answer whose JSON-RPC id is null (the SDK's transports, and our own answers before
+ * a session is found, all write null) gets the request's id when it is known.
+ */
+export async function withRequestId(response: Response, id: ErrorId): Promise<Response> {
+  if (id === null || response.status < 400) return response;
+  if (!response.headers.get('content-type')?.includes('application/json')) return response;
+  const text = await response.text();
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    answer = undefined;
+  }
+  const answered =
+    typeof answer === 'object' &&
+    answer !== null &&
+    !Array.isArray(answer) &&
+    'error' in answer &&
+    'id' in answer &&
+    answer.id === null
+      ? JSON.stringify({ ...answer, id })
+      : text;
+  const headers = new Headers(response.headers);
+  headers.delete('content-length');
+  return new Response(answered, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+}
+
 /** An error answer made here, before the SDK sees the request. */
 export function sendError(
   res: ServerResponse,
   status: number,
   message: string,
   headers: Record<string, string> = {},
+  id: ErrorId = null,
 ): void {
-  const body = jsonRpcErrorBody(message);
+  const body = jsonRpcErrorBody(message, -32000, id);
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),

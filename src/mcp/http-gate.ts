@@ -75,6 +75,10 @@ export function allowedHostnames(bindHost: string, extra: readonly string[] = []
 }
 
 /** A JSON-RPC error as an HTTP response body, as MCP's Streamable HTTP transport answers. */
-export function jsonRpcErrorBody(message: string, code = -32000): string {
-  return JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+export function jsonRpcErrorBody(
+  message: string,
+  code = -32000,
+  id: string | number | null = null,
+): string {
+  return JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id });
 }

@@ -14,6 +14,8 @@ export const MAX_HTTP_SESSIONS = 32;
 interface HttpSession {
   transport: WebStandardStreamableHTTPServerTransport;
   sandboxes: SessionSandboxes;
+  /** When a request last named it (performance.now()). */
+  lastRequestAt: number;
 }
 
 /**
@@ -21,10 +23,18 @@ interface HttpSession {
  * own sandboxes, an unguessable Mcp-Session-Id), every later request names it, and DELETE, an
  * idle expiry or shutdown ends it and destroys its sandboxes. A request naming a session that
  * does not exist (never opened, ended, or forged) gets 404, which tells a client to start anew.
+ *
+ * Many clients never send DELETE (the SDK client's close(), the Inspector, the conformance
+ * suite), so a full table is normal, not an attack: a new session then takes the place of the
+ * least recently used one that holds no sandbox and runs no call. Such a session costs its
+ * client nothing but a new initialize (a 404 tells it to), while one holding sandboxes keeps
+ * state the client was given and is only ended by its client, or by the idle timeout.
  */
 export class HttpSessions {
   readonly #options: McpServeOptions & { maxBodyBytes: number };
   readonly #sessions = new Map<string, HttpSession>();
+  /** Sessions whose initialize is being answered, not yet in #sessions. */
+  #opening = 0;
 
   constructor(options: McpServeOptions & { maxBodyBytes: number }) {
     this.#options = options;
@@ -40,6 +50,7 @@ export class HttpSessions {
           -32001,
           'Session not found: it ended or never existed; send initialize to start a new one',
         );
+      session.lastRequestAt = performance.now();
       return session.transport.handleRequest(request);
     }
     let body: unknown;
@@ -56,18 +67,44 @@ export class HttpSessions {
         -32000,
         'Bad Request: no Mcp-Session-Id header; send initialize first to open a session',
       );
-    if (this.#sessions.size >= MAX_HTTP_SESSIONS)
+    if (this.#sessions.size + this.#opening >= MAX_HTTP_SESSIONS && !(await this.#evictOne()))
       return answer(
         503,
         -32000,
-        `Service Unavailable: ${MAX_HTTP_SESSIONS} sessions are open, the most this server holds; end one (DELETE) first`,
+        `Service Unavailable: ${MAX_HTTP_SESSIONS} sessions are open, the most this server holds, and each holds sandboxes or is running a call; end one (DELETE), or retry when a session's call ends or it times out idle`,
       );
-    return this.#open(request, body);
+    this.#opening++;
+    try {
+      return await this.#open(request, body);
+    } finally {
+      this.#opening--;
+    }
   }
 
   /** Ends every session and destroys its sandboxes. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#sessions.keys()].map((id) => this.#end(id)));
+  }
+
+  /**
+   * Ends the least recently used session that holds no sandbox and runs no call, to make room
+   * for a new one; false when there is none.
+   */
+  async #evictOne(): Promise<boolean> {
+    let victim: { id: string; at: number } | undefined;
+    for (const [id, session] of this.#sessions) {
+      if (session.sandboxes.busy || session.sandboxes.held > 0) continue;
+      const at = Math.max(session.lastRequestAt, session.sandboxes.lastActiveAt);
+      if (victim === undefined || at < victim.at) victim = { id, at };
+    }
+    if (victim === undefined) return false;
+    this.#options.log
+      .child({ session: victim.id.slice(0, 8) })
+      .info(
+        `session ended to make room for a new one: the least recently used of those holding no sandbox and running no call (last request ${Math.round((performance.now() - victim.at) / 1000)} s ago)`,
+      );
+    await this.#end(victim.id);
+    return true;
   }
 
   async #open(request: Request, body: unknown): Promise<Response> {
@@ -86,7 +123,11 @@ export class HttpSessions {
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => sessionId,
       onsessioninitialized: () => {
-        this.#sessions.set(sessionId, { transport, sandboxes });
+        this.#sessions.set(sessionId, {
+          transport,
+          sandboxes,
+          lastRequestAt: performance.now(),
+        });
         log.info('session opened');
       },
       onsessionclosed: () => void this.#end(sessionId),

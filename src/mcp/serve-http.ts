@@ -9,9 +9,11 @@ import {
   sendError,
   sendWebResponse,
   toWebRequest,
+  withRequestId,
 } from './http-bridge.js';
 import { allowedHostnames, checkRequest, MCP_PATH } from './http-gate.js';
 import { HttpSessions } from './http-sessions.js';
+import { requestIdFromEdges, requestIdOfText } from './request-id.js';
 import type { McpServeOptions, McpService } from './mcp-service.js';
 import { SessionSandboxes } from './session-sandboxes.js';
 
@@ -70,14 +72,13 @@ export async function serveMcpHttp(
       return;
     }
     const body = await readBody(req, MAX_BODY_BYTES);
-    if (body === undefined) {
+    if (!Buffer.isBuffer(body)) {
       sendError(
         res,
         413,
         `Payload Too Large: a request body may have at most ${MAX_BODY_BYTES} bytes`,
-        {
-          connection: 'close',
-        },
+        { connection: 'close' },
+        requestIdFromEdges(body.head, body.tail),
       );
       return;
     }
@@ -86,7 +87,9 @@ export async function serveMcpHttp(
       maxRequestBodySize: MAX_BODY_BYTES,
     });
     const response = legacy ? await sessions.handle(request) : await modern.fetch(request);
-    await sendWebResponse(res, response);
+    // Parsed again only for an error answer, which is rare and small next to the work saved.
+    const id = response.status >= 400 ? requestIdOfText(body.toString('utf8')) : null;
+    await sendWebResponse(res, await withRequestId(response, id));
   };
 
   const server = createServer((req, res) => {

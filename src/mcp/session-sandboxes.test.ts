@@ -46,11 +46,12 @@ describe('SessionSandboxes', () => {
     expect(() => mine.get(entry.sandbox.id)).toThrow(/no such sandbox/);
   });
 
-  test('a session holds at most maxSandboxes', async () => {
+  test("a session holds at most maxSandboxes: a limit the caller's own sandboxes fill is its fault", async () => {
     const sandboxes = session({ maxSandboxes: 1 });
     await create(sandboxes);
     await expect(create(sandboxes)).rejects.toMatchObject({
-      code: 'INVALID_ARGUMENT',
+      code: 'SANDBOX_LIMIT',
+      fault: 'request',
       message: expect.stringContaining('sandbox_destroy') as unknown,
     });
   });
@@ -58,7 +59,12 @@ describe('SessionSandboxes', () => {
   test('a one-shot box counts against the limit while it lives, then is destroyed', async () => {
     const sandboxes = session({ maxSandboxes: 1 });
     const lent = await sandboxes.oneShot({}, async (sandbox) => {
-      await expect(create(sandboxes)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      // Slots taken by calls in progress are a passing shortage, not the caller's fault.
+      await expect(create(sandboxes)).rejects.toMatchObject({
+        code: 'SANDBOX_LIMIT',
+        fault: 'capacity',
+        message: expect.stringContaining('retry') as unknown,
+      });
       expect((await sandbox.exec('echo lent')).stdout.toString()).toBe('lent\n');
       return sandbox;
     });

@@ -2,6 +2,7 @@ import { IronClawError } from '../core/errors.js';
 import type { Sandbox } from '../runtime/sandbox.js';
 import type { SandboxRequest, SandboxSource } from '../runtime/sandbox-source.js';
 import type { Logger } from './logger.js';
+import { LimitError } from './tool-result.js';
 
 export interface SessionSandboxesOptions {
   source: SandboxSource;
@@ -33,6 +34,7 @@ export class SessionSandboxes {
   readonly #entries = new Map<string, SessionSandbox>();
   #pending = 0;
   #inFlight = 0;
+  #lastActiveAt = performance.now();
   #closed = false;
   readonly #idleTimer: NodeJS.Timeout;
 
@@ -49,13 +51,30 @@ export class SessionSandboxes {
     return this.#options.maxSandboxes;
   }
 
+  /** True while a call runs or a sandbox is being made: the session is doing something. */
+  get busy(): boolean {
+    return this.#inFlight > 0 || this.#pending > 0;
+  }
+
+  /** Sandboxes the session holds (made by sandbox_create and not destroyed). */
+  get held(): number {
+    return this.#entries.size;
+  }
+
+  /** When a call last started or ended (performance.now()). */
+  get lastActiveAt(): number {
+    return this.#lastActiveAt;
+  }
+
   /** Runs one call of this session: the session is not idle while a call runs. */
   async use<T>(call: () => Promise<T>): Promise<T> {
     this.#inFlight++;
+    this.#lastActiveAt = performance.now();
     try {
       return await call();
     } finally {
       this.#inFlight--;
+      this.#lastActiveAt = performance.now();
       if (!this.#closed) this.#idleTimer.refresh();
     }
   }
@@ -151,12 +170,20 @@ export class SessionSandboxes {
     options: { keepSlot?: boolean } = {},
   ): ReturnType<SandboxSource['acquire']> {
     if (this.#closed) throw new IronClawError('SANDBOX_CLOSED', 'this session has ended');
-    if (this.#entries.size + this.#pending >= this.#options.maxSandboxes) {
-      throw new IronClawError(
-        'INVALID_ARGUMENT',
-        `this session already holds ${this.#options.maxSandboxes} sandboxes (runs in progress included), the most it may; destroy one with sandbox_destroy first`,
+    const max = this.#options.maxSandboxes;
+    const held = this.#entries.size;
+    // Only the sandboxes the caller holds are its doing; slots taken by calls still running
+    // (a `run`, a sandbox_create still starting) come free by themselves.
+    if (held >= max)
+      throw new LimitError(
+        `this session holds ${held} sandboxes, the most it may; destroy one it no longer needs with sandbox_destroy first`,
+        'request',
       );
-    }
+    if (held + this.#pending >= max)
+      throw new LimitError(
+        `all ${max} sandbox slots of this session are in use: it holds ${held} sandboxes and ${this.#pending} more are taken by calls in progress (run, or sandbox_create still starting); retry when one of those has finished`,
+        'capacity',
+      );
     this.#pending++;
     let acquired = false;
     try {

@@ -80,6 +80,19 @@ describe('StdioLineTransport', () => {
     expect(received).toEqual([{ jsonrpc: '2.0', id: 43, method: 'ping' }]);
   });
 
+  test('an oversized line is answered with its id wherever it stands before the big value', async () => {
+    const { input, answers } = await open(100);
+    input.write(
+      `{"jsonrpc":"2.0","method":"tools/call","id":"call-7","params":{"id":1,"pad":"${'x'.repeat(500)}"}}\n`,
+    );
+    input.write(`{"method":"m","params":{"a":[1,{"id":2}]},"id":8,"x":"${'y'.repeat(500)}"}\n`);
+    await tick();
+    expect(answers()).toMatchObject([
+      { id: 'call-7', error: { code: -32600 } },
+      { id: 8, error: { code: -32600 } },
+    ]);
+  });
+
   test('an oversized line whose id cannot be found is answered with a null id', async () => {
     const { input, answers } = await open(10);
     input.write(`{"params":{"id":1,"x":"${'y'.repeat(50)}"},"method":"m","jsonrpc":"2.0"}\n`);

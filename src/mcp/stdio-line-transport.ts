@@ -6,11 +6,10 @@ import {
   type Transport,
 } from '@modelcontextprotocol/server';
 import { LineSplitter } from './line-splitter.js';
+import { type ErrorId, requestIdFromEdges, requestIdOf } from './request-id.js';
 
 /** Largest message accepted on stdin; the same cap as an HTTP request body. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-
-type ErrorId = string | number | null;
 
 /**
  * MCP's stdio framing (one JSON-RPC message per line) with answers for bad input. The SDK's own
@@ -43,7 +42,7 @@ export class StdioLineTransport implements Transport {
       onLine: (line) => this.#onLine(line),
       onOversized: ({ bytes, head, tail }) =>
         this.#reply(
-          guessId(head, tail),
+          requestIdFromEdges(head, tail),
           -32600,
           `Invalid Request: a message of ${bytes} bytes is larger than the ${maxBytes}-byte limit; send big files in parts`,
         ),
@@ -100,7 +99,7 @@ export class StdioLineTransport implements Transport {
     try {
       message = parseJSONRPCMessage(value);
     } catch {
-      this.#reply(idOf(value), -32600, 'Invalid Request: not a JSON-RPC 2.0 message');
+      this.#reply(requestIdOf(value), -32600, 'Invalid Request: not a JSON-RPC 2.0 message');
       return;
     }
     this.onmessage?.(message);
@@ -110,23 +109,4 @@ export class StdioLineTransport implements Transport {
     if (this.#closed) return;
     this.#output.write(`${JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } })}\n`);
   }
-}
-
-function idOf(value: unknown): ErrorId {
-  if (typeof value !== 'object' || value === null || !('id' in value)) return null;
-  const id = value.id;
-  return typeof id === 'string' || typeof id === 'number' ? id : null;
-}
-
-/**
- * Best effort, so the client's pending call ends at once instead of timing out: clients write
- * `"id"` first or last at the top level of a message, which are the bytes kept.
- */
-function guessId(head: string, tail: string): ErrorId {
-  const pattern = '"id"\\s*:\\s*(-?\\d{1,15}|"[^"\\\\]{0,128}")';
-  const match =
-    new RegExp(`${pattern}\\s*\\}\\s*$`).exec(tail) ??
-    new RegExp(`^\\s*\\{\\s*(?:"jsonrpc"\\s*:\\s*"2\\.0"\\s*,\\s*)?${pattern}`).exec(head);
-  if (!match?.[1]) return null;
-  return JSON.parse(match[1]) as string | number;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { IronClawError } from '../core/errors.js';
 import { type Logger, stderrLogger } from './logger.js';
-import { guarded, toolFailure, toolOk } from './tool-result.js';
+import { guarded, LimitError, toolFailure, toolOk } from './tool-result.js';
 
 function capture(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
@@ -46,6 +46,19 @@ describe('tool results', () => {
       'ironclaw/error': { code: 'SANDBOX_START_FAILED', fault: 'server' },
     });
     expect(lines.join('')).toContain('sandbox_create: SANDBOX_START_FAILED: bwrap: no');
+  });
+
+  test('a limit filled by calls in progress is a capacity fault, to retry; one the caller fills is its own', () => {
+    const { log } = capture();
+    const busy = toolFailure(new LimitError('all 8 slots are in use', 'capacity'), {
+      tool: 'run',
+      log,
+    });
+    expect(textOf(busy)).toMatch(/^SANDBOX_LIMIT: all 8 slots are in use \(.*retry later\)$/);
+    expect(busy._meta).toEqual({ 'ironclaw/error': { code: 'SANDBOX_LIMIT', fault: 'capacity' } });
+    const full = toolFailure(new LimitError('holds 8 sandboxes', 'request'), { tool: 'run', log });
+    expect(textOf(full)).toBe('SANDBOX_LIMIT: holds 8 sandboxes');
+    expect(full._meta).toEqual({ 'ironclaw/error': { code: 'SANDBOX_LIMIT', fault: 'request' } });
   });
 
   test('an unexpected exception is INTERNAL: logged with its stack, reported without internals', () => {

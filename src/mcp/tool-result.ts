@@ -1,9 +1,27 @@
 import type { CallToolResult } from '@modelcontextprotocol/server';
-import { type ErrorCode, toIronClawError } from '../core/errors.js';
+import { type ErrorCode, IronClawError, toIronClawError } from '../core/errors.js';
 import type { Logger } from './logger.js';
 
-/** Where a tool failure lies: in the call (its arguments, its ids, its paths) or in IronClaw. */
-export type Fault = 'request' | 'server';
+/**
+ * Where a tool failure lies: in the call (its arguments, its ids, its paths, what the caller
+ * holds), in IronClaw, or in a capacity that work in progress has used up for now, so that the
+ * same call may succeed when retried later.
+ */
+export type Fault = 'request' | 'server' | 'capacity';
+
+/**
+ * A limit reached. Whose fault it is depends on what fills it, not on the code: the caller's
+ * own holdings (it can free one) or calls still running (it can retry when they end).
+ */
+export class LimitError extends IronClawError {
+  readonly fault: Fault;
+
+  constructor(message: string, fault: 'request' | 'capacity') {
+    super('SANDBOX_LIMIT', message);
+    this.name = 'LimitError';
+    this.fault = fault;
+  }
+}
 
 /** Codes caused by what the call asked for; every other code is IronClaw's own failure. */
 const REQUEST_FAULTS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -39,7 +57,12 @@ export function toolFailure(
   context: { tool: string; log: Logger },
 ): CallToolResult {
   const failure = toIronClawError(error);
-  const fault: Fault = REQUEST_FAULTS.has(failure.code) ? 'request' : 'server';
+  const fault: Fault =
+    failure instanceof LimitError
+      ? failure.fault
+      : REQUEST_FAULTS.has(failure.code)
+        ? 'request'
+        : 'server';
   let message = failure.message;
   if (failure.code === 'INTERNAL') {
     const stack = failure.cause instanceof Error ? failure.cause.stack : undefined;
@@ -49,7 +72,11 @@ export function toolFailure(
     context.log.warn(`${context.tool}: ${failure.code}: ${failure.message}`);
   }
   const suffix =
-    fault === 'server' ? ' (a failure of the IronClaw server, not of the arguments given)' : '';
+    fault === 'server'
+      ? ' (a failure of the IronClaw server, not of the arguments given)'
+      : fault === 'capacity'
+        ? ' (a capacity limit reached for now, not a fault of the arguments given: retry later)'
+        : '';
   return {
     content: [{ type: 'text', text: `${failure.code}: ${message}${suffix}` }],
     isError: true,

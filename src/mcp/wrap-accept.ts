@@ -11,6 +11,7 @@ import {
   type ListedTool,
   listedTools,
   readPins,
+  toolDigests,
   writePins,
 } from './wrap-tool-pins.js';
 
@@ -19,8 +20,23 @@ const PROTOCOL_VERSION = '2025-11-25';
 const MAX_PAGES = 100;
 
 /**
+ * Every client capability a server may list tools for (server-everything adds tools for roots,
+ * sampling, elicitation and tasks), so that the review sees the fullest list. They are declared,
+ * not served: what the server asks while its tools are listed is refused.
+ */
+const REVIEW_CAPABILITIES = {
+  roots: { listChanged: true },
+  sampling: {},
+  elicitation: { form: {}, url: {} },
+  tasks: { requests: { sampling: { createMessage: {} }, elicitation: { create: {} } } },
+};
+
+/**
  * `wrap --accept-tools`: talks to the wrapped server as a client of its own (initialize, then
- * every page of tools/list), shows what changed against the pinned list, and pins the new one.
+ * every page of tools/list), shows what changed against the pins, and pins what it was shown.
+ * Pins of tools it was not shown are kept, never dropped: the server may list them only to
+ * clients with other capabilities, and dropping them would make those tools new, and so
+ * pinned unreviewed, on their next listing.
  * It is a separate, explicit run so that accepting is something the user does in a terminal,
  * never something a client or a model can trigger over the proxied connection.
  */
@@ -32,7 +48,7 @@ export async function acceptTools(
   const waiting = new Map<number, (message: JSONRPCMessage) => void>();
   upstream.onmessage = (message) => {
     if (isJSONRPCRequest(message)) {
-      // This client has no capabilities to offer: refuse what the server asks, politely.
+      // This client serves none of the capabilities it declared: refuse what the server asks.
       upstream.send({
         jsonrpc: '2.0',
         id: message.id,
@@ -62,7 +78,7 @@ export async function acceptTools(
   };
   await request('initialize', {
     protocolVersion: PROTOCOL_VERSION,
-    capabilities: {},
+    capabilities: REVIEW_CAPABILITIES,
     clientInfo: { name: 'ironclaw-wrap-accept', version: options.version },
   });
   upstream.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
@@ -80,15 +96,18 @@ export async function acceptTools(
     cursor = (result as { nextCursor?: string }).nextCursor;
     if (!listed.more) break;
   }
+  // A damaged pin file is replaced: this run is the review it asks for.
   const before = await readPins(options.pinPath).catch(() => undefined);
-  await writePins(options.pinPath, options.argv, tools);
+  await writePins(options.pinPath, options.argv, { ...before?.tools, ...toolDigests(tools) });
   if (!before)
     return `accepted ${tools.length} tools: ${tools.map((tool) => tool.name).join(', ') || '(none)'}`;
   const changes = compareTools(before.tools, tools);
   const parts = [
     changes.added.length > 0 ? `new: ${changes.added.join(', ')}` : '',
     changes.changed.length > 0 ? `changed: ${changes.changed.join(', ')}` : '',
-    changes.removed.length > 0 ? `removed: ${changes.removed.join(', ')}` : '',
+    changes.removed.length > 0
+      ? `kept, though not listed now (the server may list them to other clients only): ${changes.removed.join(', ')}`
+      : '',
   ].filter(Boolean);
   const review = tools
     .filter((tool) => changes.added.includes(tool.name) || changes.changed.includes(tool.name))

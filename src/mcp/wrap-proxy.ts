@@ -18,6 +18,8 @@ import { canonicalJson, listedTools, sha256, type ToolChanges } from './wrap-too
 /** JSON-RPC error code of a tool list held back because it changed (server-defined range). */
 export const TOOLS_CHANGED = -32010;
 const INTERNAL_ERROR = -32603;
+/** Cancelled requests remembered so their late answers are dropped quietly; older ones are warned of. */
+const MAX_CANCELLED = 1024;
 
 export interface WrapProxyOptions {
   /** The client: our stdin and stdout. */
@@ -37,7 +39,6 @@ interface Pending {
   method: string;
   tool?: string;
   argumentsSha256?: string;
-  firstPage?: boolean;
   started: number;
 }
 
@@ -53,6 +54,8 @@ interface Pending {
 export class WrapProxy {
   readonly #options: WrapProxyOptions;
   readonly #pending = new Map<string, Pending>();
+  /** Requests the client cancelled, oldest first, whose answer may still come. */
+  readonly #cancelled = new Set<string>();
   #fromServer: Promise<void> = Promise.resolve();
 
   constructor(options: WrapProxyOptions) {
@@ -71,7 +74,7 @@ export class WrapProxy {
     for (const [key, pending] of this.#pending) {
       this.#pending.delete(key);
       if (pending.method === 'tools/call')
-        this.#audit(pending, 'allowed', { isError: true, error: reason });
+        this.#audit(pending, 'allowed', { outcome: 'error', isError: true, error: reason });
       await this.#toClient({
         jsonrpc: '2.0',
         id: JSON.parse(key.slice(2)) as RequestId,
@@ -86,18 +89,39 @@ export class WrapProxy {
       if (message.method === 'tools/call' && this.#refuseCall(message)) return;
       this.#pending.set(keyOf(message.id), this.#describe(message));
     } else if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
-      // A cancel for a call answered here (denied) must not reach the server, which never saw it.
-      const id = (message.params as { requestId?: RequestId } | undefined)?.requestId;
-      if (id === undefined || !this.#pending.has(keyOf(id))) return;
+      if (!this.#cancel(message.params)) return;
     }
     upstream.send(message);
+  }
+
+  /**
+   * The client gave up on a request: the server should not answer it now (and the client would
+   * ignore an answer), so it is settled here — a tools/call is audited as cancelled — and an
+   * answer that comes anyway is dropped quietly. False when nothing is waiting for that id (a
+   * call answered here, or already answered): then the server, which owes nothing, is not told.
+   */
+  #cancel(params: unknown): boolean {
+    const { requestId, reason } = (params ?? {}) as { requestId?: unknown; reason?: unknown };
+    if (typeof requestId !== 'string' && typeof requestId !== 'number') return false;
+    const key = keyOf(requestId);
+    const pending = this.#pending.get(key);
+    if (pending === undefined) return false;
+    this.#pending.delete(key);
+    this.#cancelled.add(key);
+    if (this.#cancelled.size > MAX_CANCELLED)
+      this.#cancelled.delete(this.#cancelled.values().next().value ?? key);
+    if (pending.method === 'tools/call')
+      this.#audit(pending, 'allowed', {
+        outcome: 'cancelled',
+        isError: false,
+        ...(typeof reason === 'string' ? { reason: reason.slice(0, 200) } : {}),
+      });
+    return true;
   }
 
   #describe(request: JSONRPCRequest): Pending {
     const params = request.params as Record<string, unknown> | undefined;
     const started = performance.now();
-    if (request.method === 'tools/list')
-      return { method: request.method, firstPage: params?.cursor === undefined, started };
     if (request.method === 'tools/call')
       return {
         method: request.method,
@@ -127,7 +151,7 @@ export class WrapProxy {
         started: performance.now(),
       },
       'denied',
-      { isError: true, reason },
+      { outcome: 'denied', isError: true, reason },
     );
     void this.#toClient({
       jsonrpc: '2.0',
@@ -144,6 +168,12 @@ export class WrapProxy {
     }
     const id = message.id;
     const pending = id === undefined ? undefined : this.#pending.get(keyOf(id));
+    if (id !== undefined && pending === undefined && this.#cancelled.delete(keyOf(id))) {
+      this.#options.log.debug(
+        `wrapped server answered cancelled request ${JSON.stringify(id)}; dropped`,
+      );
+      return;
+    }
     if (id === undefined || pending === undefined) {
       // An answer to nothing the client asked: the server is confused or hostile; drop it.
       this.#options.log.warn(
@@ -157,12 +187,25 @@ export class WrapProxy {
         pending,
         'allowed',
         isJSONRPCErrorResponse(message)
-          ? { isError: true, error: message.error.message }
-          : { isError: (message.result as { isError?: unknown }).isError === true },
+          ? { outcome: 'error', isError: true, error: message.error.message }
+          : {
+              outcome: 'answered',
+              isError: (message.result as { isError?: unknown }).isError === true,
+            },
       );
     }
     if (pending.method === 'tools/list' && isJSONRPCResultResponse(message)) {
-      const changes = await this.#reviewTools(message.result, pending.firstPage ?? true);
+      let changes: ToolChanges | undefined;
+      try {
+        changes = await this.#reviewTools(message.result);
+      } catch (error) {
+        // Fail closed, but answer: a list that could not be checked (the pin file cannot be
+        // read or written) is not passed on, and the client is not left waiting.
+        const why = `IronClaw could not check the wrapped server's tool list against its pins: ${(error as Error).message}`;
+        this.#options.log.error(why);
+        await this.#toClient({ jsonrpc: '2.0', id, error: { code: INTERNAL_ERROR, message: why } });
+        return;
+      }
       if (changes) {
         await this.#toClient({ jsonrpc: '2.0', id, error: this.#changedError(changes) });
         return;
@@ -171,7 +214,7 @@ export class WrapProxy {
     await this.#toClient(message);
   }
 
-  async #reviewTools(result: unknown, first: boolean): Promise<ToolChanges | undefined> {
+  async #reviewTools(result: unknown): Promise<ToolChanges | undefined> {
     const listed = listedTools(result);
     if (!listed) {
       this.#options.log.warn(
@@ -179,27 +222,24 @@ export class WrapProxy {
       );
       return undefined;
     }
-    return this.#options.guard.review(listed.tools, { first, last: !listed.more });
+    return this.#options.guard.review(listed.tools);
   }
 
   #changedError(changes: ToolChanges): { code: number; message: string; data: unknown } {
-    const parts = [
-      changes.changed.length > 0 ? `changed: ${changes.changed.join(', ')}` : '',
-      changes.added.length > 0 ? `new: ${changes.added.join(', ')}` : '',
-    ].filter(Boolean);
-    const message = `IronClaw held back the wrapped server's tool list: its tools differ from the ones you accepted (${parts.join('; ')}). Tool descriptions and schemas reach the model as instructions, so a silent change can be a rug pull. Review and accept the new list with: ${this.#options.acceptCommand}`;
+    const message = `IronClaw held back the wrapped server's tool list: tools you accepted have changed (changed: ${changes.changed.join(', ')}). Tool descriptions and schemas reach the model as instructions, so a silent change can be a rug pull. Review and accept the new definitions with: ${this.#options.acceptCommand}`;
     this.#options.log.warn(message);
-    return {
-      code: TOOLS_CHANGED,
-      message,
-      data: { changed: changes.changed, added: changes.added },
-    };
+    return { code: TOOLS_CHANGED, message, data: { changed: changes.changed } };
   }
 
   #audit(
     pending: Pending,
     decision: 'allowed' | 'denied',
-    outcome: { isError: boolean; reason?: string; error?: string },
+    outcome: {
+      outcome: 'answered' | 'error' | 'denied' | 'cancelled';
+      isError: boolean;
+      reason?: string;
+      error?: string;
+    },
   ): void {
     const record = {
       event: 'tools/call',

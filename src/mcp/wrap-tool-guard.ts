@@ -9,25 +9,24 @@ import {
 } from './wrap-tool-pins.js';
 
 /**
- * The proxy's view of the pinned tool list: pins the first listing ever seen for a command line
- * (trust on first use: the user configured this server, and sees its tools then), and flags any
- * later listing that adds or changes a tool. A flagged tool stays blocked for the rest of the
- * run, even if the server flips back, until the user accepts the list with --accept-tools.
+ * The proxy's view of the pinned tools, per name (see wrap-tool-pins.ts for why per name and not
+ * per list). A tool listed for the first time is pinned then (trust on first use: the user
+ * configured this server, and the client shows its tools). A listing in which a pinned tool's
+ * definition changed is flagged, and the changed tool stays blocked for the rest of the run,
+ * even if the server flips back, until the user accepts it with --accept-tools.
  */
 export class ToolGuard {
   readonly #path: string;
   readonly #argv: readonly string[];
   readonly #log: Logger;
-  #pinned: Record<string, string> | undefined;
-  /** The first listing, page by page, while it is being pinned. */
-  #pinning: ListedTool[] | undefined;
+  #pinned: Record<string, string>;
   readonly #blocked = new Set<string>();
 
   private constructor(
     path: string,
     argv: readonly string[],
     log: Logger,
-    pinned?: Record<string, string>,
+    pinned: Record<string, string>,
   ) {
     this.#path = path;
     this.#argv = argv;
@@ -37,33 +36,34 @@ export class ToolGuard {
 
   static async open(path: string, argv: readonly string[], log: Logger): Promise<ToolGuard> {
     const file = await readPins(path);
-    return new ToolGuard(path, argv, log, file?.tools);
+    return new ToolGuard(path, argv, log, { ...file?.tools });
   }
 
-  /** Reviews one page of a tools/list answer: undefined to pass it on, or what changed. */
-  async review(
-    tools: ListedTool[],
-    page: { first: boolean; last: boolean },
-  ): Promise<ToolChanges | undefined> {
-    if (this.#pinned === undefined) {
-      if (page.first || this.#pinning === undefined) this.#pinning = [];
-      this.#pinning.push(...tools);
-      if (page.last) {
-        const all = this.#pinning;
-        this.#pinning = undefined;
-        await writePins(this.#path, this.#argv, all);
-        this.#pinned = Object.fromEntries(all.map((tool) => [tool.name, toolDigest(tool)]));
-        this.#log.info(
-          `pinned the wrapped server's ${all.length} tools (${this.#path}); a later change will be flagged`,
-        );
-      }
-      return undefined;
+  /**
+   * Reviews one page of a tools/list answer: undefined to pass it on, or the changes when a
+   * pinned tool changed (`changed` is never empty then).
+   */
+  async review(tools: readonly ListedTool[]): Promise<ToolChanges | undefined> {
+    let changes = compareTools(this.#pinned, tools);
+    if (changes.added.length > 0) {
+      // Another run of the same command (another client) may have pinned them meanwhile.
+      const onDisk = (await readPins(this.#path))?.tools;
+      this.#pinned = { ...onDisk, ...this.#pinned };
+      changes = compareTools(this.#pinned, tools);
     }
-    const changes = compareTools(this.#pinned, tools);
-    if (page.first && page.last && changes.removed.length > 0)
-      this.#log.info(`the wrapped server no longer lists: ${changes.removed.join(', ')}`);
-    if (changes.added.length === 0 && changes.changed.length === 0) return undefined;
-    for (const name of [...changes.added, ...changes.changed]) this.#blocked.add(name);
+    if (changes.added.length > 0) {
+      const firstEver = Object.keys(this.#pinned).length === 0;
+      for (const tool of tools)
+        if (changes.added.includes(tool.name)) this.#pinned[tool.name] ??= toolDigest(tool);
+      await writePins(this.#path, this.#argv, this.#pinned);
+      const message = firstEver
+        ? `pinned the wrapped server's ${changes.added.length} tools (${this.#path}); a later change of any of them will be flagged`
+        : `the wrapped server lists tools not seen before, pinned now (${this.#path}): ${changes.added.join(', ')}`;
+      if (firstEver) this.#log.info(message);
+      else this.#log.warn(message);
+    }
+    if (changes.changed.length === 0) return undefined;
+    for (const name of changes.changed) this.#blocked.add(name);
     return changes;
   }
 

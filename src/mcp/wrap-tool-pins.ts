@@ -7,9 +7,13 @@ import { IronClawError } from '../core/errors.js';
 /**
  * Rug-pull detection. A wrapped server's tool names, descriptions and schemas reach the model as
  * instructions, so a server that changes them after the user looked (an update, or a server
- * that behaves until trusted) can turn a harmless tool into a hostile one. The first tool list
- * is pinned, one digest per tool, in the state directory, keyed by the wrapped command line; a
- * later list that adds or changes a tool is flagged until the user accepts it.
+ * that behaves until trusted) can turn a harmless tool into a hostile one. Pins are kept per
+ * tool name, one digest each, in the state directory, in one file per wrapped command line: a
+ * tool seen before whose definition changed is flagged until the user accepts it. A name not
+ * seen before is pinned when first listed, and a pinned name the server leaves out is kept:
+ * servers list different tools to different clients (server-everything shows its elicitation,
+ * sampling and roots tools only to clients that declared those capabilities), and neither is
+ * a tool that changed under a name the user or the client already trusts.
  */
 
 /** What of a tool is pinned: everything of it that a model reads. Annotations are hints only. */
@@ -66,8 +70,14 @@ export interface ToolChanges {
   removed: string[];
 }
 
-/** How `tools` differ from what was pinned. `removed` only means something for a whole list. */
-export function compareTools(pinned: Record<string, string>, tools: ListedTool[]): ToolChanges {
+/**
+ * How `tools` differ from what was pinned. Only `changed` is an alarm; `removed` only means
+ * something for a whole list, and then only that this client was not shown those tools.
+ */
+export function compareTools(
+  pinned: Readonly<Record<string, string>>,
+  tools: readonly ListedTool[],
+): ToolChanges {
   const seen = new Set(tools.map((tool) => tool.name));
   return {
     added: tools.filter((tool) => pinned[tool.name] === undefined).map((tool) => tool.name),
@@ -107,18 +117,23 @@ export async function readPins(path: string): Promise<PinFile | undefined> {
   return parsed.data;
 }
 
+/** One digest per tool name. */
+export function toolDigests(tools: readonly ListedTool[]): Record<string, string> {
+  return Object.fromEntries(tools.map((tool) => [tool.name, toolDigest(tool)]));
+}
+
 /** Writes the pin file atomically (temp file, then rename), readable by this user only. */
 export async function writePins(
   path: string,
   argv: readonly string[],
-  tools: ListedTool[],
+  pins: Readonly<Record<string, string>>,
 ): Promise<void> {
   await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
   const file: PinFile = {
     version: 1,
     argv: [...argv],
     acceptedAt: new Date().toISOString(),
-    tools: Object.fromEntries(tools.map((tool) => [tool.name, toolDigest(tool)])),
+    tools: { ...pins },
   };
   const temp = `${path}.${process.pid}.tmp`;
   const handle = await open(temp, 'w', 0o600);

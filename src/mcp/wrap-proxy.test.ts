@@ -1,0 +1,108 @@
+// The wrap proxy's bookkeeping, between in-memory ends (the boxed server is test/mcp-wrap.test.ts).
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/server';
+import { describe, expect, test } from 'vitest';
+import { stderrLogger } from './logger.js';
+import type { Upstream } from './wrap-box-server.js';
+import { ALLOW_ALL } from './wrap-policy.js';
+import { WrapProxy } from './wrap-proxy.js';
+import { ToolGuard } from './wrap-tool-guard.js';
+
+async function proxyPair(options: { pins?: string } = {}) {
+  const lines: string[] = [];
+  const log = stderrLogger({ level: 'debug', write: (line) => void lines.push(line) });
+  const toServer: JSONRPCMessage[] = [];
+  const toClient: JSONRPCMessage[] = [];
+  const upstream: Upstream = {
+    send: (message) => void toServer.push(message),
+    onmessage: () => undefined,
+    exited: new Promise<string>(() => undefined),
+    close: () => Promise.resolve(),
+  };
+  const downstream: Transport = {
+    start: () => Promise.resolve(),
+    send: (message) => Promise.resolve(void toClient.push(message)),
+    close: () => Promise.resolve(),
+  };
+  const pins =
+    options.pins ?? join(await mkdtemp(join(tmpdir(), 'ironclaw-wrap-proxy-')), 'pins.json');
+  const proxy = new WrapProxy({
+    downstream,
+    upstream,
+    policy: ALLOW_ALL,
+    guard: await ToolGuard.open(pins, ['server'], log),
+    log,
+    acceptCommand: 'ironclaw wrap --accept-tools -- server',
+    argv: ['server'],
+  });
+  const fromClient = (message: JSONRPCMessage): void => downstream.onmessage?.(message);
+  const audits = (): Record<string, unknown>[] =>
+    lines
+      .filter((line) => line.includes(' audit {'))
+      .map((line) => JSON.parse(line.slice(line.indexOf('{'))) as Record<string, unknown>);
+  return { proxy, upstream, fromClient, toServer, toClient, audits, lines };
+}
+
+const call = (id: number, name: string): JSONRPCMessage => ({
+  jsonrpc: '2.0',
+  id,
+  method: 'tools/call',
+  params: { name, arguments: {} },
+});
+
+describe('WrapProxy', () => {
+  test('a cancelled call is audited as cancelled and forgotten; its late answer is dropped', async () => {
+    const { proxy, upstream, fromClient, toServer, toClient, audits, lines } = await proxyPair();
+    fromClient(call(1, 'slow'));
+    fromClient(call(2, 'other'));
+    fromClient({
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 1, reason: 'the user pressed stop' },
+    });
+    expect(toServer.map((message) => ('method' in message ? message.method : ''))).toEqual([
+      'tools/call',
+      'tools/call',
+      'notifications/cancelled',
+    ]);
+    expect(audits()).toEqual([
+      expect.objectContaining({
+        tool: 'slow',
+        decision: 'allowed',
+        outcome: 'cancelled',
+        reason: 'the user pressed stop',
+      }),
+    ]);
+    // The server answers anyway: not passed on, and no warning of an unknown id.
+    upstream.onmessage({ jsonrpc: '2.0', id: 1, result: { content: [] } });
+    // When the server goes, only the call still waiting is failed: the cancelled one is gone.
+    await proxy.failPending('the wrapped server exited');
+    expect(toClient).toMatchObject([{ id: 2, error: { code: -32603 } }]);
+    expect(toClient).toHaveLength(1);
+    expect(audits().map((record) => [record.tool, record.outcome])).toEqual([
+      ['slow', 'cancelled'],
+      ['other', 'error'],
+    ]);
+    expect(lines.join('')).not.toContain('never sent');
+    // A cancel for nothing waiting is not passed on.
+    fromClient({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1 } });
+    expect(toServer).toHaveLength(3);
+  });
+
+  test('a tool list that cannot be checked against the pins is answered with an error, not passed on', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ironclaw-wrap-proxy-'));
+    const { upstream, fromClient, toClient } = await proxyPair({
+      pins: join(dir, 'sub', 'pins.json'),
+    });
+    await writeFile(join(dir, 'sub'), 'not a directory');
+    fromClient({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    upstream.onmessage({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'a' }] } });
+    await expect.poll(() => toClient).toHaveLength(1);
+    expect(toClient[0]).toMatchObject({
+      id: 1,
+      error: { code: -32603, message: expect.stringContaining('could not check') as unknown },
+    });
+  });
+});
