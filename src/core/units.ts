@@ -37,6 +37,18 @@ export function parseBytes(text: string, what = 'size'): Check<number> {
   return { ok: true, value: bytes };
 }
 
+/** Bytes in the largest binary unit that keeps a whole-ish number: 1 KiB, 24 MiB, 1.5 GiB. */
+export function formatBytes(bytes: number): string {
+  for (const [unit, size] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(1))} ${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
 const SECOND_UNITS: Record<string, number> = { '': 1, s: 1, ms: 0.001, m: 60, h: 3600 };
 
 /** Parses "30", "30s", "500ms", "2m" into milliseconds. */

@@ -1,4 +1,7 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError, unwrap } from '../core/errors.js';
+import { describeExit } from '../core/exit-status.js';
+import { formatBytes } from '../core/units.js';
 import { checkId, newId } from '../core/ids.js';
 import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
@@ -9,6 +12,7 @@ import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { detectCgroups } from '../host/cgroups.js';
+import { assertLimitsFit } from '../host/driver.js';
 import { Sandbox } from './sandbox.js';
 
 export interface SandboxOptions {
@@ -38,6 +42,7 @@ export interface SandboxOptions {
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
   const driver = driverFor(options.driver, options);
+  assertLimitsFit(driver, options.limits ?? {}, 'agent');
   options.signal?.throwIfAborted();
   const box = await driver.spawn({
     id,
@@ -75,13 +80,25 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     });
     return sandbox;
   } catch (error) {
+    // A box that died says more than the channel it broke: wait a moment for its exit.
+    const exit = await Promise.race([box.exited, delay(EXIT_GRACE_MS, undefined)]);
     await sandbox.destroy();
     if (error instanceof IronClawError && error.code === 'SANDBOX_START_FAILED') throw error;
     const tail = box.stderrTail();
+    const memory = options.limits?.memoryBytes;
+    const why =
+      exit === undefined
+        ? error instanceof Error
+          ? error.message
+          : String(error)
+        : `it exited during start-up (${describeExit(exit)})${memory === undefined ? '' : `; its memory limit of ${formatBytes(memory)} may be too small`}`;
     throw new IronClawError(
       'SANDBOX_START_FAILED',
-      `sandbox ${id} did not start: ${error instanceof Error ? error.message : String(error)}${tail ? `; its output: ${tail}` : ''}`,
+      `sandbox ${id} did not start: ${why}${tail ? `; its output: ${tail}` : ''}`,
       { cause: error },
     );
   }
 }
+
+/** How long a start-up that failed waits for the box's exit, to say why. */
+const EXIT_GRACE_MS = 1000;

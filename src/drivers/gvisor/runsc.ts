@@ -3,6 +3,7 @@ import { open, readdir, readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../../core/errors.js';
 import { BoundedTail } from '../../host/bounded-tail.js';
+import { guardBoxStreams } from '../../host/box-streams.js';
 import { type BoxRuntimeDir } from './runtime-dir.js';
 
 /** gVisor platforms: how the sentry intercepts the box's system calls. */
@@ -77,6 +78,7 @@ export function startRunsc(options: RunscOptions): RunscBox {
           ...runscArgs,
         ];
   const child = spawn(command, args, { stdio: options.stdio, detached: true, env: {} });
+  guardBoxStreams(child);
   const tail = new BoundedTail();
   const exited = new Promise<Exit>((resolve) => {
     let done = false;
