@@ -4,6 +4,7 @@ import type * as More from './more.js';
 import type * as ExecCommand from './exec-command.js';
 import { execHandOver } from './exec-hand-over.js';
 import { closeInheritedFds } from '../host/inherited-fds.js';
+import { EXIT_BROKEN_PIPE, EXIT_SANDBOX_FAILED } from './cli-error.js';
 
 const VERSION = '0.1.0';
 
@@ -135,7 +136,27 @@ const commands: CommandDef[] = [
   },
 ];
 
+/**
+ * A reader that goes away (`ironclaw exec -- seq 1 1000000 | head -1`) ends the CLI as it ends
+ * coreutils: quietly, with the status of a process killed by SIGPIPE (node ignores the signal
+ * and raises EPIPE instead, as an 'error' event that would otherwise print a stack trace). A
+ * stream that has a listener of its own (the MCP server's stdout) is left to it.
+ */
+function endQuietlyOnBrokenPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      if (stream.listenerCount('error') > 1) return;
+      if (error.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+      if (stream === process.stdout)
+        process.stderr.write(`ironclaw: cannot write the output: ${error.message}\n`);
+      process.exit(EXIT_SANDBOX_FAILED);
+    };
+    stream.on('error', onError);
+  }
+}
+
 async function main(args: string[]): Promise<number> {
+  endQuietlyOnBrokenPipe();
   // Descriptors our parent leaked to us would reach every box: close them before anything else.
   closeInheritedFds();
   if (args[0] === '--version' || args[0] === '-V') {
