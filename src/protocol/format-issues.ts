@@ -6,12 +6,16 @@ const MAX_ISSUES = 5;
 /**
  * One line naming each problem of a failed parse, for error messages a person can act on: the
  * key (its dotted path), what was expected, and what was given when the parse reported it
- * (`reportInput`). zod/mini carries no message texts ("Invalid input"), so they are made here
+ * (`reportInput`), under the name the caller gives the key. zod/mini carries no message texts ("Invalid input"), so they are made here
  * from the issue's own fields.
  */
-export function formatIssues(error: z.core.$ZodError): string {
+export function formatIssues(
+  error: z.core.$ZodError,
+  options: { keyName?: (path: string) => string } = {},
+): string {
   const lines = error.issues.slice(0, MAX_ISSUES).map((issue) => {
-    const key = issue.path.map(String).join('.');
+    const path = issue.path.map(String).join('.');
+    const key = path && options.keyName ? options.keyName(path) : path;
     return key ? `${key}: ${describeIssue(issue)}` : describeIssue(issue);
   });
   const more = error.issues.length - MAX_ISSUES;

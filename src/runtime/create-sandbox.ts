@@ -20,6 +20,13 @@ export interface SandboxOptions {
   id?: string;
   driver?: DriverName;
   limits?: Partial<Limits>;
+  /**
+   * A memory limit for when `limits` gives none, applied where the box can enforce it: always
+   * for drivers that limit in their guest, where host cgroups are available for the others.
+   * Without cgroups the sandbox starts with no memory limit, as any box without a cgroup does,
+   * and its isolation report's cgroup layer says why (a limit asked for in `limits` is refused).
+   */
+  defaultMemoryBytes?: number | undefined;
   /** How long the guest agent may take to answer its first ping. */
   startTimeoutMs?: number;
   /** Host uid the box runs as when IronClaw runs as root (default 65534, nobody). */
@@ -42,13 +49,21 @@ export interface SandboxOptions {
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
   const driver = driverFor(options.driver, options);
-  assertLimitsFit(driver, options.limits ?? {}, 'agent');
+  const cgroups = await detectCgroups();
+  const limits = { ...options.limits };
+  if (
+    limits.memoryBytes === undefined &&
+    options.defaultMemoryBytes !== undefined &&
+    (driver.capabilities.limitsInGuest || cgroups.available)
+  )
+    limits.memoryBytes = options.defaultMemoryBytes;
+  assertLimitsFit(driver, limits, 'agent');
   options.signal?.throwIfAborted();
   const box = await driver.spawn({
     id,
-    limits: options.limits ?? {},
+    limits,
     payload: { kind: 'agent' },
-    cgroups: await detectCgroups(),
+    cgroups,
     rootBoxUid: options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID,
     ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
     ...(options.mounts === undefined ? {} : { mounts: options.mounts }),
@@ -85,7 +100,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     await sandbox.destroy();
     if (error instanceof IronClawError && error.code === 'SANDBOX_START_FAILED') throw error;
     const tail = box.stderrTail();
-    const memory = options.limits?.memoryBytes;
+    const memory = limits.memoryBytes;
     const why =
       exit === undefined
         ? error instanceof Error
