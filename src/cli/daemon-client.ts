@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { IronClawError } from '../core/errors.js';
@@ -35,10 +34,10 @@ export async function connectDaemon(options: { autoStart: boolean }): Promise<Rp
     const exited = daemon.exited();
     if (exited !== undefined) {
       // Fail at once, with the daemon's own words, rather than waiting out the timeout.
-      const log = await readFile(join(stateDir, 'daemon.log'), 'utf8').catch(() => '');
+      const log = (await daemon.logged()).trim();
       throw new IronClawError(
         'DAEMON_UNAVAILABLE',
-        `the daemon exited while starting (${exited}): ${log.trim().split('\n').slice(-5).join(' | ')}`,
+        `the daemon exited while starting (${exited}): ${log ? log.split('\n').slice(-5).join(' | ') : 'it wrote nothing to its log'}`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
