@@ -21,9 +21,16 @@ const limitOptions = {
 // supervised exec (any option, any driver) is a bundle of its own, CommonJS and `require`d:
 // import() of it would start node's ES-module loader and lex its exports, a few ms more. The
 // other commands load from a third bundle (ES modules, split) when they run.
-const more = (): Promise<typeof More> => import('./more.js');
-const supervisedExec = (): typeof ExecCommand =>
-  createRequire(import.meta.url)('./exec-command.cjs') as typeof ExecCommand;
+// Both also guard the output streams, which the hand-over never makes (node would load its
+// stream and socket modules for them).
+const more = (): Promise<typeof More> => {
+  endQuietlyOnBrokenPipe();
+  return import('./more.js');
+};
+const supervisedExec = (): typeof ExecCommand => {
+  endQuietlyOnBrokenPipe();
+  return createRequire(import.meta.url)('./exec-command.cjs') as typeof ExecCommand;
+};
 const commands: CommandDef[] = [
   {
     name: 'exec',
@@ -136,6 +143,8 @@ const commands: CommandDef[] = [
   },
 ];
 
+let outputGuarded = false;
+
 /**
  * A reader that goes away (`ironclaw exec -- seq 1 1000000 | head -1`) ends the CLI as it ends
  * coreutils: quietly, with the status of a process killed by SIGPIPE (node ignores the signal
@@ -143,6 +152,8 @@ const commands: CommandDef[] = [
  * stream that has a listener of its own (the MCP server's stdout) is left to it.
  */
 function endQuietlyOnBrokenPipe(): void {
+  if (outputGuarded) return;
+  outputGuarded = true;
   for (const stream of [process.stdout, process.stderr]) {
     const onError = (error: NodeJS.ErrnoException): void => {
       if (stream.listenerCount('error') > 1) return;
@@ -156,7 +167,6 @@ function endQuietlyOnBrokenPipe(): void {
 }
 
 async function main(args: string[]): Promise<number> {
-  endQuietlyOnBrokenPipe();
   // Descriptors our parent leaked to us would reach every box: close them before anything else.
   closeInheritedFds();
   if (args[0] === '--version' || args[0] === '-V') {
