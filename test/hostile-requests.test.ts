@@ -2,7 +2,8 @@
 // requests go to a daemon (through the CLI) and to an MCP server, each holding a live sandbox;
 // every request gets a clear error, and afterwards the live sandbox still answers. The library
 // gets the same: a hostile sandbox inside try/catch never takes the process down.
-import { Client } from '@modelcontextprotocol/client';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { bwrapDriver } from '../src/drivers/bwrap/index.js';
@@ -110,10 +111,11 @@ describe('hostile requests against the daemon (through the CLI)', () => {
   });
 });
 
-describe('hostile requests against an MCP server (stdio)', () => {
+describe.each(['stdio', 'http'] as const)('hostile requests against an MCP server (%s)', (kind) => {
   type Result = Awaited<ReturnType<Client['callTool']>>;
   let client: Client;
   let keeper: string;
+  let server: ChildProcess | undefined;
   let stderr = '';
 
   const call = (name: string, args: Record<string, unknown>): Promise<Result> =>
@@ -124,15 +126,40 @@ describe('hostile requests against an MCP server (stdio)', () => {
   };
 
   beforeAll(async () => {
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [BIN, 'mcp'],
-      env: { ...process.env, IRONCLAW_POOL_SIZE: '0' },
-      stderr: 'pipe',
-    });
-    transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const env = { ...process.env, IRONCLAW_POOL_SIZE: '0' } as Record<string, string>;
     client = new Client({ name: 'ironclaw-hostile-test', version: '1.0.0' });
-    await client.connect(transport);
+    if (kind === 'stdio') {
+      const transport = new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN, 'mcp'],
+        env,
+        stderr: 'pipe',
+      });
+      transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      await client.connect(transport);
+    } else {
+      const child = spawn(process.execPath, [BIN, 'mcp', '--http', '127.0.0.1:0'], {
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      server = child;
+      const { url, token } = await new Promise<{ url: string; token: string }>(
+        (resolve, reject) => {
+          child.stderr.on('data', (chunk: Buffer) => {
+            stderr += chunk.toString();
+            const url = /serving Streamable HTTP at (\S+)/.exec(stderr)?.[1];
+            const token = /bearer token [^:]*: (\S+)/.exec(stderr)?.[1];
+            if (url && token) resolve({ url, token });
+          });
+          child.once('exit', (code) => reject(new Error(`the server exited (${code}): ${stderr}`)));
+        },
+      );
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(url), {
+          requestInit: { headers: { authorization: `Bearer ${token}` } },
+        }),
+      );
+    }
     const created = await call('sandbox_create', {});
     expect(created.isError, text(created)).toBeFalsy();
     keeper = (created.structuredContent as { sandboxId: string }).sandboxId;
@@ -140,6 +167,7 @@ describe('hostile requests against an MCP server (stdio)', () => {
 
   afterAll(async () => {
     await client.close();
+    server?.kill('SIGTERM');
   });
 
   async function expectKeeperAlive(): Promise<void> {
@@ -187,8 +215,9 @@ describe('hostile requests against an MCP server (stdio)', () => {
     await call('sandbox_destroy', { sandboxId: victim });
   });
 
-  test('the server logged no crash', () => {
+  test('the server logged no crash and still runs', () => {
     expect(stderr).not.toMatch(STACK_FRAME);
+    if (server) expect(server.exitCode).toBeNull();
   });
 });
 
