@@ -20,8 +20,11 @@ export interface DriverCapabilities {
   templates: boolean;
   /** How long the guest agent may take to answer its first ping, unless the caller says. */
   startTimeoutMs: number;
-  /** Enforces memory and pids limits in its own guest kernel, with no host cgroups needed. */
-  limitsInGuest: boolean;
+  /**
+   * A box has memory of its own (a VM's RAM) that bounds it whatever its limits, and enforces
+   * the limits it is given in its own kernel, with no host cgroups.
+   */
+  ownMemory: boolean;
   /** The least memory and pids a box needs to start, by payload (measured: see the driver). */
   floors: Readonly<Record<BoxPayload['kind'], LimitFloor>>;
 }

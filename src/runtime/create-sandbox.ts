@@ -21,10 +21,11 @@ export interface SandboxOptions {
   driver?: DriverName;
   limits?: Partial<Limits>;
   /**
-   * A memory limit for when `limits` gives none, applied where the box can enforce it: always
-   * for drivers that limit in their guest, where host cgroups are available for the others.
-   * Without cgroups the sandbox starts with no memory limit, as any box without a cgroup does,
-   * and its isolation report's cgroup layer says why (a limit asked for in `limits` is refused).
+   * A memory limit for when `limits` gives none, for boxes that share the host's memory (bwrap,
+   * gVisor), where host cgroups can hold it. A VM is bounded by its own RAM already (256 MiB
+   * unless a limit asks for more) and gets none. Without cgroups the sandbox starts with no
+   * memory limit, as any box without a cgroup does, and its isolation report's cgroup layer
+   * says why (a limit asked for in `limits` is refused there).
    */
   defaultMemoryBytes?: number | undefined;
   /** How long the guest agent may take to answer its first ping. */
@@ -54,7 +55,8 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   if (
     limits.memoryBytes === undefined &&
     options.defaultMemoryBytes !== undefined &&
-    (driver.capabilities.limitsInGuest || cgroups.available)
+    !driver.capabilities.ownMemory &&
+    cgroups.available
   )
     limits.memoryBytes = options.defaultMemoryBytes;
   assertLimitsFit(driver, limits, 'agent');

@@ -16,7 +16,7 @@ export const bwrapDriver: Driver = {
     extraEnv: true,
     templates: false,
     startTimeoutMs: 15_000,
-    limitsInGuest: false,
+    ownMemory: false,
     // Measured: `sh -c 'echo hi'` starts in 0.5 MiB and 2 pids (bwrap's own pid 1 and the
     // command); the guest agent (node) with an exec beside it in 14 MiB and 13 pids (node's
     // threads count), given room for a loaded machine.

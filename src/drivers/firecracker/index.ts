@@ -17,7 +17,7 @@ export const firecrackerDriver: Driver = {
     templates: false,
     // The driver returns once the agent's vsock connection is up (the boot is behind it).
     startTimeoutMs: 15_000,
-    limitsInGuest: true,
+    ownMemory: true,
     // The same guest image and agent as the qemu driver's, so the same floor.
     floors: { command: GUEST_AGENT_FLOOR, agent: GUEST_AGENT_FLOOR },
   },

@@ -14,7 +14,7 @@ export const gvisorDriver: Driver = {
     extraEnv: false,
     templates: false,
     startTimeoutMs: 30_000,
-    limitsInGuest: false,
+    ownMemory: false,
     // Measured: the memory limit also holds runsc, its gofer and sentry; `sh -c 'echo hi'`
     // started in 20 MiB and 1 pid, the guest agent in 44 MiB (2 in 5 at 39 MiB) and 16 pids
     // (at 12 the agent started but could not fork a command).

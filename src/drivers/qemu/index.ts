@@ -18,7 +18,7 @@ export const qemuDriver: Driver = {
     templates: true,
     // A VM under emulation boots a kernel and starts node in several seconds, more under load.
     startTimeoutMs: 90_000,
-    limitsInGuest: true,
+    ownMemory: true,
     // The limit is the guest's cgroup of the agent and its commands (the guest kernel has RAM of
     // its own beside it); measured with the agent answering an exec.
     floors: {
