@@ -62,6 +62,21 @@ describe('hostile requests against the daemon (through the CLI)', () => {
     await expectKeeperAlive();
   });
 
+  test('huge but well-formed limits are taken as no real limit, or refused clearly', async () => {
+    for (const limits of [
+      ['--memory', '8000000g'],
+      ['--pids', String(4_194_304)],
+    ]) {
+      const result = await cli(['sandbox', 'create', '--id', 'huge', ...limits]);
+      if (result.code === 0) {
+        const ok = await cli(['sandbox', 'exec', 'huge', '--', 'echo', 'ok']);
+        expect(ok).toMatchObject({ code: 0, stdout: 'ok\n' });
+        expect(await cli(['sandbox', 'rm', 'huge'])).toMatchObject({ code: 0 });
+      } else expectCliError(result, /limit/);
+      await expectKeeperAlive();
+    }
+  });
+
   test('an exec that kills every process of its box (kill -9 -1) ends that box only', async () => {
     expect(await cli(['sandbox', 'create', '--id', 'victim'])).toMatchObject({ code: 0 });
     const killed = await cli(['sandbox', 'exec', 'victim', '--', 'kill', '-9', '-1']);
