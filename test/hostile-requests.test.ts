@@ -225,7 +225,7 @@ describe.each(['stdio', 'http'] as const)('hostile requests against an MCP serve
     const victim = (created.structuredContent as { sandboxId: string }).sandboxId;
     const killed = await call('sandbox_exec', { sandboxId: victim, command: 'kill -9 -1' });
     expect(killed.isError).toBe(true);
-    expect(text(killed)).toMatch(/^SANDBOX_CLOSED: .*has ended/);
+    expect(text(killed)).toMatch(/^CHANNEL_CLOSED: .*has ended/);
     await expectKeeperAlive();
     await call('sandbox_destroy', { sandboxId: victim });
   });
@@ -295,7 +295,7 @@ describe('hostile sandboxes in a program (the library)', () => {
       // The kernel picks its victim: the command (killed by SIGKILL) or the agent (the box ends).
       if (outcome instanceof Error)
         expect(outcome).toMatchObject({
-          code: 'SANDBOX_CLOSED',
+          code: 'CHANNEL_CLOSED',
           message: expect.stringContaining('has ended') as unknown,
         });
       else expect(outcome).toMatchObject({ signal: 'SIGKILL' });

@@ -262,8 +262,9 @@ export class Sandbox {
         throw error;
       const exit = await Promise.race([this.#box.exited, delay(EXIT_GRACE_MS, undefined)]);
       if (exit === undefined) throw error;
+      // The code stays CHANNEL_CLOSED (callers branch on it); the words say what happened.
       throw new IronClawError(
-        'SANDBOX_CLOSED',
+        'CHANNEL_CLOSED',
         `sandbox ${this.id} has ended (${describeExit(exit)}): its guest agent was killed, by a command in the box or by the kernel (at the box's memory limit, for one); destroy it and create another`,
         { cause: error },
       );
