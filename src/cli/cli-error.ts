@@ -2,6 +2,8 @@ import { IronClawError, toIronClawError } from '../core/errors.js';
 
 /** Exit status when IronClaw itself fails, as container CLIs use it; 126/127 come from the box. */
 export const EXIT_SANDBOX_FAILED = 125;
+/** Exit status when the reader of our output went away: 128 + SIGPIPE, as coreutils die. */
+export const EXIT_BROKEN_PIPE = 141;
 /** Exit status for a command line IronClaw cannot understand. */
 export const EXIT_USAGE = 2;
 

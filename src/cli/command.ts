@@ -32,14 +32,14 @@ export async function runCommand(
   args: string[],
   prefix: string,
 ): Promise<number> {
-  if (args.includes('--help') && !args.slice(0, args.indexOf('--help')).includes('--')) {
+  if (asksForHelp(args)) {
     process.stdout.write(commandHelp(command, prefix));
     return 0;
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
-      args,
+      args: joinDashValues(args, command.options),
       options: Object.fromEntries(
         Object.entries(command.options).map(([name, option]) => [name, { type: option.type }]),
       ),
@@ -47,9 +47,8 @@ export async function runCommand(
       strict: true,
     });
   } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     process.stderr.write(
-      `ironclaw: ${message}\nusage: ${prefix} ${command.name} ${usageLine(command)}\n`,
+      `ironclaw: ${parseFailure(error, command, prefix)}\nusage: ${prefix} ${command.name} ${usageLine(command)}\n`,
     );
     return EXIT_USAGE;
   }
@@ -57,6 +56,52 @@ export async function runCommand(
     parsed.values as Record<string, string | boolean | undefined>,
     parsed.positionals,
   );
+}
+
+/** `--help` or `-h` among the command's own arguments (before `--`, which starts the payload's). */
+export function asksForHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+}
+
+/**
+ * Gives a value option its value even when that starts with a dash (`--timeout -5s`): node's
+ * parseArgs refuses it as "ambiguous", where the value's own check says what is wrong with it.
+ * A known option or `--` after a value option is left alone: the value is then missing.
+ */
+function joinDashValues(args: readonly string[], options: Record<string, OptionDef>): string[] {
+  const joined: string[] = [];
+  const known = (arg: string | undefined): boolean =>
+    arg === '--' || (arg?.startsWith('--') === true && arg.slice(2).split('=')[0]! in options);
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    if (arg === '--') {
+      joined.push(...args.slice(index));
+      break;
+    }
+    const next = args[index + 1];
+    const option = arg.startsWith('--') ? options[arg.slice(2)] : undefined;
+    if (option?.type === 'string' && next?.startsWith('-') && !known(next)) {
+      joined.push(`${arg}=${next}`);
+      index++;
+    } else joined.push(arg);
+  }
+  return joined;
+}
+
+/** parseArgs' complaint in plain words, naming the option and what it wants. */
+function parseFailure(error: unknown, command: CommandDef, prefix: string): string {
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
+  const flag = /'(-[^' ]+)/.exec(message)?.[1];
+  const option = flag?.startsWith('--') ? command.options[flag.slice(2)] : undefined;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag)
+    return `unknown option ${flag}; \`${prefix} ${command.name} --help\` lists its options`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag && option)
+    return option.type === 'string'
+      ? `${flag} needs a value${option.value ? ` ${option.value}` : ''}: ${option.description}`
+      : `${flag} takes no value`;
+  return message;
 }
 
 export function usageLine(command: CommandDef): string {
@@ -87,6 +132,9 @@ export async function dispatch(
   title: string,
 ): Promise<number> {
   const [name, ...rest] = args;
+  // `help exec` is `exec --help`; `help sandbox create`, `sandbox create --help`.
+  if (name === 'help' && rest.length > 0)
+    return dispatch(commands, [...rest, '--help'], prefix, title);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(listHelp(title, prefix, commands));
     return name === undefined ? EXIT_USAGE : 0;

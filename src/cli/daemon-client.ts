@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { IronClawError } from '../core/errors.js';
@@ -27,18 +27,31 @@ export async function connectDaemon(options: { autoStart: boolean }): Promise<Rp
       'INTERNAL',
       'cannot find the ironclaw entry script to start the daemon',
     );
-  const daemon = await startInBackground(entry, ['daemon'], join(stateDir, 'daemon.log'));
+  // A socket nobody answers on: the last daemon ended without stopping (a clean stop removes
+  // it), and took its sandboxes with it. Starting a new one is right; doing it silently is not.
+  const crashed = await lstat(socketPath).then(
+    () => true,
+    () => false,
+  );
+  const logPath = join(stateDir, 'daemon.log');
+  const daemon = await startInBackground(entry, ['daemon'], logPath);
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     const socket = await tryConnect(socketPath);
-    if (socket) return new RpcClient(socket, { name: 'the IronClaw daemon' });
+    if (socket) {
+      if (crashed)
+        process.stderr.write(
+          `ironclaw: the previous daemon ended without being stopped, and its sandboxes with it (${logPath} may say why); started a new one\n`,
+        );
+      return new RpcClient(socket, { name: 'the IronClaw daemon' });
+    }
     const exited = daemon.exited();
     if (exited !== undefined) {
       // Fail at once, with the daemon's own words, rather than waiting out the timeout.
-      const log = await readFile(join(stateDir, 'daemon.log'), 'utf8').catch(() => '');
+      const log = (await daemon.logged()).trim();
       throw new IronClawError(
         'DAEMON_UNAVAILABLE',
-        `the daemon exited while starting (${exited}): ${log.trim().split('\n').slice(-5).join(' | ')}`,
+        `the daemon exited while starting (${exited}): ${log ? log.split('\n').slice(-5).join(' | ') : 'it wrote nothing to its log'}`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 25));

@@ -26,7 +26,11 @@ export async function daemonCommand(flags: {
     const daemon = await startDaemon({
       stateDir,
       poolSize: config.poolSize,
-      sandbox: { driver: config.driver, rootBoxUid: config.rootBoxUid },
+      sandbox: {
+        driver: config.driver,
+        rootBoxUid: config.rootBoxUid,
+        defaultMemoryBytes: config.defaultMemoryBytes,
+      },
       log,
     });
     const stop = (): void => void daemon.close();

@@ -16,12 +16,13 @@ export function parseLimitFlags(flags: LimitFlags): {
   const limits: Partial<Limits> = {};
   if (flags.memory !== undefined) limits.memoryBytes = unwrap(parseBytes(flags.memory, '--memory'));
   if (flags.pids !== undefined) {
-    const pids = Number(flags.pids);
+    // Digits only: Number() would also take '', ' 1', '0x10' and '1e3'.
+    const pids = /^\d{1,15}$/.test(flags.pids) ? Number(flags.pids) : NaN;
     if (!Number.isSafeInteger(pids) || pids < 1)
       unwrap({
         ok: false,
         code: 'INVALID_ARGUMENT',
-        message: `invalid --pids ${JSON.stringify(flags.pids)}: use a positive whole number`,
+        message: `invalid --pids ${JSON.stringify(flags.pids)}: not a positive whole number; use for example 256`,
       });
     limits.pids = pids;
   }

@@ -4,6 +4,7 @@ import type * as More from './more.js';
 import type * as ExecCommand from './exec-command.js';
 import { execHandOver } from './exec-hand-over.js';
 import { closeInheritedFds } from '../host/inherited-fds.js';
+import { EXIT_BROKEN_PIPE, EXIT_SANDBOX_FAILED } from './cli-error.js';
 
 const VERSION = '0.1.0';
 
@@ -20,9 +21,16 @@ const limitOptions = {
 // supervised exec (any option, any driver) is a bundle of its own, CommonJS and `require`d:
 // import() of it would start node's ES-module loader and lex its exports, a few ms more. The
 // other commands load from a third bundle (ES modules, split) when they run.
-const more = (): Promise<typeof More> => import('./more.js');
-const supervisedExec = (): typeof ExecCommand =>
-  createRequire(import.meta.url)('./exec-command.cjs') as typeof ExecCommand;
+// Both also guard the output streams, which the hand-over never makes (node would load its
+// stream and socket modules for them).
+const more = (): Promise<typeof More> => {
+  endQuietlyOnBrokenPipe();
+  return import('./more.js');
+};
+const supervisedExec = (): typeof ExecCommand => {
+  endQuietlyOnBrokenPipe();
+  return createRequire(import.meta.url)('./exec-command.cjs') as typeof ExecCommand;
+};
 const commands: CommandDef[] = [
   {
     name: 'exec',
@@ -180,6 +188,29 @@ const commands: CommandDef[] = [
     run: async (options, positionals) => (await more()).imageCommand(positionals, options),
   },
 ];
+
+let outputGuarded = false;
+
+/**
+ * A reader that goes away (`ironclaw exec -- seq 1 1000000 | head -1`) ends the CLI as it ends
+ * coreutils: quietly, with the status of a process killed by SIGPIPE (node ignores the signal
+ * and raises EPIPE instead, as an 'error' event that would otherwise print a stack trace). A
+ * stream that has a listener of its own (the MCP server's stdout) is left to it.
+ */
+function endQuietlyOnBrokenPipe(): void {
+  if (outputGuarded) return;
+  outputGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      if (stream.listenerCount('error') > 1) return;
+      if (error.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+      if (stream === process.stdout)
+        process.stderr.write(`ironclaw: cannot write the output: ${error.message}\n`);
+      process.exit(EXIT_SANDBOX_FAILED);
+    };
+    stream.on('error', onError);
+  }
+}
 
 async function main(args: string[]): Promise<number> {
   // Descriptors our parent leaked to us would reach every box: close them before anything else.

@@ -30,7 +30,7 @@ const OPTIONS = {
   'accept-tools': { type: 'boolean' },
   'allow-net': { type: 'string' },
   verbose: { type: 'boolean' },
-  help: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /**

@@ -1,5 +1,14 @@
 import * as z from 'zod/mini';
 import { DRIVERS } from './isolation.js';
+import { unwrap } from './errors.js';
+import { parseBytes } from './units.js';
+
+/** A size such as 512m or 2g, or "none" for no limit. */
+const SizeOrNone = z.string().check(
+  z.refine((text) => text === 'none' || parseBytes(text).ok, {
+    message: 'expected a size such as 512m or 2g, or "none"',
+  }),
+);
 
 /**
  * The configuration file (JSON): `$IRONCLAW_CONFIG`, else `$XDG_CONFIG_HOME/ironclaw/config.json`
@@ -16,6 +25,12 @@ export const ConfigSchema = z.strictObject({
   ),
   /** Host uid (and gid) boxes run as when IronClaw runs as root; never 0. */
   rootBoxUid: z.optional(z.number().check(z.int(), z.gte(1), z.lte(2 ** 32 - 2))),
+  limits: z.optional(
+    z.strictObject({
+      /** Memory limit of a long-lived sandbox (daemon, MCP) whose creator gives none. */
+      memory: z.optional(SizeOrNone),
+    }),
+  ),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -23,15 +38,36 @@ export interface ResolvedConfig {
   driver: (typeof DRIVERS)[number];
   poolSize: number;
   rootBoxUid: number;
+  /** Memory limit of a long-lived sandbox whose creator gives none; undefined: no limit. */
+  defaultMemoryBytes: number | undefined;
 }
 
-export const DEFAULT_CONFIG: ResolvedConfig = { driver: 'bwrap', poolSize: 2, rootBoxUid: 65534 };
+/** Long-lived sandboxes get this memory limit unless configured or asked otherwise. */
+export const DEFAULT_SANDBOX_MEMORY_BYTES = 2 * 1024 ** 3;
+
+export const DEFAULT_CONFIG: ResolvedConfig = {
+  driver: 'bwrap',
+  poolSize: 2,
+  rootBoxUid: 65534,
+  defaultMemoryBytes: DEFAULT_SANDBOX_MEMORY_BYTES,
+};
+
+/** The environment variable that sets each key of the file (flags > environment > file). */
+export const CONFIG_ENV: Readonly<Record<string, string>> = {
+  driver: 'IRONCLAW_DRIVER',
+  'pool.size': 'IRONCLAW_POOL_SIZE',
+  'limits.memory': 'IRONCLAW_MEMORY',
+};
 
 /** Environment variables that override the file, as text to be checked like the file is. */
 export function configFromEnv(env: Record<string, string | undefined>): Config {
   const config: Config = {};
   if (env.IRONCLAW_DRIVER !== undefined) config.driver = env.IRONCLAW_DRIVER as Config['driver'];
-  if (env.IRONCLAW_POOL_SIZE !== undefined) config.pool = { size: Number(env.IRONCLAW_POOL_SIZE) };
+  const size = env.IRONCLAW_POOL_SIZE;
+  // Not a number stays text, so the schema's complaint quotes what was given.
+  if (size !== undefined)
+    config.pool = { size: (/^\d+$/.test(size) ? Number(size) : size) as number };
+  if (env.IRONCLAW_MEMORY !== undefined) config.limits = { memory: env.IRONCLAW_MEMORY };
   return config;
 }
 
@@ -42,6 +78,17 @@ export function resolveConfig(...layers: Config[]): ResolvedConfig {
     if (layer.driver !== undefined) resolved.driver = layer.driver;
     if (layer.pool?.size !== undefined) resolved.poolSize = layer.pool.size;
     if (layer.rootBoxUid !== undefined) resolved.rootBoxUid = layer.rootBoxUid;
+    const memory = layer.limits?.memory;
+    if (memory !== undefined)
+      resolved.defaultMemoryBytes = memory === 'none' ? undefined : unwrap(parseBytes(memory));
   }
   return resolved;
 }
+
+/** Every key of the file, dotted, for an error that met an unknown one. */
+export const CONFIG_KEYS: readonly string[] = [
+  'driver',
+  'pool.size',
+  'rootBoxUid',
+  'limits.memory',
+];

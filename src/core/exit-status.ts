@@ -7,3 +7,16 @@ export function exitStatusForSignal(signal: string | null): number {
     : undefined;
   return 128 + (number ?? 0);
 }
+
+/**
+ * How the process that held a box ended, in words: "killed by SIGKILL", "exit code 1". A box's
+ * holder (bwrap, runsc) reports its first process killed by signal N as exit code 128+N.
+ */
+export function describeExit(exit: { code: number | null; signal: string | null }): string {
+  if (exit.signal) return `killed by ${exit.signal}`;
+  if (exit.code !== null && exit.code > 128) {
+    const name = Object.entries(constants.signals).find(([, n]) => n === exit.code! - 128)?.[0];
+    if (name) return `exit code ${exit.code}: its first process was killed by ${name}`;
+  }
+  return `exit code ${exit.code}`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS, resolveLimits } from './limits.js';
+import { checkLimitFloor, DEFAULT_LIMITS, MAX_PIDS, resolveLimits } from './limits.js';
 
 describe('resolveLimits', () => {
   it('gives the defaults when nothing is asked for', () => {
@@ -42,5 +42,34 @@ describe('resolveLimits', () => {
     expect(limits.pids).toBe(DEFAULT_LIMITS.pids);
     limits.pids = 1;
     expect(DEFAULT_LIMITS).toEqual(before);
+  });
+});
+
+describe('checkLimitFloor', () => {
+  const floor = { memoryBytes: 24 * 1024 ** 2, pids: 16 };
+
+  it('passes limits at or above the floor, and no limits at all', () => {
+    expect(checkLimitFloor({}, floor, 'a box').ok).toBe(true);
+    expect(checkLimitFloor({ memoryBytes: 24 * 1024 ** 2, pids: 16 }, floor, 'a box').ok).toBe(
+      true,
+    );
+  });
+
+  it('names the limit, the floor and the box when a limit is below it', () => {
+    expect(checkLimitFloor({ memoryBytes: 1024 }, floor, 'a bwrap sandbox')).toEqual({
+      ok: false,
+      code: 'INVALID_ARGUMENT',
+      message:
+        'memory limit 1 KiB is below the 24 MiB a bwrap sandbox needs to start; ask for at least 24 MiB',
+    });
+    expect(checkLimitFloor({ pids: 1 }, floor, 'a box')).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/^pids limit 1 is below the 16 /) as unknown,
+    });
+  });
+
+  it("refuses pids past the kernel's ceiling", () => {
+    expect(checkLimitFloor({ pids: MAX_PIDS + 1 }, floor, 'a box')).toMatchObject({ ok: false });
+    expect(checkLimitFloor({ pids: MAX_PIDS }, floor, 'a box').ok).toBe(true);
   });
 });

@@ -1,3 +1,6 @@
+import type { Check } from './errors.js';
+import { formatBytes } from './units.js';
+
 /** Resource limits of one sandbox, resolved (no undefined) from options and defaults. */
 export interface Limits {
   /** cgroup memory limit; undefined = no limit requested. */
@@ -51,4 +54,49 @@ function tmpfsWithin(memoryBytes: number | undefined): Partial<Limits> {
     tmpBytes: part(1 / 8, DEFAULT_LIMITS.tmpBytes),
     workspaceBytes: part(1 / 4, DEFAULT_LIMITS.workspaceBytes),
   };
+}
+
+/**
+ * The least a box needs to start, for one driver and one kind of payload: below it the box dies
+ * during start-up (the OOM killer, a fork that fails), so a request under it is refused up
+ * front with the number instead. Each driver declares its floors (drivers/<name>/index.ts),
+ * measured on a loaded machine and given some room.
+ */
+export interface LimitFloor {
+  memoryBytes: number;
+  pids: number;
+}
+
+/** PID_MAX_LIMIT: the kernel refuses a larger pids.max, and no box can have more processes. */
+export const MAX_PIDS = 4_194_304;
+
+/**
+ * Checks the limits a caller asked for against a driver's floor (and the kernel's ceiling),
+ * before anything starts. `who` names the box in the message ("a bwrap sandbox").
+ */
+export function checkLimitFloor(
+  limits: Partial<Limits>,
+  floor: LimitFloor,
+  who: string,
+): Check<void> {
+  const { memoryBytes, pids } = limits;
+  if (memoryBytes !== undefined && memoryBytes < floor.memoryBytes)
+    return {
+      ok: false,
+      code: 'INVALID_ARGUMENT',
+      message: `memory limit ${formatBytes(memoryBytes)} is below the ${formatBytes(floor.memoryBytes)} ${who} needs to start; ask for at least ${formatBytes(floor.memoryBytes)}`,
+    };
+  if (pids !== undefined && pids < floor.pids)
+    return {
+      ok: false,
+      code: 'INVALID_ARGUMENT',
+      message: `pids limit ${pids} is below the ${floor.pids} processes and threads ${who} needs to start; ask for at least ${floor.pids}`,
+    };
+  if (pids !== undefined && pids > MAX_PIDS)
+    return {
+      ok: false,
+      code: 'INVALID_ARGUMENT',
+      message: `pids limit ${pids} is above the kernel's most (${MAX_PIDS})`,
+    };
+  return { ok: true, value: undefined };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseBytes, parseDuration } from './units.js';
+import { formatBytes, parseBytes, parseDuration } from './units.js';
 
 const KiB = 1024;
 const MiB = 1024 ** 2;
@@ -85,5 +85,14 @@ describe('parseDuration', () => {
     expect(check.ok).toBe(false);
     if (check.ok) return;
     expect(check.message).toMatch(/^invalid --timeout "soon": .*30s/);
+  });
+});
+
+describe('formatBytes', () => {
+  it('uses the largest binary unit that fits', () => {
+    expect(formatBytes(512)).toBe('512 bytes');
+    expect(formatBytes(1024)).toBe('1 KiB');
+    expect(formatBytes(24 * 1024 ** 2)).toBe('24 MiB');
+    expect(formatBytes(1.5 * 1024 ** 3)).toBe('1.5 GiB');
   });
 });

@@ -19,22 +19,33 @@ export function parseBytes(text: string, what = 'size'): Check<number> {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
   const unit = match?.[2]?.toLowerCase() ?? '';
   const factor = BYTE_UNITS[unit];
-  if (!match?.[1] || factor === undefined) {
-    return {
-      ok: false,
-      code: 'INVALID_ARGUMENT',
-      message: `invalid ${what} ${JSON.stringify(text)}: use a number with an optional unit k, m or g (for example 512m)`,
-    };
-  }
+  const invalid = (why: string): Check<number> => ({
+    ok: false,
+    code: 'INVALID_ARGUMENT',
+    message: `invalid ${what} ${JSON.stringify(text)}: ${why}`,
+  });
+  if (!match?.[1] || factor === undefined)
+    return invalid(
+      text.trim().startsWith('-')
+        ? 'a size must be positive, for example 512m'
+        : 'not a size; use a number with an optional unit k, m or g (for example 512m or 2g)',
+    );
   const bytes = Math.floor(Number(match[1]) * factor);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-    return {
-      ok: false,
-      code: 'INVALID_ARGUMENT',
-      message: `invalid ${what} ${JSON.stringify(text)}: must be positive`,
-    };
-  }
+  if (!Number.isSafeInteger(bytes)) return invalid('too large');
+  if (bytes <= 0) return invalid('a size must be positive, for example 512m');
   return { ok: true, value: bytes };
+}
+
+/** Bytes in the largest binary unit that keeps a whole-ish number: 1 KiB, 24 MiB, 1.5 GiB. */
+export function formatBytes(bytes: number): string {
+  for (const [unit, size] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(1))} ${unit}`;
+  }
+  return `${bytes} bytes`;
 }
 
 const SECOND_UNITS: Record<string, number> = { '': 1, s: 1, ms: 0.001, m: 60, h: 3600 };
@@ -43,20 +54,19 @@ const SECOND_UNITS: Record<string, number> = { '': 1, s: 1, ms: 0.001, m: 60, h:
 export function parseDuration(text: string, what = 'duration'): Check<number> {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(text.trim());
   const factor = SECOND_UNITS[match?.[2]?.toLowerCase() ?? ''];
-  if (!match?.[1] || factor === undefined) {
-    return {
-      ok: false,
-      code: 'INVALID_ARGUMENT',
-      message: `invalid ${what} ${JSON.stringify(text)}: use seconds, or a number with ms, s, m or h (for example 30s)`,
-    };
-  }
+  const invalid = (why: string): Check<number> => ({
+    ok: false,
+    code: 'INVALID_ARGUMENT',
+    message: `invalid ${what} ${JSON.stringify(text)}: ${why}`,
+  });
+  if (!match?.[1] || factor === undefined)
+    return invalid(
+      text.trim().startsWith('-')
+        ? 'a duration must be positive, for example 30s or 5m'
+        : 'not a duration; use seconds, or a number with ms, s, m or h (for example 30s or 5m)',
+    );
   const ms = Math.round(Number(match[1]) * factor * 1000);
-  if (!Number.isSafeInteger(ms) || ms <= 0) {
-    return {
-      ok: false,
-      code: 'INVALID_ARGUMENT',
-      message: `invalid ${what} ${JSON.stringify(text)}: must be positive`,
-    };
-  }
+  if (!Number.isSafeInteger(ms)) return invalid('too long');
+  if (ms <= 0) return invalid('a duration must be positive, for example 30s or 5m');
   return { ok: true, value: ms };
 }

@@ -1,10 +1,15 @@
 import { spawn } from 'node:child_process';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 
 /** A process started to outlive its parent (the daemon), and how it ended if it has. */
 export interface BackgroundProcess {
   /** Its signal or exit code once it has exited; undefined while it runs. */
   exited(): string | undefined;
+  /**
+   * What this process wrote to the log, not what earlier ones did: the log is appended to
+   * across starts, and an old failure must not pass for the current one.
+   */
+  logged(): Promise<string>;
 }
 
 /**
@@ -18,7 +23,9 @@ export async function startInBackground(
 ): Promise<BackgroundProcess> {
   const logFile = await open(logPath, 'a', 0o600);
   let child;
+  let start = 0;
   try {
+    start = (await logFile.stat()).size;
     child = spawn(process.execPath, [script, ...args], {
       detached: true,
       stdio: ['ignore', 'ignore', logFile.fd],
@@ -35,5 +42,12 @@ export async function startInBackground(
     exited = error.message;
   });
   child.unref();
-  return { exited: () => exited };
+  return {
+    exited: () => exited,
+    logged: async () => {
+      const log = await readFile(logPath).catch(() => Buffer.alloc(0));
+      // Shorter than at the start: the log was rotated, and all of the new file is ours.
+      return (log.length < start ? log : log.subarray(start)).toString('utf8');
+    },
+  };
 }

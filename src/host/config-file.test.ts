@@ -13,7 +13,12 @@ async function configFile(text: string): Promise<string> {
 describe('loadConfig', () => {
   test('defaults when there is no file', async () => {
     const config = await loadConfig({}, { XDG_CONFIG_HOME: '/nonexistent' });
-    expect(config).toEqual({ driver: 'bwrap', poolSize: 2, rootBoxUid: 65534 });
+    expect(config).toEqual({
+      driver: 'bwrap',
+      poolSize: 2,
+      rootBoxUid: 65534,
+      defaultMemoryBytes: 2 * 1024 ** 3,
+    });
   });
 
   test('flags over environment over file over defaults', async () => {
@@ -53,5 +58,60 @@ describe('loadConfig', () => {
       code: 'INVALID_ARGUMENT',
       message: expect.stringContaining('IRONCLAW_') as unknown,
     });
+  });
+
+  test('an error names the key, what it expects and what it got', async () => {
+    const cases: [unknown, RegExp][] = [
+      [
+        { pools: 3 },
+        /unknown key "pools"; its keys are driver, pool\.size, rootBoxUid, limits\.memory/,
+      ],
+      [{ pool: { size: 'x' } }, /pool\.size: expected a number, got "x"/],
+      [{ pool: { size: 100 } }, /pool\.size: must be at most 64, got 100/],
+      [{ pool: { size: 1.5 } }, /pool\.size: expected a whole number/],
+      [{ rootBoxUid: 0 }, /rootBoxUid: must be at least 1, got 0/],
+      [
+        { driver: 'docker' },
+        /driver: expected "bwrap" or "gvisor" or "qemu" or "firecracker", got "docker"/,
+      ],
+      [
+        { limits: { memory: 'lots' } },
+        /limits\.memory: expected a size such as 512m or 2g, or "none"/,
+      ],
+      [[], /expected an object, got \[\]/],
+    ];
+    for (const [config, message] of cases) {
+      const path = await configFile(JSON.stringify(config));
+      const error = await loadConfig({}, { IRONCLAW_CONFIG: path }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+      expect((error as Error).message).toContain(`configuration file ${path}`);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).not.toContain('Invalid input');
+    }
+  });
+
+  test('an error in the environment names the variable', async () => {
+    const env = { XDG_CONFIG_HOME: '/nonexistent' };
+    await expect(loadConfig({}, { ...env, IRONCLAW_POOL_SIZE: 'many' })).rejects.toThrow(
+      /IRONCLAW_POOL_SIZE: expected a number, got "many"/,
+    );
+    await expect(loadConfig({}, { ...env, IRONCLAW_DRIVER: 'docker' })).rejects.toThrow(
+      /IRONCLAW_DRIVER: expected "bwrap" or .*, got "docker"/,
+    );
+    await expect(loadConfig({}, { ...env, IRONCLAW_MEMORY: '-1' })).rejects.toThrow(
+      /IRONCLAW_MEMORY: expected a size/,
+    );
+  });
+
+  test('the default memory limit of long-lived sandboxes: file, environment, none', async () => {
+    const path = await configFile(JSON.stringify({ limits: { memory: '512m' } }));
+    expect(await loadConfig({}, { IRONCLAW_CONFIG: path })).toMatchObject({
+      defaultMemoryBytes: 512 * 1024 ** 2,
+    });
+    expect(await loadConfig({}, { IRONCLAW_CONFIG: path, IRONCLAW_MEMORY: '1g' })).toMatchObject({
+      defaultMemoryBytes: 1024 ** 3,
+    });
+    const none = await loadConfig({}, { IRONCLAW_CONFIG: path, IRONCLAW_MEMORY: 'none' });
+    expect(none.defaultMemoryBytes).toBeUndefined();
   });
 });

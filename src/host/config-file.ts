@@ -3,6 +3,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
   type Config,
+  CONFIG_ENV,
+  CONFIG_KEYS,
   configFromEnv,
   ConfigSchema,
   resolveConfig,
@@ -34,13 +36,15 @@ export async function loadConfig(
       `cannot read the configuration file ${path}: ${error.message}`,
     );
   });
-  const file = text === undefined ? {} : parse(text, path, 'the configuration file');
-  const fromEnv = parse(configFromEnv(env), 'the environment', 'IRONCLAW_* variables');
+  const file = text === undefined ? {} : parse(text, path);
+  const fromEnv = parse(configFromEnv(env), undefined);
   return resolveConfig(file, fromEnv, flags);
 }
 
-function parse(input: string | Config, where: string, what: string): Config {
+/** Checks one layer: the file (`path`), or the environment (undefined), named as the user wrote it. */
+function parse(input: string | Config, path: string | undefined): Config {
   let raw: unknown = input;
+  const where = path === undefined ? 'IRONCLAW_* environment' : `configuration file ${path}`;
   if (typeof input === 'string') {
     if (input.length > MAX_CONFIG_BYTES)
       throw new IronClawError(
@@ -56,11 +60,14 @@ function parse(input: string | Config, where: string, what: string): Config {
       );
     }
   }
-  const parsed = ConfigSchema.safeParse(raw);
-  if (!parsed.success)
-    throw new IronClawError(
-      'INVALID_ARGUMENT',
-      `invalid ${what} (${where}): ${formatIssues(parsed.error)}`,
-    );
-  return parsed.data;
+  const parsed = ConfigSchema.safeParse(raw, { reportInput: true });
+  if (parsed.success) return parsed.data;
+  const unknownKey = parsed.error.issues.some((issue) => issue.code === 'unrecognized_keys');
+  const issues = formatIssues(parsed.error, {
+    keyName: (key) => (path === undefined ? (CONFIG_ENV[key] ?? key) : key),
+  });
+  throw new IronClawError(
+    'INVALID_ARGUMENT',
+    `invalid ${where}: ${issues}${unknownKey ? `; its keys are ${CONFIG_KEYS.join(', ')}` : ''}`,
+  );
 }

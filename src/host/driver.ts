@@ -1,6 +1,7 @@
-import { IronClawError } from '../core/errors.js';
+import { IronClawError, unwrap } from '../core/errors.js';
 import type { DriverName } from '../core/isolation.js';
-import type { BoxProcess, SpawnBoxOptions } from './box-process.js';
+import { checkLimitFloor, type LimitFloor, type Limits } from '../core/limits.js';
+import type { BoxPayload, BoxProcess, SpawnBoxOptions } from './box-process.js';
 
 /*
  * A driver as the layers above see it: its name, what it can do, a probe, and the function that
@@ -19,6 +20,13 @@ export interface DriverCapabilities {
   templates: boolean;
   /** How long the guest agent may take to answer its first ping, unless the caller says. */
   startTimeoutMs: number;
+  /**
+   * A box has memory of its own (a VM's RAM) that bounds it whatever its limits, and enforces
+   * the limits it is given in its own kernel, with no host cgroups.
+   */
+  ownMemory: boolean;
+  /** The least memory and pids a box needs to start, by payload (measured: see the driver). */
+  floors: Readonly<Record<BoxPayload['kind'], LimitFloor>>;
 }
 
 /** Whether this host can start the driver's boxes, and if not, why and what would fix it. */
@@ -86,4 +94,16 @@ export function assertDriverCan(
       `the ${driver.name} driver cannot enforce ${option} (capability ${capability})${able.length > 0 ? `; drivers that can: ${able.join(', ')}` : ''}`,
     );
   }
+}
+
+/**
+ * Refuses limits too small for the driver's box to start (or past the kernel's ceiling), before
+ * anything is spawned: such a box would only die during start-up, with a less useful error.
+ */
+export function assertLimitsFit(
+  driver: Driver,
+  limits: Partial<Limits>,
+  payload: BoxPayload['kind'],
+): void {
+  unwrap(checkLimitFloor(limits, driver.capabilities.floors[payload], `a ${driver.name} sandbox`));
 }

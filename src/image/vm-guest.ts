@@ -1,4 +1,4 @@
-import type { Limits } from '../core/limits.js';
+import type { LimitFloor, Limits } from '../core/limits.js';
 
 /*
  * What a VM guest built from IronClaw's image expects of any VMM: its RAM and its kernel
@@ -11,6 +11,13 @@ export type Accel = 'kvm' | 'tcg';
 export const DEFAULT_MEMORY_MIB = 256;
 /** Room the guest kernel, init and agent need beside a box's memory limit. */
 const MEMORY_HEADROOM_MIB = 160;
+
+/**
+ * The least a VM guest's box needs to start: the limits apply to the guest's cgroup that holds
+ * the agent (node) and its commands. Measured under QEMU (TCG): at 16 MiB the guest did not come
+ * up, at 24 MiB it did and answered an exec; 32 MiB gives it room.
+ */
+export const GUEST_AGENT_FLOOR: LimitFloor = { memoryBytes: 32 * 1024 ** 2, pids: 16 };
 
 /** Guest RAM for a box: the default, or the memory limit plus the guest's own needs. */
 export function guestMemoryMiB(limits: Pick<Limits, 'memoryBytes'>): number {

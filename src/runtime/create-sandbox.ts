@@ -1,4 +1,7 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError, unwrap } from '../core/errors.js';
+import { describeExit } from '../core/exit-status.js';
+import { formatBytes } from '../core/units.js';
 import { checkId, newId } from '../core/ids.js';
 import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
@@ -10,6 +13,7 @@ import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { detectCgroups } from '../host/cgroups.js';
+import { assertLimitsFit } from '../host/driver.js';
 import { Sandbox } from './sandbox.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
 
@@ -18,6 +22,14 @@ export interface SandboxOptions {
   id?: string;
   driver?: DriverName;
   limits?: Partial<Limits>;
+  /**
+   * A memory limit for when `limits` gives none, for boxes that share the host's memory (bwrap,
+   * gVisor), where host cgroups can hold it. A VM is bounded by its own RAM already (256 MiB
+   * unless a limit asks for more) and gets none. Without cgroups the sandbox starts with no
+   * memory limit, as any box without a cgroup does, and its isolation report's cgroup layer
+   * says why (a limit asked for in `limits` is refused there).
+   */
+  defaultMemoryBytes?: number | undefined;
   /** How long the guest agent may take to answer its first ping. */
   startTimeoutMs?: number;
   /** Host uid the box runs as when IronClaw runs as root (default 65534, nobody). */
@@ -48,12 +60,22 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
   const { mounts, env } = withEgress(options);
   const driver = driverFor(options.driver, { mounts, env, template: options.template });
+  const cgroups = await detectCgroups();
+  const limits = { ...options.limits };
+  if (
+    limits.memoryBytes === undefined &&
+    options.defaultMemoryBytes !== undefined &&
+    !driver.capabilities.ownMemory &&
+    cgroups.available
+  )
+    limits.memoryBytes = options.defaultMemoryBytes;
+  assertLimitsFit(driver, limits, 'agent');
   options.signal?.throwIfAborted();
   const box = await driver.spawn({
     id,
-    limits: options.limits ?? {},
+    limits,
     payload: { kind: 'agent' },
-    cgroups: await detectCgroups(),
+    cgroups,
     rootBoxUid: options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID,
     ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
     ...(mounts === undefined ? {} : { mounts }),
@@ -99,12 +121,21 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     forgetRecord = await recordSandboxStart(id, box.isolation.driver);
     return sandbox;
   } catch (error) {
+    // A box that died says more than the channel it broke: wait a moment for its exit.
+    const exit = await Promise.race([box.exited, delay(EXIT_GRACE_MS, undefined)]);
     await sandbox.destroy();
     if (error instanceof IronClawError && error.code === 'SANDBOX_START_FAILED') throw error;
     const tail = box.stderrTail();
+    const memory = limits.memoryBytes;
+    const why =
+      exit === undefined
+        ? error instanceof Error
+          ? error.message
+          : String(error)
+        : `it exited during start-up (${describeExit(exit)})${memory === undefined ? '' : `; its memory limit of ${formatBytes(memory)} may be too small`}`;
     throw new IronClawError(
       'SANDBOX_START_FAILED',
-      `sandbox ${id} did not start: ${error instanceof Error ? error.message : String(error)}${tail ? `; its output: ${tail}` : ''}`,
+      `sandbox ${id} did not start: ${why}${tail ? `; its output: ${tail}` : ''}`,
       { cause: error },
     );
   }
@@ -124,3 +155,6 @@ function withEgress(options: SandboxOptions): {
     env: { ...egressEnv(), ...options.env },
   };
 }
+
+/** How long a start-up that failed waits for the box's exit, to say why. */
+const EXIT_GRACE_MS = 1000;

@@ -1,11 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { IronClawError } from '../core/errors.js';
-import { exitStatusForSignal } from '../core/exit-status.js';
+import { describeExit, exitStatusForSignal } from '../core/exit-status.js';
+import { formatBytes } from '../core/units.js';
 import { auditSeccompEnd, monotonicUs } from '../audit/audit-log.js';
 import { DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { driverFor } from '../drivers/index.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
+import { assertLimitsFit } from '../host/driver.js';
 import { sweepLeftoversRarely } from './leftover-sweep.js';
 import type { RunOnceOptions, RunOnceResult } from './run-once-options.js';
 
@@ -29,6 +31,7 @@ export async function runOnce(
       await sweep;
     }
   }
+  assertLimitsFit(driver, options.limits ?? {}, 'command');
   const started = performance.now();
   const startedUs = monotonicUs();
   // Attaching a process to a cgroup waits out an RCU grace period when the kernel's cgroup
@@ -82,7 +85,7 @@ export async function runOnce(
     if (!payloadStarted && !timedOut) {
       throw new IronClawError(
         'SANDBOX_START_FAILED',
-        `the sandbox did not start (${exit.signal ?? `bwrap exit code ${exit.code}`})${box.stderrTail() ? `: ${box.stderrTail()}` : ''}`,
+        `the sandbox did not start (${describeExit(exit)})${options.limits?.memoryBytes === undefined ? '' : `; its memory limit of ${formatBytes(options.limits.memoryBytes)} may be too small`}${box.stderrTail() ? `: ${box.stderrTail()}` : ''}`,
       );
     }
     const exitCode = exit.code ?? exitStatusForSignal(exit.signal);

@@ -12,6 +12,8 @@ export interface SandboxSourceOptions {
   poolSize: number;
   /** Host uid boxes run as when IronClaw runs as root. */
   rootBoxUid: number;
+  /** Memory limit of a sandbox whose request gives none (see SandboxOptions). */
+  defaultMemoryBytes?: number | undefined;
   /**
    * Told when the warm pool cannot start a sandbox (it tries again, backing off), and what the
    * start-up sweep of dead owners' leftovers removed.
@@ -42,7 +44,11 @@ export class SandboxSource {
       options.poolSize > 0
         ? new SandboxPool({
             size: options.poolSize,
-            sandbox: { driver: options.driver, rootBoxUid: options.rootBoxUid },
+            sandbox: {
+              driver: options.driver,
+              rootBoxUid: options.rootBoxUid,
+              defaultMemoryBytes: options.defaultMemoryBytes,
+            },
             onError: (error) =>
               options.log.warn(
                 `could not start a sandbox for the warm pool: ${error instanceof Error ? error.message : String(error)}`,
@@ -87,7 +93,8 @@ export class SandboxSource {
     const limits = request.limits ?? {};
     const id = request.id === undefined ? {} : { id: request.id };
     const signal = request.signal === undefined ? {} : { signal: request.signal };
-    // The pool is warmed with the default driver and limits; anything else starts fresh.
+    // The pool is warmed with the default driver and limits (the default memory limit
+    // included); anything else starts fresh.
     const pooled =
       driver === this.#options.driver &&
       Object.values(limits).every((value) => value === undefined);
@@ -99,6 +106,7 @@ export class SandboxSource {
       driver,
       limits,
       rootBoxUid: this.#options.rootBoxUid,
+      defaultMemoryBytes: this.#options.defaultMemoryBytes,
       ...id,
       ...signal,
     });

@@ -1,4 +1,6 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../core/errors.js';
+import { describeExit } from '../core/exit-status.js';
 import type { IsolationReport } from '../core/isolation.js';
 import { resolveSandboxPath } from '../core/sandbox-path.js';
 import {
@@ -94,9 +96,9 @@ export class Sandbox {
   }
 
   async ping(options: CallOptions = {}): Promise<PingResult> {
-    return this.#client.request('ping', {}, PingResultSchema, {
-      signal: this.#signal(options.signal),
-    });
+    return this.#explained(
+      this.#client.request('ping', {}, PingResultSchema, { signal: this.#signal(options.signal) }),
+    );
   }
 
   /** Runs argv directly, or a string through /bin/sh -c. Output streams to the callbacks. */
@@ -147,7 +149,7 @@ export class Sandbox {
       });
     }
     const started = monotonicUs();
-    const result = await call.result;
+    const result = await this.#explained(call.result);
     auditSeccompEnd({
       sandbox: this.#id,
       isolation: this.isolation,
@@ -163,28 +165,32 @@ export class Sandbox {
     data: string | Uint8Array,
     options: CallOptions & { mode?: number } = {},
   ): Promise<void> {
-    await this.#client.request(
-      'write_file',
-      {
-        path: checkPath(path),
-        data: Buffer.from(data).toString('base64'),
-        ...(options.mode === undefined ? {} : { mode: options.mode }),
-      },
-      WriteFileResultSchema,
-      { signal: this.#signal(options.signal) },
+    await this.#explained(
+      this.#client.request(
+        'write_file',
+        {
+          path: checkPath(path),
+          data: Buffer.from(data).toString('base64'),
+          ...(options.mode === undefined ? {} : { mode: options.mode }),
+        },
+        WriteFileResultSchema,
+        { signal: this.#signal(options.signal) },
+      ),
     );
   }
 
   /** Reads a whole file; a file past `maxBytes` (default 8 MiB) is an error, never a silent cut. */
   async readFile(path: string, options: CallOptions & { maxBytes?: number } = {}): Promise<Buffer> {
-    const result = await this.#client.request(
-      'read_file',
-      {
-        path: checkPath(path),
-        ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
-      },
-      ReadFileResultSchema,
-      { signal: this.#signal(options.signal) },
+    const result = await this.#explained(
+      this.#client.request(
+        'read_file',
+        {
+          path: checkPath(path),
+          ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+        },
+        ReadFileResultSchema,
+        { signal: this.#signal(options.signal) },
+      ),
     );
     if (result.truncated) {
       throw new IronClawError(
@@ -196,26 +202,30 @@ export class Sandbox {
   }
 
   async list(path = '/workspace', options: CallOptions = {}): Promise<FileInfo[]> {
-    const result = await this.#client.request('list', { path: checkPath(path) }, ListResultSchema, {
-      signal: this.#signal(options.signal),
-    });
+    const result = await this.#explained(
+      this.#client.request('list', { path: checkPath(path) }, ListResultSchema, {
+        signal: this.#signal(options.signal),
+      }),
+    );
     return result.entries;
   }
 
   async stat(path: string, options: CallOptions = {}): Promise<FileInfo> {
-    return this.#client.request('stat', { path: checkPath(path) }, FileInfoSchema, {
-      signal: this.#signal(options.signal),
-    });
+    return this.#explained(
+      this.#client.request('stat', { path: checkPath(path) }, FileInfoSchema, {
+        signal: this.#signal(options.signal),
+      }),
+    );
   }
 
   async remove(path: string, options: CallOptions & { recursive?: boolean } = {}): Promise<void> {
-    await this.#client.request(
-      'remove',
-      { path: checkPath(path), recursive: options.recursive ?? false },
-      EmptyResultSchema,
-      {
-        signal: this.#signal(options.signal),
-      },
+    await this.#explained(
+      this.#client.request(
+        'remove',
+        { path: checkPath(path), recursive: options.recursive ?? false },
+        EmptyResultSchema,
+        { signal: this.#signal(options.signal) },
+      ),
     );
   }
 
@@ -239,6 +249,28 @@ export class Sandbox {
     return signal;
   }
 
+  /**
+   * A call that failed because the channel closed says why, when the box is gone: a command in
+   * it killed the guest agent, or the OOM killer did. The box's exit usually lands just after
+   * the channel broke, so it gets a moment.
+   */
+  async #explained<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (error) {
+      if (!(error instanceof IronClawError) || error.code !== 'CHANNEL_CLOSED' || this.#destroying)
+        throw error;
+      const exit = await Promise.race([this.#box.exited, delay(EXIT_GRACE_MS, undefined)]);
+      if (exit === undefined) throw error;
+      // The code stays CHANNEL_CLOSED (callers branch on it); the words say what happened.
+      throw new IronClawError(
+        'CHANNEL_CLOSED',
+        `sandbox ${this.id} has ended (${describeExit(exit)}): its guest agent was killed, by a command in the box or by the kernel (at the box's memory limit, for one); destroy it and create another`,
+        { cause: error },
+      );
+    }
+  }
+
   async #pump(
     stdin: AsyncIterable<Uint8Array>,
     call: { input(data: Uint8Array | undefined, eof?: boolean): boolean },
@@ -249,6 +281,9 @@ export class Sandbox {
     call.input(undefined, true);
   }
 }
+
+/** How long a call that lost its channel waits for the box's exit, to say why. */
+const EXIT_GRACE_MS = 1000;
 
 function checkPath(path: string): string {
   const resolved = resolveSandboxPath(path);

@@ -11,6 +11,7 @@ import { checkBoxEnv, checkBoxMounts } from '../../host/box-mounts.js';
 import { SLOT_CHANNEL, bwrapCommand } from './command.js';
 import type { BoxCgroup } from '../../host/cgroups.js';
 import { assertNoInheritedFds } from '../../host/inherited-fds.js';
+import { guardBoxStreams } from '../../host/box-streams.js';
 import { packWorkspace } from '../../host/workspace-tar.js';
 import { type BwrapOptions, bwrapIsolation } from './isolation.js';
 
@@ -76,6 +77,7 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
       env: {},
       ...(asRoot ? { uid: options.rootBoxUid, gid: options.rootBoxUid } : {}),
     });
+    guardBoxStreams(child);
     const packer =
       workspaceDir === undefined
         ? undefined

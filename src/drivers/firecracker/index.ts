@@ -5,6 +5,7 @@
  * host/ and image/. Its code loads on first use.
  */
 import type { Driver } from '../../host/driver.js';
+import { GUEST_AGENT_FLOOR } from '../../image/vm-guest.js';
 
 export const firecrackerDriver: Driver = {
   name: 'firecracker',
@@ -16,6 +17,9 @@ export const firecrackerDriver: Driver = {
     templates: false,
     // The driver returns once the agent's vsock connection is up (the boot is behind it).
     startTimeoutMs: 15_000,
+    ownMemory: true,
+    // The same guest image and agent as the qemu driver's, so the same floor.
+    floors: { command: GUEST_AGENT_FLOOR, agent: GUEST_AGENT_FLOOR },
   },
   probe: async () => {
     const missing = await (await import('./tools.js')).firecrackerUnavailable();

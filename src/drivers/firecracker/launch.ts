@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../../core/errors.js';
 import { BoundedTail } from '../../host/bounded-tail.js';
+import { guardBoxStreams } from '../../host/box-streams.js';
 import { keepOutput, vmmKiller } from '../../host/vmm-output.js';
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
@@ -44,6 +45,7 @@ export async function launchJailed(
     detached: true,
     env: {},
   });
+  guardBoxStreams(child);
   const logs = [
     keepOutput(child.stdout, guestConsole, options.consoleLog),
     keepOutput(child.stderr, stderr),

@@ -3,6 +3,7 @@ import { access, constants, open, readdir, readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../../core/errors.js';
 import { BoundedTail } from '../../host/bounded-tail.js';
+import { guardBoxStreams } from '../../host/box-streams.js';
 import { type BoxRuntimeDir } from './runtime-dir.js';
 
 /** gVisor platforms: how the sentry intercepts the box's system calls. */
@@ -90,6 +91,7 @@ export async function startRunsc(options: RunscOptions): Promise<RunscBox> {
     detached: true,
     env: {},
   });
+  guardBoxStreams(child);
   const tail = new BoundedTail();
   const exited = new Promise<Exit>((resolve) => {
     let done = false;

@@ -6,6 +6,7 @@
  */
 import type { Driver } from '../../host/driver.js';
 import { probeBinary } from '../../host/probe-binary.js';
+import { GUEST_AGENT_FLOOR } from '../../image/vm-guest.js';
 
 export const qemuDriver: Driver = {
   name: 'qemu',
@@ -17,6 +18,13 @@ export const qemuDriver: Driver = {
     templates: true,
     // A VM under emulation boots a kernel and starts node in several seconds, more under load.
     startTimeoutMs: 90_000,
+    ownMemory: true,
+    // The limit is the guest's cgroup of the agent and its commands (the guest kernel has RAM of
+    // its own beside it); measured with the agent answering an exec.
+    floors: {
+      command: { memoryBytes: GUEST_AGENT_FLOOR.memoryBytes, pids: GUEST_AGENT_FLOOR.pids },
+      agent: GUEST_AGENT_FLOOR,
+    },
   },
   probe: async () =>
     probeBinary(

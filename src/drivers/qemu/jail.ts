@@ -9,6 +9,7 @@ import {
   usrRootArgs,
 } from '../../host/host-layout.js';
 import { type SeccompChoice, seccompFilter } from '../../host/seccomp-filter.js';
+import { guardBoxStreams } from '../../host/box-streams.js';
 
 /**
  * The jail QEMU runs in: bubblewrap, which IronClaw needs anyway, spawned as an unprivileged
@@ -145,6 +146,7 @@ export async function spawnJailedVmm(options: {
       env: {},
       ...(asRoot ? { uid: options.uid, gid: options.gid } : {}),
     });
+    guardBoxStreams(child);
     const pid = reportedPid(child);
     pid.catch(() => undefined); // a failed start is reported by the exit, with QEMU's stderr
     return { child, pid, seccomp: filter?.summary };
