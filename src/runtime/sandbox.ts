@@ -1,5 +1,6 @@
 import { IronClawError } from '../core/errors.js';
 import type { IsolationReport } from '../core/isolation.js';
+import { isUtf8 } from 'node:buffer';
 import { resolveSandboxPath } from '../core/sandbox-path.js';
 import {
   EmptyResultSchema,
@@ -28,8 +29,12 @@ export interface ExecOptions {
   /** Cap on stdout+stderr bytes; the rest is dropped behind an explicit marker. */
   maxOutputBytes?: number;
   signal?: AbortSignal;
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
+  /**
+   * Receives output as it comes. A callback that returns a promise holds the box's output back
+   * until it settles (flow control for a slow consumer, such as a pipe); a plain callback does not.
+   */
+  onStdout?: (chunk: Buffer) => unknown;
+  onStderr?: (chunk: Buffer) => unknown;
   /**
    * Keep the output for the result (the default). A caller that streams it through onStdout and
    * onStderr, with no cap, passes false: the result's stdout and stderr are then empty, and a
@@ -47,6 +52,28 @@ interface CallOptions {
   signal?: AbortSignal | undefined;
 }
 
+/**
+ * A path in the box: text, or the bytes of a name that is not valid UTF-8 (as `list` reports it
+ * in `nameBytes` and `pathBytes`).
+ */
+export type SandboxPath = string | Uint8Array;
+
+/** One chunk of a file, as readFileChunk returns it. */
+export interface FileChunk {
+  data: Buffer;
+  /** The file's size when the chunk was read. */
+  size: number;
+  /** More of the file lies past this chunk. */
+  truncated: boolean;
+}
+
+/**
+ * Bytes per file request, and how many are in flight at once: big enough that a round trip is
+ * cheap beside it, small enough that encoding one (base64 in JSON) does not stall either side.
+ */
+const FILE_CHUNK_BYTES = 1024 * 1024;
+const CHUNKS_IN_FLIGHT = 4;
+
 /** A live sandbox: a box with the guest agent, reached over one framed channel. */
 export class Sandbox {
   #id: string;
@@ -55,6 +82,7 @@ export class Sandbox {
   readonly #box: BoxProcess;
   readonly #client: RpcClient;
   #destroying: Promise<void> | undefined;
+  #oomKillsSeen = 0;
 
   /** @internal Use createSandbox(). */
   constructor(id: string, box: BoxProcess, client: RpcClient) {
@@ -132,7 +160,8 @@ export class Sandbox {
           if (!parsed.success || (event !== 'stdout' && event !== 'stderr')) return;
           const chunk = Buffer.from(parsed.data.data, 'base64');
           if (options.collect !== false) (event === 'stdout' ? stdout : stderr).push(chunk);
-          (event === 'stdout' ? options.onStdout : options.onStderr)?.(chunk);
+          const wait = (event === 'stdout' ? options.onStdout : options.onStderr)?.(chunk);
+          if (wait instanceof Promise) this.#client.pauseReading(wait);
         },
       },
     );
@@ -147,7 +176,7 @@ export class Sandbox {
       });
     }
     const started = monotonicUs();
-    const result = await call.result;
+    const result = await this.#withOom(await call.result);
     auditSeccompEnd({
       sandbox: this.#id,
       isolation: this.isolation,
@@ -158,60 +187,139 @@ export class Sandbox {
     return { ...result, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
   }
 
+  /**
+   * Writes a file of any size: bytes, text, or a stream of chunks (a host file's read stream,
+   * say), sent in chunks that each fit a frame. The file is created or truncated, or, with
+   * `offset`, written from there on without truncating. `mode` is set once all is written.
+   */
   async writeFile(
-    path: string,
-    data: string | Uint8Array,
-    options: CallOptions & { mode?: number } = {},
+    path: SandboxPath,
+    data: string | Uint8Array | AsyncIterable<Uint8Array>,
+    options: CallOptions & { mode?: number; offset?: number } = {},
   ): Promise<void> {
-    await this.#client.request(
-      'write_file',
-      {
-        path: checkPath(path),
-        data: Buffer.from(data).toString('base64'),
-        ...(options.mode === undefined ? {} : { mode: options.mode }),
-      },
-      WriteFileResultSchema,
-      { signal: this.#signal(options.signal) },
-    );
+    const target = wirePath(path);
+    const signal = this.#signal(options.signal);
+    const write = (chunk: Buffer, at: number | undefined, mode?: number): Promise<unknown> =>
+      this.#client.request(
+        'write_file',
+        {
+          ...target,
+          data: chunk.toString('base64'),
+          ...(at === undefined ? {} : { offset: at }),
+          ...(mode === undefined ? {} : { mode }),
+        },
+        WriteFileResultSchema,
+        { signal },
+      );
+    // The first chunk creates or truncates the file (unless an offset is given) and is answered
+    // before the rest, which go at their own offsets, a few in flight, so their order is free.
+    const chunks = chunksOf(data, FILE_CHUNK_BYTES)[Symbol.asyncIterator]();
+    const first = await chunks.next();
+    const firstChunk = first.done ? Buffer.alloc(0) : first.value;
+    let offset = options.offset ?? 0;
+    const rest = !first.done;
+    await write(firstChunk, options.offset, rest ? undefined : options.mode);
+    if (!rest) return;
+    offset += firstChunk.length;
+    const inFlight = new Set<Promise<unknown>>();
+    try {
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+        const sent = write(next.value, offset);
+        offset += next.value.length;
+        inFlight.add(sent);
+        void sent.then(
+          () => inFlight.delete(sent),
+          () => undefined,
+        );
+        if (inFlight.size >= CHUNKS_IN_FLIGHT) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+    } catch (error) {
+      await Promise.allSettled(inFlight);
+      throw error;
+    }
+    // The mode last: a read-only mode set first would refuse the box's own later writes.
+    if (options.mode !== undefined) await write(Buffer.alloc(0), offset, options.mode);
   }
 
-  /** Reads a whole file; a file past `maxBytes` (default 8 MiB) is an error, never a silent cut. */
-  async readFile(path: string, options: CallOptions & { maxBytes?: number } = {}): Promise<Buffer> {
+  /**
+   * Reads a whole file, in chunks, whatever its size. A file larger than `maxBytes` (when given)
+   * is an error, never a silent cut; readFileStream reads one without holding it all.
+   */
+  async readFile(
+    path: SandboxPath,
+    options: CallOptions & { maxBytes?: number } = {},
+  ): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of this.#chunks(path, options, (size) => {
+      if (options.maxBytes !== undefined && size > options.maxBytes) {
+        throw new IronClawError(
+          'FILE_ERROR',
+          `${displayPath(path)} has ${size} bytes, more than the ${options.maxBytes} asked for; read it with readFileStream instead`,
+        );
+      }
+    })) {
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    return Buffer.concat(chunks, total);
+  }
+
+  /** A file as a stream of chunks, each read when the consumer asks for it. */
+  readFileStream(path: SandboxPath, options: CallOptions = {}): AsyncGenerator<Buffer> {
+    return this.#chunks(path, options);
+  }
+
+  /** One chunk of a file: up to `maxBytes` (at most 8 MiB) from `offset`. */
+  async readFileChunk(
+    path: SandboxPath,
+    options: CallOptions & { offset?: number; maxBytes?: number } = {},
+  ): Promise<FileChunk> {
     const result = await this.#client.request(
       'read_file',
       {
-        path: checkPath(path),
+        ...wirePath(path),
+        ...(options.offset === undefined ? {} : { offset: options.offset }),
         ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
       },
       ReadFileResultSchema,
       { signal: this.#signal(options.signal) },
     );
-    if (result.truncated) {
-      throw new IronClawError(
-        'FILE_ERROR',
-        `${path} has ${result.size} bytes, more than one read returns; read it in an exec (for example with split or tar) instead`,
-      );
-    }
-    return Buffer.from(result.data, 'base64');
+    return {
+      data: Buffer.from(result.data, 'base64'),
+      size: result.size,
+      truncated: result.truncated,
+    };
   }
 
-  async list(path = '/workspace', options: CallOptions = {}): Promise<FileInfo[]> {
-    const result = await this.#client.request('list', { path: checkPath(path) }, ListResultSchema, {
+  /** Lists a directory; `omitted` counts entries left out past the listing's cap (10,000). */
+  async list(path: SandboxPath = '/workspace', options: CallOptions = {}): Promise<FileInfo[]> {
+    return (await this.listDir(path, options)).entries;
+  }
+
+  async listDir(
+    path: SandboxPath = '/workspace',
+    options: CallOptions = {},
+  ): Promise<{ entries: FileInfo[]; omitted?: number | undefined }> {
+    return this.#client.request('list', wirePath(path), ListResultSchema, {
       signal: this.#signal(options.signal),
     });
-    return result.entries;
   }
 
-  async stat(path: string, options: CallOptions = {}): Promise<FileInfo> {
-    return this.#client.request('stat', { path: checkPath(path) }, FileInfoSchema, {
+  async stat(path: SandboxPath, options: CallOptions = {}): Promise<FileInfo> {
+    return this.#client.request('stat', wirePath(path), FileInfoSchema, {
       signal: this.#signal(options.signal),
     });
   }
 
-  async remove(path: string, options: CallOptions & { recursive?: boolean } = {}): Promise<void> {
+  async remove(
+    path: SandboxPath,
+    options: CallOptions & { recursive?: boolean } = {},
+  ): Promise<void> {
     await this.#client.request(
       'remove',
-      { path: checkPath(path), recursive: options.recursive ?? false },
+      { ...wirePath(path), recursive: options.recursive ?? false },
       EmptyResultSchema,
       {
         signal: this.#signal(options.signal),
@@ -239,6 +347,59 @@ export class Sandbox {
     return signal;
   }
 
+  /** A file's chunks in order, with a few reads ahead in flight. */
+  async *#chunks(
+    path: SandboxPath,
+    options: CallOptions,
+    onSize?: (size: number) => void,
+  ): AsyncGenerator<Buffer> {
+    const read = (offset: number): Promise<FileChunk> =>
+      this.readFileChunk(path, { ...options, offset, maxBytes: FILE_CHUNK_BYTES });
+    const first = await read(0);
+    onSize?.(first.size);
+    const ahead: { at: number; chunk: Promise<FileChunk> }[] = [];
+    try {
+      let chunk = first;
+      let offset = 0;
+      for (;;) {
+        if (chunk.data.length > 0) yield chunk.data;
+        offset += chunk.data.length;
+        if (!chunk.truncated || chunk.data.length === 0) return;
+        // Reads ahead within the size last seen; a chunk that came back short (the file
+        // changed) makes the reads ahead at the wrong offsets go to waste, never into the data.
+        if (ahead[0]?.at !== offset) {
+          await Promise.allSettled(ahead.splice(0).map((entry) => entry.chunk));
+        }
+        let at = ahead.at(-1)?.at ?? offset - FILE_CHUNK_BYTES;
+        while (ahead.length < CHUNKS_IN_FLIGHT && at + FILE_CHUNK_BYTES < chunk.size) {
+          at += FILE_CHUNK_BYTES;
+          const early = read(at);
+          early.catch(() => undefined); // its failure is met when its turn comes
+          ahead.push({ at, chunk: early });
+        }
+        const next = ahead.shift();
+        chunk = await (next?.chunk ?? read(offset));
+      }
+    } finally {
+      await Promise.allSettled(ahead.map((entry) => entry.chunk));
+    }
+  }
+
+  /**
+   * Marks a command the OOM killer ended, from the box's host cgroup: only a SIGKILL that no
+   * timeout or cancel sent is looked into, and a kill counted since the last look is its.
+   */
+  async #withOom(result: ExecResult): Promise<ExecResult> {
+    const { memoryLimitBytes } = this.#box;
+    const limit = memoryLimitBytes === undefined ? {} : { memoryLimitBytes };
+    if (result.oomKilled) return { ...result, ...limit };
+    if (result.signal !== 'SIGKILL' || result.timedOut || !this.#box.oomKills) return result;
+    const kills = await this.#box.oomKills();
+    if (kills <= this.#oomKillsSeen) return result;
+    this.#oomKillsSeen = kills;
+    return { ...result, oomKilled: true, ...limit };
+  }
+
   async #pump(
     stdin: AsyncIterable<Uint8Array>,
     call: { input(data: Uint8Array | undefined, eof?: boolean): boolean },
@@ -250,8 +411,49 @@ export class Sandbox {
   }
 }
 
-function checkPath(path: string): string {
-  const resolved = resolveSandboxPath(path);
+/** A path as the guest API takes it, checked lexically here first. */
+function wirePath(path: SandboxPath): { path: string; pathEncoding?: 'base64' } {
+  if (typeof path !== 'string' && isUtf8(path)) return wirePath(Buffer.from(path).toString());
+  // A byte path is checked as its latin1 string: one character per byte, `/` and `.` intact.
+  const text = typeof path === 'string' ? path : Buffer.from(path).toString('latin1');
+  const resolved = resolveSandboxPath(text);
   if (!resolved.ok) throw new IronClawError(resolved.code, resolved.message);
-  return path;
+  return typeof path === 'string'
+    ? { path }
+    : { path: Buffer.from(path).toString('base64'), pathEncoding: 'base64' };
+}
+
+function displayPath(path: SandboxPath): string {
+  return typeof path === 'string' ? path : Buffer.from(path).toString();
+}
+
+/** Data as chunks of at most `size` bytes. */
+async function* chunksOf(
+  data: string | Uint8Array | AsyncIterable<Uint8Array>,
+  size: number,
+): AsyncGenerator<Buffer> {
+  if (typeof data === 'string' || data instanceof Uint8Array) {
+    const bytes = Buffer.from(data);
+    for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+    return;
+  }
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  for await (const piece of data) {
+    let rest = Buffer.isBuffer(piece)
+      ? piece
+      : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    while (heldBytes + rest.length >= size) {
+      const take = size - heldBytes;
+      yield Buffer.concat([...held, rest.subarray(0, take)]);
+      held = [];
+      heldBytes = 0;
+      rest = rest.subarray(take);
+    }
+    if (rest.length > 0) {
+      held.push(rest);
+      heldBytes += rest.length;
+    }
+  }
+  if (heldBytes > 0) yield Buffer.concat(held);
 }

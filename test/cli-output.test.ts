@@ -1,0 +1,200 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { BIN, freshStateDir, runCli } from './helpers/cli.js';
+import { probeCgroups } from './support/cgroup-probe.js';
+
+// Issue 13 through the CLI: output and files of any size, one outcome, errors that are the
+// caller's, and JSON that is always JSON.
+
+const MiB = 1024 ** 2;
+const cgroups = await probeCgroups();
+let env: NodeJS.ProcessEnv;
+let hostDir: string;
+
+beforeAll(async () => {
+  env = { IRONCLAW_STATE_DIR: await freshStateDir(), IRONCLAW_POOL_SIZE: '0' };
+  hostDir = await mkdtemp(join(tmpdir(), 'ironclaw-cli-output-'));
+  expect((await runCli(['sandbox', 'create', '--id', 'out'], { env })).code).toBe(0);
+});
+
+afterAll(async () => {
+  await runCli(['daemon', '--stop'], { env });
+  await rm(hostDir, { recursive: true, force: true });
+});
+
+/** Runs the CLI with its stdout hashed as it comes, never held. */
+function runCliHashed(
+  args: string[],
+): Promise<{ code: number | null; sha256: string; bytes: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, sha256: hash.digest('hex'), bytes, stderr }));
+  });
+}
+
+async function boxSha256(path: string): Promise<string> {
+  const result = await runCli(['sandbox', 'exec', 'out', '--', 'sha256sum', path], { env });
+  expect(result.code).toBe(0);
+  return result.stdout.split(' ')[0] ?? '';
+}
+
+describe('files and output of any size through the CLI', () => {
+  test('sandbox write and read of a 100 MiB file, by sha256', async () => {
+    const data = randomBytes(100 * MiB);
+    const expected = createHash('sha256').update(data).digest('hex');
+    const local = join(hostDir, 'big.bin');
+    await writeFile(local, data);
+    const written = await runCli(['sandbox', 'write', 'out', 'big.bin', local], { env });
+    expect(written).toMatchObject({ code: 0, stderr: '' });
+    expect(await boxSha256('/workspace/big.bin')).toBe(expected);
+
+    const read = await runCliHashed(['sandbox', 'read', 'out', 'big.bin']);
+    expect(read).toMatchObject({ code: 0, bytes: 100 * MiB, sha256: expected, stderr: '' });
+  }, 180_000);
+
+  test('sandbox exec streams 100 MiB of output whole, by sha256', async () => {
+    await runCli(
+      ['sandbox', 'exec', 'out', '--', 'sh', '-c', 'head -c 104857600 /dev/urandom > /tmp/o'],
+      { env },
+    );
+    const expected = await boxSha256('/tmp/o');
+    const result = await runCliHashed(['sandbox', 'exec', 'out', '--', 'cat', '/tmp/o']);
+    expect(result).toMatchObject({ code: 0, bytes: 100 * MiB, sha256: expected, stderr: '' });
+    await runCli(['sandbox', 'exec', 'out', '--', 'rm', '/tmp/o'], { env });
+  }, 180_000);
+
+  test('exec --json caps what it keeps, says so, and does not crash on 600 MiB', async () => {
+    const result = await runCli([
+      'exec',
+      '--json',
+      '--',
+      'sh',
+      '-c',
+      'head -c 629145600 /dev/zero; echo done >&2',
+    ]);
+    expect(result.code).toBe(0);
+    const parsed = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(parsed).toMatchObject({
+      exitCode: 0,
+      truncated: true,
+      droppedBytes: 600 * MiB - 8 * MiB + 5, // "done\n" on stderr is past the cap too
+    });
+    expect(result.stderr).toMatch(/output truncated: \d+ bytes/);
+  }, 120_000);
+});
+
+describe('sandbox write: destinations and sources', () => {
+  test('a destination ending in / is a directory', async () => {
+    const local = join(hostDir, 'note.txt');
+    await writeFile(local, 'into the directory\n');
+    expect((await runCli(['sandbox', 'write', 'out', 'docs/', local], { env })).code).toBe(0);
+    const read = await runCli(['sandbox', 'read', 'out', 'docs/note.txt'], { env });
+    expect(read).toMatchObject({ code: 0, stdout: 'into the directory\n' });
+    const ls = await runCli(['sandbox', 'ls', 'out', 'docs', '--json'], { env });
+    expect((JSON.parse(ls.stdout) as { name: string }[]).map((e) => e.name)).toEqual(['note.txt']);
+  });
+
+  test('a missing local source is the caller’s error, naming the path', async () => {
+    const missing = join(hostDir, 'no-such-file');
+    const result = await runCli(['sandbox', 'write', 'out', 'x.txt', missing], { env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('INVALID_ARGUMENT');
+    expect(result.stderr).toContain(missing);
+    expect(result.stderr).not.toContain('INTERNAL');
+  });
+});
+
+describe('one clear outcome', () => {
+  const keys = [
+    'droppedBytes',
+    'durationMs',
+    'exitCode',
+    'oomKilled',
+    'signal',
+    'stderr',
+    'stdout',
+    'timedOut',
+    'truncated',
+  ];
+
+  test('exec --json and sandbox exec --json give one shape; a timeout is 124 in both', async () => {
+    const once = await runCli(['exec', '--json', '--timeout', '300ms', '--', 'sleep', '30']);
+    const live = await runCli(
+      ['sandbox', 'exec', 'out', '--json', '--timeout', '300ms', '--', 'sleep', '30'],
+      { env },
+    );
+    for (const result of [once, live]) {
+      expect(result.code).toBe(124);
+      const parsed = JSON.parse(result.stdout) as Record<string, unknown>;
+      expect(parsed).toMatchObject({ exitCode: 124, timedOut: true, signal: 'SIGKILL' });
+      expect(result.stderr).toContain('TIMEOUT');
+    }
+    const onceKeys = Object.keys(JSON.parse(once.stdout) as object).sort();
+    expect(onceKeys).toEqual([...keys, 'isolation'].sort());
+    expect(Object.keys(JSON.parse(live.stdout) as object).sort()).toEqual(keys);
+  });
+
+  test('a failing --json run prints a JSON error object on stdout', async () => {
+    const live = await runCli(['sandbox', 'exec', 'no-such-box', '--json', '--', 'true'], {
+      env,
+    });
+    expect(live.code).toBe(125);
+    const failure = JSON.parse(live.stdout) as { error: { code: string; message: string } };
+    expect(failure.error.code).toBe('SANDBOX_NOT_FOUND');
+    expect(failure.error.message).toContain('no-such-box');
+    const once = await runCli(['exec', '--json', '--workspace', '/no/such/dir', '--', 'true']);
+    expect(once.code).toBe(2);
+    expect(JSON.parse(once.stdout)).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
+  });
+
+  test.skipIf(!cgroups.available)(
+    `an OOM kill says so on stderr and in JSON${cgroups.available ? '' : ` [skipped: ${cgroups.reason}]`}`,
+    async () => {
+      const allocate = ['python3', '-c', "b = b'x' * (256 << 20); print('allocated')"];
+      const once = await runCli(['exec', '--memory', '64m', '--', ...allocate]);
+      expect(once.code).toBe(137);
+      expect(once.stderr).toContain('ironclaw: killed: out of memory (limit 64 MiB)');
+      const json = await runCli(['exec', '--json', '--memory', '64m', '--', ...allocate]);
+      expect(JSON.parse(json.stdout)).toMatchObject({ exitCode: 137, oomKilled: true });
+
+      expect(
+        (await runCli(['sandbox', 'create', '--id', 'oom', '--memory', '64m'], { env })).code,
+      ).toBe(0);
+      const live = await runCli(['sandbox', 'exec', 'oom', '--json', '--', ...allocate], { env });
+      expect(live.code).toBe(137);
+      expect(JSON.parse(live.stdout)).toMatchObject({
+        exitCode: 137,
+        signal: 'SIGKILL',
+        oomKilled: true,
+        memoryLimitBytes: 64 * MiB,
+      });
+      expect(live.stderr).toContain('ironclaw: killed: out of memory (limit 64 MiB)');
+      // A plain SIGKILL is not an OOM kill.
+      const killed = await runCli(
+        ['sandbox', 'exec', 'oom', '--json', '--', 'sh', '-c', 'kill -9 $$'],
+        {
+          env,
+        },
+      );
+      expect(JSON.parse(killed.stdout)).toMatchObject({ exitCode: 137, oomKilled: false });
+      await runCli(['sandbox', 'rm', 'oom'], { env });
+    },
+    60_000,
+  );
+});
