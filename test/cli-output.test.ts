@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -48,6 +48,27 @@ function runCliHashed(
   });
 }
 
+/** Resident memory of a process, in bytes. */
+async function rss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN) * 1024;
+}
+
+/** The pid of this test's daemon: the node process whose environment names its state dir. */
+async function daemonPid(): Promise<number> {
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const environ = await readFile(`/proc/${name}/environ`, 'utf8').catch(() => '');
+    const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (
+      environ.split('\0').includes(`IRONCLAW_STATE_DIR=${env.IRONCLAW_STATE_DIR ?? ''}`) &&
+      cmdline.split('\0').includes('daemon')
+    )
+      return Number(name);
+  }
+  throw new Error('the daemon is not running');
+}
+
 async function boxSha256(path: string): Promise<string> {
   const result = await runCli(['sandbox', 'exec', 'out', '--', 'sha256sum', path], { env });
   expect(result.code).toBe(0);
@@ -78,6 +99,33 @@ describe('files and output of any size through the CLI', () => {
     expect(result).toMatchObject({ code: 0, bytes: 100 * MiB, sha256: expected, stderr: '' });
     await runCli(['sandbox', 'exec', 'out', '--', 'rm', '/tmp/o'], { env });
   }, 180_000);
+
+  test('a reader that does not keep up holds the box back: neither CLI nor daemon piles it up', async () => {
+    const daemon = await daemonPid();
+    const before = await rss(daemon);
+    const child = spawn(
+      process.execPath,
+      [BIN, 'sandbox', 'exec', 'out', '--', 'head', '-c', String(300 * MiB), '/dev/zero'],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    child.stdout.pause();
+    // While the reader sleeps, the output has nowhere to go but memory, if anything lets it.
+    let daemonGrowth = 0;
+    let cliRss = 0;
+    for (let i = 0; i < 24; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      daemonGrowth = Math.max(daemonGrowth, (await rss(daemon)) - before);
+      cliRss = Math.max(cliRss, await rss(child.pid ?? 0));
+    }
+    let bytes = 0;
+    child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    child.stdout.resume();
+    expect(await exited).toBe(0);
+    expect(bytes).toBe(300 * MiB);
+    expect(daemonGrowth, `daemon RSS grew ${daemonGrowth} bytes`).toBeLessThan(64 * MiB);
+    expect(cliRss, `the CLI's RSS reached ${cliRss} bytes`).toBeLessThan(160 * MiB);
+  }, 120_000);
 
   test('exec --json caps what it keeps, says so, and does not crash on 600 MiB', async () => {
     const result = await runCli([
