@@ -168,6 +168,36 @@ describe('sandbox write: destinations and sources', () => {
   });
 });
 
+describe('file names are bytes through the CLI too', () => {
+  test('ls shows a name that is not UTF-8 by its bytes; read and write take them in base64', async () => {
+    const make =
+      "mkdir -p /workspace/odd && printf 'odd one' > \"$(printf '/workspace/odd/n\\377')\"";
+    expect((await runCli(['sandbox', 'exec', 'out', '--', 'sh', '-c', make], { env })).code).toBe(
+      0,
+    );
+    const ls = await runCli(['sandbox', 'ls', 'out', 'odd', '--json'], { env });
+    expect(ls.code).toBe(0);
+    const [entry] = JSON.parse(ls.stdout) as {
+      name: string;
+      nameBytes?: string;
+      pathBytes?: string;
+    }[];
+    expect(entry?.nameBytes).toBe(Buffer.from([0x6e, 0xff]).toString('base64'));
+    const path = entry?.pathBytes ?? '';
+    expect(Buffer.from(path, 'base64')).toEqual(Buffer.from('/workspace/odd/n\xff', 'latin1'));
+
+    const read = await runCli(['sandbox', 'read', 'out', '--path-base64', path], { env });
+    expect(read).toMatchObject({ code: 0, stdout: 'odd one' });
+    const write = await runCli(['sandbox', 'write', 'out', '--path-base64', path, '-'], {
+      env,
+      input: 'rewritten',
+    });
+    expect(write.code).toBe(0);
+    const again = await runCli(['sandbox', 'read', 'out', '--path-base64', path], { env });
+    expect(again.stdout).toBe('rewritten');
+  });
+});
+
 describe('one clear outcome', () => {
   const keys = [
     'droppedBytes',

@@ -133,8 +133,14 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       name: 'write',
       summary: 'write a file in a sandbox from a host file, or from stdin with -',
       args: '<id> <path> [source|-]',
-      options: {},
-      run: guarded(async (_options, [id, path, source = '-']) => {
+      options: {
+        'path-base64': {
+          type: 'boolean',
+          description:
+            'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
+        },
+      },
+      run: guarded(async (options, [id, path, source = '-']) => {
         need(
           [id ?? '', path ?? ''].filter(Boolean),
           2,
@@ -142,7 +148,8 @@ export async function sandboxCommand(args: string[]): Promise<number> {
         );
         const input = await openSource(source);
         try {
-          await writeFileIn(await daemon(), id ?? '', targetPath(path ?? '', source), input);
+          const target = targetPath(path ?? '', source, options['path-base64'] === true);
+          await writeFileIn(await daemon(), id ?? '', target, input);
         } finally {
           input.destroy();
         }
@@ -152,14 +159,24 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       name: 'read',
       summary: 'print a file of a sandbox to stdout',
       args: '<id> <path>',
-      options: {},
-      run: guarded(async (_options, [id, path]) => {
+      options: {
+        'path-base64': {
+          type: 'boolean',
+          description:
+            'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
+        },
+      },
+      run: guarded(async (options, [id, path]) => {
         need(
           [id ?? '', path ?? ''].filter(Boolean),
           2,
           'id and path: ironclaw sandbox read <id> <path>',
         );
-        await readFileOut(await daemon(), id ?? '', path ?? '', process.stdout);
+        const source = {
+          path: path ?? '',
+          ...(options['path-base64'] === true ? { pathEncoding: 'base64' as const } : {}),
+        };
+        await readFileOut(await daemon(), id ?? '', source, process.stdout);
       }),
     },
     {

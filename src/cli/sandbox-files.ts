@@ -8,6 +8,12 @@ import type { RpcClient } from '../protocol/rpc-client.js';
 import { writeOrWait } from '../runtime/write-or-wait.js';
 import { usageError } from './cli-error.js';
 
+/** A path in a box as the daemon takes it: text, or base64 of a name that is not UTF-8. */
+export interface BoxPath {
+  path: string;
+  pathEncoding?: 'base64';
+}
+
 /** Bytes per request: base64 of it fits a 16 MiB frame with room to spare. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
@@ -35,13 +41,14 @@ export async function openSource(source: string): Promise<Readable> {
 }
 
 /** A destination ending in / is a directory: the file goes in it under the source's name. */
-export function targetPath(path: string, source: string): string {
-  if (!path.endsWith('/')) return path;
+export function targetPath(path: string, source: string, base64: boolean): BoxPath {
+  if (base64) return { path, pathEncoding: 'base64' };
+  if (!path.endsWith('/')) return { path };
   if (source === '-')
     throw usageError(
       `${JSON.stringify(path)} names a directory: give the file's name too when writing from stdin`,
     );
-  return `${path}${posix.basename(source)}`;
+  return { path: `${path}${posix.basename(source)}` };
 }
 
 /**
@@ -51,14 +58,14 @@ export function targetPath(path: string, source: string): string {
 export async function writeFileIn(
   rpc: RpcClient,
   id: string,
-  path: string,
+  target: BoxPath,
   input: Readable,
 ): Promise<void> {
   let offset: number | undefined;
   const send = async (data: Buffer): Promise<void> => {
     await rpc.request(
       'write_file',
-      { id, path, data: data.toString('base64'), ...(offset === undefined ? {} : { offset }) },
+      { id, ...target, data: data.toString('base64'), ...(offset === undefined ? {} : { offset }) },
       DAEMON_METHODS.write_file.result,
     );
     offset = (offset ?? 0) + data.length;
@@ -83,14 +90,14 @@ export async function writeFileIn(
 export async function readFileOut(
   rpc: RpcClient,
   id: string,
-  path: string,
+  source: BoxPath,
   output: Writable,
 ): Promise<void> {
   let offset = 0;
   for (;;) {
     const chunk = await rpc.request(
       'read_file',
-      { id, path, offset },
+      { id, ...source, offset },
       DAEMON_METHODS.read_file.result,
     );
     const data = Buffer.from(chunk.data, 'base64');
@@ -98,6 +105,6 @@ export async function readFileOut(
     await writeOrWait(output, data);
     if (!chunk.truncated) return;
     if (data.length === 0)
-      throw new IronClawError('FILE_ERROR', `${path} stopped growing short of its size`);
+      throw new IronClawError('FILE_ERROR', `${source.path} ended short of its size`);
   }
 }
