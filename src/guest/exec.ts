@@ -101,16 +101,15 @@ async function runCommand(
   try {
     const outcome = await waitForExit(child);
     if ('error' in outcome) return notStarted(outcome.error, file, context, started, cap);
-    const oomKilled =
-      outcome.signal === 'SIGKILL' &&
-      !timedOut &&
-      !context.signal.aborted &&
-      (await oomWatch.killedSinceLastLook());
+    const oom =
+      outcome.signal === 'SIGKILL' && !timedOut && !context.signal.aborted
+        ? await oomWatch.killedSinceLastLook()
+        : undefined;
     return {
       exitCode: timedOut ? TIMED_OUT_STATUS : outcome.code,
       signal: outcome.signal,
       timedOut,
-      ...(oomKilled ? { oomKilled } : {}),
+      ...oom,
       truncated: cap.truncated,
       droppedBytes: cap.dropped,
       durationMs: performance.now() - started,

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 
 /** The box's own memory cgroup in a VM guest (src/image/init.ts makes it); absent under bwrap. */
-const MEMORY_EVENTS = '/sys/fs/cgroup/box/memory.events';
+const BOX_CGROUP = '/sys/fs/cgroup/box';
+const MEMORY_EVENTS = `${BOX_CGROUP}/memory.events`;
 
 /**
  * Tells whether the kernel's OOM killer struck since it last looked, from the box cgroup's
@@ -15,12 +16,17 @@ export class OomWatch {
     this.#seen = oomKills();
   }
 
-  async killedSinceLastLook(): Promise<boolean> {
+  /** Whether it struck, and the limit it enforced (memory.max, when it is a number). */
+  async killedSinceLastLook(): Promise<{ oomKilled: true; memoryLimitBytes?: number } | undefined> {
     const before = await this.#seen;
-    if (before === undefined) return false;
+    if (before === undefined) return undefined;
     const now = await oomKills();
     this.#seen = Promise.resolve(now ?? before);
-    return now !== undefined && now > before;
+    if (now === undefined || now <= before) return undefined;
+    const max = (await readFile(`${BOX_CGROUP}/memory.max`, 'utf8').catch(() => '')).trim();
+    return /^\d+$/.test(max)
+      ? { oomKilled: true, memoryLimitBytes: Number(max) }
+      : { oomKilled: true };
   }
 }
 
