@@ -1,6 +1,12 @@
 /** IronClaw as a library: create sandboxes and run work in them from a Node program. */
 export { createSandbox, type SandboxOptions } from './runtime/create-sandbox.js';
-export { Sandbox, type ExecOptions, type ExecOutput } from './runtime/sandbox.js';
+export {
+  Sandbox,
+  type ExecOptions,
+  type ExecOutput,
+  type FileChunk,
+  type SandboxPath,
+} from './runtime/sandbox.js';
 export { IronClawError, type ErrorCode } from './core/errors.js';
 export type { IsolationReport, LayerReport } from './core/isolation.js';
 export type { Limits } from './core/limits.js';

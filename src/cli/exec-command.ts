@@ -1,5 +1,6 @@
 import { runOnce } from '../runtime/run-once.js';
 import { reportError, usageError } from './cli-error.js';
+import { execReport, exitStatusOf, reportJsonError, reportOutcome } from './exec-report.js';
 import { parseDriverFlag } from './config-flags.js';
 import { parseLimitFlags } from './limit-flags.js';
 
@@ -34,23 +35,12 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
     });
     if (flags.json) {
       process.stdout.write(
-        `${JSON.stringify({
-          exitCode: result.exitCode,
-          timedOut: result.timedOut,
-          durationMs: Math.round(result.durationMs),
-          stdout: result.stdout.toString('utf8'),
-          stderr: result.stderr.toString('utf8'),
-          isolation: result.isolation,
-        })}\n`,
-      );
-    } else if (result.timedOut) {
-      process.stderr.write(
-        `ironclaw: TIMEOUT: the command ran past --timeout ${flag('timeout') ?? ''} and was killed\n`,
+        `${JSON.stringify(execReport(result, result, { isolation: result.isolation }))}\n`,
       );
     }
-    // 124 on timeout, as timeout(1) reports it.
-    return result.timedOut ? 124 : result.exitCode;
+    reportOutcome(result, flag('timeout'));
+    return exitStatusOf(result);
   } catch (error) {
-    return reportError(error);
+    return flags.json ? reportJsonError(error) : reportError(error);
   }
 }

@@ -1,10 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod/mini';
-import { exitStatusForSignal } from '../core/exit-status.js';
 import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { OutputEventSchema } from '../protocol/guest-api.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
+import { writeOrWait } from '../runtime/write-or-wait.js';
 import { reportError, usageError } from './cli-error.js';
+import { execReport, exitStatusOf, reportJsonError, reportOutcome } from './exec-report.js';
+import { openSource, readFileOut, targetPath, writeFileIn } from './sandbox-files.js';
 import { type CommandDef, dispatch } from './command.js';
 import { connectDaemon } from './daemon-client.js';
 import { parseLimitFlags } from './limit-flags.js';
@@ -22,7 +23,8 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       try {
         return (await run(options, positionals)) ?? 0;
       } catch (error) {
-        return reportError(error);
+        // A --json run answers with JSON on stdout even when it fails.
+        return options.json === true ? reportJsonError(error) : reportError(error);
       }
     };
   const need = (positionals: string[], count: number, what: string): void => {
@@ -82,71 +84,99 @@ export async function sandboxCommand(args: string[]): Promise<number> {
         const { timeoutMs } = parseLimitFlags({ timeout: str(options.timeout) });
         const rpc = await daemon();
         const stdinOpen = !process.stdin.isTTY;
+        const json = options.json === true;
         const stdout: Buffer[] = [];
         const stderr: Buffer[] = [];
         const call = rpc.call(
           'exec',
-          { id, argv, stdinOpen, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
+          {
+            id,
+            argv,
+            stdinOpen,
+            ...(timeoutMs === undefined ? {} : { timeoutMs }),
+            // Streamed, the output has no cap but the caller's pipe; --json keeps the default cap.
+            ...(json ? {} : { maxOutputBytes: Number.MAX_SAFE_INTEGER }),
+          },
           DAEMON_METHODS.exec.result,
           {
             onEvent: (event, data) => {
               const parsed = OutputEventSchema.safeParse(data);
               if (!parsed.success) return;
               const chunk = Buffer.from(parsed.data.data, 'base64');
-              if (options.json) (event === 'stdout' ? stdout : stderr).push(chunk);
-              else (event === 'stdout' ? process.stdout : process.stderr).write(chunk);
+              if (json) {
+                (event === 'stdout' ? stdout : stderr).push(chunk);
+                return;
+              }
+              const wait = writeOrWait(event === 'stdout' ? process.stdout : process.stderr, chunk);
+              if (wait) rpc.pauseReading(wait);
             },
           },
         );
         if (stdinOpen) {
-          process.stdin.on('data', (chunk: Buffer) => call.input(chunk));
+          process.stdin.on('data', (chunk: Buffer) => {
+            if (call.input(chunk)) return;
+            process.stdin.pause();
+            void rpc.drained().then(() => process.stdin.resume());
+          });
           process.stdin.once('end', () => call.input(undefined, true));
         }
         const result = await call.result.finally(() => process.stdin.destroy());
-        if (options.json) {
-          process.stdout.write(
-            `${JSON.stringify({ ...result, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') })}\n`,
-          );
+        if (json) {
+          const output = { stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
+          process.stdout.write(`${JSON.stringify(execReport(result, output))}\n`);
         }
-        return result.timedOut ? 124 : (result.exitCode ?? exitStatusForSignal(result.signal));
+        reportOutcome(result, str(options.timeout));
+        return exitStatusOf(result);
       }),
     },
     {
       name: 'write',
       summary: 'write a file in a sandbox from a host file, or from stdin with -',
       args: '<id> <path> [source|-]',
-      options: {},
-      run: guarded(async (_options, [id, path, source = '-']) => {
+      options: {
+        'path-base64': {
+          type: 'boolean',
+          description:
+            'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
+        },
+      },
+      run: guarded(async (options, [id, path, source = '-']) => {
         need(
           [id ?? '', path ?? ''].filter(Boolean),
           2,
           'id and path: ironclaw sandbox write <id> <path> [source]',
         );
-        const data = source === '-' ? await readAll(process.stdin) : await readFile(source);
-        await (
-          await daemon()
-        ).request(
-          'write_file',
-          { id, path, data: data.toString('base64') },
-          DAEMON_METHODS.write_file.result,
-        );
+        const input = await openSource(source);
+        try {
+          const target = targetPath(path ?? '', source, options['path-base64'] === true);
+          await writeFileIn(await daemon(), id ?? '', target, input);
+        } finally {
+          input.destroy();
+        }
       }),
     },
     {
       name: 'read',
       summary: 'print a file of a sandbox to stdout',
       args: '<id> <path>',
-      options: {},
-      run: guarded(async (_options, [id, path]) => {
+      options: {
+        'path-base64': {
+          type: 'boolean',
+          description:
+            'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
+        },
+      },
+      run: guarded(async (options, [id, path]) => {
         need(
           [id ?? '', path ?? ''].filter(Boolean),
           2,
           'id and path: ironclaw sandbox read <id> <path>',
         );
-        const result = await (
-          await daemon()
-        ).request('read_file', { id, path }, DAEMON_METHODS.read_file.result);
-        process.stdout.write(Buffer.from(result.data, 'base64'));
+        const source = {
+          path: path ?? '',
+          ...(options['path-base64'] === true ? { pathEncoding: 'base64' as const } : {}),
+        };
+        await readFileOut(await daemon(), id ?? '', source, process.stdout);
       }),
     },
     {
@@ -156,15 +186,28 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       options: { json: { type: 'boolean', description: 'print the entries as JSON' } },
       run: guarded(async (options, [id, path = '/workspace']) => {
         need([id ?? ''].filter(Boolean), 1, 'id: ironclaw sandbox ls <id> [path]');
-        const { entries } = await (
+        const { entries, omitted } = await (
           await daemon()
         ).request('list', { id, path }, DAEMON_METHODS.list.result);
         if (options.json) process.stdout.write(`${JSON.stringify(entries)}\n`);
         else
-          for (const entry of entries)
+          for (const entry of entries) {
+            // A name that is not UTF-8 is printed as its bytes, as ls(1) does into a pipe.
+            const name =
+              entry.nameBytes === undefined
+                ? Buffer.from(entry.name)
+                : Buffer.from(entry.nameBytes, 'base64');
+            const kind = entry.type === 'directory' ? 'd' : entry.type === 'symlink' ? 'l' : '-';
             process.stdout.write(
-              `${entry.type === 'directory' ? 'd' : entry.type === 'symlink' ? 'l' : '-'} ${String(entry.size).padStart(10)} ${entry.name}\n`,
+              Buffer.concat([
+                Buffer.from(`${kind} ${String(entry.size).padStart(10)} `),
+                name,
+                Buffer.from('\n'),
+              ]),
             );
+          }
+        if (omitted !== undefined)
+          process.stderr.write(`ironclaw: ${omitted} more entries were left out of the listing\n`);
       }),
     },
     {
@@ -204,10 +247,4 @@ export async function sandboxCommand(args: string[]): Promise<number> {
   } finally {
     client?.close();
   }
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks);
 }

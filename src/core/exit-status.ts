@@ -20,3 +20,10 @@ export function describeExit(exit: { code: number | null; signal: string | null 
   }
   return `exit code ${exit.code}`;
 }
+
+/**
+ * The exit status of a command that its timeout killed, the same in every result (library,
+ * `--json`, MCP) and as the CLI's own status: 124, as timeout(1) reports it. `timedOut` says
+ * so, and `signal` how it was stopped (SIGKILL).
+ */
+export const TIMED_OUT_STATUS = 124;

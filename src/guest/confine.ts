@@ -2,6 +2,7 @@ import { lstat, readlink } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { IronClawError } from '../core/errors.js';
 import { FILE_ROOTS, isWithin, resolveSandboxPath } from '../core/sandbox-path.js';
+import { fsPath, shownPath } from './byte-path.js';
 
 const MAX_LINK_HOPS = 40;
 
@@ -13,13 +14,19 @@ const MAX_LINK_HOPS = 40;
  *
  * The guest runs with the box's own rights, so this guards the API's meaning, not the host: a
  * box that swaps a link between check and use only reaches what it could reach anyway.
+ *
+ * `path` and the result are byte strings (byte-path.ts), so names that are not UTF-8 work too.
  */
 export async function confinePath(
   path: string,
   options: { followFinal?: boolean } = {},
 ): Promise<string> {
   const lexical = resolveSandboxPath(path);
-  if (!lexical.ok) throw new IronClawError(lexical.code, lexical.message);
+  if (!lexical.ok) {
+    // Say it in the caller's spelling: the same check on the path as text.
+    const shown = resolveSandboxPath(shownPath(path));
+    throw new IronClawError(lexical.code, shown.ok ? lexical.message : shown.message);
+  }
   const absolute = lexical.value;
   const real =
     options.followFinal === false && !FILE_ROOTS.includes(absolute as (typeof FILE_ROOTS)[number])
@@ -28,7 +35,7 @@ export async function confinePath(
   if (!FILE_ROOTS.some((root) => isWithin(real, root))) {
     throw new IronClawError(
       'PATH_OUTSIDE_SANDBOX',
-      `path ${JSON.stringify(path)} leads through a symbolic link to ${real}, outside the sandbox's files`,
+      `path ${JSON.stringify(shownPath(path))} leads through a symbolic link to ${shownPath(real)}, outside the sandbox's files`,
     );
   }
   return absolute;
@@ -47,7 +54,7 @@ async function resolveLinks(absolute: string): Promise<string> {
       continue;
     }
     const next = posix.join(current, part);
-    const info = await lstat(next).catch((error: NodeJS.ErrnoException) => {
+    const info = await lstat(fsPath(next)).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
       throw error;
     });
@@ -56,8 +63,8 @@ async function resolveLinks(absolute: string): Promise<string> {
       continue;
     }
     if (++hops > MAX_LINK_HOPS)
-      throw new IronClawError('FILE_ERROR', `too many symbolic links under ${absolute}`);
-    const target = await readlink(next);
+      throw new IronClawError('FILE_ERROR', `too many symbolic links under ${shownPath(absolute)}`);
+    const target = (await readlink(fsPath(next), { encoding: 'buffer' })).toString('latin1');
     parts.unshift(...target.split('/').filter(Boolean));
     if (target.startsWith('/')) current = '/';
   }

@@ -1,16 +1,18 @@
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { IronClawError } from '../core/errors.js';
+import { TIMED_OUT_STATUS } from '../core/exit-status.js';
 import { WORKSPACE } from '../core/sandbox-path.js';
 import type { ExecParams, ExecResult } from '../protocol/guest-api.js';
 import type { RequestContext } from '../protocol/rpc-server.js';
 import type { ExecProcess, ExecStubs } from './exec-stubs.js';
-import { OutputCap } from './output-cap.js';
+import { DEFAULT_OUTPUT_CAP_BYTES, OutputCap } from '../core/output-cap.js';
+import { OomWatch } from './oom-watch.js';
 
-/** Default cap on output streamed back per exec, when the caller sets none. */
-const DEFAULT_MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
 /** How long to keep reading after the process exits, for output still in the pipes. */
 const DRAIN_AFTER_EXIT_MS = 100;
+
+let oomWatch: OomWatch | undefined;
 
 /**
  * Runs one command in its own process group, streaming stdout and stderr as events. A timeout
@@ -36,11 +38,12 @@ async function runCommand(
   stubs: ExecStubs | undefined,
 ): Promise<ExecResult> {
   const started = performance.now();
+  oomWatch ??= new OomWatch();
   const cwd = params.cwd ?? WORKSPACE;
   await assertDirectory(cwd);
   const [file = '/bin/sh', ...args] = params.argv ?? ['/bin/sh', '-c', params.shell ?? ''];
   const env = { ...process.env, ...params.env };
-  const cap = new OutputCap(params.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
+  const cap = new OutputCap(params.maxOutputBytes ?? DEFAULT_OUTPUT_CAP_BYTES);
   let child: ExecProcess;
   try {
     child =
@@ -98,10 +101,15 @@ async function runCommand(
   try {
     const outcome = await waitForExit(child);
     if ('error' in outcome) return notStarted(outcome.error, file, context, started, cap);
+    const oom =
+      outcome.signal === 'SIGKILL' && !timedOut && !context.signal.aborted
+        ? await oomWatch.killedSinceLastLook()
+        : undefined;
     return {
-      exitCode: outcome.code,
+      exitCode: timedOut ? TIMED_OUT_STATUS : outcome.code,
       signal: outcome.signal,
       timedOut,
+      ...oom,
       truncated: cap.truncated,
       droppedBytes: cap.dropped,
       durationMs: performance.now() - started,

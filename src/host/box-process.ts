@@ -72,6 +72,13 @@ export interface BoxProcess {
   readonly started: Promise<boolean>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stderrTail(): string;
+  /**
+   * How many of the box's processes the OOM killer of its host memory cgroup has killed, for
+   * drivers whose box processes run on the host kernel under a cgroup with a memory limit.
+   */
+  oomKills?(): Promise<number>;
+  /** The memory limit the box runs under, when it has one. */
+  readonly memoryLimitBytes?: number | undefined;
   /** Kills every process of the box and removes its cgroup. Idempotent. */
   destroy(): Promise<void>;
 }

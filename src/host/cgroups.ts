@@ -16,6 +16,8 @@ import type { Limits } from '../core/limits.js';
 export interface BoxCgroup {
   readonly paths: readonly string[];
   attach(pid: number): Promise<void>;
+  /** How many processes the memory limit's OOM killer has killed in it (0 when unknown). */
+  oomKills(): Promise<number>;
   /** Kills every process left in the cgroup and removes it. Idempotent. */
   remove(): Promise<void>;
 }
@@ -123,6 +125,7 @@ async function createV2(path: string, limits: Limits): Promise<BoxCgroup> {
   const cgroup: BoxCgroup = {
     paths: [path],
     attach: (pid) => writeFile(join(path, 'cgroup.procs'), String(pid)),
+    oomKills: () => counter(join(path, 'memory.events'), 'oom_kill'),
     remove: () =>
       removeCgroup(path, async () => {
         await writeFile(join(path, 'cgroup.kill'), '1').catch(() => undefined);
@@ -157,6 +160,7 @@ async function createV1(
       await writeFile(join(pids, 'cgroup.procs'), String(pid));
       await writeFile(join(memory, 'cgroup.procs'), String(pid));
     },
+    oomKills: () => counter(join(memory, 'memory.oom_control'), 'oom_kill'),
     remove: async () => {
       await Promise.allSettled([
         removeCgroup(pids, () => killAll(pids)),
@@ -230,6 +234,13 @@ export async function sweepStale(base: string): Promise<number> {
       removed++;
   }
   return removed;
+}
+
+/** A "name value" line of a cgroup statistics file; 0 when the file or line is missing. */
+async function counter(file: string, name: string): Promise<number> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const match = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+  return match?.[1] === undefined ? 0 : Number(match[1]);
 }
 
 async function killAll(path: string): Promise<void> {

@@ -16,6 +16,7 @@ export interface ExecFields {
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
+  oomKilled: boolean;
   truncated: boolean;
   droppedBytes: number;
   durationMs: number;
@@ -64,6 +65,7 @@ export async function execForTool(
       exitCode: result.exitCode,
       signal: result.signal,
       timedOut: result.timedOut,
+      oomKilled: result.oomKilled === true,
       truncated: result.truncated,
       droppedBytes: result.droppedBytes,
       durationMs: Math.round(result.durationMs),
@@ -79,9 +81,11 @@ export async function execForTool(
 export function execText(result: ExecFields, timeoutSeconds?: number): string {
   const status = result.timedOut
     ? `timed out${timeoutSeconds === undefined ? '' : ` after ${timeoutSeconds} s`} and was killed`
-    : result.exitCode === null
-      ? `killed by ${result.signal ?? 'a signal'}`
-      : `exit code ${result.exitCode}`;
+    : result.oomKilled
+      ? 'killed: out of memory (the sandbox memory limit was reached)'
+      : result.exitCode === null
+        ? `killed by ${result.signal ?? 'a signal'}`
+        : `exit code ${result.exitCode}`;
   const lines = [`${status} (${result.durationMs} ms)`];
   if (result.stdout) lines.push('--- stdout ---', result.stdout.replace(/\n$/, ''));
   if (result.stderr) lines.push('--- stderr ---', result.stderr.replace(/\n$/, ''));

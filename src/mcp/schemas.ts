@@ -120,10 +120,14 @@ export const IsolationOutput = described(
 export const execOutputFields = {
   exitCode: described(
     z.nullable(z.number()),
-    'Exit status; null when killed by a signal. 126: cannot execute, 127: not found.',
+    'Exit status; null when killed by a signal. 124: the timeout killed it (timedOut). 126: cannot execute, 127: not found.',
   ),
   signal: z.nullable(z.string()),
   timedOut: z.boolean(),
+  oomKilled: described(
+    z.boolean(),
+    "True when the sandbox's memory limit was reached and the OOM killer ended the command.",
+  ),
   truncated: described(z.boolean(), 'True when output past the cap was dropped.'),
   droppedBytes: z.number(),
   durationMs: z.number(),

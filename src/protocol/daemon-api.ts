@@ -4,6 +4,8 @@ import {
   ExecResultSchema,
   FileInfoSchema,
   ListResultSchema,
+  PathParamsSchema,
+  ReadFileParamsSchema,
   ReadFileResultSchema,
   WriteFileParamsSchema,
   WriteFileResultSchema,
@@ -32,8 +34,9 @@ export const CreateResultSchema = z.object({
 });
 
 export const SandboxExecParamsSchema = z.intersection(z.object(SandboxRef), ExecParamsSchema);
-export const SandboxWriteParamsSchema = z.extend(WriteFileParamsSchema, SandboxRef);
-export const SandboxPathParamsSchema = z.object({ ...SandboxRef, path: z.string() });
+export const SandboxWriteParamsSchema = z.intersection(z.object(SandboxRef), WriteFileParamsSchema);
+export const SandboxReadParamsSchema = z.extend(ReadFileParamsSchema, SandboxRef);
+export const SandboxPathParamsSchema = z.extend(PathParamsSchema, SandboxRef);
 
 export const SandboxSummarySchema = z.object({
   id: z.string(),
@@ -49,7 +52,7 @@ export const DAEMON_METHODS = {
   create: { params: CreateParamsSchema, result: CreateResultSchema },
   exec: { params: SandboxExecParamsSchema, result: ExecResultSchema },
   write_file: { params: SandboxWriteParamsSchema, result: WriteFileResultSchema },
-  read_file: { params: SandboxPathParamsSchema, result: ReadFileResultSchema },
+  read_file: { params: SandboxReadParamsSchema, result: ReadFileResultSchema },
   list: { params: SandboxPathParamsSchema, result: ListResultSchema },
   stat: { params: SandboxPathParamsSchema, result: FileInfoSchema },
   destroy: { params: z.object(SandboxRef), result: z.object({}) },

@@ -43,6 +43,24 @@ describe('FrameChannel', () => {
     expect(await fromChannel).toEqual([{ reply: true }]);
   });
 
+  it('reads nothing while paused (nested pauses too), then delivers what waited, in order', async () => {
+    const { channel, far, received } = open();
+    const first = Promise.withResolvers<void>();
+    const second = Promise.withResolvers<void>();
+    channel.pauseUntil(first.promise);
+    channel.pauseUntil(second.promise);
+    far.write(encodeFrame({ n: 1 }));
+    far.write(encodeFrame({ n: 2 }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(received).toEqual([]);
+    first.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(received).toEqual([]);
+    second.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(received).toEqual([{ n: 1 }, { n: 2 }]);
+  });
+
   it('closes with FRAME_TRUNCATED when the peer ends inside a frame', async () => {
     const { far, closed } = open();
     far.end(encodeFrame({ cut: 'short' }).subarray(0, 7));

@@ -18,6 +18,7 @@ export class FrameChannel {
   readonly #maxFrameBytes: number;
   readonly #options: FrameChannelOptions;
   #closed = false;
+  #pauses = 0;
 
   constructor(stream: Duplex, options: FrameChannelOptions) {
     this.#stream = stream;
@@ -59,6 +60,19 @@ export class FrameChannel {
       this.#stream.on('drain', done);
       this.#stream.on('close', done);
     });
+  }
+
+  /**
+   * Stops reading from the peer until `until` settles: flow control for a receiver whose own
+   * consumer is slow (the peer's writes then fill the stream and it waits in turn). Pauses nest.
+   */
+  pauseUntil(until: Promise<unknown>): void {
+    if (this.#closed) return;
+    if (this.#pauses++ === 0) this.#stream.pause();
+    const resume = (): void => {
+      if (--this.#pauses === 0 && !this.#closed) this.#stream.resume();
+    };
+    until.then(resume, resume);
   }
 
   /**

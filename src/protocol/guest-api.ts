@@ -14,6 +14,15 @@ const EnvName = CString.check(
   z.refine((name) => !name.includes('='), { message: 'must not contain "="' }),
 );
 const PositiveInt = z.number().check(z.int(), z.positive());
+const Offset = z.number().check(z.int(), z.gte(0), z.lte(Number.MAX_SAFE_INTEGER));
+/**
+ * How `path` is spelled: utf8 (the default), or base64 of its bytes, for names that are not valid
+ * UTF-8 (a file name is bytes to the kernel; list reports such names in `nameBytes`).
+ */
+const PathEncoding = z.optional(z.enum(['utf8', 'base64']));
+
+/** Most bytes one read_file answers with: base64 of it fits a 16 MiB frame with room to spare. */
+export const MAX_FILE_CHUNK_BYTES = 8 * 1024 * 1024;
 
 export const PingParamsSchema = z.object({});
 export const PingResultSchema = z.object({
@@ -67,21 +76,46 @@ export const ExecResultSchema = z.object({
   /** Output bytes dropped past the cap. */
   droppedBytes: z.number(),
   durationMs: z.number(),
+  /** The kernel's OOM killer ended the command: the box's memory limit was reached. */
+  oomKilled: z.optional(z.boolean()),
+  /** The box's memory limit, when known, reported with oomKilled. */
+  memoryLimitBytes: z.optional(z.number()),
 });
 export type ExecResult = z.infer<typeof ExecResultSchema>;
 
-export const WriteFileParamsSchema = z.object({
-  path: Path,
-  data: Base64,
-  mode: z.optional(z.number().check(z.int(), z.gte(0), z.lte(0o7777))),
-  append: z.optional(z.boolean()),
-});
+/**
+ * Writes `data` to a regular file: the whole file (created or truncated), or, with `offset`, at
+ * that offset of the file (created if missing, never truncated), which is how a file of any size
+ * goes in one chunk after another; or appended with `append`.
+ */
+export const WriteFileParamsSchema = z
+  .object({
+    path: Path,
+    pathEncoding: PathEncoding,
+    data: Base64,
+    mode: z.optional(z.number().check(z.int(), z.gte(0), z.lte(0o7777))),
+    append: z.optional(z.boolean()),
+    offset: z.optional(Offset),
+  })
+  .check(
+    z.refine((p) => !(p.append === true && p.offset !== undefined), {
+      message: 'give at most one of append or offset',
+    }),
+  );
 export const WriteFileResultSchema = z.object({ bytes: z.number() });
 
-export const ReadFileParamsSchema = z.object({ path: Path, maxBytes: z.optional(PositiveInt) });
+/** Reads up to `maxBytes` (at most MAX_FILE_CHUNK_BYTES) of a regular file from `offset`. */
+export const ReadFileParamsSchema = z.object({
+  path: Path,
+  pathEncoding: PathEncoding,
+  offset: z.optional(Offset),
+  maxBytes: z.optional(PositiveInt),
+});
 export const ReadFileResultSchema = z.object({
   data: Base64,
+  /** The file's size when this chunk was read. */
   size: z.number(),
+  /** More of the file lies past this chunk. */
   truncated: z.boolean(),
 });
 export type ReadFileResult = z.infer<typeof ReadFileResultSchema>;
@@ -89,8 +123,13 @@ export type ReadFileResult = z.infer<typeof ReadFileResultSchema>;
 export const FileTypeSchema = z.enum(['file', 'directory', 'symlink', 'other']);
 
 export const FileInfoSchema = z.object({
+  /** The name as text; a name that is not valid UTF-8 shows U+FFFD here, and its bytes below. */
   name: z.string(),
   path: z.string(),
+  /** Base64 of the name's bytes, present only when they are not valid UTF-8. */
+  nameBytes: z.optional(Base64),
+  /** Base64 of the path's bytes, present only when they are not valid UTF-8. */
+  pathBytes: z.optional(Base64),
   type: FileTypeSchema,
   size: z.number(),
   mode: z.number(),
@@ -98,9 +137,17 @@ export const FileInfoSchema = z.object({
 });
 export type FileInfo = z.infer<typeof FileInfoSchema>;
 
-export const PathParamsSchema = z.object({ path: Path });
-export const ListResultSchema = z.object({ entries: z.array(FileInfoSchema) });
-export const RemoveParamsSchema = z.object({ path: Path, recursive: z.optional(z.boolean()) });
+export const PathParamsSchema = z.object({ path: Path, pathEncoding: PathEncoding });
+export const ListResultSchema = z.object({
+  entries: z.array(FileInfoSchema),
+  /** Entries left out past the listing's cap. */
+  omitted: z.optional(z.number()),
+});
+export const RemoveParamsSchema = z.object({
+  path: Path,
+  pathEncoding: PathEncoding,
+  recursive: z.optional(z.boolean()),
+});
 export const EmptyResultSchema = z.object({});
 
 /**

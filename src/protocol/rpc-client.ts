@@ -140,6 +140,14 @@ export class RpcClient {
     return this.#channel.drained();
   }
 
+  /**
+   * Reads nothing more from the peer until `until` settles, so a slow consumer of a call's
+   * events holds the peer back instead of this process buffering what it sends.
+   */
+  pauseReading(until: Promise<unknown>): void {
+    this.#channel.pauseUntil(until);
+  }
+
   close(): void {
     this.#channel.close();
   }

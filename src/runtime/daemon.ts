@@ -84,27 +84,43 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const params = parseParams(DAEMON_METHODS.exec.params, raw, 'exec');
       return runExec(find(params.id), params, context);
     },
+    // Files go in and out one chunk per request, so a client of any size of file keeps its own
+    // pace and the daemon holds one chunk at a time.
     write_file: async (raw, context) => {
       const params = parseParams(DAEMON_METHODS.write_file.params, raw, 'write_file');
       const data = Buffer.from(params.data, 'base64');
-      await find(params.id).writeFile(params.path, data, {
-        signal: context.signal,
-        ...(params.mode === undefined ? {} : { mode: params.mode }),
-      });
+      const sandbox = find(params.id);
+      const path = bytesOf(params);
+      if (params.append) {
+        const { size } = await sandbox.stat(path, { signal: context.signal }).catch(() => ({
+          size: 0,
+        }));
+        await sandbox.writeFile(path, data, { signal: context.signal, offset: size });
+      } else {
+        await sandbox.writeFile(path, data, {
+          signal: context.signal,
+          ...(params.mode === undefined ? {} : { mode: params.mode }),
+          ...(params.offset === undefined ? {} : { offset: params.offset }),
+        });
+      }
       return { bytes: data.length };
     },
     read_file: async (raw, context) => {
       const params = parseParams(DAEMON_METHODS.read_file.params, raw, 'read_file');
-      const data = await find(params.id).readFile(params.path, { signal: context.signal });
-      return { data: data.toString('base64'), size: data.length, truncated: false };
+      const chunk = await find(params.id).readFileChunk(bytesOf(params), {
+        signal: context.signal,
+        ...(params.offset === undefined ? {} : { offset: params.offset }),
+        ...(params.maxBytes === undefined ? {} : { maxBytes: params.maxBytes }),
+      });
+      return { data: chunk.data.toString('base64'), size: chunk.size, truncated: chunk.truncated };
     },
     list: async (raw, context) => {
       const params = parseParams(DAEMON_METHODS.list.params, raw, 'list');
-      return { entries: await find(params.id).list(params.path, { signal: context.signal }) };
+      return find(params.id).listDir(bytesOf(params), { signal: context.signal });
     },
     stat: async (raw, context) => {
       const params = parseParams(DAEMON_METHODS.stat.params, raw, 'stat');
-      return find(params.id).stat(params.path, { signal: context.signal });
+      return find(params.id).stat(bytesOf(params), { signal: context.signal });
     },
     destroy: async (raw) => {
       const params = parseParams(DAEMON_METHODS.destroy.params, raw, 'destroy');
@@ -169,6 +185,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   return { socketPath, stopped, close };
 }
 
+/** A path as the client spelled it: text, or the bytes of a name that is not UTF-8. */
+function bytesOf(params: {
+  path: string;
+  pathEncoding?: 'utf8' | 'base64' | undefined;
+}): string | Buffer {
+  return params.pathEncoding === 'base64' ? Buffer.from(params.path, 'base64') : params.path;
+}
+
 async function runExec(
   sandbox: Sandbox,
   params: ReturnType<typeof parseParams<typeof DAEMON_METHODS.exec.params>>,
@@ -183,6 +207,8 @@ async function runExec(
     });
     stdin = queue;
   }
+  const relay = (event: string, chunk: Buffer): Promise<void> | undefined =>
+    context.emit(event, { data: chunk.toString('base64') }) ? undefined : context.drained();
   const output = await sandbox.exec(params.argv ?? params.shell ?? '', {
     signal: context.signal,
     ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
@@ -194,8 +220,10 @@ async function runExec(
         : { stdin: Buffer.from(params.stdin, 'base64') }),
     ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
     ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
-    onStdout: (chunk) => context.emit('stdout', { data: chunk.toString('base64') }),
-    onStderr: (chunk) => context.emit('stderr', { data: chunk.toString('base64') }),
+    // Relayed, never held: a client that reads slowly holds the box's output back.
+    collect: false,
+    onStdout: (chunk) => relay('stdout', chunk),
+    onStderr: (chunk) => relay('stderr', chunk),
   });
   const { stdout: _stdout, stderr: _stderr, ...result } = output;
   return result;

@@ -1,9 +1,11 @@
 import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
+import { DEFAULT_OUTPUT_CAP_BYTES } from '../core/output-cap.js';
 import { packWorkspaceToPipe } from '../host/workspace-tar.js';
 import { createSandbox } from './create-sandbox.js';
 import type { RunOnceOptions, RunOnceResult } from './run-once-options.js';
 import type { Sandbox } from './sandbox.js';
+import { writeOrWait } from './write-or-wait.js';
 
 /** No cap on what a one-shot run streams to the caller's own stdout and stderr. */
 const UNCAPPED = Number.MAX_SAFE_INTEGER;
@@ -35,14 +37,19 @@ export async function runInSandbox(
         ? {
             maxOutputBytes: UNCAPPED,
             collect: false,
-            onStdout: (chunk: Buffer) => process.stdout.write(chunk),
-            onStderr: (chunk: Buffer) => process.stderr.write(chunk),
+            onStdout: (chunk: Buffer) => writeOrWait(process.stdout, chunk),
+            onStderr: (chunk: Buffer) => writeOrWait(process.stderr, chunk),
           }
-        : {}),
+        : { maxOutputBytes: options.maxOutputBytes ?? DEFAULT_OUTPUT_CAP_BYTES }),
     });
     return {
       exitCode: output.exitCode ?? exitStatusForSignal(output.signal),
+      signal: output.signal,
       timedOut: output.timedOut,
+      oomKilled: output.oomKilled === true,
+      ...(output.oomKilled ? { memoryLimitBytes: output.memoryLimitBytes } : {}),
+      truncated: output.truncated,
+      droppedBytes: output.droppedBytes,
       durationMs: performance.now() - started,
       isolation: sandbox.isolation,
       stdout: output.stdout,

@@ -9,6 +9,11 @@ export interface RunOnceOptions {
   timeoutMs?: number;
   /** inherit: the command uses this process's stdin/stdout/stderr, live. pipe: captured. */
   stdio: 'inherit' | 'pipe';
+  /**
+   * pipe: most bytes of stdout+stderr kept (default 8 MiB); the rest is read, dropped and counted
+   * (`truncated`, `droppedBytes`), behind a marker in the stream that hit the cap.
+   */
+  maxOutputBytes?: number;
   /** A host directory copied into /workspace before the command runs (never written back). */
   workspace?: string;
   rootBoxUid?: number;
@@ -20,9 +25,20 @@ export interface RunOnceOptions {
 }
 
 export interface RunOnceResult {
-  /** The command's exit status (128+N when killed by signal N, as shells report it). */
+  /**
+   * The command's exit status (128+N when killed by signal N, as shells report it; 124 when
+   * its timeout killed it, with `timedOut`).
+   */
   exitCode: number;
+  /** The signal that ended the command, where known (SIGKILL for a timeout). */
+  signal: string | null;
   timedOut: boolean;
+  /** The memory limit's OOM killer ended the command. */
+  oomKilled: boolean;
+  memoryLimitBytes?: number | undefined;
+  /** Output past maxOutputBytes was dropped (pipe). */
+  truncated: boolean;
+  droppedBytes: number;
   durationMs: number;
   isolation: IsolationReport;
   stdout: Buffer;

@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { IronClawError } from '../core/errors.js';
-import { describeExit, exitStatusForSignal } from '../core/exit-status.js';
+import { describeExit, exitStatusForSignal, TIMED_OUT_STATUS } from '../core/exit-status.js';
+import { DEFAULT_OUTPUT_CAP_BYTES, OutputCap } from '../core/output-cap.js';
 import { formatBytes } from '../core/units.js';
 import { auditSeccompEnd, monotonicUs } from '../audit/audit-log.js';
 import { DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
@@ -65,8 +66,19 @@ export async function runOnce(
   const sweep = sweepLeftoversRarely();
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
-  box.output?.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-  box.output?.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  // Kept up to the cap; the rest is still read (the command never blocks on a full pipe).
+  const cap = new OutputCap(options.maxOutputBytes ?? DEFAULT_OUTPUT_CAP_BYTES);
+  for (const [stream, kept] of [
+    [box.output?.stdout, stdout],
+    [box.output?.stderr, stderr],
+  ] as const) {
+    stream?.on('data', (chunk: Buffer) => {
+      const part = cap.take(chunk);
+      if (part.length > 0) kept.push(part);
+      const marker = cap.takeMarker();
+      if (marker) kept.push(Buffer.from(marker));
+    });
+  }
   const drained = box.output
     ? Promise.all([finished(box.output.stdout), finished(box.output.stderr)]).catch(() => undefined)
     : undefined;
@@ -88,7 +100,11 @@ export async function runOnce(
         `the sandbox did not start (${describeExit(exit)})${options.limits?.memoryBytes === undefined ? '' : `; its memory limit of ${formatBytes(options.limits.memoryBytes)} may be too small`}${box.stderrTail() ? `: ${box.stderrTail()}` : ''}`,
       );
     }
-    const exitCode = exit.code ?? exitStatusForSignal(exit.signal);
+    const status = exit.code ?? exitStatusForSignal(exit.signal);
+    const exitCode = timedOut ? TIMED_OUT_STATUS : status;
+    // The box reports a command killed by SIGKILL as 137; the cgroup says whether OOM did it.
+    const oomKilled =
+      !timedOut && status === exitStatusForSignal('SIGKILL') && ((await box.oomKills?.()) ?? 0) > 0;
     auditSeccompEnd({
       sandbox: box.id,
       isolation: box.isolation,
@@ -98,7 +114,12 @@ export async function runOnce(
     });
     return {
       exitCode,
+      signal: timedOut || oomKilled ? 'SIGKILL' : exit.signal,
       timedOut,
+      oomKilled,
+      ...(oomKilled ? { memoryLimitBytes: box.memoryLimitBytes } : {}),
+      truncated: cap.truncated,
+      droppedBytes: cap.dropped,
       durationMs: performance.now() - started,
       isolation: box.isolation,
       stdout: Buffer.concat(stdout),

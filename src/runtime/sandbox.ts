@@ -2,7 +2,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../core/errors.js';
 import { describeExit } from '../core/exit-status.js';
 import type { IsolationReport } from '../core/isolation.js';
-import { resolveSandboxPath } from '../core/sandbox-path.js';
 import {
   EmptyResultSchema,
   type ExecResult,
@@ -19,6 +18,17 @@ import {
 import type { RpcClient } from '../protocol/rpc-client.js';
 import { audit, auditSeccompEnd, monotonicUs } from '../audit/audit-log.js';
 import type { BoxProcess } from '../host/box-process.js';
+import {
+  displayPath,
+  FILE_CHUNK_BYTES,
+  type FileChunk,
+  readInChunks,
+  type SandboxPath,
+  wirePath,
+  writeInChunks,
+} from './file-chunks.js';
+
+export type { FileChunk, SandboxPath } from './file-chunks.js';
 
 export interface ExecOptions {
   cwd?: string;
@@ -30,8 +40,12 @@ export interface ExecOptions {
   /** Cap on stdout+stderr bytes; the rest is dropped behind an explicit marker. */
   maxOutputBytes?: number;
   signal?: AbortSignal;
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
+  /**
+   * Receives output as it comes. A callback that returns a promise holds the box's output back
+   * until it settles (flow control for a slow consumer, such as a pipe); a plain callback does not.
+   */
+  onStdout?: (chunk: Buffer) => unknown;
+  onStderr?: (chunk: Buffer) => unknown;
   /**
    * Keep the output for the result (the default). A caller that streams it through onStdout and
    * onStderr, with no cap, passes false: the result's stdout and stderr are then empty, and a
@@ -57,6 +71,7 @@ export class Sandbox {
   readonly #box: BoxProcess;
   readonly #client: RpcClient;
   #destroying: Promise<void> | undefined;
+  #oomKillsSeen = 0;
 
   /** @internal Use createSandbox(). */
   constructor(id: string, box: BoxProcess, client: RpcClient) {
@@ -134,7 +149,8 @@ export class Sandbox {
           if (!parsed.success || (event !== 'stdout' && event !== 'stderr')) return;
           const chunk = Buffer.from(parsed.data.data, 'base64');
           if (options.collect !== false) (event === 'stdout' ? stdout : stderr).push(chunk);
-          (event === 'stdout' ? options.onStdout : options.onStderr)?.(chunk);
+          const wait = (event === 'stdout' ? options.onStdout : options.onStderr)?.(chunk);
+          if (wait instanceof Promise) this.#client.pauseReading(wait);
         },
       },
     );
@@ -149,7 +165,7 @@ export class Sandbox {
       });
     }
     const started = monotonicUs();
-    const result = await this.#explained(call.result);
+    const result = await this.#withOom(await this.#explained(call.result));
     auditSeccompEnd({
       sandbox: this.#id,
       isolation: this.isolation,
@@ -160,69 +176,123 @@ export class Sandbox {
     return { ...result, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
   }
 
+  /**
+   * Writes a file of any size: bytes, text, or a stream of chunks (a host file's read stream,
+   * say), sent in chunks that each fit a frame. The file is created or truncated, or, with
+   * `offset`, written from there on without truncating. `mode` is set once all is written.
+   */
   async writeFile(
-    path: string,
-    data: string | Uint8Array,
-    options: CallOptions & { mode?: number } = {},
+    path: SandboxPath,
+    data: string | Uint8Array | AsyncIterable<Uint8Array>,
+    options: CallOptions & { mode?: number; offset?: number } = {},
   ): Promise<void> {
-    await this.#explained(
-      this.#client.request(
-        'write_file',
-        {
-          path: checkPath(path),
-          data: Buffer.from(data).toString('base64'),
-          ...(options.mode === undefined ? {} : { mode: options.mode }),
-        },
-        WriteFileResultSchema,
-        { signal: this.#signal(options.signal) },
-      ),
-    );
+    const target = wirePath(path);
+    const signal = this.#signal(options.signal);
+    await writeInChunks(data, {
+      ...(options.offset === undefined ? {} : { offset: options.offset }),
+      ...(options.mode === undefined ? {} : { mode: options.mode }),
+      write: (chunk, at, mode) =>
+        this.#explained(
+          this.#client.request(
+            'write_file',
+            {
+              ...target,
+              data: chunk.toString('base64'),
+              ...(at === undefined ? {} : { offset: at }),
+              ...(mode === undefined ? {} : { mode }),
+            },
+            WriteFileResultSchema,
+            { signal },
+          ),
+        ),
+    });
   }
 
-  /** Reads a whole file; a file past `maxBytes` (default 8 MiB) is an error, never a silent cut. */
-  async readFile(path: string, options: CallOptions & { maxBytes?: number } = {}): Promise<Buffer> {
+  /**
+   * Reads a whole file, in chunks, whatever its size. A file larger than `maxBytes` (when given)
+   * is an error, never a silent cut; readFileStream reads one without holding it all.
+   */
+  async readFile(
+    path: SandboxPath,
+    options: CallOptions & { maxBytes?: number } = {},
+  ): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of this.#chunks(path, options, (size) => {
+      if (options.maxBytes !== undefined && size > options.maxBytes) {
+        throw new IronClawError(
+          'FILE_ERROR',
+          `${displayPath(path)} has ${size} bytes, more than the ${options.maxBytes} asked for; read it with readFileStream instead`,
+        );
+      }
+    })) {
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    return Buffer.concat(chunks, total);
+  }
+
+  /** A file as a stream of chunks, each read when the consumer asks for it. */
+  readFileStream(path: SandboxPath, options: CallOptions = {}): AsyncGenerator<Buffer> {
+    return this.#chunks(path, options);
+  }
+
+  /** One chunk of a file: up to `maxBytes` (at most 8 MiB) from `offset`. */
+  async readFileChunk(
+    path: SandboxPath,
+    options: CallOptions & { offset?: number; maxBytes?: number } = {},
+  ): Promise<FileChunk> {
     const result = await this.#explained(
       this.#client.request(
         'read_file',
         {
-          path: checkPath(path),
+          ...wirePath(path),
+          ...(options.offset === undefined ? {} : { offset: options.offset }),
           ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
         },
         ReadFileResultSchema,
         { signal: this.#signal(options.signal) },
       ),
     );
-    if (result.truncated) {
-      throw new IronClawError(
-        'FILE_ERROR',
-        `${path} has ${result.size} bytes, more than one read returns; read it in an exec (for example with split or tar) instead`,
-      );
-    }
-    return Buffer.from(result.data, 'base64');
+    return {
+      data: Buffer.from(result.data, 'base64'),
+      size: result.size,
+      truncated: result.truncated,
+    };
   }
 
-  async list(path = '/workspace', options: CallOptions = {}): Promise<FileInfo[]> {
-    const result = await this.#explained(
-      this.#client.request('list', { path: checkPath(path) }, ListResultSchema, {
-        signal: this.#signal(options.signal),
-      }),
-    );
-    return result.entries;
+  /** Lists a directory; `omitted` counts entries left out past the listing's cap (10,000). */
+  async list(path: SandboxPath = '/workspace', options: CallOptions = {}): Promise<FileInfo[]> {
+    return (await this.listDir(path, options)).entries;
   }
 
-  async stat(path: string, options: CallOptions = {}): Promise<FileInfo> {
+  async listDir(
+    path: SandboxPath = '/workspace',
+    options: CallOptions = {},
+  ): Promise<{ entries: FileInfo[]; omitted?: number | undefined }> {
     return this.#explained(
-      this.#client.request('stat', { path: checkPath(path) }, FileInfoSchema, {
+      this.#client.request('list', wirePath(path), ListResultSchema, {
         signal: this.#signal(options.signal),
       }),
     );
   }
 
-  async remove(path: string, options: CallOptions & { recursive?: boolean } = {}): Promise<void> {
+  async stat(path: SandboxPath, options: CallOptions = {}): Promise<FileInfo> {
+    return this.#explained(
+      this.#client.request('stat', wirePath(path), FileInfoSchema, {
+        signal: this.#signal(options.signal),
+      }),
+    );
+  }
+
+  async remove(
+    path: SandboxPath,
+    options: CallOptions & { recursive?: boolean } = {},
+  ): Promise<void> {
     await this.#explained(
       this.#client.request(
         'remove',
-        { path: checkPath(path), recursive: options.recursive ?? false },
+        { ...wirePath(path), recursive: options.recursive ?? false },
         EmptyResultSchema,
         { signal: this.#signal(options.signal) },
       ),
@@ -271,6 +341,32 @@ export class Sandbox {
     }
   }
 
+  #chunks(
+    path: SandboxPath,
+    options: CallOptions,
+    onSize?: (size: number) => void,
+  ): AsyncGenerator<Buffer> {
+    return readInChunks(
+      (offset) => this.readFileChunk(path, { ...options, offset, maxBytes: FILE_CHUNK_BYTES }),
+      onSize,
+    );
+  }
+
+  /**
+   * Marks a command the OOM killer ended, from the box's host cgroup: only a SIGKILL that no
+   * timeout or cancel sent is looked into, and a kill counted since the last look is its.
+   */
+  async #withOom(result: ExecResult): Promise<ExecResult> {
+    const { memoryLimitBytes } = this.#box;
+    const limit = memoryLimitBytes === undefined ? {} : { memoryLimitBytes };
+    if (result.oomKilled) return { ...result, ...limit };
+    if (result.signal !== 'SIGKILL' || result.timedOut || !this.#box.oomKills) return result;
+    const kills = await this.#box.oomKills();
+    if (kills <= this.#oomKillsSeen) return result;
+    this.#oomKillsSeen = kills;
+    return { ...result, oomKilled: true, ...limit };
+  }
+
   async #pump(
     stdin: AsyncIterable<Uint8Array>,
     call: { input(data: Uint8Array | undefined, eof?: boolean): boolean },
@@ -284,9 +380,3 @@ export class Sandbox {
 
 /** How long a call that lost its channel waits for the box's exit, to say why. */
 const EXIT_GRACE_MS = 1000;
-
-function checkPath(path: string): string {
-  const resolved = resolveSandboxPath(path);
-  if (!resolved.ok) throw new IronClawError(resolved.code, resolved.message);
-  return path;
-}

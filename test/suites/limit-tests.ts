@@ -133,8 +133,18 @@ export function defineLimitTests(ctx: SuiteContext): void {
         } else {
           const result = await box.exec(allocate);
           expect(result.stdout.toString()).not.toContain('allocated');
-          expect(result).toMatchObject({ exitCode: null, signal: 'SIGKILL', timedOut: false });
+          // The result says why, from the box's memory cgroup (the host's, or the guest's in a VM).
+          expect(result).toMatchObject({
+            exitCode: null,
+            signal: 'SIGKILL',
+            timedOut: false,
+            oomKilled: true,
+          });
           expect(await oomKills(box, id)).toBeGreaterThanOrEqual(1);
+          // A SIGKILL that is not the OOM killer's is not reported as one.
+          const killed = await box.exec(['sh', '-c', 'kill -KILL $$']);
+          expect(killed).toMatchObject({ signal: 'SIGKILL' });
+          expect(killed.oomKilled).toBeUndefined();
           await expectUsable(box);
         }
       },

@@ -179,6 +179,9 @@ async function startBox(
     started,
     exited,
     stderrTail: () => tail.text(),
+    ...(cgroup && options.limits.memoryBytes !== undefined
+      ? { oomKills: () => cgroup.oomKills(), memoryLimitBytes: options.limits.memoryBytes }
+      : {}),
     destroy: () => {
       destroying ??= (async () => {
         // Killing the box's pid 1 takes its whole pid namespace with it; the outer bwrap then

@@ -1,4 +1,10 @@
 /**
+ * Output kept for a result when the caller sets no cap (an exec collected in memory, `--json`):
+ * past it, output is dropped and counted, never silently.
+ */
+export const DEFAULT_OUTPUT_CAP_BYTES = 8 * 1024 * 1024;
+
+/**
  * Counts output against a cap shared by stdout and stderr. Output past the cap is dropped and
  * counted, and one explicit marker says so: a reader never mistakes a cut stream for a whole one.
  */
