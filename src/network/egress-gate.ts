@@ -18,11 +18,12 @@ export interface GateContext {
 }
 
 /**
- * Why a connection was not made. `invalid`, `denied` and `address` are policy (the box may not
- * go there); the others are the network's answer for a destination that was allowed.
+ * Why a connection was not made. `too-large` and `invalid` are a malformed request, `denied`
+ * and `address` policy (the box may not go there); the others are the network's answer for a
+ * destination that was allowed.
  */
 export type RefusalKind =
-  'invalid' | 'denied' | 'address' | 'unresolved' | 'unreachable' | 'timeout';
+  'too-large' | 'invalid' | 'denied' | 'address' | 'unresolved' | 'unreachable' | 'timeout';
 
 export interface GateTarget {
   /** The host as the box wrote it: a name, or an IP literal (IPv6 with or without brackets). */

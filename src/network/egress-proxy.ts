@@ -1,6 +1,5 @@
-import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { IronClawError, unwrap } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import type { AllowRule } from '../core/net/allow-rule.js';
@@ -8,32 +7,10 @@ import type { IpAddress } from '../core/net/ip-address.js';
 import { allowListDecider, type Decider } from './decider.js';
 import { tcpDialer, type Dialer } from './dialer.js';
 import type { EgressListener } from './egress-record.js';
-import { handleConnect } from './http-connect.js';
-import { forwardHttp, forwardUpgrade } from './http-forward.js';
-import { rawHttpRefusal } from './http-refusal.js';
+import { EgressLimitsSchema } from './egress-limits.js';
+import { dispatchConnection, proxyHttpServer } from './protocol-dispatch.js';
 import type { ProxyContext } from './proxy-context.js';
 import { systemResolver, type Resolver } from './resolver.js';
-import { SocketReader } from './socket-reader.js';
-import { handleSocks5 } from './socks5.js';
-import { answerAndClose } from './tunnel.js';
-
-export const EgressLimitsSchema = z.strictObject({
-  /** Request line plus headers of one HTTP request (431 beyond it). */
-  maxHeaderBytes: z
-    .int()
-    .min(1024)
-    .max(1024 * 1024)
-    .default(16 * 1024),
-  /** From accept to a tunnel or a first request: a silent or slow client is closed after it. */
-  handshakeTimeoutMs: z.int().positive().default(10_000),
-  /** A tunnel or forwarded request with no byte moving either way is closed after it. */
-  idleTimeoutMs: z.int().positive().default(300_000),
-  /** Per address tried. */
-  connectTimeoutMs: z.int().positive().default(10_000),
-  /** Client connections at once; more are closed at accept. */
-  maxConnections: z.int().positive().max(65_536).default(256),
-});
-export type EgressLimits = z.infer<typeof EgressLimitsSchema>;
 
 export interface EgressProxyOptions {
   /** The Unix socket to listen on: one proxy per sandbox, so the socket says which box it is. */
@@ -110,7 +87,7 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       handshakes.delete(client);
     },
   };
-  const http = httpServer(context, limits);
+  const http = proxyHttpServer(context, limits);
   const server = createServer({ allowHalfOpen: true }, (socket) => {
     if (closing.signal.aborted || clients.size >= limits.maxConnections)
       return void socket.destroy();
@@ -126,9 +103,12 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       clients.delete(socket);
       context.established(socket);
     });
-    void dispatch(socket, http, context, AbortSignal.any([handshake.signal, closing.signal])).catch(
-      () => socket.destroy(),
-    );
+    void dispatchConnection(
+      socket,
+      http,
+      context,
+      AbortSignal.any([handshake.signal, closing.signal]),
+    ).catch(() => socket.destroy());
   });
   await listen(server, options.socketPath);
   let closed: Promise<void> | undefined;
@@ -152,69 +132,6 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
     close,
     [Symbol.asyncDispose]: close,
   };
-}
-
-/** Sends a connection to the protocol its first byte names. */
-async function dispatch(
-  socket: Socket,
-  http: ReturnType<typeof httpServer>,
-  context: ProxyContext,
-  signal: AbortSignal,
-): Promise<void> {
-  const reader = new SocketReader(socket, signal);
-  const first = await reader.read(1);
-  socket.unshift(first);
-  const byte = first[0] ?? 0;
-  if (byte === 0x05) return handleSocks5(socket, context, reader, signal);
-  reader.release();
-  if (byte >= 0x41 && byte <= 0x5a) return void http.emit('connection', socket);
-  if (byte === 0x04) return answerAndClose(socket, Buffer.from([0x00, 0x5b, 0, 0, 0, 0, 0, 0]));
-  const why =
-    byte === 0x16
-      ? 'this proxy speaks plain HTTP and SOCKS5, not TLS: use http:// in HTTPS_PROXY, not https://'
-      : 'this is an HTTP and SOCKS5 proxy, and the request is neither';
-  answerAndClose(socket, rawHttpRefusal('invalid', why));
-}
-
-function httpServer(context: ProxyContext, limits: EgressLimits) {
-  const server = createHttpServer({
-    maxHeaderSize: limits.maxHeaderBytes,
-    requireHostHeader: false,
-    headersTimeout: limits.handshakeTimeoutMs,
-    requestTimeout: 0,
-    keepAliveTimeout: 5_000,
-    connectionsCheckingInterval: Math.min(1000, limits.handshakeTimeoutMs),
-  });
-  server.timeout = limits.idleTimeoutMs;
-  server.on(
-    'request',
-    (req, res) => void forwardHttp(req, res, context).catch(() => res.destroy()),
-  );
-  server.on(
-    'connect',
-    (req, socket: Socket, head: Buffer) =>
-      void handleConnect(req, socket, head, context).catch(() => socket.destroy()),
-  );
-  server.on(
-    'upgrade',
-    (req, socket: Socket, head: Buffer) =>
-      void forwardUpgrade(req, socket, head, context).catch(() => socket.destroy()),
-  );
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
-    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-    const reason = tooLarge
-      ? `the request's line and headers are over ${limits.maxHeaderBytes} bytes`
-      : `the request is not valid HTTP/1.1 (${error.code ?? error.message})`;
-    const response = rawHttpRefusal('invalid', reason);
-    answerAndClose(
-      socket,
-      tooLarge
-        ? response.replace('400 Bad Request', '431 Request Header Fields Too Large')
-        : response,
-    );
-  });
-  return server;
 }
 
 function listen(server: Server, path: string): Promise<void> {

@@ -43,8 +43,7 @@ export function refusalRecord(
   refusal: { kind: string; reason: string; address?: string },
   started: number,
 ): EgressRecord {
-  const policy =
-    refusal.kind === 'invalid' || refusal.kind === 'denied' || refusal.kind === 'address';
+  const policy = ['too-large', 'invalid', 'denied', 'address'].includes(refusal.kind);
   return {
     ...base,
     ...(refusal.address === undefined ? {} : { address: refusal.address }),

@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage, type ServerResponse } fro
 import type { Socket } from 'node:net';
 import { openEgress, type RefusalKind } from './egress-gate.js';
 import { refusalRecord, reportTo } from './egress-record.js';
+import { closedSignal } from './http-connect.js';
 import { httpRefusal, rawHttpRefusal } from './http-refusal.js';
 import type { ProxyContext } from './proxy-context.js';
 import { answerAndClose, tunnel } from './tunnel.js';
@@ -36,7 +37,9 @@ function endToEnd(raw: readonly string[], keep: readonly string[] = []): string[
 }
 
 /** The destination of an absolute-form request (`GET http://host:port/path`), or why not. */
-function destination(req: IncomingMessage): { ok: true; url: URL } | { ok: false; reason: string } {
+function destination(
+  req: IncomingMessage,
+): { ok: true; url: URL; path: string } | { ok: false; reason: string } {
   let url: URL;
   try {
     url = new URL(req.url ?? '');
@@ -51,7 +54,9 @@ function destination(req: IncomingMessage): { ok: true; url: URL } | { ok: false
       ok: false,
       reason: `only http:// URLs are forwarded; use CONNECT for ${url.protocol}//`,
     };
-  return { ok: true, url };
+  // The path goes on as the client wrote it (URL would resolve dot segments and re-escape).
+  const rest = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^#]*)/i.exec(req.url ?? '')?.[1] ?? '';
+  return { ok: true, url, path: rest.startsWith('/') ? rest : `/${rest}` };
 }
 
 function refuse(res: ServerResponse, kind: RefusalKind, reason: string): void {
@@ -109,7 +114,7 @@ export async function forwardHttp(
   const upstream = httpRequest({
     createConnection: () => socket,
     method: req.method,
-    path: `${target.url.pathname}${target.url.search}`,
+    path: target.path,
     headers,
     setHost: false,
   });
@@ -162,7 +167,7 @@ export async function forwardUpgrade(
   const gate = await openEgress(
     { host: target.url.hostname, port, protocol: 'http' },
     context.gate,
-    context.signal,
+    AbortSignal.any([context.signal, closedSignal(client)]),
   ).catch(() => undefined);
   if (!gate) return void client.destroy();
   const base = { sandbox: context.gate.sandbox, protocol: 'http' as const, host: gate.host, port };
@@ -172,10 +177,7 @@ export async function forwardUpgrade(
   }
   context.track(gate.socket);
   const headers = endToEnd(req.rawHeaders, ['connection', 'upgrade']);
-  const lines = [
-    `${req.method} ${target.url.pathname}${target.url.search} HTTP/1.1`,
-    `Host: ${target.url.host}`,
-  ];
+  const lines = [`${req.method} ${target.path} HTTP/1.1`, `Host: ${target.url.host}`];
   for (let i = 0; i + 1 < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
   gate.socket.write(`${lines.join('\r\n')}\r\n\r\n`);
   gate.socket.write(head);

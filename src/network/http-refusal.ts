@@ -3,6 +3,11 @@ import type { RefusalKind } from './egress-gate.js';
 /** What an HTTP client is told for each kind of refusal: a status, and RFC 9209's error type. */
 const STATUS: Record<RefusalKind, { status: number; text: string; proxyStatus: string }> = {
   invalid: { status: 400, text: 'Bad Request', proxyStatus: 'http_request_error' },
+  'too-large': {
+    status: 431,
+    text: 'Request Header Fields Too Large',
+    proxyStatus: 'http_request_error',
+  },
   denied: { status: 403, text: 'Forbidden', proxyStatus: 'http_request_denied' },
   address: { status: 403, text: 'Forbidden', proxyStatus: 'destination_ip_prohibited' },
   unresolved: { status: 502, text: 'Bad Gateway', proxyStatus: 'dns_error' },

@@ -1,6 +1,12 @@
 // Plain HTTP through the egress proxy: absolute-form requests forwarded to a loopback server,
 // hop-by-hop headers dropped, every request of a kept-alive connection decided on its own.
-import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import {
+  Agent,
+  createServer as createHttpServer,
+  request,
+  type IncomingHttpHeaders,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { staticResolver } from './resolver.js';
 import {
@@ -172,6 +178,37 @@ describe('plain HTTP forwarding', () => {
     );
     await closed(smuggle);
     expect((await send(t.proxy.socketPath, `http://web.test:${t.web.port}/`)).status).toBe(200);
+  });
+
+  it('carries an Upgrade (a ws:// WebSocket) through after checking it', async () => {
+    const upgrading = createHttpServer();
+    upgrading.on('upgrade', (req, socket: Socket) => {
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n',
+      );
+      socket.write(`upgraded ${req.url ?? ''} ${req.headers.upgrade ?? ''}|`);
+      socket.pipe(socket);
+    });
+    await new Promise<void>((resolve) => upgrading.listen(0, '127.0.0.1', resolve));
+    const port = (upgrading.address() as AddressInfo).port;
+    await using proxy = await testProxy([`ws.test:${port}`, `127.0.0.1:${port}`], {
+      resolver: staticResolver({ 'ws.test': '127.0.0.1' }),
+    });
+    const client = await rawClient(proxy.socketPath);
+    client.write(
+      `GET http://ws.test:${port}/chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n`,
+    );
+    const answer = (await readUntil(client, (b) => b.includes('|'))).toString();
+    expect(answer).toMatch(/^HTTP\/1\.1 101 /);
+    expect(answer).toContain('upgraded /chat test|');
+    client.write('frames');
+    expect((await readUntil(client, (b) => b.length >= 6)).toString()).toBe('frames');
+    client.destroy();
+    const denied = await rawClient(proxy.socketPath);
+    denied.write('GET http://other.test/ HTTP/1.1\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n');
+    expect((await readAll(denied)).toString()).toMatch(/^HTTP\/1\.1 403 /);
+    upgrading.closeAllConnections();
+    await new Promise((resolve) => upgrading.close(resolve));
   });
 
   it('reports an allowed destination that does not answer as 502, not as a refusal', async () => {

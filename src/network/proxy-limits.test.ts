@@ -42,7 +42,7 @@ async function setUp(limits: Record<string, number>) {
 
 describe('the egress proxy under load and abuse', () => {
   it('closes half-open connections at the handshake deadline, and serves again', async () => {
-    await using t = await setUp({ maxConnections: 40, handshakeTimeoutMs: 400 });
+    await using t = await setUp({ maxConnections: 40, handshakeTimeoutMs: 1500 });
     const silent = await flood(t.proxy.socketPath, 30);
     const slow = await flood(t.proxy.socketPath, 10, 'CONNECT echo.test:1 HTTP/1.1\r\nHost: x');
     await expect.poll(() => t.proxy.connections).toBe(40);
@@ -66,11 +66,13 @@ describe('the egress proxy under load and abuse', () => {
     for (const socket of silent) socket.destroy();
   });
 
-  it('survives hundreds of half-open connections at the default limits', async () => {
-    await using t = await setUp({ handshakeTimeoutMs: 1000 });
+  it('holds hundreds of half-open connections to the default cap, and serves once they go', async () => {
+    await using t = await setUp({ handshakeTimeoutMs: 60_000 });
     const sockets = await flood(t.proxy.socketPath, 300, 'GET http://echo.test/ HTTP/1.1\r\n');
-    await expect.poll(() => t.proxy.connections, { timeout: 5000 }).toBe(256);
-    await Promise.all(sockets.map(closed));
+    await expect.poll(() => t.proxy.connections, { timeout: 10_000 }).toBe(256);
+    await expect.poll(() => sockets.filter(isOpen).length, { timeout: 10_000 }).toBe(256);
+    for (const socket of sockets) socket.destroy();
+    await expect.poll(() => t.proxy.connections, { timeout: 10_000 }).toBe(0);
     const { socket, head } = await connectTunnel(t.proxy.socketPath, t.target);
     expect(head.startsWith(OK)).toBe(true);
     socket.destroy();

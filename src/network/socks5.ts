@@ -24,6 +24,7 @@ const NO_ACCEPTABLE_METHOD = 0xff;
 
 function replyFor(kind: RefusalKind, errno: string | undefined): number {
   switch (kind) {
+    case 'too-large':
     case 'invalid':
     case 'denied':
     case 'address':

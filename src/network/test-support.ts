@@ -200,3 +200,26 @@ export function closed(socket: Socket): Promise<void> {
     socket.resume();
   });
 }
+
+/**
+ * A TCP listener on loopback that relays each connection to the proxy's Unix socket: what the
+ * in-box bridge will do, so tools that only take host:port for a proxy can be tested.
+ */
+export async function loopbackBridge(socketPath: string): Promise<LoopbackServer> {
+  const sockets = new Set<Socket>();
+  const state = { accepted: 0, received: [] as Buffer[] };
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    state.accepted += 1;
+    const proxy = connect({ path: socketPath, allowHalfOpen: true });
+    for (const s of [socket, proxy]) {
+      sockets.add(s);
+      s.on('error', () => {
+        socket.destroy();
+        proxy.destroy();
+      });
+    }
+    socket.pipe(proxy).pipe(socket);
+  });
+  const port = await listening(server, '127.0.0.1');
+  return Object.assign(state, { port, [Symbol.asyncDispose]: disposer(server, sockets) });
+}
