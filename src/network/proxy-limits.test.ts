@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { auditLogPath } from '../audit/audit-log.js';
 import { auditEgress } from './audit-egress.js';
@@ -76,6 +77,35 @@ describe('the egress proxy under load and abuse', () => {
     const { socket, head } = await connectTunnel(t.proxy.socketPath, t.target);
     expect(head.startsWith(OK)).toBe(true);
     socket.destroy();
+  });
+
+  it('survives random bytes, and random bytes after a valid start, from many clients (seeded)', async () => {
+    await using t = await setUp({ handshakeTimeoutMs: 300 });
+    const starts = [
+      '',
+      '\x05',
+      '\x05\x01\x00',
+      '\x05\x01\x00\x05\x01\x00\x03',
+      'CONNECT ',
+      'GET http://',
+    ];
+    const inputs = fc.sample(
+      fc.tuple(fc.constantFrom(...starts), fc.uint8Array({ maxLength: 300 })),
+      { seed: 0xbad, numRuns: 120 },
+    );
+    const clients = await Promise.all(
+      inputs.map(async ([start, bytes]) => {
+        const socket = await rawClient(t.proxy.socketPath);
+        socket.on('error', () => undefined);
+        socket.write(Buffer.concat([Buffer.from(start, 'latin1'), bytes]));
+        return socket;
+      }),
+    );
+    await Promise.all(clients.map(closed));
+    const { socket, head } = await connectTunnel(t.proxy.socketPath, t.target);
+    expect(head.startsWith(OK)).toBe(true);
+    socket.destroy();
+    expect(t.echo.accepted).toBe(1);
   });
 
   it('closes a tunnel with nothing moving for the idle timeout, and says why', async () => {
