@@ -7,6 +7,7 @@ import {
   closed,
   connectTunnel,
   echoServer,
+  readAll,
   readUntil,
   redirectingDialer,
   testProxy,
@@ -202,6 +203,34 @@ describe('CONNECT', () => {
     expect(head.startsWith(OK)).toBe(true);
     socket.destroy();
     expect(denied.accepted).toBe(1);
+  });
+
+  it('carries a half-close through: the client ends its side and still reads the answer', async () => {
+    await using echo = await echoServer();
+    await using proxy = await testProxy([`127.0.0.1:${echo.port}`]);
+    const { socket, head } = await connectTunnel(proxy.socketPath, `127.0.0.1:${echo.port}`);
+    expect(head.startsWith(OK)).toBe(true);
+    socket.end('last words');
+    expect((await readAll(socket)).toString()).toBe('last words');
+    await expect.poll(() => proxy.records[0]).toMatchObject({ bytesUp: 10, bytesDown: 10 });
+    expect(proxy.records[0]?.error).toBeUndefined();
+  });
+
+  it('refuses "ask" with the reason until approvals exist, and a failing decider closed', async () => {
+    const asking = { decide: () => ({ decision: 'ask' as const, reason: 'x.test:443 is new' }) };
+    const failing = {
+      decide: async (): Promise<never> => {
+        throw new Error('policy store unreadable');
+      },
+    };
+    await using askProxy = await testProxy([], { decider: asking });
+    expect((await connectTunnel(askProxy.socketPath, 'x.test:443')).head).toContain(
+      'x.test:443 is new; approval of network access is not available yet, so it is refused',
+    );
+    await using failProxy = await testProxy([], { decider: failing });
+    expect((await connectTunnel(failProxy.socketPath, 'x.test:443')).head).toContain(
+      'the egress decider failed, so it is refused: policy store unreadable',
+    );
   });
 
   it('answers 400 to a CONNECT target that is not host:port or not a host', async () => {
