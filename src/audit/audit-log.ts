@@ -44,6 +44,21 @@ export type AuditEvent =
       durationMs: number;
     }
   | {
+      /** A connection a box asked its egress proxy for, allowed or refused, once it ended. */
+      event: 'egress';
+      sandbox: string;
+      protocol: 'http' | 'connect' | 'socks5';
+      host: string;
+      port: number;
+      address?: string;
+      decision: 'allowed' | 'denied';
+      reason: string;
+      bytesUp: number;
+      bytesDown: number;
+      durationMs: number;
+      error?: string;
+    }
+  | {
       event: 'seccomp-violation';
       sandbox: string;
       driver: string;
