@@ -56,6 +56,9 @@ export interface Driver {
 /** The spawn options that need a capability: what a caller asked of a driver. */
 export type CapabilityRequest = {
   [K in 'mounts' | 'env' | 'template']?: SpawnBoxOptions[K] | undefined;
+} & {
+  /** Network egress through the host proxy (its socket is bound in, its variables set). */
+  egress?: boolean | undefined;
 };
 
 /** Each option that needs a capability, how to tell it was asked for, and how to name it. */
@@ -75,6 +78,11 @@ const OPTION_CAPABILITIES: readonly {
     asked: (request) => Object.keys(request.env ?? {}).length > 0,
   },
   { capability: 'templates', option: 'templates', asked: (request) => request.template === true },
+  {
+    capability: 'hostMounts',
+    option: 'network egress (its proxy socket is bound into the box)',
+    asked: (request) => request.egress === true,
+  },
 ];
 
 /**

@@ -3,7 +3,7 @@ import { IronClawError, unwrap } from '../core/errors.js';
 import { describeExit } from '../core/exit-status.js';
 import { formatBytes } from '../core/units.js';
 import { checkId, newId } from '../core/ids.js';
-import type { DriverName } from '../core/isolation.js';
+import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { EGRESS_PORT, EGRESS_SOCKET_IN_BOX, egressEnv } from '../core/egress-env.js';
 import { EmptyResultSchema, PingResultSchema } from '../protocol/guest-api.js';
@@ -15,6 +15,7 @@ import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { detectCgroups } from '../host/cgroups.js';
 import { assertLimitsFit } from '../host/driver.js';
 import { Sandbox } from './sandbox.js';
+import { startSandboxEgress } from './sandbox-egress.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
 
 export interface SandboxOptions {
@@ -48,6 +49,13 @@ export interface SandboxOptions {
    */
   egressSocket?: string;
   /**
+   * Network egress: the hosts and ports the box may reach (`example.com`, `*.pypi.org`,
+   * `github.com:22`, `127.0.0.1:8080`), through a proxy of its own on the host that resolves a
+   * name only once a rule allows it and refuses private and loopback addresses unless a rule
+   * names them; every connection is audited. Empty or absent: no network at all.
+   */
+  allowNet?: readonly string[];
+  /**
    * VM drivers: restore a clone of a template of this configuration (the default; the first
    * sandbox of a configuration boots and saves the template), or boot the VM cold (false).
    */
@@ -58,8 +66,15 @@ export interface SandboxOptions {
 /** Creates a sandbox with the guest agent running and answering. */
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
-  const { mounts, env } = withEgress(options);
-  const driver = driverFor(options.driver, { mounts, env, template: options.template });
+  const wantsEgress = (options.allowNet?.length ?? 0) > 0;
+  if (wantsEgress && options.egressSocket !== undefined)
+    throw new IronClawError('INVALID_ARGUMENT', 'give allowNet or egressSocket, not both');
+  const driver = driverFor(options.driver, {
+    mounts: options.mounts,
+    env: options.env,
+    template: options.template,
+    egress: wantsEgress || options.egressSocket !== undefined,
+  });
   const cgroups = await detectCgroups();
   const limits = { ...options.limits };
   if (
@@ -71,25 +86,47 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     limits.memoryBytes = options.defaultMemoryBytes;
   assertLimitsFit(driver, limits, 'agent');
   options.signal?.throwIfAborted();
-  const box = await driver.spawn({
-    id,
-    limits,
-    payload: { kind: 'agent' },
-    cgroups,
-    rootBoxUid: options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID,
-    ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
-    ...(mounts === undefined ? {} : { mounts }),
-    ...(env === undefined ? {} : { env }),
-    ...(options.template === undefined ? {} : { template: options.template }),
-  });
+  const rootBoxUid = options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID;
+  const egress = wantsEgress
+    ? await startSandboxEgress(
+        id,
+        options.allowNet ?? [],
+        process.getuid?.() === 0 ? rootBoxUid : undefined,
+      )
+    : undefined;
+  const egressSocket = egress?.socket ?? options.egressSocket;
+  const { mounts, env } = withEgress(options, egressSocket);
+  let box;
+  try {
+    box = await driver.spawn({
+      id,
+      limits,
+      payload: { kind: 'agent' },
+      cgroups,
+      rootBoxUid,
+      ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
+      ...(mounts === undefined ? {} : { mounts }),
+      ...(env === undefined ? {} : { env }),
+      ...(options.template === undefined ? {} : { template: options.template }),
+    });
+  } catch (error) {
+    await egress?.close();
+    throw error;
+  }
   const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, {
     name: `sandbox ${id}`,
   });
   // Its record in the ledger goes when the box does (the sandbox's end is then in the audit log).
   let forgetRecord = (): Promise<void> => Promise.resolve();
+  const started = box;
   const sandbox = new Sandbox(
     id,
-    { ...box, destroy: () => box.destroy().finally(() => forgetRecord()) },
+    {
+      ...box,
+      isolation: egress ? withEgressReport(box.isolation, options.allowNet ?? []) : box.isolation,
+      destroy: () =>
+        started.destroy().finally(() => Promise.all([forgetRecord(), egress?.close()])),
+    },
     client,
   );
   try {
@@ -104,7 +141,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       );
     });
     await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
-    if (options.egressSocket !== undefined) {
+    if (egressSocket !== undefined) {
       const bridge = { port: EGRESS_PORT, socket: EGRESS_SOCKET_IN_BOX };
       await Promise.race([
         client.request('net_bridge', bridge, EmptyResultSchema, { signal }),
@@ -142,15 +179,18 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
 }
 
 /** The mounts and environment of a box, with the egress proxy's socket and variables if asked. */
-function withEgress(options: SandboxOptions): {
+function withEgress(
+  options: SandboxOptions,
+  egressSocket: string | undefined,
+): {
   mounts: readonly BoxMount[] | undefined;
   env: Readonly<Record<string, string>> | undefined;
 } {
-  if (options.egressSocket === undefined) return { mounts: options.mounts, env: options.env };
+  if (egressSocket === undefined) return { mounts: options.mounts, env: options.env };
   return {
     mounts: [
       ...(options.mounts ?? []),
-      { host: options.egressSocket, guest: EGRESS_SOCKET_IN_BOX, readOnly: false },
+      { host: egressSocket, guest: EGRESS_SOCKET_IN_BOX, readOnly: false },
     ],
     env: { ...egressEnv(), ...options.env },
   };
@@ -158,3 +198,17 @@ function withEgress(options: SandboxOptions): {
 
 /** How long a start-up that failed waits for the box's exit, to say why. */
 const EXIT_GRACE_MS = 1000;
+
+/** The network layer of a box with egress: still no interface but loopback, and what it may reach. */
+function withEgressReport(report: IsolationReport, allowNet: readonly string[]): IsolationReport {
+  return {
+    ...report,
+    layers: {
+      ...report.layers,
+      network: {
+        on: true,
+        detail: `no interface but loopback; egress only through IronClaw's proxy on the host (127.0.0.1:${EGRESS_PORT} in the box), which allows ${allowNet.join(', ')} and audits every connection`,
+      },
+    },
+  };
+}
