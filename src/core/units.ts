@@ -60,3 +60,16 @@ export function parseDuration(text: string, what = 'duration'): Check<number> {
   }
   return { ok: true, value: ms };
 }
+
+/** Bytes for people: "812 B", "3.4 KiB", "256 MiB". */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const shown = unit === 0 || value >= 100 || Number.isInteger(value) ? value.toFixed(0) : value.toFixed(1);
+  return `${shown} ${units[unit]}`;
+}
