@@ -55,7 +55,9 @@ async function boxSnapshot(box: Sandbox): Promise<string[]> {
 }
 
 const excluded = (lines: string[]) =>
-  lines.filter((line) => !/^(\.git|\.env(\.[^ /]+)?|node_modules|build|logs\/a\.log)[ /]/.test(line));
+  lines.filter(
+    (line) => !/^(\.git|\.env(\.[^ /]+)?|node_modules|build|logs\/a\.log)[ /]/.test(line),
+  );
 
 describe('workspace round trip (bwrap)', () => {
   test('copy-in leaves out .git, .env, .env.* and .ironclawignore patterns, and records a manifest', async () => {
@@ -63,8 +65,13 @@ describe('workspace round trip (bwrap)', () => {
     const inBox = await boxSnapshot(box);
     expect(inBox).toEqual(excluded(await snapshotTree(dir)));
     expect(inBox.join('\n')).not.toMatch(/\.git|\.env|node_modules|out\.o|a\.log/);
-    expect(inBox).toContain('src/build/keep.txt f 644 ' + inBox.find((l) => l.startsWith('src/build/keep.txt'))?.split(' ')[3]);
-    expect(inBox).toContain('bin/run.sh f 755 ' + inBox.find((l) => l.startsWith('bin/run.sh'))?.split(' ')[3]);
+    expect(inBox).toContain(
+      'src/build/keep.txt f 644 ' +
+        inBox.find((l) => l.startsWith('src/build/keep.txt'))?.split(' ')[3],
+    );
+    expect(inBox).toContain(
+      'bin/run.sh f 755 ' + inBox.find((l) => l.startsWith('bin/run.sh'))?.split(' ')[3],
+    );
     const diff = await box.workspaceDiff();
     expect(diff.changes).toEqual([]);
     expect(box.workspaceDir).toBe(dir);
@@ -113,7 +120,9 @@ describe('workspace round trip (bwrap)', () => {
     expect(readme?.patch).toBe(
       '--- a/README.md\n+++ b/README.md\n@@ -1,3 +1,4 @@\n # project\n-line two\n+line 2\n line three\n+more\n',
     );
-    expect(diff.changes.find((c) => c.path === 'src/util.py')?.patch).toContain('--- a/src/util.py\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-def f():');
+    expect(diff.changes.find((c) => c.path === 'src/util.py')?.patch).toContain(
+      '--- a/src/util.py\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-def f():',
+    );
     const blob = diff.changes.find((c) => c.path === 'data/blob.bin');
     expect(blob).toMatchObject({ binary: true, after: { size: 2 }, before: { size: 5 } });
     expect(blob?.after?.sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -124,7 +133,11 @@ describe('workspace round trip (bwrap)', () => {
   test('not confirmed: the host is byte-for-byte unchanged', async () => {
     const before = await snapshotTree(dir);
     await using box = await createSandbox({ workspace: dir });
-    await box.exec(['sh', '-c', 'cd /workspace && echo changed > README.md && rm -r src && touch new']);
+    await box.exec([
+      'sh',
+      '-c',
+      'cd /workspace && echo changed > README.md && rm -r src && touch new',
+    ]);
     const diff = await box.workspaceDiff();
     expect(diff.changes.length).toBeGreaterThan(0);
     await expectCode(() => box.workspaceApply(diff, { confirmed: false }), 'NOT_CONFIRMED');
@@ -155,7 +168,13 @@ describe('workspace round trip (bwrap)', () => {
     expect(excluded(after)).toEqual(excluded(await boxSnapshot(box)));
     // Exactly the diff: every line that differs from before is a path of the diff.
     const changedPaths = new Set(diff.changes.map((c) => c.path));
-    const touched = [...new Set([...before, ...after].filter((l) => !before.includes(l) || !after.includes(l)).map((l) => l.split(' ')[0]))];
+    const touched = [
+      ...new Set(
+        [...before, ...after]
+          .filter((l) => !before.includes(l) || !after.includes(l))
+          .map((l) => l.split(' ')[0]),
+      ),
+    ];
     expect(touched.every((path) => changedPaths.has(path as string))).toBe(true);
     // Excluded paths on the host are untouched, and what the box made under them is not applied.
     expect(await readFile(join(dir, '.env'), 'utf8')).toBe('SECRET=host\n');
@@ -165,13 +184,20 @@ describe('workspace round trip (bwrap)', () => {
 
   test('a file changed on the host meanwhile is refused, named, and nothing is written', async () => {
     await using box = await createSandbox({ workspace: dir });
-    await box.exec(['sh', '-c', 'cd /workspace && echo box > README.md && echo box > src/main.py && echo new > added.txt && rm src/util.py']);
+    await box.exec([
+      'sh',
+      '-c',
+      'cd /workspace && echo box > README.md && echo box > src/main.py && echo new > added.txt && rm src/util.py',
+    ]);
     await writeFile(join(dir, 'src/main.py'), 'print("edited on the host")\n');
     await chmod(join(dir, 'src/util.py'), 0o600);
     await writeFile(join(dir, 'added.txt'), 'host made it too\n');
     const before = await snapshotTree(dir);
     const diff = await box.workspaceDiff();
-    const error = await expectCode(() => box.workspaceApply(diff, { confirmed: true }), 'WORKSPACE_CONFLICT');
+    const error = await expectCode(
+      () => box.workspaceApply(diff, { confirmed: true }),
+      'WORKSPACE_CONFLICT',
+    );
     expect(error.message).toContain('src/main.py: was modified on the host');
     expect(error.message).toContain('src/util.py: its mode changed on the host');
     expect(error.message).toContain('added.txt: was created on the host');
@@ -184,11 +210,18 @@ describe('workspace round trip (bwrap)', () => {
     const hostBefore = await snapshotTree(dir);
     await using box = await createSandbox({ workspace: dir });
     // /workspace/link -> /etc, then link/x: the box's own tar stores the link, not link/x.
-    await box.exec(['sh', '-c', 'cd /workspace && ln -s /etc link && (echo x > link/x || true) && ln -s ../../outside up && echo edit > README.md']);
+    await box.exec([
+      'sh',
+      '-c',
+      'cd /workspace && ln -s /etc link && (echo x > link/x || true) && ln -s ../../outside up && echo edit > README.md',
+    ]);
     const diff = await box.workspaceDiff();
     expect(diff.changes.find((c) => c.path === 'link')?.refused).toContain('absolute');
     expect(diff.changes.find((c) => c.path === 'up')?.refused).toContain('out of the workspace');
-    const error = await expectCode(() => box.workspaceApply(diff, { confirmed: true }), 'WORKSPACE_UNSAFE');
+    const error = await expectCode(
+      () => box.workspaceApply(diff, { confirmed: true }),
+      'WORKSPACE_UNSAFE',
+    );
     expect(error.message).toContain('link:');
     expect(await snapshotTree(outside)).toEqual(outsideBefore);
     expect(await snapshotTree(dir)).toEqual(hostBefore);
@@ -196,12 +229,19 @@ describe('workspace round trip (bwrap)', () => {
 
   test('a directory swapped for a symlink on the host is refused: apply never writes through it', async () => {
     await using box = await createSandbox({ workspace: dir });
-    await box.exec(['sh', '-c', 'cd /workspace && echo box > src/main.py && echo new > src/fresh.py']);
+    await box.exec([
+      'sh',
+      '-c',
+      'cd /workspace && echo box > src/main.py && echo new > src/fresh.py',
+    ]);
     const diff = await box.workspaceDiff();
     await rename(join(dir, 'src'), join(root, 'src-moved'));
     await symlink(outside, join(dir, 'src'));
     const outsideBefore = await snapshotTree(outside);
-    const error = await expectCode(() => box.workspaceApply(diff, { confirmed: true }), 'WORKSPACE_CONFLICT');
+    const error = await expectCode(
+      () => box.workspaceApply(diff, { confirmed: true }),
+      'WORKSPACE_CONFLICT',
+    );
     expect(error.message).toContain('src/fresh.py: its directory src is a symlink on the host');
     expect(await snapshotTree(outside)).toEqual(outsideBefore);
   });

@@ -10,3 +10,4 @@ export { imageCommand } from './image-command.js';
 export { mcpCommand } from './mcp-command.js';
 export { wrapCommand } from './wrap-command.js';
 export { auditCommand } from './audit-command.js';
+export { applyCommand, diffCommand } from './workspace-commands.js';

@@ -48,7 +48,12 @@ describe('diffLines and unified diffs', () => {
         const old = splitLines(before);
         const edits = diffLines(old, splitLines(after));
         expect(edits.filter((e) => e.kind !== 'insert').map((e) => e.line)).toEqual(old);
-        expect(edits.filter((e) => e.kind !== 'delete').map((e) => e.line).join('')).toBe(after);
+        expect(
+          edits
+            .filter((e) => e.kind !== 'delete')
+            .map((e) => e.line)
+            .join(''),
+        ).toBe(after);
         const hunks = toHunks(edits, context);
         const direct = applyHunks(old, hunks);
         expect(direct.ok && direct.lines.join('')).toBe(after);
@@ -88,7 +93,12 @@ describe('diffLines and unified diffs', () => {
     const a = splitLines('1\n2\n3\n4\n5\n');
     const b = splitLines('x\n2\ny\n4\nz\n');
     const edits = diffLines(a, b, { maxDistance: 2 });
-    expect(edits.filter((e) => e.kind !== 'delete').map((e) => e.line).join('')).toBe(b.join(''));
+    expect(
+      edits
+        .filter((e) => e.kind !== 'delete')
+        .map((e) => e.line)
+        .join(''),
+    ).toBe(b.join(''));
   });
 
   test('formats headers, context and a missing final newline', () => {

@@ -106,8 +106,7 @@ function walkBack(a: readonly string[], b: readonly string[], trace: Frontier[])
   for (let d = trace.length - 1; d >= 0; d -= 1) {
     const frontier = trace[d] as Frontier;
     const k = x - y;
-    const down =
-      k === -d || (k !== d && frontierAt(frontier, k - 1) < frontierAt(frontier, k + 1));
+    const down = k === -d || (k !== d && frontierAt(frontier, k - 1) < frontierAt(frontier, k + 1));
     const previousK = down ? k + 1 : k - 1;
     const previousX = d === 0 ? 0 : frontierAt(frontier, previousK);
     const previousY = d === 0 ? 0 : previousX - previousK;

@@ -1,7 +1,13 @@
 import { describe, expect, test } from 'vitest';
 import { IronClawError } from './errors.js';
 import { type TarEntry, TarReader } from './tar-reader.js';
-import { encodeTarHeader, paxRecord, type TarHeaderInput, tarEnd, tarPadding } from './tar-writer.js';
+import {
+  encodeTarHeader,
+  paxRecord,
+  type TarHeaderInput,
+  tarEnd,
+  tarPadding,
+} from './tar-writer.js';
 
 function archive(entries: (TarHeaderInput & { data?: string })[]): Buffer {
   const parts: Buffer[] = [];
@@ -21,7 +27,8 @@ function read(bytes: Buffer, step = 7, limits = {}): { entry: TarEntry; data: st
   for (let offset = 0; offset < bytes.length; offset += step) {
     for (const event of reader.push(bytes.subarray(offset, offset + step))) {
       if (event.kind === 'entry') out.push({ entry: event.entry, data: '' });
-      else if (event.kind === 'data') (out.at(-1) as { data: string }).data += event.data.toString();
+      else if (event.kind === 'data')
+        (out.at(-1) as { data: string }).data += event.data.toString();
     }
   }
   reader.end();
@@ -79,7 +86,13 @@ describe('TarReader', () => {
     const name = `./${'n'.repeat(200)}`;
     const body = Buffer.from(`${name}\0`);
     const bytes = Buffer.concat([
-      encodeTarHeader({ path: '././@LongLink', type: 'raw', typeflag: 'L', mode: 0, size: body.length }),
+      encodeTarHeader({
+        path: '././@LongLink',
+        type: 'raw',
+        typeflag: 'L',
+        mode: 0,
+        size: body.length,
+      }),
       body,
       Buffer.alloc(tarPadding(body.length)),
       encodeTarHeader(file(name.slice(0, 99), '')),
@@ -94,11 +107,19 @@ describe('TarReader', () => {
     ['an absolute path', [file('/etc/passwd', 'x')], 'ARCHIVE_UNSAFE', 'absolute'],
     [
       'a file through a symlink',
-      [{ path: 'link', type: 'symlink', mode: 0o777, size: 0, linkTarget: '/etc' }, file('link/x', 'x')],
+      [
+        { path: 'link', type: 'symlink', mode: 0o777, size: 0, linkTarget: '/etc' },
+        file('link/x', 'x'),
+      ],
       'ARCHIVE_UNSAFE',
       'which is a symlink',
     ],
-    ['a file under a file', [file('f', 'x'), file('f/g', 'y')], 'ARCHIVE_UNSAFE', 'which is a file'],
+    [
+      'a file under a file',
+      [file('f', 'x'), file('f/g', 'y')],
+      'ARCHIVE_UNSAFE',
+      'which is a file',
+    ],
     ['a missing parent', [file('nowhere/x', 'x')], 'ARCHIVE_UNSAFE', 'before its directory'],
     ['a path twice', [file('x', '1'), file('x', '2')], 'ARCHIVE_UNSAFE', 'twice'],
     ['a "." component', [dir('a'), file('a/./b', 'x')], 'ARCHIVE_UNSAFE', '"." component'],
@@ -126,7 +147,13 @@ describe('TarReader', () => {
     expect(refusal(viaPax).code).toBe('ARCHIVE_UNSAFE');
     const body = Buffer.from('../../x\0');
     const viaGnu = Buffer.concat([
-      encodeTarHeader({ path: '././@LongLink', type: 'raw', typeflag: 'L', mode: 0, size: body.length }),
+      encodeTarHeader({
+        path: '././@LongLink',
+        type: 'raw',
+        typeflag: 'L',
+        mode: 0,
+        size: body.length,
+      }),
       body,
       Buffer.alloc(tarPadding(body.length)),
       encodeTarHeader(file('innocent', '')),

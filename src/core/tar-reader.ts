@@ -28,9 +28,7 @@ export interface TarEntry {
 }
 
 export type TarEvent =
-  | { kind: 'entry'; entry: TarEntry }
-  | { kind: 'data'; data: Buffer }
-  | { kind: 'entry-end' };
+  { kind: 'entry'; entry: TarEntry } | { kind: 'data'; data: Buffer } | { kind: 'entry-end' };
 
 export interface TarReaderLimits {
   /** Total bytes of file data (default 256 MiB). */
@@ -250,12 +248,14 @@ export class TarReader {
     let value: number;
     if (((field[0] ?? 0) & 0x80) !== 0) {
       // GNU base-256: big-endian, the top bit of the first byte marks it; negative is refused.
-      if (((field[0] ?? 0) & 0x40) !== 0)
-        throw this.#fail('ARCHIVE_INVALID', `a negative ${what}`);
+      if (((field[0] ?? 0) & 0x40) !== 0) throw this.#fail('ARCHIVE_INVALID', `a negative ${what}`);
       value = (field[0] ?? 0) & 0x3f;
       for (const byte of field.subarray(1)) value = value * 256 + byte;
     } else {
-      const text = field.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+      const text = field
+        .toString('latin1')
+        .replace(/[\0 ]+$/, '')
+        .replace(/^ +/, '');
       if (!/^[0-7]*$/.test(text))
         throw this.#fail('ARCHIVE_INVALID', `a bad ${what} field ${JSON.stringify(text)}`);
       value = text === '' ? 0 : parseInt(text, 8);

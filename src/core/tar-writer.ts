@@ -28,7 +28,8 @@ const TYPEFLAGS: Record<Exclude<TarHeaderInput['type'], 'raw'>, string> = {
 
 /** The header block(s) of one entry: a pax header first when the names need one. */
 export function encodeTarHeader(input: TarHeaderInput): Buffer {
-  const name = input.type === 'directory' && !input.path.endsWith('/') ? `${input.path}/` : input.path;
+  const name =
+    input.type === 'directory' && !input.path.endsWith('/') ? `${input.path}/` : input.path;
   const link = input.linkTarget ?? '';
   const records: string[] = [];
   if (!fitsUstar(name)) records.push(paxRecord('path', name));

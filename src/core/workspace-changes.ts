@@ -18,9 +18,9 @@ export interface WorkspaceEntry {
   /** Bytes of a file; 0 otherwise. */
   size: number;
   /** Hex SHA-256 of a file's bytes. */
-  sha256?: string;
+  sha256?: string | undefined;
   /** A symlink's target, as written. */
-  target?: string;
+  target?: string | undefined;
 }
 
 export type ChangeKind = 'added' | 'modified' | 'deleted' | 'mode' | 'type';
@@ -29,9 +29,9 @@ export interface WorkspaceChange {
   path: string;
   kind: ChangeKind;
   /** The copied-in entry (absent for 'added'). */
-  before?: WorkspaceEntry;
+  before?: WorkspaceEntry | undefined;
   /** The box's entry (absent for 'deleted'). */
-  after?: WorkspaceEntry;
+  after?: WorkspaceEntry | undefined;
 }
 
 /** Every difference between two trees, sorted by path. */
@@ -66,7 +66,9 @@ export function changesDigest(dir: string, changes: readonly WorkspaceChange[]):
     change.after?.sha256 ?? null,
     change.after?.target ?? null,
   ]);
-  return createHash('sha256').update(JSON.stringify([dir, canonical])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([dir, canonical]))
+    .digest('hex');
 }
 
 /**

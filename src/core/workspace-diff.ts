@@ -5,13 +5,13 @@ import type { ChangeKind, WorkspaceChange, WorkspaceEntry } from './workspace-ch
 /** One change as a diff shows it: the entries, and a text diff or a binary summary. */
 export interface FileChangeView extends WorkspaceChange {
   /** Unified diff of a text file (added and deleted ones against /dev/null). */
-  patch?: string;
+  patch?: string | undefined;
   /** Not shown as text: binary, or too large (`before`/`after` hold size and sha256). */
-  binary?: boolean;
+  binary?: boolean | undefined;
   /** Why apply will refuse this change (a symlink out of the workspace). */
-  refused?: string;
+  refused?: string | undefined;
   /** Anything else worth knowing (the text diff was cut, the host copy changed). */
-  note?: string;
+  note?: string | undefined;
 }
 
 /** What changed in a box's /workspace against what was copied in. */
@@ -65,7 +65,13 @@ export function textPatch(
 }
 
 export function summarise(changes: readonly WorkspaceChange[]): Record<ChangeKind, number> {
-  const summary: Record<ChangeKind, number> = { added: 0, modified: 0, deleted: 0, mode: 0, type: 0 };
+  const summary: Record<ChangeKind, number> = {
+    added: 0,
+    modified: 0,
+    deleted: 0,
+    mode: 0,
+    type: 0,
+  };
   for (const change of changes) summary[change.kind] += 1;
   return summary;
 }
@@ -75,7 +81,10 @@ export function changeLine(change: FileChangeView): string {
   const mark = { added: 'A', modified: 'M', deleted: 'D', mode: 'P', type: 'T' }[change.kind];
   const entry = change.after ?? change.before;
   const details: string[] = [];
-  if (change.kind === 'mode' || (change.kind === 'modified' && change.before?.mode !== change.after?.mode))
+  if (
+    change.kind === 'mode' ||
+    (change.kind === 'modified' && change.before?.mode !== change.after?.mode)
+  )
     details.push(`mode ${octal(change.before?.mode)} → ${octal(change.after?.mode)}`);
   if (change.kind === 'type') details.push(`${change.before?.type} → ${change.after?.type}`);
   if (entry?.type === 'symlink') details.push(`-> ${entry.target ?? ''}`);
@@ -90,7 +99,10 @@ export function changeLine(change: FileChangeView): string {
   return `${mark}  ${change.path}${details.length ? ` (${details.join('; ')})` : ''}`;
 }
 
-function binarySummary(before: WorkspaceEntry | undefined, after: WorkspaceEntry | undefined): string {
+function binarySummary(
+  before: WorkspaceEntry | undefined,
+  after: WorkspaceEntry | undefined,
+): string {
   const side = (entry: WorkspaceEntry | undefined): string =>
     entry ? `${entry.size} B sha256 ${entry.sha256?.slice(0, 12) ?? '?'}` : 'none';
   return `binary, ${side(before)} → ${side(after)}`;

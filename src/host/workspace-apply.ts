@@ -1,5 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, lstat, mkdir, open, readlink, rename, rmdir, symlink, unlink } from 'node:fs/promises';
+import {
+  constants,
+  lstat,
+  mkdir,
+  open,
+  readlink,
+  rename,
+  rmdir,
+  symlink,
+  unlink,
+} from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { IronClawError } from '../core/errors.js';
@@ -31,7 +41,9 @@ export async function findHostConflicts(
 ): Promise<HostConflict[]> {
   const conflicts: HostConflict[] = [];
   const created = new Set(
-    changes.filter((c) => c.after?.type === 'directory' && c.before?.type !== 'directory').map((c) => c.path),
+    changes
+      .filter((c) => c.after?.type === 'directory' && c.before?.type !== 'directory')
+      .map((c) => c.path),
   );
   const root = await lstat(dir).catch(() => undefined);
   if (!root?.isDirectory())
@@ -49,7 +61,11 @@ export async function findHostConflicts(
 }
 
 /** Each parent must be a real directory on the host, or one this apply creates. */
-async function parentConflict(dir: string, path: string, created: ReadonlySet<string>): Promise<string | undefined> {
+async function parentConflict(
+  dir: string,
+  path: string,
+  created: ReadonlySet<string>,
+): Promise<string | undefined> {
   const parts = path.split('/');
   for (let depth = 1; depth < parts.length; depth += 1) {
     const parent = parts.slice(0, depth).join('/');
@@ -58,28 +74,39 @@ async function parentConflict(dir: string, path: string, created: ReadonlySet<st
       if (created.has(parent)) return undefined;
       return `its directory ${parent} was removed on the host since copy-in`;
     }
-    if (info.isSymbolicLink()) return `its directory ${parent} is a symlink on the host; apply never writes through one`;
+    if (info.isSymbolicLink())
+      return `its directory ${parent} is a symlink on the host; apply never writes through one`;
     if (!info.isDirectory()) return `${parent} is not a directory on the host`;
   }
   return undefined;
 }
 
-async function entryConflict(full: string, expected: WorkspaceEntry | undefined): Promise<string | undefined> {
+async function entryConflict(
+  full: string,
+  expected: WorkspaceEntry | undefined,
+): Promise<string | undefined> {
   const info = await lstat(full).catch(() => undefined);
-  if (!expected) return info ? `was created on the host since copy-in (${describe(info)})` : undefined;
+  if (!expected)
+    return info ? `was created on the host since copy-in (${describe(info)})` : undefined;
   if (!info) return `was deleted on the host since copy-in`;
   const type = typeOf(info);
-  if (type !== expected.type) return `is now a ${describe(info)} on the host (it was a ${expected.type})`;
+  if (type !== expected.type)
+    return `is now a ${describe(info)} on the host (it was a ${expected.type})`;
   if ((info.mode & 0o777) !== expected.mode)
     return `its mode changed on the host (${octal(expected.mode)} → ${octal(info.mode & 0o777)})`;
   if (type === 'symlink') {
     const target = await readlink(full);
-    return target === expected.target ? undefined : `its target changed on the host (now ${JSON.stringify(target)})`;
+    return target === expected.target
+      ? undefined
+      : `its target changed on the host (now ${JSON.stringify(target)})`;
   }
   if (type === 'file') {
-    if (info.size !== expected.size) return `was modified on the host since copy-in (size ${expected.size} → ${info.size})`;
+    if (info.size !== expected.size)
+      return `was modified on the host since copy-in (size ${expected.size} → ${info.size})`;
     const hash = await hashFile(full);
-    return hash === expected.sha256 ? undefined : 'was modified on the host since copy-in (its content differs)';
+    return hash === expected.sha256
+      ? undefined
+      : 'was modified on the host since copy-in (its content differs)';
   }
   return undefined;
 }
@@ -105,13 +132,17 @@ export async function writeChanges(
         await rmdir(full);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw error;
-        report.kept.push({ path: change.path, reason: 'deleted in the box, but on the host it holds files the box never had (excluded ones)' });
+        report.kept.push({
+          path: change.path,
+          reason:
+            'deleted in the box, but on the host it holds files the box never had (excluded ones)',
+        });
         continue;
       }
     } else await unlink(full);
     if (change.kind === 'deleted') report.applied.push({ path: change.path, kind: change.kind });
   }
-  const writes = changes.filter((c) => c.after && (c.kind !== 'mode'));
+  const writes = changes.filter((c) => c.after && c.kind !== 'mode');
   for (const change of [...writes].sort((a, b) => a.path.localeCompare(b.path))) {
     const after = change.after as WorkspaceEntry;
     const full = await safePath(dir, change.path);
@@ -125,7 +156,8 @@ export async function writeChanges(
     report.applied.push({ path: change.path, kind: change.kind });
   }
   const modes = changes.filter(
-    (c) => c.after && c.after.type !== 'symlink' && (c.kind === 'mode' || c.after.type === 'directory'),
+    (c) =>
+      c.after && c.after.type !== 'symlink' && (c.kind === 'mode' || c.after.type === 'directory'),
   );
   for (const change of [...modes].sort((a, b) => b.path.localeCompare(a.path))) {
     const after = change.after as WorkspaceEntry;
@@ -139,19 +171,29 @@ export async function writeChanges(
 async function safePath(dir: string, path: string): Promise<string> {
   const parts = path.split('/');
   if (parts.some((part) => part === '' || part === '.' || part === '..'))
-    throw new IronClawError('WORKSPACE_UNSAFE', `refusing to write ${JSON.stringify(path)}: not a plain relative path`);
+    throw new IronClawError(
+      'WORKSPACE_UNSAFE',
+      `refusing to write ${JSON.stringify(path)}: not a plain relative path`,
+    );
   for (let depth = 1; depth < parts.length; depth += 1) {
     const parent = join(dir, ...parts.slice(0, depth));
     const info = await lstat(parent);
     if (!info.isDirectory())
-      throw new IronClawError('WORKSPACE_UNSAFE', `refusing to write ${path}: ${parent} is ${info.isSymbolicLink() ? 'a symlink' : 'not a directory'}`);
+      throw new IronClawError(
+        'WORKSPACE_UNSAFE',
+        `refusing to write ${path}: ${parent} is ${info.isSymbolicLink() ? 'a symlink' : 'not a directory'}`,
+      );
   }
   return join(dir, path);
 }
 
 async function writeAtomically(full: string, data: Buffer, mode: number): Promise<void> {
   const temp = join(dirname(full), `.ironclaw-apply-${randomBytes(6).toString('hex')}`);
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  const handle = await open(
+    temp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
   try {
     await handle.writeFile(data);
     await handle.chmod(mode & 0o777);
@@ -207,7 +249,8 @@ async function hashFile(full: string): Promise<string> {
   const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const hash = createHash('sha256');
-    for await (const chunk of handle.createReadStream({ autoClose: false })) hash.update(chunk as Buffer);
+    for await (const chunk of handle.createReadStream({ autoClose: false }))
+      hash.update(chunk as Buffer);
     return hash.digest('hex');
   } finally {
     await handle.close();
@@ -215,7 +258,13 @@ async function hashFile(full: string): Promise<string> {
 }
 
 function typeOf(info: Stats): WorkspaceEntry['type'] | 'other' {
-  return info.isSymbolicLink() ? 'symlink' : info.isDirectory() ? 'directory' : info.isFile() ? 'file' : 'other';
+  return info.isSymbolicLink()
+    ? 'symlink'
+    : info.isDirectory()
+      ? 'directory'
+      : info.isFile()
+        ? 'file'
+        : 'other';
 }
 
 function describe(info: Stats): string {
@@ -228,7 +277,11 @@ function octal(mode: number): string {
 }
 
 /** Reads a host file of the workspace for the diff's "before" side, never through a symlink. */
-export async function readHostFile(dir: string, path: string, maxBytes: number): Promise<Buffer | undefined> {
+export async function readHostFile(
+  dir: string,
+  path: string,
+  maxBytes: number,
+): Promise<Buffer | undefined> {
   try {
     const full = await safePath(dir, path);
     const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW);

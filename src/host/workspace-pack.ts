@@ -40,7 +40,8 @@ export async function* packScan(
         while (sent < entry.size) {
           const buffer = Buffer.allocUnsafe(Math.min(CHUNK, entry.size - sent));
           const { bytesRead } = await handle.read(buffer, 0, buffer.length, sent);
-          if (bytesRead === 0) throw changed(scan, entry.path, 'shrank while it was being copied in');
+          if (bytesRead === 0)
+            throw changed(scan, entry.path, 'shrank while it was being copied in');
           const chunk = buffer.subarray(0, bytesRead);
           hash.update(chunk);
           sent += bytesRead;

@@ -63,7 +63,10 @@ export async function workspaceRules(
  * Walks `dir` without following symlinks, leaving out what the rules exclude, and checks the
  * caps before anything is copied: over them is WORKSPACE_TOO_LARGE naming the largest parts.
  */
-export async function scanWorkspace(dirGiven: string, options: ScanOptions): Promise<WorkspaceScan> {
+export async function scanWorkspace(
+  dirGiven: string,
+  options: ScanOptions,
+): Promise<WorkspaceScan> {
   const dir = await realpath(dirGiven).catch((error: unknown) => {
     throw new IronClawError('INVALID_ARGUMENT', `workspace ${dirGiven} cannot be read`, {
       cause: error,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { IronClawError } from '../core/errors.js';
+import { IronClawError, toIronClawError } from '../core/errors.js';
 import { excludedBy, type IgnoreRule } from '../core/ignore-rules.js';
 import { TarReader } from '../core/tar-reader.js';
 import {
@@ -33,17 +33,19 @@ import { scanWorkspace, type WorkspaceScan } from '../host/workspace-scan.js';
 export interface WorkspaceOptions {
   dir: string;
   /** Cap on the bytes of files copied in, and read back out (default 256 MiB). */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /** Cap on the number of paths, both ways (default 100,000). */
-  maxEntries?: number;
+  maxEntries?: number | undefined;
   /** Patterns to exclude besides .git, .env, .env.* and DIR/.ironclawignore. */
-  exclude?: readonly string[];
+  exclude?: readonly string[] | undefined;
   /** false: do not exclude .git, .env and .env.* (default true). */
-  defaultExcludes?: boolean;
+  defaultExcludes?: boolean | undefined;
 }
 
 export const DEFAULT_WORKSPACE_MAX_BYTES = 256 * 1024 * 1024;
 const DEFAULT_MAX_ENTRIES = 100_000;
+/** All text diffs of one diff together: it crosses the daemon's socket in one frame. */
+const MAX_DIFF_PATCH_CHARS = 4 * 1024 * 1024;
 
 /** What the workspace round trip needs of a sandbox (a Sandbox, without importing it). */
 export interface WorkspaceBox {
@@ -124,7 +126,9 @@ export class BoxWorkspace {
     const scan = await scanWorkspace(options.dir, {
       ...caps,
       ...(options.exclude === undefined ? {} : { exclude: options.exclude }),
-      ...(options.defaultExcludes === undefined ? {} : { defaultExcludes: options.defaultExcludes }),
+      ...(options.defaultExcludes === undefined
+        ? {}
+        : { defaultExcludes: options.defaultExcludes }),
     });
     return { scan, caps };
   }
@@ -140,12 +144,12 @@ export class BoxWorkspace {
   ): Promise<BoxWorkspace> {
     const { scan, caps } = prepared;
     const manifest: WorkspaceEntry[] = [];
-    let packFailure: unknown;
+    let packFailure: IronClawError | undefined;
     const archive = (async function* () {
       try {
         yield* packScan(scan, manifest);
       } catch (error) {
-        packFailure = error;
+        packFailure = toIronClawError(error);
         throw error;
       }
     })();
@@ -188,9 +192,16 @@ export class BoxWorkspace {
    * shown, a change that would leave the workspace (a symlink out), and any path changed on the
    * host since copy-in (every one named).
    */
-  async apply(box: WorkspaceBox, approval: ApplyApproval, signal?: AbortSignal): Promise<ApplyReport> {
+  async apply(
+    box: WorkspaceBox,
+    approval: ApplyApproval,
+    signal?: AbortSignal,
+  ): Promise<ApplyReport> {
     if (!approval.confirmed)
-      throw new IronClawError('NOT_CONFIRMED', `applying sandbox ${box.id}'s changes to ${this.dir} was not confirmed; nothing was written`);
+      throw new IronClawError(
+        'NOT_CONFIRMED',
+        `applying sandbox ${box.id}'s changes to ${this.dir} was not confirmed; nothing was written`,
+      );
     const { diff, tree, changes } = await this.#diff(box, signal);
     if (diff.digest !== approval.digest)
       throw new IronClawError(
@@ -210,7 +221,13 @@ export class BoxWorkspace {
         `nothing was written to ${this.dir}: ${conflicts.length} path(s) changed on the host since copy-in:\n${conflicts.map((c) => `  ${c.path}: ${c.reason}`).join('\n')}`,
       );
     const report = await writeChanges(this.dir, changes, tree.contents);
-    audit({ event: 'workspace-applied', sandbox: box.id, dir: this.dir, digest: diff.digest, changes: report.applied.length });
+    audit({
+      event: 'workspace-applied',
+      sandbox: box.id,
+      dir: this.dir,
+      digest: diff.digest,
+      changes: report.applied.length,
+    });
     // The host now holds the box's tree: later diffs and applies are against it.
     this.#manifest = new Map(tree.entries);
     return report;
@@ -223,7 +240,16 @@ export class BoxWorkspace {
     const tree = await this.#readBox(box, signal);
     const changes = compareTrees(this.#manifest, tree.entries);
     const views: FileChangeView[] = [];
-    for (const change of changes) views.push(await this.#view(change, tree));
+    let patchChars = 0;
+    for (const change of changes) {
+      const view = await this.#view(change, tree);
+      patchChars += view.patch?.length ?? 0;
+      if (view.patch !== undefined && patchChars > MAX_DIFF_PATCH_CHARS) {
+        delete view.patch;
+        view.note = `text diff not shown: the text diffs together are over ${MAX_DIFF_PATCH_CHARS} characters; read the file in the box`;
+      }
+      views.push(view);
+    }
     return {
       diff: {
         sandbox: box.id,
@@ -253,12 +279,16 @@ export class BoxWorkspace {
     const after = afterIsFile ? tree.contents.get(change.path) : undefined;
     if (beforeIsFile && before === undefined) {
       view.binary = true;
-      view.note = 'the host copy changed since copy-in (or is too large to diff); apply will refuse it if it changed';
+      view.note =
+        'the host copy changed since copy-in (or is too large to diff); apply will refuse it if it changed';
       return view;
     }
     const beforeText = before === undefined ? undefined : asText(before);
     const afterText = after === undefined ? undefined : asText(after);
-    if ((before !== undefined && beforeText === undefined) || (after !== undefined && afterText === undefined)) {
+    if (
+      (before !== undefined && beforeText === undefined) ||
+      (after !== undefined && afterText === undefined)
+    ) {
       view.binary = true;
       return view;
     }
@@ -284,8 +314,9 @@ export class BoxWorkspace {
   async #readBox(box: WorkspaceBox, signal: AbortSignal | undefined): Promise<BoxTree> {
     const reader = new TarReader({ maxDataBytes: this.#maxBytes, maxEntries: this.#maxEntries });
     const tree: BoxTree = { entries: new Map(), contents: new Map(), ignored: [], skipped: [] };
-    let current: { entry: WorkspaceEntry; hash: ReturnType<typeof createHash>; chunks: Buffer[] } | undefined;
-    let failure: unknown;
+    let current:
+      { entry: WorkspaceEntry; hash: ReturnType<typeof createHash>; chunks: Buffer[] } | undefined;
+    let failure: IronClawError | undefined;
     const stderr = new BoundedTail();
     const onStdout = (chunk: Buffer): void => {
       if (failure !== undefined) return;
@@ -303,7 +334,10 @@ export class BoxWorkspace {
             if (entry.type === 'other' || entry.type === 'hardlink') {
               tree.skipped.push({
                 path: entry.path,
-                reason: entry.type === 'hardlink' ? `a hard link to ${entry.linkTarget ?? '?'}` : `a special file (tar type ${entry.typeflag ?? '?'})`,
+                reason:
+                  entry.type === 'hardlink'
+                    ? `a hard link to ${entry.linkTarget ?? '?'}`
+                    : `a special file (tar type ${entry.typeflag ?? '?'})`,
               });
               current = undefined;
               continue;
@@ -316,7 +350,10 @@ export class BoxWorkspace {
               ...(entry.linkTarget === undefined ? {} : { target: entry.linkTarget }),
             };
             tree.entries.set(entry.path, kept);
-            current = entry.type === 'file' ? { entry: kept, hash: createHash('sha256'), chunks: [] } : undefined;
+            current =
+              entry.type === 'file'
+                ? { entry: kept, hash: createHash('sha256'), chunks: [] }
+                : undefined;
           } else if (event.kind === 'data' && current) {
             current.hash.update(event.data);
             current.chunks.push(Buffer.from(event.data));
@@ -328,7 +365,7 @@ export class BoxWorkspace {
           }
         }
       } catch (error) {
-        failure = error;
+        failure = toIronClawError(error);
         abort.abort(error);
       }
     };
@@ -347,7 +384,10 @@ export class BoxWorkspace {
       });
     if (failure !== undefined) throw failure;
     if (result.truncated)
-      throw new IronClawError('WORKSPACE_TOO_LARGE', `sandbox ${box.id}'s workspace archive is over its cap (files over ${this.#maxBytes} bytes)`);
+      throw new IronClawError(
+        'WORKSPACE_TOO_LARGE',
+        `sandbox ${box.id}'s workspace archive is over its cap (files over ${this.#maxBytes} bytes)`,
+      );
     if (result.exitCode !== 0)
       throw new IronClawError(
         'EXEC_FAILED',

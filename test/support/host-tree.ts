@@ -18,7 +18,9 @@ export async function snapshotTree(dir: string, under = ''): Promise<string[]> {
       lines.push(`${path} d ${mode}`);
       lines.push(...(await snapshotTree(dir, path)));
     } else {
-      const sha = createHash('sha256').update(await readFile(full)).digest('hex');
+      const sha = createHash('sha256')
+        .update(await readFile(full))
+        .digest('hex');
       lines.push(`${path} f ${mode} ${sha}`);
     }
   }
