@@ -246,6 +246,46 @@ describe('workspace round trip (bwrap)', () => {
     expect(await snapshotTree(outside)).toEqual(outsideBefore);
   });
 
+  test('a deleted directory holding excluded host files is kept, and those files with it', async () => {
+    await makeTree(dir, { 'config/app.txt': 'app\n', 'config/.env': 'DB=secret\n' });
+    await using box = await createSandbox({ workspace: dir });
+    await box.exec(['sh', '-c', 'rm -r /workspace/config']);
+    const diff = await box.workspaceDiff();
+    expect(diff.changes.map((c) => `${c.kind} ${c.path}`)).toEqual([
+      'deleted config',
+      'deleted config/app.txt',
+    ]);
+    const report = await box.workspaceApply(diff, { confirmed: true });
+    expect(report.kept.map((k) => k.path)).toEqual(['config']);
+    expect(await readFile(join(dir, 'config/.env'), 'utf8')).toBe('DB=secret\n');
+    await expect(readFile(join(dir, 'config/app.txt'))).rejects.toThrow(/ENOENT/);
+  });
+
+  test('hard links made in the box come out as files; fifos are skipped and reported', async () => {
+    await using box = await createSandbox({ workspace: dir });
+    await box.exec(['sh', '-c', 'cd /workspace && ln src/main.py hard.py && mkfifo pipe']);
+    const diff = await box.workspaceDiff();
+    expect(diff.changes.map((c) => `${c.kind} ${c.path}`)).toEqual(['added hard.py']);
+    expect(diff.changes[0]?.patch).toContain('+print("hello")');
+    expect(diff.skipped).toEqual([{ path: 'pipe', reason: 'a special file (tar type 6)' }]);
+    await box.workspaceApply(diff, { confirmed: true });
+    expect(await readFile(join(dir, 'hard.py'), 'utf8')).toBe('print("hello")\n');
+  });
+
+  test("long and non-ASCII names from the box's GNU tar (its L records) come back whole", async () => {
+    const deep = `${'d'.repeat(120)}/${'ü'.repeat(80)}.txt`;
+    await using box = await createSandbox({ workspace: dir });
+    await box.exec([
+      'sh',
+      '-c',
+      `cd /workspace && mkdir ${'d'.repeat(120)} && echo long > ${deep}`,
+    ]);
+    const diff = await box.workspaceDiff();
+    expect(diff.changes.map((c) => c.path)).toEqual(['d'.repeat(120), deep]);
+    await box.workspaceApply(diff, { confirmed: true });
+    expect(await readFile(join(dir, deep), 'utf8')).toBe('long\n');
+  });
+
   test('a box that changed after the diff was shown is refused', async () => {
     await using box = await createSandbox({ workspace: dir });
     await box.exec(['sh', '-c', 'echo one > /workspace/README.md']);

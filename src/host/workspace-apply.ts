@@ -124,7 +124,8 @@ export async function writeChanges(
 ): Promise<ApplyReport> {
   const report: ApplyReport = { applied: [], kept: [] };
   const removals = changes.filter((c) => c.kind === 'deleted' || c.kind === 'type');
-  for (const change of [...removals].sort((a, b) => b.path.localeCompare(a.path))) {
+  const kept = new Set<string>();
+  for (const change of [...removals].sort((a, b) => byPath(b, a))) {
     const before = change.before as WorkspaceEntry;
     const full = await safePath(dir, change.path);
     if (before.type === 'directory') {
@@ -135,15 +136,19 @@ export async function writeChanges(
         report.kept.push({
           path: change.path,
           reason:
-            'deleted in the box, but on the host it holds files the box never had (excluded ones)',
+            change.kind === 'deleted'
+              ? 'deleted in the box, but on the host it holds files the box never had (excluded ones)'
+              : `replaced by a ${change.after?.type ?? '?'} in the box, but on the host it holds files the box never had (excluded ones); left as it is`,
         });
+        kept.add(change.path);
         continue;
       }
     } else await unlink(full);
     if (change.kind === 'deleted') report.applied.push({ path: change.path, kind: change.kind });
   }
   const writes = changes.filter((c) => c.after && c.kind !== 'mode');
-  for (const change of [...writes].sort((a, b) => a.path.localeCompare(b.path))) {
+  for (const change of [...writes].sort(byPath)) {
+    if (kept.has(change.path)) continue;
     const after = change.after as WorkspaceEntry;
     const full = await safePath(dir, change.path);
     if (after.type === 'directory') await mkdir(full, { mode: 0o700 });
@@ -159,12 +164,18 @@ export async function writeChanges(
     (c) =>
       c.after && c.after.type !== 'symlink' && (c.kind === 'mode' || c.after.type === 'directory'),
   );
-  for (const change of [...modes].sort((a, b) => b.path.localeCompare(a.path))) {
+  for (const change of [...modes].sort((a, b) => byPath(b, a))) {
+    if (kept.has(change.path)) continue;
     const after = change.after as WorkspaceEntry;
     await chmodNoFollow(await safePath(dir, change.path), after.mode, after.type === 'directory');
     if (change.kind === 'mode') report.applied.push({ path: change.path, kind: change.kind });
   }
   return report;
+}
+
+/** By path, code point by code point: a directory sorts before everything under it. */
+function byPath(a: { path: string }, b: { path: string }): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 }
 
 /** DIR/path, once every parent below DIR is checked (lstat) to be a directory, not a symlink. */
