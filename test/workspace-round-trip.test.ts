@@ -88,6 +88,15 @@ describe('workspace round trip (bwrap)', () => {
     expect(error.message).toContain('.ironclawignore');
   });
 
+  test('the cap holds on the way out too: a box that grew past it gets a clear error, and still works', async () => {
+    await using box = await createSandbox({ workspace: { dir, maxBytes: 1024 * 1024 } });
+    await box.exec(['sh', '-c', 'head -c 3000000 /dev/zero > /workspace/grown.bin']);
+    const error = await expectCode(() => box.workspaceDiff(), 'WORKSPACE_TOO_LARGE');
+    expect(error.message).toContain('more than the cap of 1 MiB');
+    await box.exec(['rm', '/workspace/grown.bin']);
+    expect((await box.workspaceDiff()).changes).toEqual([]);
+  });
+
   test('diff: added, modified, deleted, mode and type changes, text diffs and binary summaries', async () => {
     await using box = await createSandbox({ workspace: dir });
     await box.exec([

@@ -1,6 +1,7 @@
 import { normaliseArchivePath, parentOf, MAX_PATH_BYTES } from './archive-path.js';
 import { IronClawError, type ErrorCode } from './errors.js';
 import { BLOCK, tarPadding } from './tar-writer.js';
+import { formatBytes } from './units.js';
 
 /*
  * A streaming reader of tar archives that come from a box, so hostile: ustar, pax ('x', 'g')
@@ -202,7 +203,7 @@ export class TarReader {
       if (this.#dataBytes > this.#maxData)
         throw this.#fail(
           'WORKSPACE_TOO_LARGE',
-          `the files hold more than the cap of ${this.#maxData} bytes`,
+          `its files hold more than the cap of ${formatBytes(this.#maxData)}; remove files in the box, or give the workspace a larger cap`,
         );
     }
     const entry: TarEntry = {
