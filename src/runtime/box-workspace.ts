@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { IronClawError, toIronClawError } from '../core/errors.js';
-import { excludedBy, type IgnoreRule } from '../core/ignore-rules.js';
-import { TarReader } from '../core/tar-reader.js';
+import type { IgnoreRule } from '../core/ignore-rules.js';
 import {
   changesDigest,
   compareTrees,
@@ -17,9 +16,9 @@ import {
   textPatch,
   type WorkspaceDiff,
 } from '../core/workspace-diff.js';
-import type { ExecResult } from '../protocol/guest-api.js';
 import { audit } from '../audit/audit-log.js';
 import { BoundedTail } from '../host/bounded-tail.js';
+import { type BoxTree, readBoxTree, type WorkspaceBox } from './box-tree.js';
 import {
   type ApplyReport,
   findHostConflicts,
@@ -47,22 +46,6 @@ const DEFAULT_MAX_ENTRIES = 100_000;
 /** All text diffs of one diff together: it crosses the daemon's socket in one frame. */
 const MAX_DIFF_PATCH_CHARS = 4 * 1024 * 1024;
 
-/** What the workspace round trip needs of a sandbox (a Sandbox, without importing it). */
-export interface WorkspaceBox {
-  readonly id: string;
-  exec(
-    argv: readonly string[],
-    options: {
-      stdin?: AsyncIterable<Uint8Array>;
-      maxOutputBytes?: number;
-      collect?: boolean;
-      onStdout?: (chunk: Buffer) => void;
-      onStderr?: (chunk: Buffer) => void;
-      signal?: AbortSignal;
-    },
-  ): Promise<ExecResult>;
-}
-
 /** An explicit yes for exactly one diff: the hook a signed approval token will fill. */
 export interface ApplyApproval {
   /** The digest of the diff that was shown (WorkspaceDiff.digest). */
@@ -75,14 +58,6 @@ export interface ApplyApproval {
 export interface PreparedWorkspace {
   readonly scan: WorkspaceScan;
   readonly caps: { maxBytes: number; maxEntries: number };
-}
-
-interface BoxTree {
-  entries: Map<string, WorkspaceEntry>;
-  /** New bytes of files that differ from the manifest (or are new). */
-  contents: Map<string, Buffer>;
-  ignored: { path: string; pattern: string }[];
-  skipped: { path: string; reason: string }[];
 }
 
 /**
@@ -237,7 +212,13 @@ export class BoxWorkspace {
     box: WorkspaceBox,
     signal: AbortSignal | undefined,
   ): Promise<{ diff: WorkspaceDiff; tree: BoxTree; changes: WorkspaceChange[] }> {
-    const tree = await this.#readBox(box, signal);
+    const tree = await readBoxTree(box, {
+      manifest: this.#manifest,
+      rules: this.#rules,
+      maxBytes: this.#maxBytes,
+      maxEntries: this.#maxEntries,
+      ...(signal === undefined ? {} : { signal }),
+    });
     const changes = compareTrees(this.#manifest, tree.entries);
     const views: FileChangeView[] = [];
     let patchChars = 0;
@@ -304,96 +285,5 @@ export class BoxWorkspace {
     const data = await readHostFile(this.dir, entry.path, MAX_TEXT_DIFF_BYTES);
     if (!data) return undefined;
     return createHash('sha256').update(data).digest('hex') === entry.sha256 ? data : undefined;
-  }
-
-  /**
-   * The box's /workspace as a tree: `tar -c` runs in the box and its archive is parsed here,
-   * in node, by TarReader, never unpacked by the host's tar. Files are hashed as they stream;
-   * the bytes of a file are kept only when it differs from the manifest.
-   */
-  async #readBox(box: WorkspaceBox, signal: AbortSignal | undefined): Promise<BoxTree> {
-    const reader = new TarReader({ maxDataBytes: this.#maxBytes, maxEntries: this.#maxEntries });
-    const tree: BoxTree = { entries: new Map(), contents: new Map(), ignored: [], skipped: [] };
-    let current:
-      { entry: WorkspaceEntry; hash: ReturnType<typeof createHash>; chunks: Buffer[] } | undefined;
-    let failure: IronClawError | undefined;
-    const stderr = new BoundedTail();
-    const onStdout = (chunk: Buffer): void => {
-      if (failure !== undefined) return;
-      try {
-        for (const event of reader.push(chunk)) {
-          if (event.kind === 'entry') {
-            const { entry } = event;
-            const rule = excludedBy(this.#rules, entry.path, entry.type === 'directory');
-            if (rule) {
-              if (!excludedBy(this.#rules, entry.path.split('/').slice(0, -1).join('/'), true))
-                tree.ignored.push({ path: entry.path, pattern: rule.pattern });
-              current = undefined;
-              continue;
-            }
-            if (entry.type === 'other' || entry.type === 'hardlink') {
-              tree.skipped.push({
-                path: entry.path,
-                reason:
-                  entry.type === 'hardlink'
-                    ? `a hard link to ${entry.linkTarget ?? '?'}`
-                    : `a special file (tar type ${entry.typeflag ?? '?'})`,
-              });
-              current = undefined;
-              continue;
-            }
-            const kept: WorkspaceEntry = {
-              path: entry.path,
-              type: entry.type,
-              mode: entry.type === 'symlink' ? 0o777 : entry.mode & 0o777,
-              size: entry.type === 'file' ? entry.size : 0,
-              ...(entry.linkTarget === undefined ? {} : { target: entry.linkTarget }),
-            };
-            tree.entries.set(entry.path, kept);
-            current =
-              entry.type === 'file'
-                ? { entry: kept, hash: createHash('sha256'), chunks: [] }
-                : undefined;
-          } else if (event.kind === 'data' && current) {
-            current.hash.update(event.data);
-            current.chunks.push(Buffer.from(event.data));
-          } else if (event.kind === 'entry-end' && current) {
-            current.entry.sha256 = current.hash.digest('hex');
-            if (this.#manifest.get(current.entry.path)?.sha256 !== current.entry.sha256)
-              tree.contents.set(current.entry.path, Buffer.concat(current.chunks));
-            current = undefined;
-          }
-        }
-      } catch (error) {
-        failure = toIronClawError(error);
-        abort.abort(error);
-      }
-    };
-    const abort = new AbortController();
-    const result = await box
-      .exec(['tar', '-c', '-f', '-', '-C', '/workspace', '--hard-dereference', '.'], {
-        collect: false,
-        onStdout,
-        onStderr: (chunk) => stderr.push(chunk),
-        // Headers and padding on top of the data: a block a path, a block of slack a file.
-        maxOutputBytes: this.#maxBytes + this.#maxEntries * 1024 + 1024 * 1024,
-        signal: signal ? AbortSignal.any([signal, abort.signal]) : abort.signal,
-      })
-      .catch((error: unknown) => {
-        throw failure ?? error;
-      });
-    if (failure !== undefined) throw failure;
-    if (result.truncated)
-      throw new IronClawError(
-        'WORKSPACE_TOO_LARGE',
-        `sandbox ${box.id}'s workspace archive is over its cap (files over ${this.#maxBytes} bytes)`,
-      );
-    if (result.exitCode !== 0)
-      throw new IronClawError(
-        'EXEC_FAILED',
-        `cannot read sandbox ${box.id}'s workspace: the box's tar ${result.signal ?? `exit code ${result.exitCode}`}: ${stderr.text() || 'tar printed nothing'} (a file changing while it is read makes tar fail: let what runs in the box finish, then try again)`,
-      );
-    reader.end();
-    return tree;
   }
 }
