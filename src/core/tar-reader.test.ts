@@ -82,6 +82,14 @@ describe('TarReader', () => {
     }
   });
 
+  test('a size of 8 GiB or more travels in a pax header (and meets the cap)', () => {
+    const header = encodeTarHeader({ path: 'huge', type: 'file', mode: 0o644, size: 2 ** 33 });
+    const reader = new TarReader({ maxDataBytes: 2 ** 34 });
+    const [event] = reader.push(header);
+    expect(event).toMatchObject({ kind: 'entry', entry: { path: 'huge', size: 2 ** 33 } });
+    expect(refusal(Buffer.concat([header, tarEnd()])).code).toBe('WORKSPACE_TOO_LARGE');
+  });
+
   test('reads GNU long names (L) as GNU tar writes them', () => {
     const name = `./${'n'.repeat(200)}`;
     const body = Buffer.from(`${name}\0`);

@@ -5,6 +5,7 @@
  */
 
 export const BLOCK = 512;
+const MAX_OCTAL_SIZE = 0o77777777777;
 
 export interface TarHeaderInput {
   /** Path as it goes into the archive; not checked here (tests build hostile archives with it). */
@@ -34,11 +35,14 @@ export function encodeTarHeader(input: TarHeaderInput): Buffer {
   const records: string[] = [];
   if (!fitsUstar(name)) records.push(paxRecord('path', name));
   if (!fitsUstar(link)) records.push(paxRecord('linkpath', link));
+  // 11 octal digits hold sizes below 8 GiB; a larger one goes in the pax header.
+  const bigSize = input.size > MAX_OCTAL_SIZE;
+  if (bigSize) records.push(paxRecord('size', String(input.size)));
   const typeflag = input.type === 'raw' ? (input.typeflag ?? '0') : TYPEFLAGS[input.type];
   const main = ustarBlock({
     name: fitsUstar(name) ? name : 'PaxHeader-path',
     mode: input.mode,
-    size: input.size,
+    size: bigSize ? 0 : input.size,
     mtime: input.mtime ?? 0,
     typeflag,
     linkname: fitsUstar(link) ? link : '',
