@@ -53,8 +53,21 @@ export async function readBoxTree(box: WorkspaceBox, options: ReadBoxOptions): P
     { entry: WorkspaceEntry; hash: ReturnType<typeof createHash>; chunks: Buffer[] } | undefined;
   let failure: IronClawError | undefined;
   const stderr = new BoundedTail();
+  // Headers and padding on top of the data: a block a path, a block of slack a file. The
+  // guest agent caps the output too; this count holds even for a guest that would not.
+  const maxArchiveBytes = options.maxBytes + options.maxEntries * 1024 + 1024 * 1024;
+  let received = 0;
   const onStdout = (chunk: Buffer): void => {
     if (failure !== undefined) return;
+    received += chunk.length;
+    if (received > maxArchiveBytes) {
+      failure = new IronClawError(
+        'WORKSPACE_TOO_LARGE',
+        `sandbox ${box.id}'s workspace archive is over ${maxArchiveBytes} bytes`,
+      );
+      abort.abort(failure);
+      return;
+    }
     try {
       for (const event of reader.push(chunk)) {
         if (event.kind === 'entry') {
@@ -110,8 +123,7 @@ export async function readBoxTree(box: WorkspaceBox, options: ReadBoxOptions): P
       collect: false,
       onStdout,
       onStderr: (chunk) => stderr.push(chunk),
-      // Headers and padding on top of the data: a block a path, a block of slack a file.
-      maxOutputBytes: options.maxBytes + options.maxEntries * 1024 + 1024 * 1024,
+      maxOutputBytes: maxArchiveBytes,
       signal: signal ? AbortSignal.any([signal, abort.signal]) : abort.signal,
     })
     .catch((error: unknown) => {
