@@ -7,6 +7,10 @@ export {
   type FileChunk,
   type SandboxPath,
 } from './runtime/sandbox.js';
+export type { WorkspaceOptions } from './runtime/box-workspace.js';
+export type { FileChangeView, WorkspaceDiff } from './core/workspace-diff.js';
+export type { WorkspaceChange, WorkspaceEntry } from './core/workspace-changes.js';
+export type { ApplyReport } from './host/workspace-apply.js';
 export { IronClawError, type ErrorCode } from './core/errors.js';
 export type { IsolationReport, LayerReport } from './core/isolation.js';
 export type { Limits } from './core/limits.js';

@@ -30,6 +30,15 @@ export type AuditEvent =
       ownerPid: number;
     }
   | {
+      event: 'workspace-copied-in';
+      sandbox: string;
+      dir: string;
+      paths: number;
+      bytes: number;
+      excluded: number;
+    }
+  | { event: 'workspace-applied'; sandbox: string; dir: string; digest: string; changes: number }
+  | {
       /** A tools/call through `ironclaw wrap`, as its policy decided it. */
       event: 'mcp-tool-call';
       server: readonly string[];

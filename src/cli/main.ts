@@ -67,6 +67,26 @@ const commands: CommandDef[] = [
     subcommands: async (rest) => (await more()).sandboxCommand(rest),
   },
   {
+    name: 'diff',
+    summary: "what changed in a sandbox's /workspace since its --workspace was copied in",
+    args: '<sandbox>',
+    options: {
+      json: { type: 'boolean', description: 'print the diff as JSON' },
+      stat: { type: 'boolean', description: 'one line a change, without the text diffs' },
+    },
+    run: async (options, positionals) => (await more()).diffCommand(options, positionals),
+  },
+  {
+    name: 'apply',
+    summary: "write a sandbox's workspace changes back into its host directory, after a yes",
+    args: '<sandbox>',
+    options: {
+      yes: { type: 'boolean', description: 'confirm without asking (needed without a terminal)' },
+      json: { type: 'boolean', description: 'print what was applied as JSON' },
+    },
+    run: async (options, positionals) => (await more()).applyCommand(options, positionals),
+  },
+  {
     name: 'daemon',
     summary: 'run the daemon that holds long-lived sandboxes and the warm pool (foreground)',
     args: '',

@@ -11,3 +11,4 @@ export { mcpCommand } from './mcp-command.js';
 export { wrapCommand } from './wrap-command.js';
 export { auditCommand } from './audit-command.js';
 export { agentCommand } from './agent-command.js';
+export { applyCommand, diffCommand } from './workspace-commands.js';

@@ -9,6 +9,7 @@ import { openSource, readFileOut, targetPath, writeFileIn } from './sandbox-file
 import { type CommandDef, dispatch } from './command.js';
 import { connectDaemon } from './daemon-client.js';
 import { parseLimitFlags } from './limit-flags.js';
+import { WORKSPACE_OPTIONS, workspaceFlags } from './workspace-flags.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -47,6 +48,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
         },
         pids: { type: 'string', value: '<n>', description: 'process limit' },
         json: { type: 'boolean', description: 'print the id and isolation report as JSON' },
+        ...WORKSPACE_OPTIONS,
       },
       run: guarded(async (options) => {
         const { limits } = parseLimitFlags({
@@ -54,11 +56,12 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           pids: str(options.pids),
         });
         const id = str(options.id);
+        const workspace = workspaceFlags(options);
         const result = await (
           await daemon()
         ).request(
           'create',
-          { ...(id === undefined ? {} : { id }), limits },
+          { ...(id === undefined ? {} : { id }), limits, ...(workspace ? { workspace } : {}) },
           DAEMON_METHODS.create.result,
         );
         process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `${result.id}\n`);

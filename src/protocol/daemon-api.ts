@@ -10,6 +10,12 @@ import {
   WriteFileParamsSchema,
   WriteFileResultSchema,
 } from './guest-api.js';
+import {
+  ApplyReportSchema,
+  WorkspaceApplyParamsSchema,
+  WorkspaceDiffSchema,
+  WorkspaceParamsSchema,
+} from './workspace-api.js';
 
 /** Methods the IronClaw daemon serves to the CLI on its Unix socket. */
 
@@ -26,6 +32,8 @@ export const IsolationSchema = z.record(z.string(), z.unknown());
 export const CreateParamsSchema = z.object({
   id: z.optional(z.string().check(z.maxLength(200))),
   limits: z.optional(LimitsSchema),
+  /** A host directory copied into /workspace, kept for workspace_diff and workspace_apply. */
+  workspace: z.optional(WorkspaceParamsSchema),
 });
 export const CreateResultSchema = z.object({
   id: z.string(),
@@ -58,4 +66,6 @@ export const DAEMON_METHODS = {
   destroy: { params: z.object(SandboxRef), result: z.object({}) },
   sandboxes: { params: z.object({}), result: SandboxesResultSchema },
   shutdown: { params: z.object({}), result: z.object({}) },
+  workspace_diff: { params: z.object(SandboxRef), result: WorkspaceDiffSchema },
+  workspace_apply: { params: WorkspaceApplyParamsSchema, result: ApplyReportSchema },
 } as const;

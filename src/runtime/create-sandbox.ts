@@ -17,6 +17,7 @@ import { assertLimitsFit } from '../host/driver.js';
 import { Sandbox } from './sandbox.js';
 import { startSandboxEgress } from './sandbox-egress.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
+import { BoxWorkspace, type WorkspaceOptions } from './box-workspace.js';
 
 export interface SandboxOptions {
   /** Must match ^[a-z0-9][a-z0-9-]{0,62}$; a random unguessable id otherwise. */
@@ -60,12 +61,24 @@ export interface SandboxOptions {
    * sandbox of a configuration boots and saves the template), or boot the VM cold (false).
    */
   template?: boolean;
+  /**
+   * A host directory copied into /workspace at create (or its options: caps, exclusions), so
+   * that workspaceDiff() and workspaceApply() can bring the box's changes back.
+   */
+  workspace?: string | WorkspaceOptions;
   signal?: AbortSignal;
 }
 
 /** Creates a sandbox with the guest agent running and answering. */
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
+  // The workspace is walked and its caps checked before a box is started for it.
+  const workspace =
+    options.workspace === undefined
+      ? undefined
+      : await BoxWorkspace.prepare(
+          typeof options.workspace === 'string' ? { dir: options.workspace } : options.workspace,
+        );
   const wantsEgress = (options.allowNet?.length ?? 0) > 0;
   if (wantsEgress && options.egressSocket !== undefined)
     throw new IronClawError('INVALID_ARGUMENT', 'give allowNet or egressSocket, not both');
@@ -148,6 +161,12 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
         failed,
       ]);
     }
+    if (workspace) {
+      // Not under the start-up timeout: a large workspace takes as long as it takes.
+      const copied = BoxWorkspace.copyIn(sandbox, workspace, options.signal);
+      copied.catch(() => undefined);
+      sandbox.attachWorkspace(await Promise.race([copied, failed]));
+    }
     failed.catch(() => undefined);
     audit({
       event: 'sandbox-created',
@@ -162,6 +181,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     const exit = await Promise.race([box.exited, delay(EXIT_GRACE_MS, undefined)]);
     await sandbox.destroy();
     if (error instanceof IronClawError && error.code === 'SANDBOX_START_FAILED') throw error;
+    if (error instanceof IronClawError && error.code === 'FILE_ERROR') throw error;
     const tail = box.stderrTail();
     const memory = limits.memoryBytes;
     const why =

@@ -9,6 +9,7 @@ import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-
 import { RpcServer } from '../protocol/rpc-server.js';
 import { AsyncQueue } from './async-queue.js';
 import type { Sandbox } from './sandbox.js';
+import { BoxWorkspace, type PreparedWorkspace } from './box-workspace.js';
 import { SandboxSource, type SandboxSourceOptions } from './sandbox-source.js';
 
 export interface DaemonOptions {
@@ -71,11 +72,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const limits: Partial<Limits> = {};
       if (params.limits?.memoryBytes !== undefined) limits.memoryBytes = params.limits.memoryBytes;
       if (params.limits?.pids !== undefined) limits.pids = params.limits.pids;
-      const { sandbox, fromPool } = await source
-        .acquire({ id: params.id, limits, signal: context.signal })
-        .finally(() => {
-          if (wanted !== undefined) creating.delete(wanted);
-        });
+      const { sandbox, fromPool } = await (async () => {
+        // The workspace is walked and its caps checked before a sandbox is taken for it.
+        const workspace = params.workspace && (await BoxWorkspace.prepare(params.workspace));
+        const got = await source.acquire({ id: params.id, limits, signal: context.signal });
+        if (workspace) await copyIn(got.sandbox, workspace, context.signal);
+        return got;
+      })().finally(() => {
+        if (wanted !== undefined) creating.delete(wanted);
+      });
       sandboxes.set(sandbox.id, sandbox);
       options.log(`created sandbox ${sandbox.id}`);
       return { id: sandbox.id, isolation: sandbox.isolation, fromPool };
@@ -141,6 +146,19 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         pool: source.pool,
       };
     },
+    workspace_diff: async (raw, context) => {
+      const params = parseParams(DAEMON_METHODS.workspace_diff.params, raw, 'workspace_diff');
+      return find(params.id).workspaceDiff({ signal: context.signal });
+    },
+    workspace_apply: async (raw, context) => {
+      const params = parseParams(DAEMON_METHODS.workspace_apply.params, raw, 'workspace_apply');
+      const report = await find(params.id).workspaceApply(
+        { digest: params.digest },
+        { confirmed: params.confirmed, signal: context.signal },
+      );
+      options.log(`applied ${report.applied.length} change(s) of sandbox ${params.id}`);
+      return report;
+    },
     shutdown: async (raw) => {
       parseParams(DAEMON_METHODS.shutdown.params, raw, 'shutdown');
       setImmediate(() => void close());
@@ -191,6 +209,20 @@ function bytesOf(params: {
   pathEncoding?: 'utf8' | 'base64' | undefined;
 }): string | Buffer {
   return params.pathEncoding === 'base64' ? Buffer.from(params.path, 'base64') : params.path;
+}
+
+/** Copies the workspace in; a sandbox whose copy-in failed is destroyed, never handed out. */
+async function copyIn(
+  sandbox: Sandbox,
+  workspace: PreparedWorkspace,
+  signal: AbortSignal,
+): Promise<void> {
+  try {
+    sandbox.attachWorkspace(await BoxWorkspace.copyIn(sandbox, workspace, signal));
+  } catch (error) {
+    await sandbox.destroy();
+    throw error;
+  }
 }
 
 async function runExec(

@@ -29,6 +29,9 @@ import {
 } from './file-chunks.js';
 
 export type { FileChunk, SandboxPath } from './file-chunks.js';
+import type { ApplyReport } from '../host/workspace-apply.js';
+import type { WorkspaceDiff } from '../core/workspace-diff.js';
+import type { BoxWorkspace } from './box-workspace.js';
 
 export interface ExecOptions {
   cwd?: string;
@@ -72,6 +75,7 @@ export class Sandbox {
   readonly #client: RpcClient;
   #destroying: Promise<void> | undefined;
   #oomKillsSeen = 0;
+  #workspace: BoxWorkspace | undefined;
 
   /** @internal Use createSandbox(). */
   constructor(id: string, box: BoxProcess, client: RpcClient) {
@@ -297,6 +301,46 @@ export class Sandbox {
         { signal: this.#signal(options.signal) },
       ),
     );
+  }
+
+  /** @internal createSandbox and the daemon attach the workspace they copied in. */
+  attachWorkspace(workspace: BoxWorkspace): void {
+    this.#workspace = workspace;
+  }
+
+  /** The host directory copied into /workspace at create, if any. */
+  get workspaceDir(): string | undefined {
+    return this.#workspace?.dir;
+  }
+
+  /** What changed in /workspace since the host directory was copied in (or last applied). */
+  async workspaceDiff(options: CallOptions = {}): Promise<WorkspaceDiff> {
+    return this.#needWorkspace().diff(this, this.#signal(options.signal));
+  }
+
+  /**
+   * Writes the changes of `diff` (as shown to whoever confirms) into the host directory:
+   * refused, with nothing written, unless `confirmed`, unless the box still has exactly that
+   * diff, and when any path it touches changed on the host since copy-in.
+   */
+  async workspaceApply(
+    diff: Pick<WorkspaceDiff, 'digest'>,
+    options: CallOptions & { confirmed: boolean },
+  ): Promise<ApplyReport> {
+    return this.#needWorkspace().apply(
+      this,
+      { digest: diff.digest, confirmed: options.confirmed },
+      this.#signal(options.signal),
+    );
+  }
+
+  #needWorkspace(): BoxWorkspace {
+    if (!this.#workspace)
+      throw new IronClawError(
+        'INVALID_ARGUMENT',
+        `sandbox ${this.#id} was created without a workspace; create it with a workspace directory (--workspace DIR) to diff and apply`,
+      );
+    return this.#workspace;
   }
 
   /** Kills every process of the sandbox and removes its runtime files. Idempotent. */
