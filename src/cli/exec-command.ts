@@ -1,3 +1,4 @@
+import { allowNetRules } from './allow-net-flag.js';
 import { runOnce } from '../runtime/run-once.js';
 import { reportError, usageError } from './cli-error.js';
 import { execReport, exitStatusOf, reportJsonError, reportOutcome } from './exec-report.js';
@@ -22,6 +23,7 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
       pids: flag('pids'),
     });
     const workspace = flag('workspace');
+    const allowNet = allowNetRules(flags['allow-net']);
     const controller = new AbortController();
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
@@ -32,6 +34,7 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
       signal: controller.signal,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(workspace === undefined ? {} : { workspace }),
+      ...(allowNet === undefined ? {} : { allowNet }),
     });
     if (flags.json) {
       process.stdout.write(

@@ -3,6 +3,7 @@ import { type CommandDef, dispatch } from './command.js';
 import type * as More from './more.js';
 import type * as ExecCommand from './exec-command.js';
 import { execHandOver } from './exec-hand-over.js';
+import { ALLOW_NET_OPTION } from './allow-net-flag.js';
 import { closeInheritedFds } from '../host/inherited-fds.js';
 import { EXIT_BROKEN_PIPE, EXIT_SANDBOX_FAILED } from './cli-error.js';
 
@@ -49,6 +50,7 @@ const commands: CommandDef[] = [
         value: '<dir>',
         description: 'copy this directory into /workspace first (changes stay in the box)',
       },
+      ...ALLOW_NET_OPTION,
       json: {
         type: 'boolean',
         description: 'print one JSON object with the result instead of streaming',

@@ -1,3 +1,4 @@
+import { ALLOW_NET_OPTION, allowNetRules } from './allow-net-flag.js';
 import { z } from 'zod/mini';
 import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { OutputEventSchema } from '../protocol/guest-api.js';
@@ -49,8 +50,10 @@ export async function sandboxCommand(args: string[]): Promise<number> {
         pids: { type: 'string', value: '<n>', description: 'process limit' },
         json: { type: 'boolean', description: 'print the id and isolation report as JSON' },
         ...WORKSPACE_OPTIONS,
+        ...ALLOW_NET_OPTION,
       },
       run: guarded(async (options) => {
+        const allowNet = allowNetRules(options['allow-net']);
         const { limits } = parseLimitFlags({
           memory: str(options.memory),
           pids: str(options.pids),
@@ -61,7 +64,12 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           await daemon()
         ).request(
           'create',
-          { ...(id === undefined ? {} : { id }), limits, ...(workspace ? { workspace } : {}) },
+          {
+            ...(id === undefined ? {} : { id }),
+            limits,
+            ...(workspace ? { workspace } : {}),
+            ...(allowNet ? { allowNet } : {}),
+          },
           DAEMON_METHODS.create.result,
         );
         process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `${result.id}\n`);

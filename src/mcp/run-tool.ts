@@ -9,6 +9,7 @@ import {
   FileContentInput,
   IsolationOutput,
   LimitFields,
+  NetworkFields,
   MCP_LIMITS,
   PathInput,
 } from './schemas.js';
@@ -74,6 +75,7 @@ const RunInput = z
     ...execOptionFields,
     driver: z.optional(DriverInput),
     ...LimitFields,
+    ...NetworkFields,
   })
   .check(
     z.refine((args) => (args.command === undefined) !== (args.code === undefined), {
@@ -102,13 +104,19 @@ export function registerRunTool(server: McpServer, deps: ToolDeps): void {
         readOnlyHint: false,
         destructiveHint: false,
         idempotentHint: false,
-        openWorldHint: false,
+        // With allowNet, what it runs reaches the hosts listed.
+        openWorldHint: true,
       },
     },
     (args, ctx) =>
       toolCall(deps, 'run', async () => {
         const signal = ctx.mcpReq.signal;
-        const request = { driver: args.driver, limits: limitsFrom(args), signal };
+        const request = {
+          driver: args.driver,
+          limits: limitsFrom(args),
+          allowNet: args.allowNet,
+          signal,
+        };
         return deps.sandboxes.oneShot(request, async (sandbox) => {
           for (const file of args.files ?? []) {
             const bytes = decodeContent(

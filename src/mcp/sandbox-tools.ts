@@ -8,6 +8,7 @@ import {
   execOutputFields,
   IsolationOutput,
   LimitFields,
+  NetworkFields,
   MCP_LIMITS,
   PathInput,
   SandboxIdInput,
@@ -19,6 +20,7 @@ import { toolSchema } from './tool-schema.js';
 const CreateInput = z.object({
   driver: z.optional(DriverInput),
   ...LimitFields,
+  ...NetworkFields,
   timeoutSeconds: z.optional(
     z
       .number()
@@ -87,7 +89,8 @@ The sandbox has no network, a read-only system, a writable /workspace and /tmp, 
         readOnlyHint: false,
         destructiveHint: false,
         idempotentHint: false,
-        ...closed,
+        // With allowNet, its commands reach the hosts listed.
+        openWorldHint: true,
       },
     },
     (args, ctx) =>
@@ -96,6 +99,7 @@ The sandbox has no network, a read-only system, a writable /workspace and /tmp, 
         const entry = await sandboxes.create({
           driver: args.driver,
           limits: limitsFrom(args),
+          allowNet: args.allowNet,
           signal: ctx.mcpReq.signal,
           defaultTimeoutSeconds,
         });

@@ -106,6 +106,16 @@ export const LimitFields = {
   ),
 };
 
+/** Network egress for a sandbox: none unless the caller lists what it may reach. */
+export const NetworkFields = {
+  allowNet: z.optional(
+    described(
+      z.array(z.string().check(z.maxLength(300))).check(z.maxLength(64)),
+      'Hosts the sandbox may reach through IronClaw\'s egress proxy: "example.com" (ports 80 and 443), "*.pypi.org" (subdomains), "github.com:22" (any TCP). Absent: no network at all. Every connection is audited; private and loopback addresses are refused unless listed as address:port.',
+    ),
+  ),
+};
+
 const LayerOutput = z.object({ on: z.boolean(), detail: z.string() });
 
 export const IsolationOutput = described(

@@ -34,6 +34,8 @@ export const CreateParamsSchema = z.object({
   limits: z.optional(LimitsSchema),
   /** A host directory copied into /workspace, kept for workspace_diff and workspace_apply. */
   workspace: z.optional(WorkspaceParamsSchema),
+  /** Network egress rules (`example.com`, `*.pypi.org`, `github.com:22`); none: no network. */
+  allowNet: z.optional(z.array(z.string().check(z.maxLength(300))).check(z.maxLength(256))),
 });
 export const CreateResultSchema = z.object({
   id: z.string(),

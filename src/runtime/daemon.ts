@@ -75,7 +75,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const { sandbox, fromPool } = await (async () => {
         // The workspace is walked and its caps checked before a sandbox is taken for it.
         const workspace = params.workspace && (await BoxWorkspace.prepare(params.workspace));
-        const got = await source.acquire({ id: params.id, limits, signal: context.signal });
+        const got = await source.acquire({
+          id: params.id,
+          limits,
+          allowNet: params.allowNet,
+          signal: context.signal,
+        });
         if (workspace) await copyIn(got.sandbox, workspace, context.signal);
         return got;
       })().finally(() => {

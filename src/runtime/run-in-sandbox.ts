@@ -24,6 +24,7 @@ export async function runInSandbox(
     ...(options.driver === undefined ? {} : { driver: options.driver }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.rootBoxUid === undefined ? {} : { rootBoxUid: options.rootBoxUid }),
+    ...(options.allowNet === undefined ? {} : { allowNet: options.allowNet }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   try {

@@ -16,6 +16,8 @@ export interface RunOnceOptions {
   maxOutputBytes?: number;
   /** A host directory copied into /workspace before the command runs (never written back). */
   workspace?: string;
+  /** Network egress rules (see SandboxOptions.allowNet); the run then goes through a sandbox. */
+  allowNet?: readonly string[];
   rootBoxUid?: number;
   /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
   seccomp?: SeccompChoice;

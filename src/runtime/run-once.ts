@@ -22,7 +22,9 @@ export async function runOnce(
   options: RunOnceOptions,
 ): Promise<RunOnceResult> {
   const driver = driverFor(options.driver);
-  if (!driver.capabilities.commandPayload) {
+  // Egress needs the guest agent, which bridges the box's loopback to the proxy: a payload
+  // command has none, so such a run goes through a sandbox and an exec.
+  if (!driver.capabilities.commandPayload || (options.allowNet?.length ?? 0) > 0) {
     const { runInSandbox } = await import('./run-in-sandbox.js');
     // A VM takes seconds to start: the sweep is small beside that.
     const sweep = sweepLeftoversRarely();

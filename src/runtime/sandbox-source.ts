@@ -26,6 +26,8 @@ export interface SandboxRequest {
   id?: string | undefined;
   driver?: DriverName | undefined;
   limits?: Partial<Limits> | undefined;
+  /** Network egress rules: such a sandbox never comes from the pool. */
+  allowNet?: readonly string[] | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -95,8 +97,10 @@ export class SandboxSource {
     const signal = request.signal === undefined ? {} : { signal: request.signal };
     // The pool is warmed with the default driver and limits (the default memory limit
     // included); anything else starts fresh.
+    const allowNet = request.allowNet ?? [];
     const pooled =
       driver === this.#options.driver &&
+      allowNet.length === 0 &&
       Object.values(limits).every((value) => value === undefined);
     if (pooled && this.#pool) {
       const ready = this.#pool.readyCount > 0;
@@ -107,6 +111,7 @@ export class SandboxSource {
       limits,
       rootBoxUid: this.#options.rootBoxUid,
       defaultMemoryBytes: this.#options.defaultMemoryBytes,
+      ...(allowNet.length === 0 ? {} : { allowNet }),
       ...id,
       ...signal,
     });
