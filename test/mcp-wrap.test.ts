@@ -436,9 +436,9 @@ describe('ironclaw wrap input handling', () => {
   test('refuses what it cannot enforce, with a clear message', async () => {
     const state = await stateDir();
     const env = { IRONCLAW_STATE_DIR: state, IRONCLAW_DATA_DIR: state };
-    const net = await runCli(['wrap', '--allow-net', 'example.com', '--', 'true'], { env });
+    const net = await runCli(['wrap', '--allow-net', 'exa*mple.com', '--', 'true'], { env });
     expect(net.code).toBe(2);
-    expect(net.stderr).toContain('--allow-net is not available for wrap yet');
+    expect(net.stderr).toMatch(/INVALID_ARGUMENT: .*exa\*mple\.com/);
 
     const dir = await readableDir('ironclaw-wrap-ask-');
     await writeFile(join(dir, 'policy.json'), JSON.stringify({ tools: { echo: 'ask' } }));

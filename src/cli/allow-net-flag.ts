@@ -1,21 +1,14 @@
-import type { OptionDef } from './command.js';
+import { parseAllowRules } from '../core/net/allow-rule.js';
+import { usageError } from './cli-error.js';
 
-/** `--allow-net`, as exec and sandbox create take it. */
-export const ALLOW_NET_OPTION: Record<string, OptionDef> = {
-  'allow-net': {
-    type: 'string',
-    value: '<rules>',
-    description:
-      'let the box reach these hosts through the egress proxy, comma-separated: example.com (ports 80, 443), *.pypi.org (subdomains), github.com:22, 127.0.0.1:8080; none by default',
-  },
-};
-
-/** The rules of `--allow-net a,b,c` (checked where they are used: a bad one is refused there). */
+/** The rules of `--allow-net a,b,c`, each checked here: a bad one is a usage error. */
 export function allowNetRules(value: string | boolean | undefined): string[] | undefined {
   if (typeof value !== 'string') return undefined;
   const rules = value
     .split(',')
     .map((rule) => rule.trim())
     .filter((rule) => rule !== '');
+  const checked = parseAllowRules(rules);
+  if (!checked.ok) throw usageError(`--allow-net: ${checked.message}`);
   return rules.length === 0 ? undefined : rules;
 }

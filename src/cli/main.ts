@@ -3,7 +3,7 @@ import { type CommandDef, dispatch } from './command.js';
 import type * as More from './more.js';
 import type * as ExecCommand from './exec-command.js';
 import { execHandOver } from './exec-hand-over.js';
-import { ALLOW_NET_OPTION } from './allow-net-flag.js';
+import { ALLOW_NET_OPTION } from './allow-net-option.js';
 import { closeInheritedFds } from '../host/inherited-fds.js';
 import { EXIT_BROKEN_PIPE, EXIT_SANDBOX_FAILED } from './cli-error.js';
 

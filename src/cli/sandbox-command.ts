@@ -1,4 +1,5 @@
-import { ALLOW_NET_OPTION, allowNetRules } from './allow-net-flag.js';
+import { allowNetRules } from './allow-net-flag.js';
+import { ALLOW_NET_OPTION } from './allow-net-option.js';
 import { z } from 'zod/mini';
 import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { OutputEventSchema } from '../protocol/guest-api.js';

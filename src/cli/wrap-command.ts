@@ -1,3 +1,4 @@
+import { allowNetRules } from './allow-net-flag.js';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +19,8 @@ policy and logged to stderr; a tool list that changes after it was first seen is
 
   --mount HOST:GUEST[:ro]  bind a host path into the box (read-write unless :ro); repeatable
   --env NAME               pass this environment variable's value into the box; repeatable
+  --allow-net RULES        let the server reach these hosts through the egress proxy, comma-separated
+                           (example.com, *.pypi.org, github.com:22); no network otherwise
   --policy FILE            per-tool policy: {"default": "allow"|"deny", "tools": {"<name>": "allow"|"deny"}}
   --accept-tools           start the server, accept its current tool list, print what changed, exit
   --verbose                log debug details too
@@ -52,10 +55,6 @@ export async function wrapCommand(args: string[], version: string): Promise<numb
   const stop = (): void => controller.abort();
   process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
-    if (values['allow-net'] !== undefined)
-      throw usageError(
-        '--allow-net is not available for wrap yet: the egress proxy that would enforce an allow-list has not landed, so a wrapped server has no network at all',
-      );
     if (argv.length === 0) throw usageError(`give the server's command after --; ${USAGE}`);
     const mounts = (values.mount ?? []).map(parseMount);
     const env = Object.fromEntries((values.env ?? []).map((name) => [name, hostEnv(name)]));
@@ -69,6 +68,7 @@ export async function wrapCommand(args: string[], version: string): Promise<numb
       argv,
       mounts,
       env,
+      allowNet: allowNetRules(values['allow-net']) ?? [],
       rootBoxUid: config.rootBoxUid,
       policy,
       pinPath: pinFilePath(stateDir, argv),

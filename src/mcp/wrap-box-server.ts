@@ -22,6 +22,8 @@ export interface BoxServerOptions {
   argv: readonly string[];
   mounts: readonly BoxMount[];
   env: Readonly<Record<string, string>>;
+  /** Network egress rules; none: no network. */
+  allowNet: readonly string[];
   rootBoxUid: number;
   log: Logger;
   /** Where the server's stderr goes (ours, unless a test captures it). */
@@ -46,6 +48,7 @@ export async function startBoxServer(options: BoxServerOptions): Promise<
   const sandbox = await createSandbox({
     mounts: options.mounts,
     env: options.env,
+    allowNet: options.allowNet,
     rootBoxUid: options.rootBoxUid,
   });
   const stdin = new AsyncQueue<Uint8Array>();

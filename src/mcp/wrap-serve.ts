@@ -12,6 +12,8 @@ export interface WrapOptions {
   argv: readonly string[];
   mounts: readonly BoxMount[];
   env: Readonly<Record<string, string>>;
+  /** Network egress rules; none: no network. */
+  allowNet: readonly string[];
   rootBoxUid: number;
   policy: ToolPolicy;
   pinPath: string;
