@@ -4,11 +4,25 @@
 // library's type declarations, dist/types (package.json's exports.types).
 import { build } from 'esbuild';
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 await rm('dist', { recursive: true, force: true });
+/**
+ * Our source maps carry every source they name (the package ships them). A dependency whose own
+ * map names sources it does not ship (standardwebhooks, under openai) would leave holes, so
+ * dependencies are mapped as the JavaScript we bundle, not through their own maps.
+ */
+const ownMapsOnly = {
+  name: 'own-maps-only',
+  setup(/** @type {import('esbuild').PluginBuild} */ build) {
+    build.onLoad({ filter: /[\\/]node_modules[\\/].*\.[cm]?js$/ }, async (args) => ({
+      contents: (await readFile(args.path, 'utf8')).replace(/\/\/# sourceMappingURL=\S+\s*$/, ''),
+      loader: 'js',
+    }));
+  },
+};
 const common = {
   bundle: true,
   platform: 'node',
@@ -19,6 +33,7 @@ const common = {
   sourcemap: 'linked',
   sourcesContent: true,
   logLevel: 'warning',
+  plugins: [ownMapsOnly],
 };
 // CommonJS, which node loads measurably faster than an ES module: these files are on the path
 // of every one-shot `ironclaw exec`. import.meta.url is rebuilt from __filename.
@@ -95,7 +110,7 @@ await Promise.all([
 // (`bwrap --seccomp FD`), so a one-shot run neither parses nor compiles a policy; a test checks
 // they equal a fresh compilation of the policy files.
 const { seccomp } = await import('../dist/index.js');
-const { mkdir, readFile, writeFile } = await import('node:fs/promises');
+const { mkdir, writeFile } = await import('node:fs/promises');
 await mkdir('dist/seccomp', { recursive: true });
 for (const name of seccomp.SECCOMP_POLICY_NAMES) {
   const file = seccomp.seccompPolicyFile(name);

@@ -91,8 +91,9 @@ export class AuditStore {
       db = new DatabaseSync(path);
       // WAL lets readers go on while one process appends; a writer waits its turn (busy_timeout)
       // instead of failing. NORMAL keeps every commit through a crash of the process.
+      // busy_timeout first: switching to WAL takes a lock another opener may hold for a moment.
       db.exec(
-        'PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;',
+        'PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;',
       );
       db.exec(SCHEMA);
     } catch (error) {
