@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError, unwrap } from '../core/errors.js';
 import { describeExit } from '../core/exit-status.js';
 import { formatBytes } from '../core/units.js';
@@ -16,6 +15,7 @@ import { detectCgroups } from '../host/cgroups.js';
 import { assertLimitsFit } from '../host/driver.js';
 import { Sandbox } from './sandbox.js';
 import { startSandboxEgress } from './sandbox-egress.js';
+import { exitSoon } from './box-end.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
 import { BoxWorkspace, type WorkspaceOptions } from './box-workspace.js';
 
@@ -178,7 +178,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     return sandbox;
   } catch (error) {
     // A box that died says more than the channel it broke: wait a moment for its exit.
-    const exit = await Promise.race([box.exited, delay(EXIT_GRACE_MS, undefined)]);
+    const exit = await exitSoon(box);
     await sandbox.destroy();
     if (error instanceof IronClawError && error.code === 'SANDBOX_START_FAILED') throw error;
     if (error instanceof IronClawError && error.code === 'FILE_ERROR') throw error;
@@ -215,9 +215,6 @@ function withEgress(
     env: { ...egressEnv(), ...options.env },
   };
 }
-
-/** How long a start-up that failed waits for the box's exit, to say why. */
-const EXIT_GRACE_MS = 1000;
 
 /** The network layer of a box with egress: still no interface but loopback, and what it may reach. */
 function withEgressReport(report: IsolationReport, allowNet: readonly string[]): IsolationReport {

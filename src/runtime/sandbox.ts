@@ -1,6 +1,4 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../core/errors.js';
-import { describeExit } from '../core/exit-status.js';
 import type { IsolationReport } from '../core/isolation.js';
 import {
   EmptyResultSchema,
@@ -32,6 +30,8 @@ export type { FileChunk, SandboxPath } from './file-chunks.js';
 import type { ApplyReport } from '../host/workspace-apply.js';
 import type { WorkspaceDiff } from '../core/workspace-diff.js';
 import type { BoxWorkspace } from './box-workspace.js';
+import { explainClosed } from './box-end.js';
+import { OomAttribution } from './oom-attribution.js';
 
 export interface ExecOptions {
   cwd?: string;
@@ -74,13 +74,14 @@ export class Sandbox {
   readonly #box: BoxProcess;
   readonly #client: RpcClient;
   #destroying: Promise<void> | undefined;
-  #oomKillsSeen = 0;
+  readonly #oom: OomAttribution;
   #workspace: BoxWorkspace | undefined;
 
   /** @internal Use createSandbox(). */
   constructor(id: string, box: BoxProcess, client: RpcClient) {
     this.#id = id;
     this.#box = box;
+    this.#oom = new OomAttribution(box);
     this.#client = client;
     this.isolation = box.isolation;
   }
@@ -169,7 +170,7 @@ export class Sandbox {
       });
     }
     const started = monotonicUs();
-    const result = await this.#withOom(await this.#explained(call.result));
+    const result = await this.#oom.mark(await this.#explained(call.result));
     auditSeccompEnd({
       sandbox: this.#id,
       isolation: this.isolation,
@@ -363,25 +364,13 @@ export class Sandbox {
     return signal;
   }
 
-  /**
-   * A call that failed because the channel closed says why, when the box is gone: a command in
-   * it killed the guest agent, or the OOM killer did. The box's exit usually lands just after
-   * the channel broke, so it gets a moment.
-   */
+  /** A call that failed because the box died says so (box-end.ts), unless we destroyed it. */
   async #explained<T>(call: Promise<T>): Promise<T> {
     try {
       return await call;
     } catch (error) {
-      if (!(error instanceof IronClawError) || error.code !== 'CHANNEL_CLOSED' || this.#destroying)
-        throw error;
-      const exit = await Promise.race([this.#box.exited, delay(EXIT_GRACE_MS, undefined)]);
-      if (exit === undefined) throw error;
-      // The code stays CHANNEL_CLOSED (callers branch on it); the words say what happened.
-      throw new IronClawError(
-        'CHANNEL_CLOSED',
-        `sandbox ${this.id} has ended (${describeExit(exit)}): its guest agent was killed, by a command in the box or by the kernel (at the box's memory limit, for one); destroy it and create another`,
-        { cause: error },
-      );
+      if (this.#destroying) throw error;
+      return explainClosed(error, this.#box, this.id);
     }
   }
 
@@ -396,21 +385,6 @@ export class Sandbox {
     );
   }
 
-  /**
-   * Marks a command the OOM killer ended, from the box's host cgroup: only a SIGKILL that no
-   * timeout or cancel sent is looked into, and a kill counted since the last look is its.
-   */
-  async #withOom(result: ExecResult): Promise<ExecResult> {
-    const { memoryLimitBytes } = this.#box;
-    const limit = memoryLimitBytes === undefined ? {} : { memoryLimitBytes };
-    if (result.oomKilled) return { ...result, ...limit };
-    if (result.signal !== 'SIGKILL' || result.timedOut || !this.#box.oomKills) return result;
-    const kills = await this.#box.oomKills();
-    if (kills <= this.#oomKillsSeen) return result;
-    this.#oomKillsSeen = kills;
-    return { ...result, oomKilled: true, ...limit };
-  }
-
   async #pump(
     stdin: AsyncIterable<Uint8Array>,
     call: { input(data: Uint8Array | undefined, eof?: boolean): boolean },
@@ -421,6 +395,3 @@ export class Sandbox {
     call.input(undefined, true);
   }
 }
-
-/** How long a call that lost its channel waits for the box's exit, to say why. */
-const EXIT_GRACE_MS = 1000;
