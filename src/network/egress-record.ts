@@ -55,3 +55,23 @@ export function refusalRecord(
     ...(policy ? {} : { error: refusal.kind }),
   };
 }
+
+/** The record of a connection the gate opened, once it has ended. */
+export function openedRecord(
+  base: Pick<EgressRecord, 'sandbox' | 'protocol' | 'port'>,
+  gate: { host: string; address: string; reason: string },
+  started: number,
+  end: { bytesUp: number; bytesDown: number; error?: string | undefined },
+): EgressRecord {
+  return {
+    ...base,
+    host: gate.host,
+    address: gate.address,
+    decision: 'allowed',
+    reason: gate.reason,
+    bytesUp: end.bytesUp,
+    bytesDown: end.bytesDown,
+    durationMs: performance.now() - started,
+    ...(end.error === undefined ? {} : { error: end.error }),
+  };
+}

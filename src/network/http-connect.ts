@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { openEgress } from './egress-gate.js';
-import { refusalRecord, reportTo } from './egress-record.js';
+import { refusalRecord, openedRecord, reportTo } from './egress-record.js';
 import { rawHttpRefusal } from './http-refusal.js';
 import type { ProxyContext } from './proxy-context.js';
 import { answerAndClose, tunnel } from './tunnel.js';
@@ -60,15 +60,7 @@ export async function handleConnect(
   if (head.length > 0) gate.socket.write(head);
   tunnel(client, gate.socket, {
     idleMs: context.idleMs,
-    onEnd: (end) =>
-      reportTo(context.onConnection, {
-        ...record,
-        address: gate.address,
-        decision: 'allowed',
-        reason: gate.reason,
-        ...end,
-        durationMs: performance.now() - started,
-      }),
+    onEnd: (end) => reportTo(context.onConnection, openedRecord(record, gate, started, end)),
   });
 }
 

@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { openEgress, type RefusalKind } from './egress-gate.js';
-import { refusalRecord, reportTo } from './egress-record.js';
+import { refusalRecord, openedRecord, reportTo } from './egress-record.js';
 import { closedSignal } from './http-connect.js';
 import { httpRefusal, rawHttpRefusal } from './http-refusal.js';
 import type { ProxyContext } from './proxy-context.js';
@@ -134,17 +134,14 @@ export async function forwardHttp(
     if (!res.writableFinished) failure ??= 'the client went away';
     upstream.destroy();
     socket.destroy();
-    reportTo(context.onConnection, {
-      ...base,
-      host: gate.host,
-      address: gate.address,
-      decision: 'allowed',
-      reason: gate.reason,
-      bytesUp: socket.bytesWritten,
-      bytesDown: socket.bytesRead,
-      durationMs: performance.now() - started,
-      ...(failure === undefined ? {} : { error: failure }),
-    });
+    reportTo(
+      context.onConnection,
+      openedRecord(base, gate, started, {
+        bytesUp: socket.bytesWritten,
+        bytesDown: socket.bytesRead,
+        error: failure,
+      }),
+    );
   });
   req.pipe(upstream);
 }
@@ -183,14 +180,6 @@ export async function forwardUpgrade(
   gate.socket.write(head);
   tunnel(client, gate.socket, {
     idleMs: context.idleMs,
-    onEnd: (end) =>
-      reportTo(context.onConnection, {
-        ...base,
-        address: gate.address,
-        decision: 'allowed',
-        reason: gate.reason,
-        ...end,
-        durationMs: performance.now() - started,
-      }),
+    onEnd: (end) => reportTo(context.onConnection, openedRecord(base, gate, started, end)),
   });
 }

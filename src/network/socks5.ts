@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { formatIp } from '../core/net/ip-address.js';
 import { openEgress, type RefusalKind } from './egress-gate.js';
-import { refusalRecord, reportTo } from './egress-record.js';
+import { refusalRecord, openedRecord, reportTo } from './egress-record.js';
 import type { ProxyContext } from './proxy-context.js';
 import type { SocketReader } from './socket-reader.js';
 import { answerAndClose, tunnel } from './tunnel.js';
@@ -110,15 +110,6 @@ export async function handleSocks5(
   client.write(reply(SOCKS_REPLY.succeeded));
   tunnel(client, gate.socket, {
     idleMs: context.idleMs,
-    onEnd: (end) =>
-      reportTo(context.onConnection, {
-        ...base,
-        host: gate.host,
-        address: gate.address,
-        decision: 'allowed',
-        reason: gate.reason,
-        ...end,
-        durationMs: performance.now() - started,
-      }),
+    onEnd: (end) => reportTo(context.onConnection, openedRecord(base, gate, started, end)),
   });
 }
