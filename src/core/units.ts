@@ -14,16 +14,21 @@ const BYTE_UNITS: Record<string, number> = {
   gib: 1024 ** 3,
 };
 
+/** A refusal of a value the user gave, naming the option and the value as given. */
+function invalidValue(what: string, text: string): (why: string) => Check<number> {
+  return (why) => ({
+    ok: false,
+    code: 'INVALID_ARGUMENT',
+    message: `invalid ${what} ${JSON.stringify(text)}: ${why}`,
+  });
+}
+
 /** Parses "512m", "1g", "1048576" (binary units; k/m/g mean KiB/MiB/GiB, as docker does). */
 export function parseBytes(text: string, what = 'size'): Check<number> {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
   const unit = match?.[2]?.toLowerCase() ?? '';
   const factor = BYTE_UNITS[unit];
-  const invalid = (why: string): Check<number> => ({
-    ok: false,
-    code: 'INVALID_ARGUMENT',
-    message: `invalid ${what} ${JSON.stringify(text)}: ${why}`,
-  });
+  const invalid = invalidValue(what, text);
   if (!match?.[1] || factor === undefined)
     return invalid(
       text.trim().startsWith('-')
@@ -54,11 +59,7 @@ const SECOND_UNITS: Record<string, number> = { '': 1, s: 1, ms: 0.001, m: 60, h:
 export function parseDuration(text: string, what = 'duration'): Check<number> {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(text.trim());
   const factor = SECOND_UNITS[match?.[2]?.toLowerCase() ?? ''];
-  const invalid = (why: string): Check<number> => ({
-    ok: false,
-    code: 'INVALID_ARGUMENT',
-    message: `invalid ${what} ${JSON.stringify(text)}: ${why}`,
-  });
+  const invalid = invalidValue(what, text);
   if (!match?.[1] || factor === undefined)
     return invalid(
       text.trim().startsWith('-')

@@ -215,19 +215,21 @@ async function writeAtomically(full: string, data: Buffer, mode: number): Promis
     throw error;
   }
   await handle.close();
-  try {
-    // rename replaces the name itself: a symlink at `full` is replaced, never followed.
-    await rename(temp, full);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await syncDirectory(dirname(full));
+  await moveIntoPlace(temp, full);
 }
 
 async function replaceWithSymlink(full: string, target: string): Promise<void> {
   const temp = join(dirname(full), `.ironclaw-apply-${randomBytes(6).toString('hex')}`);
   await symlink(target, temp);
+  await moveIntoPlace(temp, full);
+}
+
+/**
+ * Renames a finished temporary file over `full` and makes the rename durable; the temporary
+ * file goes if the rename fails. rename replaces the name itself: a symlink at `full` is
+ * replaced, never followed.
+ */
+async function moveIntoPlace(temp: string, full: string): Promise<void> {
   try {
     await rename(temp, full);
   } catch (error) {
