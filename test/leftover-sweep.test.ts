@@ -1,25 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freshStateDir, runCli } from './helpers/cli.js';
+import { deadOwner } from './support/dead-owner.js';
 import { eventually } from './support/host-processes.js';
-
-/**
- * What a process killed with SIGKILL leaves (a gVisor box's runtime directory, a VM's directory
- * with its RAM file) is removed by the next daemon, MCP server or one-shot run that sweeps,
- * and what a live owner has is never touched. Directories are planted as the drivers make them:
- * each holds an `owner` file naming its process by pid and start time.
- */
-async function deadOwner(): Promise<string> {
-  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
-  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
-  child.kill('SIGKILL');
-  await exited;
-  return `${child.pid} ${start}\n`;
-}
 
 async function liveOwner(): Promise<string> {
   const stat = await readFile('/proc/self/stat', 'utf8');

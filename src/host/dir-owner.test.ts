@@ -1,20 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
+import { deadOwner } from '../../test/support/dead-owner.js';
 import { markOwner, OWNER_FILE, ownerAlive, sweepDeadOwners } from './dir-owner.js';
-
-/** "<pid> <start>" of a process that has exited: read while it ran, then it is killed. */
-async function deadOwner(): Promise<string> {
-  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
-  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
-  child.kill('SIGKILL');
-  await exited;
-  return `${child.pid} ${start}\n`;
-}
 
 test('the sweep removes the directories of dead owners only', async () => {
   const base = await mkdtemp(join(tmpdir(), 'ironclaw-owners-'));

@@ -28,12 +28,12 @@ let self: Promise<ProcessIdentity> | undefined;
 
 /** This process, read once. */
 function thisProcess(): Promise<ProcessIdentity> {
-  self ??= identityOf(process.pid).then((found) => found ?? { pid: process.pid, start: '' });
+  self ??= processIdentity(process.pid).then((found) => found ?? { pid: process.pid, start: '' });
   return self;
 }
 
 /** The identity of the process `pid` now, or undefined when there is none. */
-async function identityOf(pid: number): Promise<ProcessIdentity | undefined> {
+export async function processIdentity(pid: number): Promise<ProcessIdentity | undefined> {
   const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
   // The name (field 2) is in parentheses and may hold spaces: fields are counted after it.
   const start = text?.slice(text.lastIndexOf(')') + 2).split(' ')[19];
@@ -55,7 +55,7 @@ export async function markOwner(dir: string): Promise<void> {
 export async function ownerAlive(text: string): Promise<boolean> {
   const match = /^(\d{1,10}) (\d{1,20})\n?$/.exec(text);
   if (!match?.[1] || !match[2]) return false;
-  const now = await identityOf(Number(match[1]));
+  const now = await processIdentity(Number(match[1]));
   return now?.start === match[2];
 }
 
