@@ -5,7 +5,7 @@ import type { ApprovalPolicy } from './approval-policy.js';
 import { mintToken, readToken } from './approval-token.js';
 import { cardText, type DiffCard } from './diff-card.js';
 import { actionDigest, actionKey, type RedAction } from './red-action.js';
-import { SCOPES, type Scope } from './scope.js';
+import { SCOPES, type Scope } from '../protocol/approval-api.js';
 
 /** A pending approval as a channel shows it: the card, and the token an answer must carry. */
 export interface PendingApproval {
@@ -59,6 +59,11 @@ export interface RequestOptions {
   project?: string | undefined;
   /** The session a "session" answer covers; the broker's own by default. */
   session?: string | undefined;
+  /**
+   * The asker answers through `answer` itself (a CLI with a terminal, an MCP client asked by
+   * elicitation), so the request waits even with no watcher.
+   */
+  hasChannel?: boolean | undefined;
   /**
    * The asker's own interactive channel (a TTY prompt, an MCP elicitation), asked beside the
    * broker's watchers (the dashboard). Its answer goes through `answer` like any other.
@@ -140,9 +145,7 @@ export class ApprovalBroker {
    * until its expiry.
    */
   async request(action: RedAction, options: RequestOptions): Promise<ApprovalResult> {
-    const earlier = await this.#earlierYes(action, options);
-    if (earlier) return earlier;
-    const opened = this.open(action, options);
+    const opened = await this.open(action, options);
     const pending = opened.pending;
     if (!pending) return opened.result;
     const channel = new AbortController();
@@ -162,14 +165,16 @@ export class ApprovalBroker {
   }
 
   /**
-   * Opens a pending approval without waiting on it (an MCP tool call that returns to ask its
-   * client, and is called again with the answer). `pending` is undefined when nobody could be
-   * asked: `result` is then already a deny.
+   * Opens a pending approval without waiting on it (a client that is asked, and answers, by
+   * calls of its own). `pending` is undefined when it was decided at once: by an earlier scoped
+   * yes or a rule (approved), or because nobody could be asked (denied).
    */
-  open(
+  async open(
     action: RedAction,
     options: RequestOptions,
-  ): { pending: PendingApproval | undefined; result: Promise<ApprovalResult> } {
+  ): Promise<{ pending: PendingApproval | undefined; result: Promise<ApprovalResult> }> {
+    const earlier = await this.#earlierYes(action, options);
+    if (earlier) return { pending: undefined, result: Promise.resolve(earlier) };
     const id = `ap-${randomBytes(9)
       .toString('base64url')
       .toLowerCase()
@@ -203,7 +208,7 @@ export class ApprovalBroker {
       });
       return result;
     };
-    if (options.ask === undefined && this.#listeners.size === 0) {
+    if (!options.hasChannel && options.ask === undefined && this.#listeners.size === 0) {
       this.#ended.add(id);
       const result = finish({
         id,

@@ -1,5 +1,5 @@
 import type { RedAction } from './red-action.js';
-import type { Scope } from './scope.js';
+import type { Scope } from '../protocol/approval-api.js';
 
 /**
  * What a person sees before deciding: what will change, in words and as a diff (the files; the
