@@ -1,9 +1,5 @@
 import { join } from 'node:path';
 import { z } from 'zod/mini';
-import { ApprovalBroker } from '../approval/approval-broker.js';
-import { ApprovalPolicy } from '../approval/approval-policy.js';
-import { AuditStore } from '../audit/audit-store.js';
-import { toIronClawError } from '../core/errors.js';
 import { loadConfig } from '../host/config-file.js';
 import { rotatingLog } from '../host/rotating-log.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
@@ -11,6 +7,7 @@ import { startDaemon } from '../runtime/daemon.js';
 import { reportError } from './cli-error.js';
 import { configFlags } from './config-flags.js';
 import { connectDaemon } from './daemon-client.js';
+import { openApprovals } from './open-approvals.js';
 
 /** `ironclaw daemon [--pool N]` runs the daemon in the foreground; `--stop` stops a running one. */
 export async function daemonCommand(flags: {
@@ -27,9 +24,8 @@ export async function daemonCommand(flags: {
     const config = await loadConfig(configFlags(flags));
     const stateDir = await ensureStateDir(defaultStateDir());
     const log = rotatingLog(join(stateDir, 'daemon.log'));
-    // Approvals are recorded before they are decided: without the audit store, none is given.
-    const audit = await AuditStore.open().catch((error: unknown) => toIronClawError(error));
-    if (!(audit instanceof AuditStore)) log(`approvals are off: ${audit.message}`);
+    const cliff = await openApprovals();
+    if (cliff.unavailable !== undefined) log(`approvals are off: ${cliff.unavailable}`);
     const daemon = await startDaemon({
       stateDir,
       poolSize: config.poolSize,
@@ -39,16 +35,13 @@ export async function daemonCommand(flags: {
         defaultMemoryBytes: config.defaultMemoryBytes,
       },
       log,
-      approvals:
-        audit instanceof AuditStore
-          ? new ApprovalBroker({ audit, policy: new ApprovalPolicy() })
-          : undefined,
-      approvalsUnavailable: audit instanceof AuditStore ? undefined : audit.message,
+      approvals: cliff.approvals,
+      approvalsUnavailable: cliff.unavailable,
     });
     const stop = (): void => void daemon.close();
     process.once('SIGINT', stop).once('SIGTERM', stop);
     await daemon.stopped;
-    if (audit instanceof AuditStore) audit.close();
+    cliff.close();
     return 0;
   } catch (error) {
     return reportError(error);

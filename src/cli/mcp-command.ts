@@ -8,6 +8,7 @@ import type { McpService } from '../mcp/mcp-service.js';
 import { SandboxSource } from '../runtime/sandbox-source.js';
 import { reportError, usageError } from './cli-error.js';
 import { configFlags } from './config-flags.js';
+import { openApprovals } from './open-approvals.js';
 
 const DEFAULT_IDLE = '30m';
 const MAX_SANDBOXES_PER_SESSION = 8;
@@ -23,6 +24,7 @@ type Flags = Record<string, string | boolean | undefined>;
 export async function mcpCommand(flags: Flags, version: string): Promise<number> {
   let service: McpService | undefined;
   let source: SandboxSource | undefined;
+  let closeApprovals = (): void => undefined;
   try {
     const listen = typeof flags.http === 'string' ? parseListen(flags.http) : undefined;
     const idleMs = unwrap(
@@ -41,7 +43,11 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
       log,
     });
     source.start();
+    const cliff = await openApprovals();
+    closeApprovals = () => cliff.close();
+    if (cliff.unavailable !== undefined) log.warn(`approvals are off: ${cliff.unavailable}`);
     const common = {
+      approvals: cliff.approvals,
       source,
       log,
       version,
@@ -84,6 +90,7 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
     return reportError(error);
   } finally {
     await source?.close();
+    closeApprovals();
   }
 }
 

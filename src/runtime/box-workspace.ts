@@ -287,3 +287,20 @@ export class BoxWorkspace {
     return createHash('sha256').update(data).digest('hex') === entry.sha256 ? data : undefined;
   }
 }
+
+/** Copies a workspace into a new sandbox; one whose copy-in failed is destroyed, never handed out. */
+export async function copyWorkspaceIn(
+  sandbox: WorkspaceBox & {
+    attachWorkspace(workspace: BoxWorkspace): void;
+    destroy(): Promise<void>;
+  },
+  workspace: PreparedWorkspace,
+  signal: AbortSignal,
+): Promise<void> {
+  try {
+    sandbox.attachWorkspace(await BoxWorkspace.copyIn(sandbox, workspace, signal));
+  } catch (error) {
+    await sandbox.destroy();
+    throw error;
+  }
+}

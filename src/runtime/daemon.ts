@@ -10,7 +10,7 @@ import { RpcServer } from '../protocol/rpc-server.js';
 import type { ApprovalBroker } from '../approval/approval-broker.js';
 import { AsyncQueue } from './async-queue.js';
 import type { Sandbox } from './sandbox.js';
-import { BoxWorkspace, type PreparedWorkspace } from './box-workspace.js';
+import { BoxWorkspace, copyWorkspaceIn } from './box-workspace.js';
 import { SandboxSource, type SandboxSourceOptions } from './sandbox-source.js';
 import { WorkspaceApprovals } from './workspace-approvals.js';
 
@@ -102,7 +102,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           allowNet: params.allowNet,
           signal: context.signal,
         });
-        if (workspace) await copyIn(got.sandbox, workspace, context.signal);
+        if (workspace) await copyWorkspaceIn(got.sandbox, workspace, context.signal);
         return got;
       })().finally(() => {
         if (wanted !== undefined) creating.delete(wanted);
@@ -240,20 +240,6 @@ function bytesOf(params: {
   pathEncoding?: 'utf8' | 'base64' | undefined;
 }): string | Buffer {
   return params.pathEncoding === 'base64' ? Buffer.from(params.path, 'base64') : params.path;
-}
-
-/** Copies the workspace in; a sandbox whose copy-in failed is destroyed, never handed out. */
-async function copyIn(
-  sandbox: Sandbox,
-  workspace: PreparedWorkspace,
-  signal: AbortSignal,
-): Promise<void> {
-  try {
-    sandbox.attachWorkspace(await BoxWorkspace.copyIn(sandbox, workspace, signal));
-  } catch (error) {
-    await sandbox.destroy();
-    throw error;
-  }
 }
 
 async function runExec(
