@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
-import { audit } from '../audit/audit-log.js';
+import { audit } from '../audit/audit-trail.js';
 import { ownerAlive, ownerText } from '../host/dir-owner.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
 
@@ -81,11 +81,13 @@ export async function auditLostSandboxes(): Promise<number> {
       continue;
     if (record) {
       audit({
-        event: 'sandbox-lost',
+        kind: 'sandbox-lost',
         sandbox: record.sandbox,
-        driver: record.driver,
-        createdAt: record.createdAt,
-        ownerPid: Number(record.owner.split(' ')[0]),
+        data: {
+          driver: record.driver,
+          createdAt: record.createdAt,
+          ownerPid: Number(record.owner.split(' ')[0]),
+        },
       });
       lost++;
     }
