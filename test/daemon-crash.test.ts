@@ -62,7 +62,7 @@ describe('a daemon restarted after a crash', () => {
     expect(list.stdout).not.toContain(id);
     const found = await eventually(events, (records) => records.length >= 3, 10_000);
     expect(summary(found, 'driver', 'ownerPid')).toEqual([
-      ['sandbox-create requested', undefined, undefined],
+      ['sandbox-create requested', 'bwrap', undefined],
       ['sandbox-create done', 'bwrap', undefined],
       ['sandbox-lost info', 'bwrap', daemon.pid],
     ]);

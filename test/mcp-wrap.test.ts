@@ -211,13 +211,14 @@ describe('ironclaw wrap with a hostile test server', () => {
       ['echo', 'denied'],
       ['read_host_file', 'allowed'],
     ]);
-    // Each call is requested before it goes anywhere, then settled with the policy's decision.
+    // Each call is requested before it goes anywhere, then settled with the policy's decision
+    // (the allowed one failed: the file is not there).
     const calls = (await auditRecords(auditDb)).filter((record) => record.kind === 'tool-call');
     expect(summary(calls, 'tool', 'server', 'decision')).toEqual([
       ['tool-call requested', 'echo', FIXTURE, undefined],
       ['tool-call denied', undefined, undefined, 'denied'],
       ['tool-call requested', 'read_host_file', FIXTURE, undefined],
-      ['tool-call done', undefined, undefined, 'allowed'],
+      ['tool-call failed', undefined, undefined, 'allowed'],
     ]);
     expect(calls[1]?.ref).toBe(calls[0]?.seq);
     expect(calls[3]?.ref).toBe(calls[2]?.seq);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod/mini';
+import { keepAuditTrimmed } from '../audit/audit-trail.js';
 import { loadConfig } from '../host/config-file.js';
 import { rotatingLog } from '../host/rotating-log.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
@@ -23,6 +24,7 @@ export async function daemonCommand(flags: {
     const config = await loadConfig(configFlags(flags));
     const stateDir = await ensureStateDir(defaultStateDir());
     const log = rotatingLog(join(stateDir, 'daemon.log'));
+    keepAuditTrimmed({ maxAgeMs: config.auditMaxAgeMs, maxBytes: config.auditMaxBytes });
     const daemon = await startDaemon({
       stateDir,
       poolSize: config.poolSize,

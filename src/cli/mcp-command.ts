@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { unwrap } from '../core/errors.js';
 import { parseDuration } from '../core/units.js';
+import { keepAuditTrimmed } from '../audit/audit-trail.js';
 import { loadConfig } from '../host/config-file.js';
 import { parseListen } from '../mcp/listen-address.js';
 import { stderrLogger } from '../mcp/logger.js';
@@ -33,6 +34,7 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
     );
     const config = await loadConfig(configFlags(flags));
     const log = stderrLogger({ level: flags.verbose ? 'debug' : 'info' });
+    keepAuditTrimmed({ maxAgeMs: config.auditMaxAgeMs, maxBytes: config.auditMaxBytes });
     source = new SandboxSource({
       driver: config.driver,
       poolSize: config.poolSize,
