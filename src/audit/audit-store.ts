@@ -210,8 +210,9 @@ export class AuditStore {
     this.#assertOpen();
     this.#db.exec('BEGIN IMMEDIATE');
     try {
-      const head = this.#head();
-      if (head.seq > 0) this.#checkpoint(head.seq, head.hash);
+      // Only a record can be sealed: with none left (retention took them all), the base is.
+      const last = this.#db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get();
+      if (last) this.#checkpoint(integer(last.seq, 'seq'), text(last.hash, 'hash'));
       this.#db.exec('COMMIT');
     } catch (error) {
       this.#db.exec('ROLLBACK');
