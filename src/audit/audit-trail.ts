@@ -181,7 +181,9 @@ function closeStore(): void {
 function warn(error: IronClawError): void {
   if (warned) return;
   warned = true;
+  const path = auditStorePath();
+  const what = error.message.includes(path) ? error.message : `${path}: ${error.message}`;
   process.stderr.write(
-    `ironclaw: audit records are being dropped (${auditStorePath()}): ${error.message} (said once; \`ironclaw doctor\` checks the store)\n`,
+    `ironclaw: audit records are being dropped: ${what} (said once; \`ironclaw doctor\` checks the store)\n`,
   );
 }
