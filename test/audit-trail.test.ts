@@ -28,10 +28,10 @@ async function withStore<T>(path: string, body: () => Promise<T>): Promise<[T, s
   const saved = process.env.IRONCLAW_AUDIT_DB;
   const write = process.stderr.write.bind(process.stderr);
   let stderr = '';
-  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+  process.stderr.write = (chunk: string | Uint8Array, ...rest: never[]) => {
     stderr += chunk.toString();
     return write(chunk, ...rest);
-  }) as typeof process.stderr.write;
+  };
   process.env.IRONCLAW_AUDIT_DB = path;
   try {
     return [await body(), stderr];

@@ -54,7 +54,10 @@ describe('a daemon restarted after a crash', () => {
     expect(await runCli(['sandbox', 'create', '--id', id], { env })).toMatchObject({ code: 0 });
     daemon.kill('SIGKILL');
     await exited;
-    expect(summary(await events())).toEqual([['sandbox-create requested'], ['sandbox-create done']]);
+    expect(summary(await events())).toEqual([
+      ['sandbox-create requested'],
+      ['sandbox-create done'],
+    ]);
 
     // The next `sandbox` command starts a new daemon, which sweeps when it starts.
     const list = await runCli(['sandbox', 'list'], { env });

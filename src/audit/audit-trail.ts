@@ -48,7 +48,10 @@ export function audit(input: AuditInput): void {
  * AUDIT_UNAVAILABLE and the caller must not run the action; otherwise it is dropped as `audit`
  * drops an event.
  */
-export function auditAction(input: AuditInput, options: { required?: boolean } = {}): AuditedAction {
+export function auditAction(
+  input: AuditInput,
+  options: { required?: boolean } = {},
+): AuditedAction {
   let pending: ReturnType<AuditStore['request']> | undefined;
   if (options.required === true) {
     try {

@@ -35,8 +35,7 @@ export function auditSeccompEnd(run: {
     sandbox: run.sandbox,
     data: {
       driver,
-      argv:
-        typeof run.command === 'string' ? run.command.slice(0, 4096) : run.command.slice(0, 64),
+      argv: typeof run.command === 'string' ? run.command.slice(0, 4096) : run.command.slice(0, 64),
       ended,
       kernel:
         driver === 'bwrap'

@@ -37,7 +37,7 @@ export function auditLine(record: AuditRecord, incomplete: boolean): string {
   const data = record.data;
   if (typeof data.decision === 'string') words.push(data.decision);
   if (typeof data.host === 'string')
-    words.push(data.port === undefined ? data.host : `${data.host}:${String(data.port)}`);
+    words.push(data.port === undefined ? data.host : `${data.host}:${value(data.port)}`);
   if (typeof data.address === 'string' && data.address !== data.host)
     words.push(`(${data.address})`);
   if (typeof data.protocol === 'string') words.push(`via ${data.protocol}`);

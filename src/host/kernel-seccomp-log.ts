@@ -45,4 +45,3 @@ export function kernelSeccompRecords(sinceUs: number, uid: number): KernelSeccom
 export function monotonicUs(): number {
   return Number(process.hrtime.bigint() / 1000n);
 }
-

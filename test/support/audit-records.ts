@@ -19,10 +19,7 @@ export async function auditRecords(
 }
 
 /** Each record as `kind status`, with its data's fields named in `fields`, for toEqual. */
-export function summary(
-  records: readonly AuditRecord[],
-  ...fields: string[]
-): (string | unknown)[][] {
+export function summary(records: readonly AuditRecord[], ...fields: string[]): unknown[][] {
   return records.map((record) => [
     `${record.kind} ${record.status}`,
     ...fields.map((field) => record.data[field]),

@@ -69,4 +69,3 @@ export function parseKmsgSeccomp(record: string): KernelSeccompRecord | undefine
     signal: signal ?? 0,
   };
 }
-
