@@ -6,6 +6,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { audit, keepAuditTrimmed } from '../src/audit/audit-trail.js';
+import { AuditStore } from '../src/audit/audit-store.js';
 import { createSandbox } from '../src/index.js';
 import { auditRecords, summary } from './support/audit-records.js';
 import { expectCode } from './support/expect-code.js';
@@ -121,5 +123,22 @@ describe('the audit trail', () => {
     } finally {
       await box.destroy();
     }
+  });
+
+  test('a long-lived writer trims the store now and then, and the chain still verifies', async () => {
+    const path = join(root, 'trimmed.db');
+    const stop = new AbortController();
+    await withStore(path, async () => {
+      for (let i = 0; i < 200; i += 1) audit({ kind: 'egress', data: { i, pad: 'x'.repeat(100) } });
+      keepAuditTrimmed({ maxBytes: 20_000 }, { signal: stop.signal });
+      return Promise.resolve();
+    });
+    stop.abort();
+    using store = await AuditStore.open(path);
+    const left = store.query();
+    expect(left.length).toBeGreaterThan(20);
+    expect(left.length).toBeLessThan(100);
+    expect(left.at(-1)?.data.i).toBe(199);
+    expect(store.verify()).toMatchObject({ ok: true, records: left.length });
   });
 });

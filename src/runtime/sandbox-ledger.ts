@@ -7,11 +7,12 @@ import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
 
 /*
  * The sandboxes started on this host and not yet destroyed, one small file each in
- * `<state dir>/sandboxes`, naming the process that owns the sandbox. The audit log records a
+ * `<state dir>/sandboxes`, naming the process that owns the sandbox. The audit store records a
  * sandbox's start and its end; when its owner dies first (a daemon killed with SIGKILL, a
  * crash), the box dies with it but no end is written. The next daemon or MCP server to start
  * finds the records of dead owners and writes a 'sandbox-lost' event for each, so every start
- * in the audit log has an end. (Until the audit store of a later issue keeps this itself.)
+ * in the audit store has an end. (The store alone cannot tell: a create settled "done" says
+ * nothing of whether its box still runs.)
  */
 
 const RecordSchema = z.strictObject({
