@@ -1,6 +1,10 @@
 import { join } from 'node:path';
 import { z } from 'zod/mini';
+import { ApprovalBroker } from '../approval/approval-broker.js';
+import { ApprovalPolicy } from '../approval/approval-policy.js';
+import { AuditStore } from '../audit/audit-store.js';
 import { keepAuditTrimmed } from '../audit/audit-trail.js';
+import { toIronClawError } from '../core/errors.js';
 import { loadConfig } from '../host/config-file.js';
 import { rotatingLog } from '../host/rotating-log.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
@@ -25,6 +29,9 @@ export async function daemonCommand(flags: {
     const stateDir = await ensureStateDir(defaultStateDir());
     const log = rotatingLog(join(stateDir, 'daemon.log'));
     keepAuditTrimmed({ maxAgeMs: config.auditMaxAgeMs, maxBytes: config.auditMaxBytes });
+    // Approvals are recorded before they are decided: without the audit store, none is given.
+    const audit = await AuditStore.open().catch((error: unknown) => toIronClawError(error));
+    if (!(audit instanceof AuditStore)) log(`approvals are off: ${audit.message}`);
     const daemon = await startDaemon({
       stateDir,
       poolSize: config.poolSize,
@@ -34,10 +41,16 @@ export async function daemonCommand(flags: {
         defaultMemoryBytes: config.defaultMemoryBytes,
       },
       log,
+      approvals:
+        audit instanceof AuditStore
+          ? new ApprovalBroker({ audit, policy: new ApprovalPolicy() })
+          : undefined,
+      approvalsUnavailable: audit instanceof AuditStore ? undefined : audit.message,
     });
     const stop = (): void => void daemon.close();
     process.once('SIGINT', stop).once('SIGTERM', stop);
     await daemon.stopped;
+    if (audit instanceof AuditStore) audit.close();
     return 0;
   } catch (error) {
     return reportError(error);
