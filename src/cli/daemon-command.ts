@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod/mini';
+import { keepAuditTrimmed } from '../audit/audit-trail.js';
 import { loadConfig } from '../host/config-file.js';
 import { rotatingLog } from '../host/rotating-log.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
@@ -24,7 +25,8 @@ export async function daemonCommand(flags: {
     const config = await loadConfig(configFlags(flags));
     const stateDir = await ensureStateDir(defaultStateDir());
     const log = rotatingLog(join(stateDir, 'daemon.log'));
-    const cliff = await openApprovals();
+    keepAuditTrimmed({ maxAgeMs: config.auditMaxAgeMs, maxBytes: config.auditMaxBytes });
+    const cliff = openApprovals();
     if (cliff.unavailable !== undefined) log(`approvals are off: ${cliff.unavailable}`);
     const daemon = await startDaemon({
       stateDir,
@@ -41,7 +43,6 @@ export async function daemonCommand(flags: {
     const stop = (): void => void daemon.close();
     process.once('SIGINT', stop).once('SIGTERM', stop);
     await daemon.stopped;
-    cliff.close();
     return 0;
   } catch (error) {
     return reportError(error);

@@ -186,12 +186,22 @@ const commands: CommandDef[] = [
     name: 'audit',
     summary:
       'show the audit store (what ran, what was asked and decided), or verify its hash chain',
-    args: '[verify]',
+    args: '[verify|prune]',
     options: {
       json: { type: 'boolean', description: 'one JSON object a record (or the verify report)' },
       follow: { type: 'boolean', description: 'go on printing records as they are written' },
       since: { type: 'string', value: '<10m|date>', description: 'only records since then' },
       sandbox: { type: 'string', value: '<id>', description: "only this sandbox's records" },
+      'max-age': {
+        type: 'string',
+        value: '<30d|none>',
+        description: 'prune: remove records older than this (default audit.maxAge)',
+      },
+      'max-size': {
+        type: 'string',
+        value: '<256m|none>',
+        description: 'prune: keep the newest records up to this size (default audit.maxSize)',
+      },
     },
     run: async (options, positionals) => (await more()).auditCommand(positionals, options),
   },

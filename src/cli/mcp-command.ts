@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { unwrap } from '../core/errors.js';
 import { parseDuration } from '../core/units.js';
+import { keepAuditTrimmed } from '../audit/audit-trail.js';
 import { loadConfig } from '../host/config-file.js';
 import { parseListen } from '../mcp/listen-address.js';
 import { stderrLogger } from '../mcp/logger.js';
@@ -24,7 +25,6 @@ type Flags = Record<string, string | boolean | undefined>;
 export async function mcpCommand(flags: Flags, version: string): Promise<number> {
   let service: McpService | undefined;
   let source: SandboxSource | undefined;
-  let closeApprovals = (): void => undefined;
   try {
     const listen = typeof flags.http === 'string' ? parseListen(flags.http) : undefined;
     const idleMs = unwrap(
@@ -35,6 +35,7 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
     );
     const config = await loadConfig(configFlags(flags));
     const log = stderrLogger({ level: flags.verbose ? 'debug' : 'info' });
+    keepAuditTrimmed({ maxAgeMs: config.auditMaxAgeMs, maxBytes: config.auditMaxBytes });
     source = new SandboxSource({
       driver: config.driver,
       poolSize: config.poolSize,
@@ -43,8 +44,7 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
       log,
     });
     source.start();
-    const cliff = await openApprovals();
-    closeApprovals = () => cliff.close();
+    const cliff = openApprovals();
     if (cliff.unavailable !== undefined) log.warn(`approvals are off: ${cliff.unavailable}`);
     const common = {
       approvals: cliff.approvals,
@@ -90,7 +90,6 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
     return reportError(error);
   } finally {
     await source?.close();
-    closeApprovals();
   }
 }
 

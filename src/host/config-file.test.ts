@@ -18,6 +18,27 @@ describe('loadConfig', () => {
       poolSize: 2,
       rootBoxUid: 65534,
       defaultMemoryBytes: 2 * 1024 ** 3,
+      auditMaxAgeMs: 30 * 86_400_000,
+      auditMaxBytes: 256 * 1024 ** 2,
+    });
+  });
+
+  test('audit retention: file, environment and "none"', async () => {
+    const path = await configFile(JSON.stringify({ audit: { maxAge: '7d', maxSize: '1g' } }));
+    expect(await loadConfig({}, { IRONCLAW_CONFIG: path })).toMatchObject({
+      auditMaxAgeMs: 7 * 86_400_000,
+      auditMaxBytes: 1024 ** 3,
+    });
+    expect(
+      await loadConfig(
+        {},
+        { IRONCLAW_CONFIG: path, IRONCLAW_AUDIT_MAX_AGE: 'none', IRONCLAW_AUDIT_MAX_SIZE: '64m' },
+      ),
+    ).toMatchObject({ auditMaxAgeMs: undefined, auditMaxBytes: 64 * 1024 ** 2 });
+    await expect(
+      loadConfig({}, { IRONCLAW_CONFIG: path, IRONCLAW_AUDIT_MAX_AGE: 'forever' }),
+    ).rejects.toMatchObject({
+      message: expect.stringContaining('IRONCLAW_AUDIT_MAX_AGE') as unknown,
     });
   });
 

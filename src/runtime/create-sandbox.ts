@@ -7,7 +7,7 @@ import type { Limits } from '../core/limits.js';
 import { EGRESS_PORT, EGRESS_SOCKET_IN_BOX, egressEnv } from '../core/egress-env.js';
 import { EmptyResultSchema, PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
-import { audit } from '../audit/audit-log.js';
+import { audited } from '../audit/audit-trail.js';
 import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
@@ -69,9 +69,39 @@ export interface SandboxOptions {
   signal?: AbortSignal;
 }
 
-/** Creates a sandbox with the guest agent running and answering. */
+/**
+ * Creates a sandbox with the guest agent running and answering. The audit store has its request
+ * (what was asked: driver, mounts, network, workspace) before anything starts, and its outcome.
+ */
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
+  return audited(
+    { kind: 'sandbox-create', sandbox: id, data: createRequest(options) },
+    () => startSandbox(id, options),
+    {
+      describe: (sandbox) => ({
+        driver: sandbox.isolation.driver,
+        hostUid: sandbox.isolation.hostUid,
+      }),
+    },
+  );
+}
+
+/** What a create asked for, as its audit record keeps it. */
+function createRequest(options: SandboxOptions): Record<string, unknown> {
+  const workspace = options.workspace;
+  return {
+    ...(options.driver === undefined ? {} : { driver: options.driver }),
+    ...(options.mounts?.length ? { mounts: options.mounts.slice(0, 64) } : {}),
+    ...(options.allowNet?.length ? { allowNet: options.allowNet.slice(0, 64) } : {}),
+    ...(workspace === undefined
+      ? {}
+      : { workspace: typeof workspace === 'string' ? workspace : workspace.dir }),
+    ...(options.seccomp === 'none' ? { seccomp: 'none' } : {}),
+  };
+}
+
+async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbox> {
   // The workspace is walked and its caps checked before a box is started for it.
   const workspace =
     options.workspace === undefined
@@ -129,7 +159,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, {
     name: `sandbox ${id}`,
   });
-  // Its record in the ledger goes when the box does (the sandbox's end is then in the audit log).
+  // Its record in the ledger goes when the box does (the sandbox's end is then in the audit store).
   let forgetRecord = (): Promise<void> => Promise.resolve();
   const started = box;
   const sandbox = new Sandbox(
@@ -168,12 +198,6 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       sandbox.attachWorkspace(await Promise.race([copied, failed]));
     }
     failed.catch(() => undefined);
-    audit({
-      event: 'sandbox-created',
-      sandbox: id,
-      driver: box.isolation.driver,
-      hostUid: box.isolation.hostUid,
-    });
     forgetRecord = await recordSandboxStart(id, box.isolation.driver);
     return sandbox;
   } catch (error) {

