@@ -29,6 +29,7 @@ export async function daemonCommand(flags: {
       sandbox: {
         driver: config.driver,
         rootBoxUid: config.rootBoxUid,
+        boxUids: config.boxUids,
         defaultMemoryBytes: config.defaultMemoryBytes,
       },
       log,
