@@ -119,7 +119,7 @@ export const GUARANTEES = {
     uid: {
       holds: 'partly',
       what: 'the VMM takes the leased uid with `boxUids`',
-      proof: ['untested: TCG boxes'],
+      proof: ['run by hand once, no test: TCG boxes are slow'],
     },
     network: {
       holds: 'yes',
