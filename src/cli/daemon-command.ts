@@ -34,6 +34,7 @@ export async function daemonCommand(flags: {
       sandbox: {
         driver: config.driver,
         rootBoxUid: config.rootBoxUid,
+        boxUids: config.boxUids,
         defaultMemoryBytes: config.defaultMemoryBytes,
       },
       log,

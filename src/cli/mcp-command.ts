@@ -40,6 +40,7 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
       driver: config.driver,
       poolSize: config.poolSize,
       rootBoxUid: config.rootBoxUid,
+      boxUids: config.boxUids,
       defaultMemoryBytes: config.defaultMemoryBytes,
       log,
     });

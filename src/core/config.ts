@@ -32,6 +32,22 @@ export const ConfigSchema = z.strictObject({
   ),
   /** Host uid (and gid) boxes run as when IronClaw runs as root; never 0. */
   rootBoxUid: z.optional(z.number().check(z.int(), z.gte(1), z.lte(2 ** 32 - 2))),
+  /**
+   * As root, a host uid (and gid) of its own for each box from this range, like a subuid range,
+   * instead of the shared rootBoxUid: RLIMIT_NPROC then is each box's own budget.
+   */
+  boxUids: z.optional(
+    z
+      .strictObject({
+        first: z.number().check(z.int(), z.gte(1), z.lte(2 ** 32 - 2)),
+        count: z.number().check(z.int(), z.gte(1), z.lte(2 ** 24)),
+      })
+      .check(
+        z.refine((range) => range.first + range.count - 1 <= 2 ** 32 - 2, {
+          message: 'the range must end at or below 4294967294',
+        }),
+      ),
+  ),
   limits: z.optional(
     z.strictObject({
       /** Memory limit of a long-lived sandbox (daemon, MCP) whose creator gives none. */
@@ -54,6 +70,8 @@ export interface ResolvedConfig {
   driver: (typeof DRIVERS)[number];
   poolSize: number;
   rootBoxUid: number;
+  /** Per-box host uids (as root); undefined: every box runs as rootBoxUid. */
+  boxUids: { first: number; count: number } | undefined;
   /** Memory limit of a long-lived sandbox whose creator gives none; undefined: no limit. */
   defaultMemoryBytes: number | undefined;
   /** Audit retention; undefined: no limit of that kind. */
@@ -68,6 +86,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = {
   driver: 'bwrap',
   poolSize: 2,
   rootBoxUid: 65534,
+  boxUids: undefined,
   defaultMemoryBytes: DEFAULT_SANDBOX_MEMORY_BYTES,
   auditMaxAgeMs: 30 * 24 * 3600 * 1000,
   auditMaxBytes: 256 * 1024 ** 2,
@@ -107,6 +126,7 @@ export function resolveConfig(...layers: Config[]): ResolvedConfig {
     if (layer.driver !== undefined) resolved.driver = layer.driver;
     if (layer.pool?.size !== undefined) resolved.poolSize = layer.pool.size;
     if (layer.rootBoxUid !== undefined) resolved.rootBoxUid = layer.rootBoxUid;
+    if (layer.boxUids !== undefined) resolved.boxUids = { ...layer.boxUids };
     const memory = layer.limits?.memory;
     if (memory !== undefined)
       resolved.defaultMemoryBytes = memory === 'none' ? undefined : unwrap(parseBytes(memory));
@@ -124,6 +144,8 @@ export const CONFIG_KEYS: readonly string[] = [
   'driver',
   'pool.size',
   'rootBoxUid',
+  'boxUids.first',
+  'boxUids.count',
   'limits.memory',
   'audit.maxAge',
   'audit.maxSize',

@@ -12,6 +12,7 @@ import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { detectCgroups } from '../host/cgroups.js';
+import { leaseBoxUid, type UidLease, type UidRange } from '../host/uid-lease.js';
 import { assertLimitsFit } from '../host/driver.js';
 import { Sandbox } from './sandbox.js';
 import { startSandboxEgress } from './sandbox-egress.js';
@@ -36,6 +37,12 @@ export interface SandboxOptions {
   startTimeoutMs?: number;
   /** Host uid the box runs as when IronClaw runs as root (default 65534, nobody). */
   rootBoxUid?: number;
+  /**
+   * As root: a host uid (and gid) of its own for this box, leased from this range for its
+   * lifetime instead of `rootBoxUid`, so that RLIMIT_NPROC, which the kernel counts per uid, is
+   * this box's budget alone. Unprivileged, the box runs as the caller and this is unused.
+   */
+  boxUids?: UidRange;
   /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
   seccomp?: SeccompChoice;
   /** Host paths bound into the box: bwrap only, checked before it starts. */
@@ -129,14 +136,24 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
     limits.memoryBytes = options.defaultMemoryBytes;
   assertLimitsFit(driver, limits, 'agent');
   options.signal?.throwIfAborted();
-  const rootBoxUid = options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID;
-  const egress = wantsEgress
-    ? await startSandboxEgress(
-        id,
-        options.allowNet ?? [],
-        process.getuid?.() === 0 ? rootBoxUid : undefined,
-      )
-    : undefined;
+  const uidLease: UidLease | undefined =
+    options.boxUids !== undefined && process.getuid?.() === 0
+      ? await leaseBoxUid(options.boxUids, options.signal ? { signal: options.signal } : {})
+      : undefined;
+  const rootBoxUid = uidLease?.uid ?? options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID;
+  let egress;
+  try {
+    egress = wantsEgress
+      ? await startSandboxEgress(
+          id,
+          options.allowNet ?? [],
+          process.getuid?.() === 0 ? rootBoxUid : undefined,
+        )
+      : undefined;
+  } catch (error) {
+    await uidLease?.release();
+    throw error;
+  }
   const egressSocket = egress?.socket ?? options.egressSocket;
   const { mounts, env } = withEgress(options, egressSocket);
   let box;
@@ -153,7 +170,7 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
       ...(options.template === undefined ? {} : { template: options.template }),
     });
   } catch (error) {
-    await egress?.close();
+    await Promise.allSettled([egress?.close(), uidLease?.release()]);
     throw error;
   }
   const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, {
@@ -167,8 +184,11 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
     {
       ...box,
       isolation: egress ? withEgressReport(box.isolation, options.allowNet ?? []) : box.isolation,
+      // The uid goes back only once every process of the box is gone.
       destroy: () =>
-        started.destroy().finally(() => Promise.all([forgetRecord(), egress?.close()])),
+        started
+          .destroy()
+          .finally(() => Promise.all([forgetRecord(), egress?.close(), uidLease?.release()])),
     },
     client,
   );

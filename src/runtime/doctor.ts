@@ -4,7 +4,9 @@ import { detectCgroups } from '../host/cgroups.js';
 import { missingPackageFiles, PACKAGE_FIX } from '../host/package-files.js';
 import { DEFAULT_DRIVER, DRIVER_LIST } from '../drivers/index.js';
 import type { Driver } from '../host/driver.js';
+import type { UidRange } from '../host/uid-lease.js';
 import { createSandbox } from './create-sandbox.js';
+import { processBudgetCheck } from './process-budget-check.js';
 import { runOnce } from './run-once.js';
 
 export interface DoctorCheck {
@@ -21,7 +23,9 @@ export interface DoctorCheck {
 }
 
 /** Probes for real: starts boxes, runs commands in them, and says what works and what does not. */
-export async function runDoctor(): Promise<DoctorCheck[]> {
+export async function runDoctor(
+  options: { boxUids?: UidRange | undefined } = {},
+): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   checks.push({
     name: 'node',
@@ -64,6 +68,7 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
           fix: 'run as root, or on cgroup v2 start IronClaw in a delegated scope and set IRONCLAW_CGROUP_PARENT',
         },
   );
+  checks.push(processBudgetCheck(options.boxUids, cgroups));
   return checks;
 }
 
