@@ -8,6 +8,7 @@ import type { RequestContext } from '../protocol/rpc-server.js';
 import type { ExecProcess, ExecStubs } from './exec-stubs.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputCap } from '../core/output-cap.js';
 import { OomWatch } from './oom-watch.js';
+import { type PtyCommand, spawnInPty } from './pty.js';
 
 /** How long to keep reading after the process exits, for output still in the pipes. */
 const DRAIN_AFTER_EXIT_MS = 100;
@@ -45,8 +46,14 @@ async function runCommand(
   const env = { ...process.env, ...params.env };
   const cap = new OutputCap(params.maxOutputBytes ?? DEFAULT_OUTPUT_CAP_BYTES);
   let child: ExecProcess;
+  let pty: PtyCommand | undefined;
+  if (params.tty) {
+    pty = await spawnInPty({ file, args, cwd, env, tty: params.tty });
+    child = pty.child;
+    context.onResize((size) => pty?.resize(size));
+  }
   try {
-    child =
+    child ??=
       (await stubs?.take({ file, args, cwd, env })) ??
       spawn(file, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   } catch (error) {
@@ -56,6 +63,7 @@ async function runCommand(
   let timedOut = false;
 
   const killGroup = (): void => {
+    pty?.kill();
     if (child.pid === undefined) return;
     try {
       process.kill(-child.pid, 'SIGKILL');

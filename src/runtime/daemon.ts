@@ -6,6 +6,7 @@ import { checkId } from '../core/ids.js';
 import type { Limits } from '../core/limits.js';
 import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-server.js';
+import type { WindowSize } from '../protocol/window-size.js';
 import { RpcServer } from '../protocol/rpc-server.js';
 import { AsyncQueue } from './async-queue.js';
 import type { Sandbox } from './sandbox.js';
@@ -246,7 +247,10 @@ async function runExec(
   }
   const relay = (event: string, chunk: Buffer): Promise<void> | undefined =>
     context.emit(event, { data: chunk.toString('base64') }) ? undefined : context.drained();
-  const output = await sandbox.exec(params.argv ?? params.shell ?? '', {
+  const resizes = new AsyncQueue<WindowSize>();
+  context.onResize((size) => resizes.push(size));
+  const output = await sandbox
+    .exec(params.argv ?? params.shell ?? '', {
     signal: context.signal,
     ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
     ...(params.env === undefined ? {} : { env: params.env }),
@@ -257,11 +261,13 @@ async function runExec(
         : { stdin: Buffer.from(params.stdin, 'base64') }),
     ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
     ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
+    ...(params.tty ? { tty: { ...params.tty, resizes } } : {}),
     // Relayed, never held: a client that reads slowly holds the box's output back.
     collect: false,
     onStdout: (chunk) => relay('stdout', chunk),
     onStderr: (chunk) => relay('stderr', chunk),
-  });
+  })
+    .finally(() => resizes.end());
   const { stdout: _stdout, stderr: _stderr, ...result } = output;
   return result;
 }
