@@ -83,7 +83,8 @@ export async function sandboxCommand(args: string[]): Promise<number> {
     },
     {
       name: 'exec',
-      summary: 'run a command in a sandbox; stdin is passed on when it is not a terminal, or with -i',
+      summary:
+        'run a command in a sandbox; stdin is passed on when it is not a terminal, or with -i',
       args: '<id> -- <command> [args...]',
       options: {
         timeout: {

@@ -251,22 +251,22 @@ async function runExec(
   context.onResize((size) => resizes.push(size));
   const output = await sandbox
     .exec(params.argv ?? params.shell ?? '', {
-    signal: context.signal,
-    ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
-    ...(params.env === undefined ? {} : { env: params.env }),
-    ...(stdin
-      ? { stdin }
-      : params.stdin === undefined
-        ? {}
-        : { stdin: Buffer.from(params.stdin, 'base64') }),
-    ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
-    ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
-    ...(params.tty ? { tty: { ...params.tty, resizes } } : {}),
-    // Relayed, never held: a client that reads slowly holds the box's output back.
-    collect: false,
-    onStdout: (chunk) => relay('stdout', chunk),
-    onStderr: (chunk) => relay('stderr', chunk),
-  })
+      signal: context.signal,
+      ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
+      ...(params.env === undefined ? {} : { env: params.env }),
+      ...(stdin
+        ? { stdin }
+        : params.stdin === undefined
+          ? {}
+          : { stdin: Buffer.from(params.stdin, 'base64') }),
+      ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
+      ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
+      ...(params.tty ? { tty: { ...params.tty, resizes } } : {}),
+      // Relayed, never held: a client that reads slowly holds the box's output back.
+      collect: false,
+      onStdout: (chunk) => relay('stdout', chunk),
+      onStderr: (chunk) => relay('stderr', chunk),
+    })
     .finally(() => resizes.end());
   const { stdout: _stdout, stderr: _stderr, ...result } = output;
   return result;
