@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -26,6 +26,8 @@ const skipped = (reason: string | undefined): string =>
   reason === undefined ? '' : ` [skipped: ${reason}]`;
 
 const SOCKET = `ironclaw-pty-${process.pid}`;
+const USER = 'ironclaw-test';
+const isRoot = process.getuid?.() === 0;
 const HOST_PROMPT = 'host$ ';
 const BOX_PROMPT = 'box$ ';
 /** A box's bash with a prompt the test can tell from the host's. */
@@ -98,6 +100,21 @@ async function inBox(target: string, line: string): Promise<string> {
   return waitFor(target, (text) => count(text, BOX_PROMPT) > before);
 }
 
+/**
+ * Asks the box's terminal its size until it is `rows`x`cols`: a resize reaches the box on its
+ * own, after the window changed. Fails with the pane after a deadline.
+ */
+async function untilSize(target: string, rows: number, cols: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let shown = '';
+  while (Date.now() < deadline) {
+    shown = await inBox(target, 'stty size');
+    const sizes = shown.match(/^\d+ \d+\r?$/gm) ?? [];
+    if (sizes.at(-1)?.trim() === `${rows} ${cols}`) return;
+  }
+  expect.fail(`the box's terminal never became ${rows}x${cols}:\n${shown}`);
+}
+
 /** Starts `cli` from the pane's host shell with the terminal's settings saved before and after. */
 async function startSession(target: string, cli: string): Promise<void> {
   await type(
@@ -119,7 +136,23 @@ async function exitRestores(target: string, code: number): Promise<void> {
   );
 }
 
-const cli = (args: string): string => `node ${BIN} ${args}`;
+const cli = (args: string): string => `${process.execPath} ${BIN} ${args}`;
+
+/** The system user test/unprivileged.test.ts runs the suites as, made the same way if missing. */
+async function ensureUser(): Promise<{ uid: number; gid: number }> {
+  const id = (flag: string): Promise<number> =>
+    execFileAsync('id', [flag, USER]).then(({ stdout }) => Number(stdout.trim()));
+  await id('-u').catch(() =>
+    execFileAsync('useradd', [
+      '--system',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      USER,
+    ]),
+  );
+  return { uid: await id('-u'), gid: await id('-g') };
+}
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'ironclaw-pty-'));
@@ -139,6 +172,8 @@ afterAll(async () => {
 
 describe.skipIf(tmuxMissing !== undefined)(
   `a pseudo-terminal in the box, driven through tmux${skipped(tmuxMissing)}`,
+  // A box's start-up on a loaded machine, a gVisor one's most of all, and the waits in the pane.
+  { timeout: 120_000 },
   () => {
     test('exec -it: prompt, size and resize, TERM, Ctrl-C, Ctrl-Z, exit restores the terminal', async () => {
       const target = await openPane(100, 30);
@@ -148,10 +183,7 @@ describe.skipIf(tmuxMissing !== undefined)(
       );
       await tmux('resize-window', '-t', target, '-x', '120', '-y', '40');
       // The resize travels to the box on its own: ask until the box's terminal has it.
-      let sized = '';
-      for (let tries = 0; tries < 100 && !/^40 120$/m.test(sized); tries++)
-        sized = await inBox(target, 'stty size');
-      expect(sized).toMatch(/^40 120$/m);
+      await untilSize(target, 40, 120);
 
       await type(target, 'sleep 1000');
       await tmux('send-keys', '-t', target, 'C-c');
@@ -167,9 +199,7 @@ describe.skipIf(tmuxMissing !== undefined)(
 
       // Back at the original size, so the saved settings can be compared whole.
       await tmux('resize-window', '-t', target, '-x', '100', '-y', '30');
-      let back = '';
-      for (let tries = 0; tries < 100 && !/^30 100$/m.test(back); tries++)
-        back = await inBox(target, 'stty size');
+      await untilSize(target, 30, 100);
       await exitRestores(target, 3);
     });
 
@@ -182,14 +212,9 @@ describe.skipIf(tmuxMissing !== undefined)(
       await startSession(target, cli('sandbox shell pty-one'));
       expect(await inBox(target, 'stty size; echo made > /workspace/mark')).toMatch(/^25 90$/m);
       await tmux('resize-window', '-t', target, '-x', '70', '-y', '20');
-      let sized = '';
-      for (let tries = 0; tries < 100 && !/^20 70$/m.test(sized); tries++)
-        sized = await inBox(target, 'stty size');
-      expect(sized).toMatch(/^20 70$/m);
+      await untilSize(target, 20, 70);
       await tmux('resize-window', '-t', target, '-x', '90', '-y', '25');
-      let back = '';
-      for (let tries = 0; tries < 100 && !/^25 90$/m.test(back); tries++)
-        back = await inBox(target, 'stty size');
+      await untilSize(target, 25, 90);
       await type(target, 'sleep 1000');
       await tmux('send-keys', '-t', target, 'C-c');
       expect(await inBox(target, 'echo "interrupted=$?"')).toMatch(/^interrupted=130$/m);
@@ -235,6 +260,26 @@ describe.skipIf(tmuxMissing !== undefined)(
       );
     });
 
+    test.skipIf(!isRoot)(
+      `exec -it as an unprivileged user (${USER})${isRoot ? '' : ' [skipped: needs root to switch to that user]'}`,
+      async () => {
+        const { uid, gid } = await ensureUser();
+        const home = await mkdtemp(join(tmpdir(), 'ironclaw-pty-user-'));
+        await chown(home, uid, gid);
+        const target = await openPane(100, 30);
+        // The pane's terminal is root's: the user's CLI works through the descriptors it inherits.
+        const asUser = `setpriv --reuid=${uid} --regid=${gid} --init-groups -- env HOME=${home} IRONCLAW_STATE_DIR=${home}/state`;
+        await startSession(target, `${asUser} ${cli(`exec -it -- ${BOX_BASH.join(' ')}`)}`);
+        expect(await inBox(target, 'stty size; id -u')).toMatch(/^30 100$/m);
+        await tmux('send-keys', '-t', target, '-l', 'sleep 1000');
+        await tmux('send-keys', '-t', target, 'Enter');
+        await tmux('send-keys', '-t', target, 'C-c');
+        expect(await inBox(target, 'echo "interrupted=$?"')).toMatch(/^interrupted=130$/m);
+        await exitRestores(target, 0);
+        await rm(home, { recursive: true, force: true });
+      },
+    );
+
     test.skipIf(gvisorMissing !== undefined)(
       `exec -it on gVisor: prompt, size, resize, exit${skipped(gvisorMissing)}`,
       async () => {
@@ -242,14 +287,9 @@ describe.skipIf(tmuxMissing !== undefined)(
         await startSession(target, cli(`exec -it --driver gvisor -- ${BOX_BASH.join(' ')}`));
         expect(await inBox(target, 'stty size; tty')).toMatch(/^30 100$[\s\S]*^\/dev\/pts\/\d+$/m);
         await tmux('resize-window', '-t', target, '-x', '80', '-y', '24');
-        let sized = '';
-        for (let tries = 0; tries < 100 && !/^24 80$/m.test(sized); tries++)
-          sized = await inBox(target, 'stty size');
-        expect(sized).toMatch(/^24 80$/m);
+        await untilSize(target, 24, 80);
         await tmux('resize-window', '-t', target, '-x', '100', '-y', '30');
-        let back = '';
-        for (let tries = 0; tries < 100 && !/^30 100$/m.test(back); tries++)
-          back = await inBox(target, 'stty size');
+        await untilSize(target, 30, 100);
         await exitRestores(target, 6);
       },
     );
