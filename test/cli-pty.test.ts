@@ -303,6 +303,15 @@ describe('-t refused where there is no terminal to lend', () => {
     expect(result.stderr).toMatch(/-t needs a terminal, and stdin is not one/);
   });
 
+  test('-t with --json is a usage error, and -i, -t show in the help', async () => {
+    const result = await runCli(['sandbox', 'exec', '-t', '--json', 'any', '--', 'true']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/-t and --json do not go together/);
+    const help = await runCli(['exec', '--help']);
+    expect(help.stdout).toMatch(/-i, --interactive/);
+    expect(help.stdout).toMatch(/-t, --tty .*drivers bwrap and gvisor/);
+  });
+
   test('a driver whose boxes cannot make a pseudo-terminal is refused before a box is made', async () => {
     const { assertDriverCan } = await import('../src/host/driver.js');
     const { DRIVER_LIST } = await import('../src/drivers/index.js');
