@@ -19,7 +19,7 @@ export class TtySession implements Disposable {
   /** What the exec's `tty` is: the first size and TERM. */
   readonly tty: Tty;
   /** The window's new sizes until close(). */
-  readonly resizes = new AsyncQueue<WindowSize>();
+  readonly resizes = new AsyncQueue<WindowSize>({ latestOnly: true });
   readonly #window: WriteStream | undefined;
   readonly #onResize = (): void => this.resizes.push(this.#size());
   readonly #onSignal = (): void => {

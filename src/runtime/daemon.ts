@@ -247,8 +247,9 @@ async function runExec(
   }
   const relay = (event: string, chunk: Buffer): Promise<void> | undefined =>
     context.emit(event, { data: chunk.toString('base64') }) ? undefined : context.drained();
-  const resizes = new AsyncQueue<WindowSize>();
-  context.onResize((size) => resizes.push(size));
+  // Only a terminal's exec listens: sizes sent to any other are dropped, never queued.
+  const resizes = new AsyncQueue<WindowSize>({ latestOnly: true });
+  if (params.tty) context.onResize((size) => resizes.push(size));
   const output = await sandbox
     .exec(params.argv ?? params.shell ?? '', {
       signal: context.signal,

@@ -421,7 +421,7 @@ export class Sandbox {
     );
     for await (const size of sizes) {
       if (over) return;
-      call.resize(size);
+      if (!call.resize(size)) await this.#client.drained();
     }
   }
 }
