@@ -246,6 +246,22 @@ describe.skipIf(tmuxMissing !== undefined)(
       expect(shown).toContain('not a tty');
     });
 
+    test('the box destroyed under a session: the CLI fails and the terminal is restored', async () => {
+      const env = { IRONCLAW_STATE_DIR: stateDir, IRONCLAW_POOL_SIZE: '0' };
+      expect(await runCli(['sandbox', 'create', '--id', 'pty-three'], { env })).toMatchObject({
+        code: 0,
+      });
+      const target = await openPane();
+      await startSession(target, cli('sandbox shell pty-three'));
+      expect(await runCli(['sandbox', 'rm', 'pty-three'], { env })).toMatchObject({ code: 0 });
+      const shown = await waitFor(target, (text) => /^saved$/m.test(text));
+      expect(shown).toMatch(/ironclaw: [A-Z_]+: .*pty-three/);
+      expect(shown).toContain('status=125');
+      expect(await readFile(join(work, 'after'), 'utf8')).toBe(
+        await readFile(join(work, 'before'), 'utf8'),
+      );
+    });
+
     test('SIGTERM to the CLI restores the terminal and ends the session', async () => {
       const target = await openPane();
       await startSession(
