@@ -47,19 +47,20 @@ async function runCommand(
   const cap = new OutputCap(params.maxOutputBytes ?? DEFAULT_OUTPUT_CAP_BYTES);
   let child: ExecProcess;
   let pty: PtyCommand | undefined;
-  if (params.tty) {
-    pty = await spawnInPty({ file, args, cwd, env, tty: params.tty });
-    child = pty.child;
-    context.onResize((size) => pty?.resize(size));
-  }
   try {
-    child ??=
+    // A terminal comes from `script` (pty.ts), never from a stub, whose stdio is pipes.
+    pty = params.tty ? await spawnInPty({ file, args, cwd, env, tty: params.tty }) : undefined;
+    child =
+      pty?.child ??
       (await stubs?.take({ file, args, cwd, env })) ??
       spawn(file, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   } catch (error) {
+    if (error instanceof IronClawError) throw error; // no terminal in this box
     // spawn throws at once for some failures (ENOTDIR, ENAMETOOLONG, E2BIG, ...).
     return notStarted(error as NodeJS.ErrnoException, file, context, started, cap);
   }
+  const terminal = pty;
+  if (terminal) context.onResize((size) => terminal.resize(size));
   let timedOut = false;
 
   const killGroup = (): void => {
