@@ -5,7 +5,7 @@ import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { OutputEventSchema } from '../protocol/guest-api.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
 import { writeOrWait } from '../runtime/write-or-wait.js';
-import { EXIT_USAGE, reportError, usageError } from './cli-error.js';
+import { reportError, usageError } from './cli-error.js';
 import { execReport, exitStatusOf, reportJsonError, reportOutcome } from './exec-report.js';
 import { openSource, readFileOut, targetPath, writeFileIn } from './sandbox-files.js';
 import { type CommandDef, dispatch } from './command.js';
@@ -161,14 +161,11 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       summary: "an interactive shell in a sandbox, in a pseudo-terminal (the box's bash, else sh)",
       args: '<id>',
       options: {},
-      run: async (options, [id, ...rest]) => {
+      run: guarded(async (options, [id, ...rest]) => {
+        if (!id || rest.length > 0) throw usageError('give one id: ironclaw sandbox shell <id>');
         const exec = commands.find((command) => command.name === 'exec');
-        if (!id || rest.length > 0 || !exec) {
-          process.stderr.write('ironclaw: usage: ironclaw sandbox shell <id>\n');
-          return EXIT_USAGE;
-        }
-        return exec.run({ ...options, tty: true }, [id, ...BOX_SHELL]);
-      },
+        return exec?.run({ ...options, tty: true }, [id, ...BOX_SHELL]);
+      }),
     },
     {
       name: 'write',
