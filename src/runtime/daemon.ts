@@ -6,6 +6,7 @@ import { checkId } from '../core/ids.js';
 import type { Limits } from '../core/limits.js';
 import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-server.js';
+import type { WindowSize } from '../protocol/window-size.js';
 import { RpcServer } from '../protocol/rpc-server.js';
 import type { ApprovalBroker } from '../approval/approval-broker.js';
 import { AsyncQueue } from './async-queue.js';
@@ -258,22 +259,28 @@ async function runExec(
   }
   const relay = (event: string, chunk: Buffer): Promise<void> | undefined =>
     context.emit(event, { data: chunk.toString('base64') }) ? undefined : context.drained();
-  const output = await sandbox.exec(params.argv ?? params.shell ?? '', {
-    signal: context.signal,
-    ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
-    ...(params.env === undefined ? {} : { env: params.env }),
-    ...(stdin
-      ? { stdin }
-      : params.stdin === undefined
-        ? {}
-        : { stdin: Buffer.from(params.stdin, 'base64') }),
-    ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
-    ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
-    // Relayed, never held: a client that reads slowly holds the box's output back.
-    collect: false,
-    onStdout: (chunk) => relay('stdout', chunk),
-    onStderr: (chunk) => relay('stderr', chunk),
-  });
+  // Only a terminal's exec listens: sizes sent to any other are dropped, never queued.
+  const resizes = new AsyncQueue<WindowSize>({ latestOnly: true });
+  if (params.tty) context.onResize((size) => resizes.push(size));
+  const output = await sandbox
+    .exec(params.argv ?? params.shell ?? '', {
+      signal: context.signal,
+      ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
+      ...(params.env === undefined ? {} : { env: params.env }),
+      ...(stdin
+        ? { stdin }
+        : params.stdin === undefined
+          ? {}
+          : { stdin: Buffer.from(params.stdin, 'base64') }),
+      ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
+      ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
+      ...(params.tty ? { tty: { ...params.tty, resizes } } : {}),
+      // Relayed, never held: a client that reads slowly holds the box's output back.
+      collect: false,
+      onStdout: (chunk) => relay('stdout', chunk),
+      onStderr: (chunk) => relay('stderr', chunk),
+    })
+    .finally(() => resizes.end());
   const { stdout: _stdout, stderr: _stderr, ...result } = output;
   return result;
 }

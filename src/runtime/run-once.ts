@@ -23,9 +23,14 @@ export async function runOnce(
   options: RunOnceOptions,
 ): Promise<RunOnceResult> {
   const driver = driverFor(options.driver);
-  // Egress needs the guest agent, which bridges the box's loopback to the proxy: a payload
-  // command has none, so such a run goes through a sandbox and an exec.
-  if (!driver.capabilities.commandPayload || (options.allowNet?.length ?? 0) > 0) {
+  // Egress needs the guest agent, which bridges the box's loopback to the proxy, and so does a
+  // pseudo-terminal, which the agent makes: a payload command has none, so such a run goes
+  // through a sandbox and an exec.
+  if (
+    !driver.capabilities.commandPayload ||
+    (options.allowNet?.length ?? 0) > 0 ||
+    options.tty !== undefined
+  ) {
     const { runInSandbox } = await import('./run-in-sandbox.js');
     // A VM takes seconds to start: the sweep is small beside that.
     const sweep = sweepLeftoversRarely();
