@@ -5,7 +5,7 @@ import { checkId, newId } from '../core/ids.js';
 import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { EGRESS_PORT, EGRESS_SOCKET_IN_BOX, egressEnv } from '../core/egress-env.js';
-import { EmptyResultSchema, PingResultSchema } from '../protocol/guest-api.js';
+import { PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
 import { audit } from '../audit/audit-log.js';
 import { driverFor } from '../drivers/index.js';
@@ -14,7 +14,7 @@ import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { detectCgroups } from '../host/cgroups.js';
 import { assertLimitsFit } from '../host/driver.js';
 import { Sandbox } from './sandbox.js';
-import { startSandboxEgress } from './sandbox-egress.js';
+import { startBoxNetwork, startSandboxEgress } from './sandbox-egress.js';
 import { exitSoon } from './box-end.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
 import { BoxWorkspace, type WorkspaceOptions } from './box-workspace.js';
@@ -154,13 +154,8 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       );
     });
     await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
-    if (egressSocket !== undefined) {
-      const bridge = { port: EGRESS_PORT, socket: EGRESS_SOCKET_IN_BOX };
-      await Promise.race([
-        client.request('net_bridge', bridge, EmptyResultSchema, { signal }),
-        failed,
-      ]);
-    }
+    if (egressSocket !== undefined)
+      await Promise.race([startBoxNetwork(client, box, signal), failed]);
     if (workspace) {
       // Not under the start-up timeout: a large workspace takes as long as it takes.
       const copied = BoxWorkspace.copyIn(sandbox, workspace, options.signal);
