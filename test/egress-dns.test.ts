@@ -60,6 +60,9 @@ const text = async (argv: string[]): Promise<{ code: number | null; out: string;
 
 describe('the in-box DNS stub (bwrap, with egress)', () => {
   test('getent, Python and Node resolve any name to the sentinel; localhost stays loopback', async () => {
+    expect(box.isolation.layers.network.detail).toContain(
+      `names resolve in the box to ${DNS_SENTINEL_IPV4}`,
+    );
     const getent = await text(['getent', 'ahostsv4', 'pypi.org']);
     expect(getent.code).toBe(0);
     expect(getent.out.split(/\s+/)[0]).toBe(DNS_SENTINEL_IPV4);

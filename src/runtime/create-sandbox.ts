@@ -5,6 +5,7 @@ import { checkId, newId } from '../core/ids.js';
 import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { EGRESS_PORT, EGRESS_SOCKET_IN_BOX, egressEnv } from '../core/egress-env.js';
+import { DNS_SENTINEL_IPV4 } from '../protocol/dns-stub.js';
 import { PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
 import { audit } from '../audit/audit-log.js';
@@ -219,7 +220,7 @@ function withEgressReport(report: IsolationReport, allowNet: readonly string[]):
       ...report.layers,
       network: {
         on: true,
-        detail: `no interface but loopback; egress only through IronClaw's proxy on the host (127.0.0.1:${EGRESS_PORT} in the box), which allows ${allowNet.join(', ')} and audits every connection`,
+        detail: `no interface but loopback; egress only through IronClaw's proxy on the host (127.0.0.1:${EGRESS_PORT} in the box), which allows ${allowNet.join(', ')} and audits every connection; names resolve in the box to ${DNS_SENTINEL_IPV4} (its own DNS stub, which forwards nothing)`,
       },
     },
   };
