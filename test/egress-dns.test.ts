@@ -105,6 +105,30 @@ describe('the in-box DNS stub (bwrap, with egress)', () => {
       );
   });
 
+  test('garbage to the stub costs that packet only: it still answers, and the agent still serves', async () => {
+    const hostile = String.raw`
+import os, socket, struct
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for packet in (b"\0", b"\0" * 11, os.urandom(600), struct.pack(">HHHHHH", 1, 0x8100, 1, 0, 0, 0),
+               struct.pack(">HHHHHH", 2, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c" + struct.pack(">HH", 1, 1)):
+    u.sendto(packet, ("127.0.0.1", 53))
+for junk in (struct.pack(">H", 65535) + b"x" * 100, os.urandom(70000)):
+    t = socket.create_connection(("127.0.0.1", 53), timeout=5)
+    try:
+        t.sendall(junk)
+    except OSError:
+        pass
+    t.close()
+print("sent")
+`;
+    await box.writeFile('/tmp/hostile.py', hostile);
+    expect((await text(['python3', '/tmp/hostile.py'])).out).toBe('sent');
+    for (const proto of ['udp', 'tcp'])
+      expect((await text(['python3', '/tmp/query.py', 'after.test', '127.0.0.1', proto])).out).toBe(
+        `rcode 0 answers 1 ${DNS_SENTINEL_IPV4}`,
+      );
+  });
+
   test('nothing leaves: a query to any other resolver finds no route', async () => {
     for (const server of ['8.8.8.8', '10.0.0.53', '192.168.1.1']) {
       const result = await text(['python3', '/tmp/query.py', 'x.test', server, 'udp']);

@@ -13,7 +13,7 @@ import { staticResolver } from '../src/network/resolver.js';
 import { testProxy } from '../src/network/test-support.js';
 import { makeCerts, makeGitRepo, makeNpmTarball, makeWheel } from './support/tool-fixtures.js';
 import { startToolServer, type ToolServer } from './support/tool-server.js';
-import { hasSshd, startSshd, type Sshd } from './support/throwaway-sshd.js';
+import { sshdMissing, startSshd, type Sshd } from './support/throwaway-sshd.js';
 
 const NAMES = ['pypi.test', 'registry.test', 'git.test', 'web.test', 'ws.test'];
 const CA = '/tmp/ca.pem';
@@ -37,7 +37,8 @@ beforeAll(async () => {
   ]);
   server = await startToolServer({ certs, wheel, npm, gitDir });
   port = server.port;
-  if (hasSshd) sshd = await startSshd(join(dir, 'sshd'), AbortSignal.timeout(20_000));
+  if (sshdMissing === undefined)
+    sshd = await startSshd(join(dir, 'sshd'), AbortSignal.timeout(20_000));
   const ports = [port, ...(sshd ? [sshd.port] : [])];
   // Every name maps to loopback, denied.test too: what refuses it is the rules, not the lookup.
   const resolver = staticResolver(
@@ -124,7 +125,7 @@ describe('tools through the egress proxy, unchanged (bwrap)', () => {
     );
     expect(denied.code).not.toBe(0);
     expect(denied.err).toContain("OSError('Tunnel connection failed: 403 Forbidden')");
-  });
+  }, 120_000);
 
   test('npm: installs a tarball from a registry; an unlisted registry is refused', async () => {
     const env = {
@@ -208,8 +209,8 @@ describe('tools through the egress proxy, unchanged (bwrap)', () => {
     );
   });
 
-  test.skipIf(!hasSshd)(
-    `git over SSH through a host:port rule (GIT_SSH_COMMAND's connector)${hasSshd ? '' : ' [skipped: no /usr/sbin/sshd; setup.sh installs openssh-server]'}`,
+  test.skipIf(sshdMissing !== undefined)(
+    `git over SSH through a host:port rule (GIT_SSH_COMMAND's connector)${sshdMissing === undefined ? '' : ` [skipped: ${sshdMissing}]`}`,
     async () => {
       const ssh = sshd!;
       await box.writeFile('/tmp/.ssh/id_ed25519', ssh.clientKey, { mode: 0o600 });
@@ -231,5 +232,6 @@ describe('tools through the egress proxy, unchanged (bwrap)', () => {
         `ironclaw connect: CONNECT denied.test:${ssh.port} refused: HTTP/1.1 403 Forbidden: IronClaw egress proxy: ${refusal('denied.test', ssh.port)}`,
       );
     },
+    60_000,
   );
 });

@@ -20,25 +20,30 @@ import ctypes, fcntl, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 def enter(fd, flag, what):
     if libc.setns(fd, flag) != 0:
-        sys.exit("setns(%s): %s" % (what, os.strerror(ctypes.get_errno())))
-net = os.open("/proc/%s/ns/net" % sys.argv[1], os.O_RDONLY | os.O_CLOEXEC)
-# NS_GET_USERNS: the user namespace that owns the network namespace, which bwrap may have
-# nested the box's own user namespace under.
-owner = fcntl.ioctl(net, 0xB701)
-enter(owner, 0x10000000, "user")
-enter(net, 0x40000000, "net")
-os.close(owner)
-os.close(net)
-path = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
-with open(path) as f:
-    old = f.read().strip()
-with open(path, "w") as f:
-    f.write(sys.argv[2])
-print("lowered", old, flush=True)
-sys.stdin.read()
-with open(path, "w") as f:
-    f.write(old)
-print("restored", flush=True)
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), "setns(%s)" % what)
+def main():
+    net = os.open("/proc/%s/ns/net" % sys.argv[1], os.O_RDONLY | os.O_CLOEXEC)
+    # NS_GET_USERNS: the user namespace that owns the network namespace, which bwrap may have
+    # nested the box's own user namespace under.
+    owner = fcntl.ioctl(net, 0xB701)
+    enter(owner, 0x10000000, "user")
+    enter(net, 0x40000000, "net")
+    os.close(owner)
+    os.close(net)
+    path = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
+    with open(path) as f:
+        old = f.read().strip()
+    with open(path, "w") as f:
+        f.write(sys.argv[2])
+    print("lowered", old, flush=True)
+    sys.stdin.read()
+    with open(path, "w") as f:
+        f.write(old)
+    print("restored", flush=True)
+try:
+    main()
+except OSError as e:
+    sys.exit("%s: %s" % (e.filename or "error", e.strerror))
 `;
 
 /**

@@ -8,12 +8,18 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-export const SSHD = '/usr/sbin/sshd';
+const SSHD = '/usr/sbin/sshd';
 
-export const hasSshd = await access(SSHD).then(
+const hasSshd = await access(SSHD).then(
   () => true,
   () => false,
 );
+/** Why sshd cannot serve git here, or undefined when it can: it runs git through the login shell. */
+export const sshdMissing = !hasSshd
+  ? `no ${SSHD}; setup.sh installs openssh-server`
+  : /(nologin|false)$/.test(userInfo().shell ?? '')
+    ? `${userInfo().username}'s login shell is ${userInfo().shell}, so sshd cannot run git for it`
+    : undefined;
 
 export interface Sshd extends AsyncDisposable {
   port: number;
