@@ -12,10 +12,11 @@ import { audit } from '../audit/audit-log.js';
 import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
+import type { PortFloorWindow } from '../host/port-floor.js';
 import { detectCgroups } from '../host/cgroups.js';
 import { assertLimitsFit } from '../host/driver.js';
 import { Sandbox } from './sandbox.js';
-import { startBoxNetwork, startSandboxEgress } from './sandbox-egress.js';
+import { openDnsPort, startBoxNetwork, startSandboxEgress } from './sandbox-egress.js';
 import { exitSoon } from './box-end.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
 import { BoxWorkspace, type WorkspaceOptions } from './box-workspace.js';
@@ -143,11 +144,17 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     },
     client,
   );
+  let dnsPort: Promise<PortFloorWindow> | undefined;
   try {
     const timeout = AbortSignal.timeout(
       options.startTimeoutMs ?? driver.capabilities.startTimeoutMs,
     );
     const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    if (egressSocket !== undefined) {
+      dnsPort = openDnsPort(box, signal);
+      // Reported by startBoxNetwork, which awaits it; this only keeps it from going unhandled.
+      dnsPort.catch(() => undefined);
+    }
     const failed = box.exited.then(({ code, signal: killed }) => {
       throw new IronClawError(
         'SANDBOX_START_FAILED',
@@ -155,8 +162,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       );
     });
     await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
-    if (egressSocket !== undefined)
-      await Promise.race([startBoxNetwork(client, box, signal), failed]);
+    if (dnsPort) await Promise.race([startBoxNetwork(client, dnsPort, signal), failed]);
     if (workspace) {
       // Not under the start-up timeout: a large workspace takes as long as it takes.
       const copied = BoxWorkspace.copyIn(sandbox, workspace, options.signal);
@@ -173,6 +179,8 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     forgetRecord = await recordSandboxStart(id, box.isolation.driver);
     return sandbox;
   } catch (error) {
+    // A floor still lowered (the start failed before the stub was up) goes back first.
+    await dnsPort?.then((window) => window.close()).catch(() => undefined);
     // A box that died says more than the channel it broke: wait a moment for its exit.
     const exit = await exitSoon(box);
     await sandbox.destroy();

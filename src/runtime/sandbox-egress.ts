@@ -6,6 +6,7 @@ import { parseAllowRules } from '../core/net/allow-rule.js';
 import { EmptyResultSchema } from '../protocol/guest-api.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
 import type { BoxProcess } from '../host/box-process.js';
+import type { PortFloorWindow } from '../host/port-floor.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
 import { auditEgress } from '../network/audit-egress.js';
 import { startEgressProxy } from '../network/egress-proxy.js';
@@ -60,6 +61,22 @@ export async function startSandboxEgress(
 const DNS_PORT = 53;
 
 /**
+ * Opens port 53 of the box's own network namespace to its unprivileged processes (the driver's
+ * lowerPortFloor), begun as soon as the box exists, so that the host's helper starts while the
+ * agent does. The window is closed by startBoxNetwork, or by the caller on a failed start.
+ */
+export function openDnsPort(box: BoxProcess, signal: AbortSignal): Promise<PortFloorWindow> {
+  if (!box.lowerPortFloor)
+    return Promise.reject(
+      new IronClawError(
+        'POLICY_UNENFORCEABLE',
+        `the ${box.isolation.driver} driver cannot open port ${DNS_PORT} in its box for the DNS stub, so it cannot give the box egress`,
+      ),
+    );
+  return box.lowerPortFloor(DNS_PORT, signal);
+}
+
+/**
  * The box's side of egress, once its agent answers: 127.0.0.1:3128 bridged to the proxy's
  * socket, and the DNS stub on 127.0.0.1:53, so that a tool that looks a name up before it uses
  * the proxy gets the sentinel address instead of a failure, and no query leaves the box.
@@ -70,21 +87,17 @@ const DNS_PORT = 53;
  * names the same 127.0.0.1, where nothing listens: a lookup is refused at once.
  *
  * The port floor is lowered only while the agent binds and is put back before any command
- * runs, so the workload never gets a port below 1024 of its own, and no capability at all.
+ * runs, so the workload never gets a port below 1024 of its own, and no capability at all; a
+ * floor that cannot be put back fails the start.
  */
 export async function startBoxNetwork(
   client: RpcClient,
-  box: BoxProcess,
+  dnsPort: Promise<PortFloorWindow>,
   signal: AbortSignal,
 ): Promise<void> {
   const bridge = { port: EGRESS_PORT, socket: EGRESS_SOCKET_IN_BOX };
   await client.request('net_bridge', bridge, EmptyResultSchema, { signal });
-  if (!box.lowerPortFloor)
-    throw new IronClawError(
-      'POLICY_UNENFORCEABLE',
-      `the ${box.isolation.driver} driver cannot open port ${DNS_PORT} in its box for the DNS stub, so it cannot give the box egress`,
-    );
-  const window = await box.lowerPortFloor(DNS_PORT, signal);
+  const window = await dnsPort;
   try {
     await client.request('dns_stub', { port: DNS_PORT }, EmptyResultSchema, { signal });
   } finally {
