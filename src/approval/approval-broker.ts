@@ -139,6 +139,11 @@ export class ApprovalBroker {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Whether anyone watches (the dashboard): a request without a channel of its own can wait. */
+  watched(): boolean {
+    return this.#listeners.size > 0;
+  }
+
   /**
    * Asks for a yes to `action`: an earlier scoped yes or an approvals-file rule answers at once;
    * otherwise the action waits, as a pending approval, for the asker's channel or a watcher,

@@ -36,17 +36,18 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
     const config = await loadConfig(configFlags(flags));
     const log = stderrLogger({ level: flags.verbose ? 'debug' : 'info' });
     keepAuditTrimmed({ maxAgeMs: config.auditMaxAgeMs, maxBytes: config.auditMaxBytes });
+    const cliff = openApprovals();
+    if (cliff.unavailable !== undefined) log.warn(`approvals are off: ${cliff.unavailable}`);
     source = new SandboxSource({
       driver: config.driver,
       poolSize: config.poolSize,
       rootBoxUid: config.rootBoxUid,
       boxUids: config.boxUids,
       defaultMemoryBytes: config.defaultMemoryBytes,
+      approvals: cliff.approvals && { broker: cliff.approvals, agent: 'a sandbox of ironclaw mcp' },
       log,
     });
     source.start();
-    const cliff = openApprovals();
-    if (cliff.unavailable !== undefined) log.warn(`approvals are off: ${cliff.unavailable}`);
     const common = {
       approvals: cliff.approvals,
       source,

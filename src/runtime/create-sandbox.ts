@@ -1,3 +1,4 @@
+import type { ApprovalBroker } from '../approval/approval-broker.js';
 import { IronClawError, unwrap } from '../core/errors.js';
 import { describeExit } from '../core/exit-status.js';
 import { formatBytes } from '../core/units.js';
@@ -65,6 +66,11 @@ export interface SandboxOptions {
    * names them; every connection is audited. Empty or absent: no network at all.
    */
   allowNet?: readonly string[];
+  /**
+   * The approval cliff over this sandbox's egress: a host `allowNet` does not list is put to a
+   * person (through the broker's watchers) instead of refused outright.
+   */
+  approvals?: { broker: ApprovalBroker; agent: string } | undefined;
   /**
    * VM drivers: restore a clone of a template of this configuration (the default; the first
    * sandbox of a configuration boots and saves the template), or boot the VM cold (false).
@@ -150,6 +156,15 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
           id,
           options.allowNet ?? [],
           process.getuid?.() === 0 ? rootBoxUid : undefined,
+          options.approvals && {
+            ...options.approvals,
+            project:
+              options.workspace === undefined
+                ? undefined
+                : typeof options.workspace === 'string'
+                  ? options.workspace
+                  : options.workspace.dir,
+          },
         )
       : undefined;
   } catch (error) {

@@ -56,6 +56,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const creating = new Set<string>();
   const source = new SandboxSource({
     ...options.sandbox,
+    approvals: options.approvals && { broker: options.approvals, agent: 'a sandbox of the daemon' },
     poolSize: options.poolSize,
     log: { warn: options.log, info: options.log },
   });

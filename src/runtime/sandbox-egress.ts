@@ -10,6 +10,7 @@ import type { PortFloorWindow } from '../host/port-floor.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
 import { auditEgress } from '../network/audit-egress.js';
 import { startEgressProxy } from '../network/egress-proxy.js';
+import { approvingDecider, type EgressApprovalContext } from './egress-approval.js';
 
 /** A sandbox's own egress proxy: its socket (bound into the box) and how to stop it. */
 export interface SandboxEgress {
@@ -28,6 +29,7 @@ export async function startSandboxEgress(
   id: string,
   allowNet: readonly string[],
   boxUid: number | undefined,
+  approval?: EgressApprovalContext,
 ): Promise<SandboxEgress> {
   const rules = unwrap(parseAllowRules(allowNet));
   const base = boxUid === undefined ? await userBase() : await rootBase();
@@ -40,6 +42,7 @@ export async function startSandboxEgress(
       socketPath: socket,
       sandbox: id,
       rules,
+      ...(approval ? { decider: approvingDecider(rules, approval) } : {}),
       onConnection: auditEgress,
     });
     if (boxUid !== undefined) await chown(socket, boxUid, boxUid);

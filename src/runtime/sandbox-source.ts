@@ -1,3 +1,4 @@
+import type { ApprovalBroker } from '../approval/approval-broker.js';
 import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { createSandbox } from './create-sandbox.js';
@@ -16,6 +17,8 @@ export interface SandboxSourceOptions {
   boxUids?: { first: number; count: number } | undefined;
   /** Memory limit of a sandbox whose request gives none (see SandboxOptions). */
   defaultMemoryBytes?: number | undefined;
+  /** The approval cliff over its sandboxes' egress (see SandboxOptions.approvals). */
+  approvals?: { broker: ApprovalBroker; agent: string } | undefined;
   /**
    * Told when the warm pool cannot start a sandbox (it tries again, backing off), and what the
    * start-up sweep of dead owners' leftovers removed.
@@ -116,6 +119,7 @@ export class SandboxSource {
       ...(this.#options.boxUids ? { boxUids: this.#options.boxUids } : {}),
       defaultMemoryBytes: this.#options.defaultMemoryBytes,
       ...(allowNet.length === 0 ? {} : { allowNet }),
+      ...(this.#options.approvals ? { approvals: this.#options.approvals } : {}),
       ...id,
       ...signal,
     });
