@@ -46,8 +46,8 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
   list: (params) => listSandboxDir(parseParams(GUEST_METHODS.list.params, params, 'list')),
   stat: (params) => statSandboxPath(parseParams(GUEST_METHODS.stat.params, params, 'stat')),
   remove: (params) => removeSandboxPath(parseParams(GUEST_METHODS.remove.params, params, 'remove')),
-  net_bridge: (params) =>
-    startNetBridge(parseParams(GUEST_METHODS.net_bridge.params, params, 'net_bridge')),
+  net_bridge: (params, context) =>
+    startNetBridge(parseParams(GUEST_METHODS.net_bridge.params, params, 'net_bridge'), context),
 };
 
 const device = process.env.IRONCLAW_AGENT_DEVICE;

@@ -4,6 +4,7 @@ import { IronClawError, toIronClawError } from '../core/errors.js';
 import { ClientMessageSchema } from './envelope.js';
 import { FrameChannel } from './frame-channel.js';
 import { formatIssues } from './format-issues.js';
+import { StreamMux } from './stream-mux.js';
 
 /** What a handler gets besides its params: cancellation, events, input. */
 export interface RequestContext {
@@ -14,6 +15,8 @@ export interface RequestContext {
   drained(): Promise<void>;
   /** Registers the receiver of this request's `input` messages (stdin). */
   onInput(receiver: (data: Buffer | undefined, eof: boolean) => void): void;
+  /** Byte streams over this connection, to the client (a VM's egress connections). */
+  readonly streams: StreamMux;
 }
 
 export type Handler = (params: unknown, context: RequestContext) => Promise<unknown>;
@@ -56,6 +59,7 @@ export class RpcServer {
   readonly #handlers: ReadonlyMap<string, Handler>;
   readonly #running = new Map<number, Running>();
   readonly #onClose: ((error: IronClawError | undefined) => void) | undefined;
+  readonly #streams: StreamMux;
 
   constructor(
     stream: Duplex,
@@ -73,8 +77,13 @@ export class RpcServer {
             error ?? new IronClawError('CHANNEL_CLOSED', 'the connection closed'),
           );
         this.#running.clear();
+        this.#streams?.close();
         this.#onClose?.(error);
       },
+    });
+    this.#streams = new StreamMux({
+      send: (frame) => this.#channel.send(frame),
+      drained: () => this.#channel.drained(),
     });
   }
 
@@ -92,6 +101,9 @@ export class RpcServer {
     }
     const message = parsed.data;
     switch (message.t) {
+      case 'stream':
+        this.#streams.receive(message);
+        return;
       case 'req':
         this.#start(message.id, message.method, message.params);
         return;
@@ -148,6 +160,7 @@ export class RpcServer {
       emit: (event, data) =>
         this.#channel.closed ? true : this.#channel.send({ t: 'evt', id, event, data }),
       drained: () => this.#channel.drained(),
+      streams: this.#streams,
       onInput: (receiver) => {
         running.input = receiver;
         for (const { data, eof } of running.early.splice(0)) receiver(data, eof);

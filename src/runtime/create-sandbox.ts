@@ -12,7 +12,8 @@ import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { detectCgroups } from '../host/cgroups.js';
-import { assertLimitsFit } from '../host/driver.js';
+import { assertLimitsFit, type EgressPath } from '../host/driver.js';
+import { connect } from 'node:net';
 import { Sandbox } from './sandbox.js';
 import { startSandboxEgress } from './sandbox-egress.js';
 import { exitSoon } from './box-end.js';
@@ -44,9 +45,9 @@ export interface SandboxOptions {
   env?: Readonly<Record<string, string>>;
   /**
    * A Unix socket on the host, the egress proxy's: connections to 127.0.0.1:3128 in the box are
-   * bridged to it, and the box's environment points HTTP(S)_PROXY and ALL_PROXY there. The box
-   * still has no route out; the proxy decides what each connection may reach. Needs a driver
-   * with host mounts and extra environment.
+   * bridged to it (through the socket bound in, or as streams over a VM's channel), and the
+   * box's commands get HTTP(S)_PROXY and ALL_PROXY pointing there. The box still has no route
+   * out; the proxy decides what each connection may reach. Needs a driver with egress.
    */
   egressSocket?: string;
   /**
@@ -108,7 +109,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       )
     : undefined;
   const egressSocket = egress?.socket ?? options.egressSocket;
-  const { mounts, env } = withEgress(options, egressSocket);
+  const { mounts, env } = options;
   let box;
   try {
     box = await driver.spawn({
@@ -121,6 +122,9 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       ...(mounts === undefined ? {} : { mounts }),
       ...(env === undefined ? {} : { env }),
       ...(options.template === undefined ? {} : { template: options.template }),
+      ...(egressSocket !== undefined && driver.capabilities.egress === 'socket'
+        ? { egressSocket }
+        : {}),
     });
   } catch (error) {
     await egress?.close();
@@ -155,7 +159,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     });
     await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
     if (egressSocket !== undefined) {
-      const bridge = { port: EGRESS_PORT, socket: EGRESS_SOCKET_IN_BOX };
+      const bridge = netBridge(client, driver.capabilities.egress, egressSocket, options.env);
       await Promise.race([
         client.request('net_bridge', bridge, EmptyResultSchema, { signal }),
         failed,
@@ -198,22 +202,25 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   }
 }
 
-/** The mounts and environment of a box, with the egress proxy's socket and variables if asked. */
-function withEgress(
-  options: SandboxOptions,
-  egressSocket: string | undefined,
-): {
-  mounts: readonly BoxMount[] | undefined;
-  env: Readonly<Record<string, string>> | undefined;
-} {
-  if (egressSocket === undefined) return { mounts: options.mounts, env: options.env };
-  return {
-    mounts: [
-      ...(options.mounts ?? []),
-      { host: egressSocket, guest: EGRESS_SOCKET_IN_BOX, readOnly: false },
-    ],
-    env: { ...egressEnv(), ...options.env },
-  };
+/**
+ * The guest agent's side of egress: its loopback port bridged to the proxy, through the socket
+ * the driver bound in or, for a VM, as streams over the agent's channel that this host joins to
+ * the proxy's socket; and the proxy variables for every command (those the caller set win).
+ */
+function netBridge(
+  client: RpcClient,
+  path: EgressPath | false,
+  socket: string,
+  callerEnv: Readonly<Record<string, string>> | undefined,
+): Record<string, unknown> {
+  const env = Object.fromEntries(
+    Object.entries(egressEnv()).filter(([name]) => callerEnv?.[name] === undefined),
+  );
+  if (path === 'channel') {
+    client.streams.accept(() => connect({ path: socket, allowHalfOpen: true }));
+    return { port: EGRESS_PORT, channel: true, env };
+  }
+  return { port: EGRESS_PORT, socket: EGRESS_SOCKET_IN_BOX, env };
 }
 
 /** The network layer of a box with egress: still no interface but loopback, and what it may reach. */

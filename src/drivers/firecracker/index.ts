@@ -15,6 +15,7 @@ export const firecrackerDriver: Driver = {
     hostMounts: false,
     extraEnv: false,
     templates: false,
+    egress: 'channel',
     // The driver returns once the agent's vsock connection is up (the boot is behind it).
     startTimeoutMs: 15_000,
     ownMemory: true,

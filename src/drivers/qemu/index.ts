@@ -16,6 +16,7 @@ export const qemuDriver: Driver = {
     hostMounts: false,
     extraEnv: false,
     templates: true,
+    egress: 'channel',
     // A VM under emulation boots a kernel and starts node in several seconds, more under load.
     startTimeoutMs: 90_000,
     ownMemory: true,
