@@ -4,6 +4,7 @@
 // carries is bytes, in both directions, half-close included. The same tests run on every driver
 // this machine has: bwrap and gVisor bind the socket in, a QEMU VM (no NIC) carries each
 // connection as a stream over its agent channel.
+import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,11 +29,16 @@ const DRIVERS: { driver: DriverName; missing: string | undefined; timeout: numbe
   { driver: 'qemu', missing: await qemuMissing(), timeout: 240_000 },
 ];
 
-/** Connects to 127.0.0.1:3128, sends its argument, shuts its side down, prints all it reads. */
+/**
+ * Connects to 127.0.0.1:3128, sends its argument (or, for `bulk:N`, N bytes of a pattern), shuts
+ * its side down, prints all it reads (or, for bulk, its length and SHA-256).
+ */
 const CLIENT_PY = String.raw`
-import socket, sys
-s = socket.create_connection(("127.0.0.1", 3128), timeout=10)
-s.sendall(sys.argv[1].encode())
+import hashlib, socket, sys
+bulk = sys.argv[1].startswith("bulk:")
+payload = bytes(range(256)) * (int(sys.argv[1][5:]) // 256) if bulk else sys.argv[1].encode()
+s = socket.create_connection(("127.0.0.1", 3128), timeout=60)
+s.sendall(payload)
 s.shutdown(socket.SHUT_WR)
 data = b""
 while True:
@@ -40,7 +46,7 @@ while True:
     if not chunk:
         break
     data += chunk
-print(data.decode())
+print(f"{len(data)} {hashlib.sha256(data).hexdigest()}" if bulk else data.decode())
 `;
 
 let dir: string;
@@ -58,7 +64,9 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     // Answers only after the client's end: the reply travels back over a half-closed bridge.
-    socket.on('end', () => socket.end(`echo:${Buffer.concat(chunks).toString()}|bye`));
+    socket.on('end', () =>
+      socket.end(Buffer.concat([Buffer.from('echo:'), ...chunks, Buffer.from('|bye')])),
+    );
     socket.on('error', () => undefined);
   });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
@@ -83,17 +91,33 @@ describe.each(DRIVERS)('the egress bridge ($driver)', ({ driver, missing, timeou
       });
       await box.writeFile('/tmp/client.py', CLIENT_PY);
       const before = connections;
-      const result = await box.exec(['python3', '/tmp/client.py', 'hello'], { timeoutMs: 20_000 });
+      const execTimeoutMs = timeout / 4;
+      const result = await box.exec(['python3', '/tmp/client.py', 'hello'], {
+        timeoutMs: execTimeoutMs,
+      });
       expect(result.stderr.toString()).toBe('');
       expect(result.stdout.toString()).toBe('echo:hello|bye\n');
       expect(connections).toBe(before + 1);
       // Several at once, each its own connection to the host socket.
       const many = await box.exec(
         ['sh', '-c', 'for i in 1 2 3 4 5; do python3 /tmp/client.py "n$i" & done; wait'],
-        { timeoutMs: 20_000 },
+        { timeoutMs: execTimeoutMs },
       );
+      expect(many.stderr.toString()).toBe('');
       expect(many.stdout.toString().trim().split('\n').sort()).toEqual(
         ['n1', 'n2', 'n3', 'n4', 'n5'].map((n) => `echo:${n}|bye`),
+      );
+      // A bulk transfer both ways, more than a stream's window many times over, arrives whole.
+      const size = 2 * 1024 * 1024;
+      const payload = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) payload[i] = i % 256;
+      const echoed = Buffer.concat([Buffer.from('echo:'), payload, Buffer.from('|bye')]);
+      const bulk = await box.exec(['python3', '/tmp/client.py', `bulk:${size}`], {
+        timeoutMs: execTimeoutMs,
+      });
+      expect(bulk.stderr.toString()).toBe('');
+      expect(bulk.stdout.toString()).toBe(
+        `${echoed.length} ${createHash('sha256').update(echoed).digest('hex')}\n`,
       );
       // The proxy variables point at the bridge, with nothing exempt.
       const env = (await box.exec(['env'])).stdout.toString().split('\n');
@@ -119,7 +143,9 @@ describe.each(DRIVERS)('the egress bridge ($driver)', ({ driver, missing, timeou
     async () => {
       await using box = await createSandbox({ driver, startTimeoutMs: timeout / 2 });
       await box.writeFile('/tmp/client.py', CLIENT_PY);
-      const result = await box.exec(['python3', '/tmp/client.py', 'hello'], { timeoutMs: 20_000 });
+      const result = await box.exec(['python3', '/tmp/client.py', 'hello'], {
+        timeoutMs: timeout / 4,
+      });
       expect(result.exitCode).not.toBe(0);
       expect(result.stderr.toString()).toContain('ConnectionRefusedError');
     },

@@ -194,7 +194,9 @@ export class StreamMux {
       this.#send({ t: 'stream', s: id, op: 'eof' });
       return;
     }
-    if (this.#streams.get(id) === stream) stream.socket.resume();
+    // Reads resume only while there is credit: what a read brings must be sendable.
+    if (stream.credit === 0) stream.socket.pause();
+    else if (this.#streams.get(id) === stream) stream.socket.resume();
   }
 
   #data(id: number, stream: Stream, data: Buffer): void {
