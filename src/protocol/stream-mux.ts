@@ -27,6 +27,8 @@ interface Stream {
   owed: number;
   /** The peer sent its `eof`. */
   remoteEnded: boolean;
+  /** The socket closed cleanly: `close` goes once what it read is sent. */
+  closing: boolean;
 }
 
 /**
@@ -145,6 +147,7 @@ export class StreamMux {
       ending: false,
       owed: 0,
       remoteEnded: false,
+      closing: false,
     };
     this.#streams.set(id, stream);
     socket.on('data', (chunk: Buffer) => {
@@ -155,18 +158,20 @@ export class StreamMux {
       stream.ending = true;
       this.#flush(id, stream);
     });
-    // Either a failure or the end of both directions: the peer closes its side too.
-    const gone = (): void => {
-      if (this.#streams.get(id) !== stream) return;
-      this.#streams.delete(id);
-      this.#send({ t: 'stream', s: id, op: 'close' });
-    };
     socket.on('error', () => socket.destroy());
-    socket.on('close', gone);
+    // The end of both directions, or a failure: the peer closes its side too, after what this
+    // side read is sent (a socket may close with data still waiting for credit).
+    socket.on('close', (hadError: boolean) => {
+      if (this.#streams.get(id) !== stream) return;
+      if (hadError) stream.pending = [];
+      stream.closing = true;
+      this.#flush(id, stream);
+    });
   }
 
   /** Sends what the credit covers; pauses the socket while anything is left or the channel is full. */
   #flush(id: number, stream: Stream): void {
+    if (this.#streams.get(id) !== stream) return;
     while (stream.pending.length > 0 && stream.credit > 0) {
       const head = stream.pending[0] as Buffer;
       const size = Math.min(head.length, stream.credit, STREAM_CHUNK_BYTES);
@@ -192,11 +197,15 @@ export class StreamMux {
     if (stream.ending) {
       stream.ending = false;
       this.#send({ t: 'stream', s: id, op: 'eof' });
+    }
+    if (stream.closing) {
+      this.#streams.delete(id);
+      this.#send({ t: 'stream', s: id, op: 'close' });
       return;
     }
     // Reads resume only while there is credit: what a read brings must be sendable.
     if (stream.credit === 0) stream.socket.pause();
-    else if (this.#streams.get(id) === stream) stream.socket.resume();
+    else stream.socket.resume();
   }
 
   #data(id: number, stream: Stream, data: Buffer): void {

@@ -65,7 +65,6 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
       cgroupProcs: cgroup?.paths.map((path) => join(path, 'cgroup.procs')) ?? [],
       stdio: io.stdio,
       seccomp: options.seccomp ?? 'sandbox',
-      egressSocket: options.egressSocket,
       ...(payload.kind === 'agent'
         ? {
             args: agentArgs(layout.nodePath, AGENT_PATH),

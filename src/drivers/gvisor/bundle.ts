@@ -2,7 +2,6 @@ import type { StdioOptions } from 'node:child_process';
 import { chmod, copyFile, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Limits } from '../../core/limits.js';
-import { EGRESS_SOCKET_IN_BOX } from '../../core/egress-env.js';
 import { AGENT_PATH, BOX_ETC_FILES } from '../../host/box-env.js';
 import { type GvisorPlatform, type RunscBox, startRunsc } from './runsc.js';
 import { detectHostLayout, type HostLayout } from '../../host/host-layout.js';
@@ -35,11 +34,6 @@ export interface LaunchOptions {
    * as for the platform probe) leaves only gVisor's own kernel between the box and the host.
    */
   seccomp?: SeccompChoice;
-  /**
-   * The host's egress proxy socket: bound into the box, with runsc allowed to connect to host
-   * Unix sockets (the only one the box can name is this one).
-   */
-  egressSocket?: string | undefined;
 }
 
 /**
@@ -63,17 +57,14 @@ export async function launchBox(runtime: BoxRuntimeDir, options: LaunchOptions):
       args: options.args,
       env: options.env,
       seccomp: seccomp?.seccomp,
-      egressSocket: options.egressSocket,
     }),
     layout,
     binds,
     etcDir,
     agentPath,
     workspaceDir: options.workspaceDir,
-    egress: options.egressSocket !== undefined,
   });
   return startRunsc({
-    hostUds: options.egressSocket !== undefined,
     runsc: options.runsc,
     runtime,
     platform: options.platform,
@@ -92,8 +83,6 @@ interface BundleContents {
   agentPath?: string | undefined;
   /** A host directory packed (by the host's tar, as this user) into WORKSPACE_TAR. */
   workspaceDir?: string | undefined;
-  /** Makes the mount point of the egress socket. */
-  egress: boolean;
 }
 
 /**
@@ -105,7 +94,6 @@ async function writeBundle(runtime: BoxRuntimeDir, contents: BundleContents): Pr
   const root = runtime.rootfs;
   const inRoot = (path: string): string => join(root, path);
   const dirs = ['/proc', '/dev', '/tmp', '/workspace', '/etc', '/.ironclaw'];
-  if (contents.egress) dirs.push(dirname(EGRESS_SOCKET_IN_BOX));
   for (const bind of contents.binds)
     dirs.push(bind.kind === 'directory' ? bind.path : dirname(bind.path));
   await Promise.all(dirs.map((dir) => mkdir(inRoot(dir), { recursive: true, mode: 0o755 })));
@@ -123,7 +111,6 @@ async function writeBundle(runtime: BoxRuntimeDir, contents: BundleContents): Pr
     contents.workspaceDir === undefined
       ? undefined
       : packWorkspaceToFile(contents.workspaceDir, inRoot(WORKSPACE_TAR)),
-    contents.egress ? writeFile(inRoot(EGRESS_SOCKET_IN_BOX), '', { mode: 0o444 }) : undefined,
     writeFile(join(runtime.bundle, 'config.json'), ociConfigJson(contents.spec), { mode: 0o600 }),
   ]);
 }

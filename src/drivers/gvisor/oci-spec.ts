@@ -1,6 +1,5 @@
 import type { Limits } from '../../core/limits.js';
 import { WORKSPACE } from '../../core/sandbox-path.js';
-import { EGRESS_SOCKET_IN_BOX } from '../../core/egress-env.js';
 import { BOX_HOSTNAME, BOX_UID } from '../../host/box-env.js';
 import type { HostLayout } from '../../host/host-layout.js';
 import type { OciSeccomp } from './oci-seccomp.js';
@@ -69,8 +68,6 @@ export interface OciSpecOptions {
   env: Readonly<Record<string, string>>;
   /** The syscall filter the sentry applies to every box process; none when undefined. */
   seccomp?: OciSeccomp | undefined;
-  /** The host's egress proxy socket, bound at EGRESS_SOCKET_IN_BOX (runsc --host-uds=open). */
-  egressSocket?: string | undefined;
 }
 
 /*
@@ -116,7 +113,6 @@ export function ociSpec(options: OciSpecOptions): OciSpec {
       })),
       tmpfs('/tmp', limits.tmpBytes, ['mode=1777']),
       tmpfs(WORKSPACE, limits.workspaceBytes, ['mode=0755', `uid=${BOX_UID}`, `gid=${BOX_UID}`]),
-      ...egressMount(options.egressSocket),
     ],
     ...(options.seccomp === undefined ? {} : { annotations: { [OCI_SECCOMP_FLAG]: 'true' } }),
     linux: {
@@ -175,10 +171,4 @@ export function readOnlyBinds(
   // node under /usr is already there; elsewhere (/opt, /usr/local is under /usr) it is bound.
   if (!layout.nodePath.startsWith('/usr/')) binds.push({ path: layout.nodePath, kind: 'file' });
   return binds;
-}
-
-/** The egress proxy's socket, bound read-write (a connect needs write permission on it). */
-function egressMount(socket: string | undefined): OciMount[] {
-  if (socket === undefined) return [];
-  return [{ destination: EGRESS_SOCKET_IN_BOX, type: 'bind', source: socket, options: ['bind'] }];
 }

@@ -20,11 +20,6 @@ export interface RunscOptions {
    * (gofer, sentry, the platform's stub processes) is charged to the box's cgroup from birth.
    */
   cgroupProcs: readonly string[];
-  /**
-   * Lets the box connect to host Unix sockets bound into it (--host-uds=open): the egress
-   * proxy's. It creates none, and names no host path but what the bundle binds.
-   */
-  hostUds?: boolean;
 }
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
@@ -65,7 +60,6 @@ export async function startRunsc(options: RunscOptions): Promise<RunscBox> {
     '--root',
     runtime.runscRoot,
     '--network=none',
-    ...(options.hostUds === true ? ['--host-uds=open'] : []),
     `--platform=${options.platform}`,
     // The box's cgroup is IronClaw's (see gvisor-box.ts); runsc must not make its own.
     '--ignore-cgroups',
