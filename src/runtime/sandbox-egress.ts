@@ -15,7 +15,8 @@ export interface SandboxEgress {
 /**
  * Starts the egress proxy of one sandbox, allowing what `allowNet` lists (parsed first: a bad
  * rule is the caller's error, before anything starts), with every connection audited. Its Unix
- * socket lives in a directory of its own that the box's host uid can reach: as root, under
+ * socket lives in a directory of its own that the box's host uid can reach (a box whose driver
+ * binds it in connects as that uid; a VM's streams are joined to it by this process): as root, under
  * `<state dir>-egress` (root's, 0711), the socket given to that uid; otherwise under the state
  * directory, where the box runs as the caller.
  */
