@@ -159,7 +159,11 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     });
     await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
     if (egressSocket !== undefined) {
-      const bridge = netBridge(client, driver.capabilities.egress, egressSocket, options.env);
+      const bridge = netBridge(client, {
+        path: driver.capabilities.egress,
+        socket: egressSocket,
+        callerEnv: options.env,
+      });
       await Promise.race([
         client.request('net_bridge', bridge, EmptyResultSchema, { signal }),
         failed,
@@ -204,14 +208,20 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
 
 /**
  * The guest agent's side of egress: its loopback port bridged to the proxy, through the socket
- * the driver bound in or, for a VM, as streams over the agent's channel that this host joins to
- * the proxy's socket; and the proxy variables for every command (those the caller set win).
+ * the driver bound in or (gVisor, VMs) as streams over the agent's channel that this host joins
+ * to the proxy's socket; and the proxy variables for every command (those the caller set win).
  */
 function netBridge(
   client: RpcClient,
-  path: EgressPath | false,
-  socket: string,
-  callerEnv: Readonly<Record<string, string>> | undefined,
+  {
+    path,
+    socket,
+    callerEnv,
+  }: {
+    path: EgressPath | false;
+    socket: string;
+    callerEnv: Readonly<Record<string, string>> | undefined;
+  },
 ): Record<string, unknown> {
   const env = Object.fromEntries(
     Object.entries(egressEnv()).filter(([name]) => callerEnv?.[name] === undefined),
