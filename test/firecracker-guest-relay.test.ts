@@ -4,16 +4,18 @@
 // test binds a real AF_VSOCK port, where this machine has vsock.
 import { execFile as execFileCallback } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { serveRelayed } from '../src/guest/vsock-channel.js';
-import { PingResultSchema } from '../src/protocol/guest-api.js';
+import { startNetBridge } from '../src/guest/net-bridge.js';
+import { EmptyResultSchema, GUEST_METHODS, PingResultSchema } from '../src/protocol/guest-api.js';
 import { RpcClient } from '../src/protocol/rpc-client.js';
-import { type Handler, RpcServer } from '../src/protocol/rpc-server.js';
+import { type Handler, parseParams, RpcServer } from '../src/protocol/rpc-server.js';
 
 const execFile = promisify(execFileCallback);
 const PYTHON = '/usr/bin/python3';
@@ -39,6 +41,9 @@ let serving: Promise<void> | undefined;
 
 const handlers: Record<string, Handler> = {
   ping: async () => ({ pid: process.pid, uptimeMs: 1, node: process.version }),
+  // The guest agent's own bridge: its loopback port, as streams over this channel.
+  net_bridge: (params, context) =>
+    startNetBridge(parseParams(GUEST_METHODS.net_bridge.params, params, 'net_bridge'), context),
 };
 
 /** One agent session, as the guest agent's main runs it. */
@@ -108,6 +113,40 @@ describe.skipIf(noPython !== undefined)(
       }
       expect(sessions).toBeGreaterThanOrEqual(3);
       expect(logged).toEqual([]);
+    });
+
+    test('carries egress connections as streams through the relay, a bulk one whole', async () => {
+      const path = join(dir, 'agent.sock');
+      const proxyPath = join(dir, 'proxy.sock');
+      // Stands where the egress proxy will: echoes what it got once the client has finished.
+      const proxy = createServer({ allowHalfOpen: true }, (socket) => {
+        const chunks: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('end', () => socket.end(Buffer.concat(chunks)));
+      });
+      await new Promise<void>((resolve) => proxy.listen(proxyPath, resolve));
+      start({ unixPath: path });
+      const socket = await dial(path);
+      const client = new RpcClient(socket, { name: 'relayed guest' });
+      client.streams.accept(() => connect({ path: proxyPath, allowHalfOpen: true }));
+      // The guest's loopback is this host's here: a free high port on it.
+      const port = 40000 + Math.floor(Math.random() * 20000);
+      await client.request('net_bridge', { port, channel: true }, EmptyResultSchema);
+      const payload = Buffer.alloc(3 * 1024 * 1024);
+      for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) % 251;
+      const app = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      app.end(payload);
+      const chunks: Buffer[] = [];
+      for await (const chunk of app) chunks.push(chunk as Buffer);
+      const echoed = Buffer.concat(chunks);
+      expect(echoed.length).toBe(payload.length);
+      const hash = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+      expect(hash(echoed)).toBe(hash(payload));
+      // The stream is gone once both sides closed.
+      expect(client.streams.size).toBe(0);
+      client.close();
+      socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
     });
 
     test('a session the agent ends (a bad frame) closes the host’s connection', async () => {

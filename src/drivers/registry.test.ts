@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { IronClawError } from '../core/errors.js';
 import { DRIVERS } from '../core/isolation.js';
+import { assertDriverCan, type Driver } from '../host/driver.js';
 import { DEFAULT_DRIVER, DRIVER_LIST, driverFor, driverNamed } from './index.js';
 
 describe('the driver list', () => {
@@ -37,8 +38,23 @@ describe('the driver list', () => {
         expect((caught as IronClawError).code).toBe('POLICY_UNENFORCEABLE');
         expect((caught as IronClawError).message).toContain(`capability ${capability}`);
       }
+      // Every driver has a way to its egress proxy that gives the box no route of its own.
+      expect(['socket', 'channel']).toContain(driver.capabilities.egress);
+      expect(driverFor(driver.name, { egress: true })).toBe(driver);
       // Asking for nothing (an empty env, no mounts, a cold boot) needs no capability.
       expect(driverFor(driver.name, { mounts: [], env: {}, template: false })).toBe(driver);
     }
+  });
+
+  test('a driver without egress refuses it, naming itself and the drivers that have it', () => {
+    const closed: Driver = {
+      ...DEFAULT_DRIVER,
+      name: 'qemu',
+      capabilities: { ...DEFAULT_DRIVER.capabilities, egress: false },
+    };
+    expect(() => assertDriverCan(closed, { egress: true }, DRIVER_LIST)).toThrow(
+      /^the qemu driver cannot enforce network egress .*capability egress.*drivers that can: bwrap, gvisor, qemu, firecracker$/,
+    );
+    expect(() => assertDriverCan(closed, { egress: false }, DRIVER_LIST)).not.toThrow();
   });
 });

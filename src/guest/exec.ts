@@ -9,6 +9,7 @@ import type { ExecProcess, ExecStubs } from './exec-stubs.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputCap } from '../core/output-cap.js';
 import { OomWatch } from './oom-watch.js';
 import { type PtyCommand, spawnInPty } from './pty.js';
+import { bridgeEnv } from './net-bridge.js';
 
 /** How long to keep reading after the process exits, for output still in the pipes. */
 const DRAIN_AFTER_EXIT_MS = 100;
@@ -43,7 +44,7 @@ async function runCommand(
   const cwd = params.cwd ?? WORKSPACE;
   await assertDirectory(cwd);
   const [file = '/bin/sh', ...args] = params.argv ?? ['/bin/sh', '-c', params.shell ?? ''];
-  const env = { ...process.env, ...params.env };
+  const env = { ...process.env, ...bridgeEnv(), ...params.env };
   const cap = new OutputCap(params.maxOutputBytes ?? DEFAULT_OUTPUT_CAP_BYTES);
   let child: ExecProcess;
   let pty: PtyCommand | undefined;

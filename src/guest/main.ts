@@ -53,9 +53,10 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
   list: (params) => listSandboxDir(parseParams(GUEST_METHODS.list.params, params, 'list')),
   stat: (params) => statSandboxPath(parseParams(GUEST_METHODS.stat.params, params, 'stat')),
   remove: (params) => removeSandboxPath(parseParams(GUEST_METHODS.remove.params, params, 'remove')),
-  net_bridge: async (params) => {
+  net_bridge: async (params, context) => {
     const result = await startNetBridge(
       parseParams(GUEST_METHODS.net_bridge.params, params, 'net_bridge'),
+      context,
     );
     // Every command run from now on gets it, unless the sandbox's own env set one.
     const ssh = sshThroughProxy(process.execPath, process.argv[1] ?? '');

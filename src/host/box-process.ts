@@ -52,6 +52,11 @@ export interface SpawnBoxOptions {
   env?: Readonly<Record<string, string>>;
   /** VM drivers: restore a clone of a template (the default) or boot the VM cold. */
   template?: boolean;
+  /**
+   * The host's egress proxy socket, for a driver whose egress path is 'socket': it binds it at
+   * EGRESS_SOCKET_IN_BOX (core/egress-env.ts) and lets the box connect to it, and only to it.
+   */
+  egressSocket?: string | undefined;
 }
 
 export interface BoxProcess {

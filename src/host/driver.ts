@@ -23,6 +23,14 @@ export interface DriverCapabilities {
    * the host's util-linux `script` (src/guest/pty.ts).
    */
   pty: boolean;
+  /**
+   * How a box reaches its egress proxy on the host, if at all. 'socket': the proxy's Unix socket
+   * is bound into the box (SpawnBoxOptions.egressSocket) and the guest agent bridges its
+   * loopback to it. 'channel': the box has no way to the host but the agent's channel, and each
+   * connection to the agent's loopback port becomes a stream over it (protocol/stream-mux.ts)
+   * that the host joins to the proxy. Either way the box gets no route and no interface.
+   */
+  egress: EgressPath | false;
   /** How long the guest agent may take to answer its first ping, unless the caller says. */
   startTimeoutMs: number;
   /**
@@ -33,6 +41,9 @@ export interface DriverCapabilities {
   /** The least memory and pids a box needs to start, by payload (measured: see the driver). */
   floors: Readonly<Record<BoxPayload['kind'], LimitFloor>>;
 }
+
+/** See DriverCapabilities.egress. */
+export type EgressPath = 'socket' | 'channel';
 
 /** Whether this host can start the driver's boxes, and if not, why and what would fix it. */
 export interface DriverProbe {
@@ -62,7 +73,7 @@ export interface Driver {
 export type CapabilityRequest = {
   [K in 'mounts' | 'env' | 'template']?: SpawnBoxOptions[K] | undefined;
 } & {
-  /** Network egress through the host proxy (its socket is bound in, its variables set). */
+  /** Network egress through the host proxy (see DriverCapabilities.egress). */
   egress?: boolean | undefined;
   /** A command in a pseudo-terminal. */
   pty?: boolean | undefined;
@@ -86,8 +97,8 @@ const OPTION_CAPABILITIES: readonly {
   },
   { capability: 'templates', option: 'templates', asked: (request) => request.template === true },
   {
-    capability: 'hostMounts',
-    option: 'network egress (its proxy socket is bound into the box)',
+    capability: 'egress',
+    option: 'network egress (through its proxy on the host)',
     asked: (request) => request.egress === true,
   },
   { capability: 'pty', option: 'a pseudo-terminal (-t)', asked: (request) => request.pty === true },

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { ERROR_CODES } from '../core/errors.js';
 import { WindowSizeSchema } from './window-size.js';
+import { STREAM_CHUNK_BYTES, STREAM_WINDOW_BYTES } from './limits.js';
 
 /**
  * The envelope every frame carries, for the guest channel and the daemon socket alike:
@@ -48,6 +49,20 @@ export const InputSchema = z.object({
   resize: z.optional(WindowSizeSchema),
 });
 
+/**
+ * A frame of a byte stream multiplexed over the channel (protocol/stream-mux.ts), either way:
+ * `open` a stream, `data` (base64, at most STREAM_CHUNK_BYTES), `eof` of the sender's side,
+ * `credit` of `n` bytes passed on, `close` (with a reason when something went wrong).
+ */
+export const StreamFrameSchema = z.object({
+  t: z.literal('stream'),
+  s: z.number().check(z.int(), z.gte(1), z.lte(2 ** 31)),
+  op: z.enum(['open', 'data', 'eof', 'credit', 'close']),
+  data: z.optional(z.string().check(z.maxLength(Math.ceil(STREAM_CHUNK_BYTES / 3) * 4))),
+  n: z.optional(z.number().check(z.int(), z.gte(1), z.lte(STREAM_WINDOW_BYTES))),
+  reason: z.optional(z.string().check(z.maxLength(1024))),
+});
+
 /** The last frame before a side closes a connection whose peer broke the protocol. */
 export const FatalSchema = z.object({ t: z.literal('fatal'), error: WireErrorSchema });
 
@@ -57,7 +72,13 @@ export const ClientMessageSchema = z.discriminatedUnion('t', [
   CancelSchema,
   InputSchema,
   FatalSchema,
+  StreamFrameSchema,
 ]);
 
 /** What a server may send to a client. */
-export const ServerMessageSchema = z.union([ResponseSchema, EventSchema, FatalSchema]);
+export const ServerMessageSchema = z.union([
+  ResponseSchema,
+  EventSchema,
+  FatalSchema,
+  StreamFrameSchema,
+]);

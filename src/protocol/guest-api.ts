@@ -164,13 +164,19 @@ export const RemoveParamsSchema = z.object({
 export const EmptyResultSchema = z.object({});
 
 /**
- * Bridges TCP connections to the box's own loopback at `port` to the Unix socket `socket` in
- * the box (the host's egress proxy, bound in by the driver): the box gets a proxy address and
- * still has no route out.
+ * Bridges TCP connections to the box's own loopback at `port` to the host's egress proxy: to
+ * the Unix socket `socket` in the box (bound in by the driver), or, with `channel`, as byte
+ * streams over this connection (a VM, which has no other way to the host). The box gets a proxy
+ * address and still has no route out. `env` is added to the environment of every command run
+ * from then on (the proxy variables; a command's own env still wins).
  */
 export const NetBridgeParamsSchema = z.object({
   port: z.number().check(z.int(), z.gte(1), z.lte(65535)),
-  socket: Path,
+  socket: z.optional(Path),
+  channel: z.optional(z.literal(true)),
+  env: z.optional(
+    z.record(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/)), z.string()),
+  ),
 });
 
 /**

@@ -5,6 +5,7 @@ import { ServerMessageSchema } from './envelope.js';
 import { FrameChannel } from './frame-channel.js';
 import { formatIssues } from './format-issues.js';
 import type { WindowSize } from './window-size.js';
+import { StreamMux } from './stream-mux.js';
 
 interface Pending {
   resolve: (result: unknown) => void;
@@ -39,6 +40,11 @@ export class RpcClient {
   #nextId = 1;
   #closeError: IronClawError | undefined;
   readonly #closeWaiters: (() => void)[] = [];
+  /**
+   * Byte streams the peer opens over this connection (a VM's egress connections); refused until
+   * the owner says where they go (`streams.accept`).
+   */
+  readonly streams: StreamMux;
 
   constructor(stream: Duplex, options: { name: string; maxFrameBytes?: number }) {
     this.#name = options.name;
@@ -46,6 +52,10 @@ export class RpcClient {
       ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
       onMessage: (message) => this.#receive(message),
       onClose: (error) => this.#closed(error),
+    });
+    this.streams = new StreamMux({
+      send: (frame) => this.#channel.send(frame),
+      drained: () => this.#channel.drained(),
     });
   }
 
@@ -171,6 +181,10 @@ export class RpcClient {
       return;
     }
     const message = parsed.data;
+    if (message.t === 'stream') {
+      this.streams.receive(message);
+      return;
+    }
     if (message.t === 'fatal') {
       this.#channel.close(
         new IronClawError(
@@ -206,6 +220,8 @@ export class RpcClient {
 
   #closed(error: IronClawError | undefined): void {
     this.#closeError = error;
+    // Before anything else: the constructor's own channel may close before streams exist.
+    this.streams?.close();
     const reason = this.#closedError();
     for (const pending of this.#pending.values()) pending.reject(reason);
     this.#pending.clear();

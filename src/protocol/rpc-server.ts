@@ -5,6 +5,7 @@ import { ClientMessageSchema } from './envelope.js';
 import { FrameChannel } from './frame-channel.js';
 import { formatIssues } from './format-issues.js';
 import type { WindowSize } from './window-size.js';
+import { StreamMux } from './stream-mux.js';
 
 /** What a handler gets besides its params: cancellation, events, input. */
 export interface RequestContext {
@@ -17,6 +18,8 @@ export interface RequestContext {
   onInput(receiver: (data: Buffer | undefined, eof: boolean) => void): void;
   /** Registers the receiver of this request's terminal resizes (an exec in a pseudo-terminal). */
   onResize(receiver: (size: WindowSize) => void): void;
+  /** Byte streams over this connection, to the client (a VM's egress connections). */
+  readonly streams: StreamMux;
 }
 
 export type Handler = (params: unknown, context: RequestContext) => Promise<unknown>;
@@ -62,6 +65,7 @@ export class RpcServer {
   readonly #handlers: ReadonlyMap<string, Handler>;
   readonly #running = new Map<number, Running>();
   readonly #onClose: ((error: IronClawError | undefined) => void) | undefined;
+  readonly #streams: StreamMux;
 
   constructor(
     stream: Duplex,
@@ -79,8 +83,13 @@ export class RpcServer {
             error ?? new IronClawError('CHANNEL_CLOSED', 'the connection closed'),
           );
         this.#running.clear();
+        this.#streams?.close();
         this.#onClose?.(error);
       },
+    });
+    this.#streams = new StreamMux({
+      send: (frame) => this.#channel.send(frame),
+      drained: () => this.#channel.drained(),
     });
   }
 
@@ -98,6 +107,9 @@ export class RpcServer {
     }
     const message = parsed.data;
     switch (message.t) {
+      case 'stream':
+        this.#streams.receive(message);
+        return;
       case 'req':
         this.#start(message.id, message.method, message.params);
         return;
@@ -158,6 +170,7 @@ export class RpcServer {
       emit: (event, data) =>
         this.#channel.closed ? true : this.#channel.send({ t: 'evt', id, event, data }),
       drained: () => this.#channel.drained(),
+      streams: this.#streams,
       onInput: (receiver) => {
         running.input = receiver;
         for (const { data, eof } of running.early.splice(0)) receiver(data, eof);

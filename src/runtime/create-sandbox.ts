@@ -16,7 +16,8 @@ import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import type { PortFloorWindow } from '../host/port-floor.js';
 import { detectCgroups } from '../host/cgroups.js';
 import { leaseBoxUid, type UidLease, type UidRange } from '../host/uid-lease.js';
-import { assertLimitsFit } from '../host/driver.js';
+import { assertLimitsFit, type EgressPath } from '../host/driver.js';
+import { connect } from 'node:net';
 import { Sandbox } from './sandbox.js';
 import { openDnsPort, startBoxNetwork, startSandboxEgress } from './sandbox-egress.js';
 import { exitSoon } from './box-end.js';
@@ -54,9 +55,9 @@ export interface SandboxOptions {
   env?: Readonly<Record<string, string>>;
   /**
    * A Unix socket on the host, the egress proxy's: connections to 127.0.0.1:3128 in the box are
-   * bridged to it, and the box's environment points HTTP(S)_PROXY and ALL_PROXY there. The box
-   * still has no route out; the proxy decides what each connection may reach. Needs a driver
-   * with host mounts and extra environment.
+   * bridged to it (through the socket bound in, or as streams over a VM's channel), and the
+   * box's commands get HTTP(S)_PROXY and ALL_PROXY pointing there. The box still has no route
+   * out; the proxy decides what each connection may reach. Needs a driver with egress.
    */
   egressSocket?: string;
   /**
@@ -172,7 +173,7 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
     throw error;
   }
   const egressSocket = egress?.socket ?? options.egressSocket;
-  const { mounts, env } = withEgress(options, egressSocket);
+  const { mounts, env } = options;
   let box;
   try {
     box = await driver.spawn({
@@ -185,6 +186,9 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
       ...(mounts === undefined ? {} : { mounts }),
       ...(env === undefined ? {} : { env }),
       ...(options.template === undefined ? {} : { template: options.template }),
+      ...(egressSocket !== undefined && driver.capabilities.egress === 'socket'
+        ? { egressSocket }
+        : {}),
     });
   } catch (error) {
     await Promise.allSettled([egress?.close(), uidLease?.release()]);
@@ -215,7 +219,7 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
       options.startTimeoutMs ?? driver.capabilities.startTimeoutMs,
     );
     const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-    if (egressSocket !== undefined) {
+    if (egressSocket !== undefined && box.lowerPortFloor) {
       dnsPort = openDnsPort(box, signal);
       // Reported by startBoxNetwork, which awaits it; this only keeps it from going unhandled.
       dnsPort.catch(() => undefined);
@@ -227,7 +231,14 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
       );
     });
     await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
-    if (dnsPort) await Promise.race([startBoxNetwork(client, dnsPort, signal), failed]);
+    if (egressSocket !== undefined) {
+      const bridge = netBridge(client, {
+        path: driver.capabilities.egress,
+        socket: egressSocket,
+        callerEnv: options.env,
+      });
+      await Promise.race([startBoxNetwork(client, bridge, dnsPort, signal), failed]);
+    }
     if (workspace) {
       // Not under the start-up timeout: a large workspace takes as long as it takes.
       const copied = BoxWorkspace.copyIn(sandbox, workspace, options.signal);
@@ -261,22 +272,31 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
   }
 }
 
-/** The mounts and environment of a box, with the egress proxy's socket and variables if asked. */
-function withEgress(
-  options: SandboxOptions,
-  egressSocket: string | undefined,
-): {
-  mounts: readonly BoxMount[] | undefined;
-  env: Readonly<Record<string, string>> | undefined;
-} {
-  if (egressSocket === undefined) return { mounts: options.mounts, env: options.env };
-  return {
-    mounts: [
-      ...(options.mounts ?? []),
-      { host: egressSocket, guest: EGRESS_SOCKET_IN_BOX, readOnly: false },
-    ],
-    env: { ...egressEnv(), ...options.env },
-  };
+/**
+ * The guest agent's side of egress: its loopback port bridged to the proxy, through the socket
+ * the driver bound in or (gVisor, VMs) as streams over the agent's channel that this host joins
+ * to the proxy's socket; and the proxy variables for every command (those the caller set win).
+ */
+function netBridge(
+  client: RpcClient,
+  {
+    path,
+    socket,
+    callerEnv,
+  }: {
+    path: EgressPath | false;
+    socket: string;
+    callerEnv: Readonly<Record<string, string>> | undefined;
+  },
+): Record<string, unknown> {
+  const env = Object.fromEntries(
+    Object.entries(egressEnv()).filter(([name]) => callerEnv?.[name] === undefined),
+  );
+  if (path === 'channel') {
+    client.streams.accept(() => connect({ path: socket, allowHalfOpen: true }));
+    return { port: EGRESS_PORT, channel: true, env };
+  }
+  return { port: EGRESS_PORT, socket: EGRESS_SOCKET_IN_BOX, env };
 }
 
 /** The network layer of a box with egress: still no interface but loopback, and what it may reach. */

@@ -1,7 +1,6 @@
 import { chmod, chown, lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IronClawError, unwrap } from '../core/errors.js';
-import { EGRESS_PORT, EGRESS_SOCKET_IN_BOX } from '../core/egress-env.js';
 import { parseAllowRules } from '../core/net/allow-rule.js';
 import { EmptyResultSchema } from '../protocol/guest-api.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
@@ -21,7 +20,8 @@ export interface SandboxEgress {
 /**
  * Starts the egress proxy of one sandbox, allowing what `allowNet` lists (parsed first: a bad
  * rule is the caller's error, before anything starts), with every connection audited. Its Unix
- * socket lives in a directory of its own that the box's host uid can reach: as root, under
+ * socket lives in a directory of its own that the box's host uid can reach (a box whose driver
+ * binds it in connects as that uid; a VM's streams are joined to it by this process): as root, under
  * `<state dir>-egress` (root's, 0711), the socket given to that uid; otherwise under the state
  * directory, where the box runs as the caller.
  */
@@ -95,11 +95,20 @@ export function openDnsPort(box: BoxProcess, signal: AbortSignal): Promise<PortF
  */
 export async function startBoxNetwork(
   client: RpcClient,
-  dnsPort: Promise<PortFloorWindow>,
+  bridge: Record<string, unknown>,
+  dnsPort: Promise<PortFloorWindow> | undefined,
   signal: AbortSignal,
 ): Promise<void> {
-  const bridge = { port: EGRESS_PORT, socket: EGRESS_SOCKET_IN_BOX };
   await client.request('net_bridge', bridge, EmptyResultSchema, { signal });
+  if (dnsPort === undefined) {
+    // A box whose agent runs as its own root (a VM guest) binds port 53 without a lowered
+    // floor; where it cannot (gVisor), the box goes without the stub: a lookup is refused at
+    // once, and the proxy, given names, still works.
+    await client
+      .request('dns_stub', { port: DNS_PORT }, EmptyResultSchema, { signal })
+      .catch(() => undefined);
+    return;
+  }
   const window = await dnsPort;
   try {
     await client.request('dns_stub', { port: DNS_PORT }, EmptyResultSchema, { signal });

@@ -3,7 +3,8 @@ import { type FileHandle, open } from 'node:fs/promises';
 import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError, unwrap } from '../../core/errors.js';
-import type { BoxProcess, SpawnBoxOptions } from '../../host/box-process.js';
+import type { BoxMount, BoxProcess, SpawnBoxOptions } from '../../host/box-process.js';
+import { EGRESS_SOCKET_IN_BOX } from '../../core/egress-env.js';
 import { resolveLimits } from '../../core/limits.js';
 import { BoundedTail } from '../../host/bounded-tail.js';
 import { captureOutput } from '../../host/capture-output.js';
@@ -24,7 +25,7 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
   const env = unwrap(checkBoxEnv(options.env ?? {}));
   const [, mounts] = await Promise.all([
     assertNoInheritedFds(),
-    checkBoxMounts(options.mounts ?? [], { runAsUid: asRoot ? options.rootBoxUid : undefined }),
+    checkBoxMounts(withEgressMount(options), { runAsUid: asRoot ? options.rootBoxUid : undefined }),
   ]);
   const needsCgroup = [
     options.limits.memoryBytes === undefined ? '' : 'memory',
@@ -258,4 +259,11 @@ function readChildPid(info: Readable): Promise<number> {
         );
     });
   });
+}
+
+/** The box's mounts, with the egress proxy's socket bound in where the agent's bridge finds it. */
+function withEgressMount(options: SpawnBoxOptions): readonly BoxMount[] {
+  const mounts = options.mounts ?? [];
+  if (options.egressSocket === undefined) return mounts;
+  return [...mounts, { host: options.egressSocket, guest: EGRESS_SOCKET_IN_BOX, readOnly: false }];
 }

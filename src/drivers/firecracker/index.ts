@@ -17,6 +17,7 @@ export const firecrackerDriver: Driver = {
     templates: false,
     // The VM guest mounts no devpts, so /dev/ptmx gives no terminal there.
     pty: false,
+    egress: 'channel',
     // The driver returns once the agent's vsock connection is up (the boot is behind it).
     startTimeoutMs: 15_000,
     ownMemory: true,

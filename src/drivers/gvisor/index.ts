@@ -14,6 +14,7 @@ export const gvisorDriver: Driver = {
     extraEnv: false,
     templates: false,
     pty: true,
+    egress: 'channel',
     startTimeoutMs: 30_000,
     ownMemory: false,
     // Measured: the memory limit also holds runsc, its gofer and sentry; `sh -c 'echo hi'`

@@ -18,6 +18,7 @@ export const qemuDriver: Driver = {
     templates: true,
     // The VM guest mounts no devpts, so /dev/ptmx gives no terminal there.
     pty: false,
+    egress: 'channel',
     // A VM under emulation boots a kernel and starts node in several seconds, more under load.
     startTimeoutMs: 90_000,
     ownMemory: true,
