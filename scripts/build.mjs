@@ -70,7 +70,7 @@ await Promise.all([
   }),
   build({
     ...common,
-    entryPoints: { guest: 'src/guest/main.ts' },
+    entryPoints: { guest: 'src/guest/main.ts', 'net-probe': 'src/guest/net-probe.ts' },
     outdir: 'dist',
     outExtension: { '.js': '.mjs' },
   }),

@@ -1,14 +1,17 @@
 import { runDoctor } from '../runtime/doctor.js';
+import { runNetworkDoctor } from '../runtime/doctor-network.js';
 
 /**
  * `ironclaw doctor`: exit 0 when every required check passes (node, bwrap and its boxes), 1
  * otherwise. An optional part that is missing (another driver, cgroups) is shown as `--` with
- * the reason and the fix, and does not fail the command.
+ * the reason and the fix, and does not fail the command. `--network` runs the network
+ * self-test instead: every attack blocked and the allowed host working, or exit 1.
  */
 export async function doctorCommand(flags: {
   json?: string | boolean | undefined;
+  network?: string | boolean | undefined;
 }): Promise<number> {
-  const checks = await runDoctor();
+  const checks = flags.network ? await runNetworkDoctor() : await runDoctor();
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ checks }, null, 2)}\n`);
   } else {
