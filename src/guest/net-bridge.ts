@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { COMMAND_EGRESS_ENV } from '../core/egress-env.js';
 import { IronClawError } from '../core/errors.js';
 import type { NetBridgeParamsSchema } from '../protocol/guest-api.js';
 import type * as z from 'zod/mini';
@@ -43,6 +44,8 @@ export async function startNetBridge(
   // Never a crash of the agent: a failed accept or a reset ends that connection only.
   server.on('error', () => undefined);
   bridges.set(params.port, { server, socket: params.socket });
+  // From now on the box's commands go through the proxy: Node's fetch too (egress-env.ts).
+  Object.assign(process.env, COMMAND_EGRESS_ENV);
   return {};
 }
 
