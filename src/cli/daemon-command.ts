@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod/mini';
+import { keepAuditTrimmed } from '../audit/audit-trail.js';
 import { loadConfig } from '../host/config-file.js';
 import { rotatingLog } from '../host/rotating-log.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
@@ -7,6 +8,7 @@ import { startDaemon } from '../runtime/daemon.js';
 import { reportError } from './cli-error.js';
 import { configFlags } from './config-flags.js';
 import { connectDaemon } from './daemon-client.js';
+import { openApprovals } from './open-approvals.js';
 
 /** `ironclaw daemon [--pool N]` runs the daemon in the foreground; `--stop` stops a running one. */
 export async function daemonCommand(flags: {
@@ -23,15 +25,21 @@ export async function daemonCommand(flags: {
     const config = await loadConfig(configFlags(flags));
     const stateDir = await ensureStateDir(defaultStateDir());
     const log = rotatingLog(join(stateDir, 'daemon.log'));
+    keepAuditTrimmed({ maxAgeMs: config.auditMaxAgeMs, maxBytes: config.auditMaxBytes });
+    const cliff = openApprovals();
+    if (cliff.unavailable !== undefined) log(`approvals are off: ${cliff.unavailable}`);
     const daemon = await startDaemon({
       stateDir,
       poolSize: config.poolSize,
       sandbox: {
         driver: config.driver,
         rootBoxUid: config.rootBoxUid,
+        boxUids: config.boxUids,
         defaultMemoryBytes: config.defaultMemoryBytes,
       },
       log,
+      approvals: cliff.approvals,
+      approvalsUnavailable: cliff.unavailable,
     });
     const stop = (): void => void daemon.close();
     process.once('SIGINT', stop).once('SIGTERM', stop);

@@ -1,3 +1,4 @@
+import { loadConfig } from '../host/config-file.js';
 import { runDoctor } from '../runtime/doctor.js';
 import { runNetworkDoctor } from '../runtime/doctor-network.js';
 
@@ -11,7 +12,11 @@ export async function doctorCommand(flags: {
   json?: string | boolean | undefined;
   network?: string | boolean | undefined;
 }): Promise<number> {
-  const checks = flags.network ? await runNetworkDoctor() : await runDoctor();
+  // A broken configuration is the daemon's and the MCP server's error to report, not doctor's.
+  const config = await loadConfig({}).catch(() => undefined);
+  const checks = flags.network
+    ? await runNetworkDoctor()
+    : await runDoctor({ boxUids: config?.boxUids });
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ checks }, null, 2)}\n`);
   } else {

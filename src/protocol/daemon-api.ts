@@ -11,6 +11,12 @@ import {
   WriteFileResultSchema,
 } from './guest-api.js';
 import {
+  ApplyRequestParamsSchema,
+  ApplyTicketSchema,
+  ApprovalAnswerParamsSchema,
+  ApprovalAnswerResultSchema,
+} from './approval-api.js';
+import {
   ApplyReportSchema,
   WorkspaceApplyParamsSchema,
   WorkspaceDiffSchema,
@@ -69,5 +75,9 @@ export const DAEMON_METHODS = {
   sandboxes: { params: z.object({}), result: SandboxesResultSchema },
   shutdown: { params: z.object({}), result: z.object({}) },
   workspace_diff: { params: z.object(SandboxRef), result: WorkspaceDiffSchema },
+  /** Asks for approval of exactly the diff shown; the answer comes by approval_answer or the dashboard. */
+  apply_request: { params: ApplyRequestParamsSchema, result: ApplyTicketSchema },
+  approval_answer: { params: ApprovalAnswerParamsSchema, result: ApprovalAnswerResultSchema },
+  /** Waits for the approval's answer, then writes the diff (after a yes, once). */
   workspace_apply: { params: WorkspaceApplyParamsSchema, result: ApplyReportSchema },
 } as const;

@@ -6,23 +6,34 @@ import { checkId } from '../core/ids.js';
 import type { Limits } from '../core/limits.js';
 import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-server.js';
+import type { WindowSize } from '../protocol/window-size.js';
 import { RpcServer } from '../protocol/rpc-server.js';
+import type { ApprovalBroker } from '../approval/approval-broker.js';
 import { AsyncQueue } from './async-queue.js';
 import type { Sandbox } from './sandbox.js';
-import { BoxWorkspace, type PreparedWorkspace } from './box-workspace.js';
+import { BoxWorkspace, copyWorkspaceIn } from './box-workspace.js';
 import { SandboxSource, type SandboxSourceOptions } from './sandbox-source.js';
+import { WorkspaceApprovals } from './workspace-approvals.js';
 
 export interface DaemonOptions {
   stateDir: string;
   /** Ready sandboxes kept warm for `create` without limits of its own. */
   poolSize: number;
   /** How every sandbox of this daemon is made (driver, host uid when root). */
-  sandbox: Pick<SandboxSourceOptions, 'driver' | 'rootBoxUid' | 'defaultMemoryBytes'>;
+  sandbox: Pick<SandboxSourceOptions, 'driver' | 'rootBoxUid' | 'boxUids' | 'defaultMemoryBytes'>;
   log: (line: string) => void;
+  /**
+   * The approval cliff of this daemon's sandboxes (workspace apply). Without one (the audit
+   * store could not be opened: `approvalsUnavailable` says why) nothing is approved.
+   */
+  approvals: ApprovalBroker | undefined;
+  approvalsUnavailable?: string | undefined;
 }
 
 export interface Daemon {
   readonly socketPath: string;
+  /** Pending approvals and their answers, for the dashboard. */
+  readonly approvals: ApprovalBroker | undefined;
   /** Resolves when the daemon has stopped (shutdown request, or close()). */
   readonly stopped: Promise<void>;
   close(): Promise<void>;
@@ -49,6 +60,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log: { warn: options.log, info: options.log },
   });
   const connections = new Set<Socket>();
+  const broker = (): ApprovalBroker => {
+    if (!options.approvals)
+      throw new IronClawError(
+        'AUDIT_UNAVAILABLE',
+        `nothing can be approved: ${options.approvalsUnavailable ?? 'this daemon has no approval broker'}; nothing was written`,
+      );
+    return options.approvals;
+  };
+  const workspaceApprovals = options.approvals && new WorkspaceApprovals(options.approvals);
+  const needApprovals = (): WorkspaceApprovals =>
+    workspaceApprovals ?? new WorkspaceApprovals(broker());
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
 
   const find = (id: string): Sandbox => {
@@ -81,7 +103,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           allowNet: params.allowNet,
           signal: context.signal,
         });
-        if (workspace) await copyIn(got.sandbox, workspace, context.signal);
+        if (workspace) await copyWorkspaceIn(got.sandbox, workspace, context.signal);
         return got;
       })().finally(() => {
         if (wanted !== undefined) creating.delete(wanted);
@@ -155,12 +177,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const params = parseParams(DAEMON_METHODS.workspace_diff.params, raw, 'workspace_diff');
       return find(params.id).workspaceDiff({ signal: context.signal });
     },
+    apply_request: async (raw, context) => {
+      const params = parseParams(DAEMON_METHODS.apply_request.params, raw, 'apply_request');
+      return needApprovals().ask(find(params.id), params, context.signal);
+    },
+    approval_answer: async (raw) => {
+      const params = parseParams(DAEMON_METHODS.approval_answer.params, raw, 'approval_answer');
+      return broker().answer({ ...params, id: params.approval });
+    },
     workspace_apply: async (raw, context) => {
       const params = parseParams(DAEMON_METHODS.workspace_apply.params, raw, 'workspace_apply');
-      const report = await find(params.id).workspaceApply(
-        { digest: params.digest },
-        { confirmed: params.confirmed, signal: context.signal },
-      );
+      const report = await needApprovals().apply(find(params.id), params, context.signal);
       options.log(`applied ${report.applied.length} change(s) of sandbox ${params.id}`);
       return report;
     },
@@ -205,7 +232,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     })();
     return closing;
   };
-  return { socketPath, stopped, close };
+  return { socketPath, stopped, close, approvals: options.approvals };
 }
 
 /** A path as the client spelled it: text, or the bytes of a name that is not UTF-8. */
@@ -214,20 +241,6 @@ function bytesOf(params: {
   pathEncoding?: 'utf8' | 'base64' | undefined;
 }): string | Buffer {
   return params.pathEncoding === 'base64' ? Buffer.from(params.path, 'base64') : params.path;
-}
-
-/** Copies the workspace in; a sandbox whose copy-in failed is destroyed, never handed out. */
-async function copyIn(
-  sandbox: Sandbox,
-  workspace: PreparedWorkspace,
-  signal: AbortSignal,
-): Promise<void> {
-  try {
-    sandbox.attachWorkspace(await BoxWorkspace.copyIn(sandbox, workspace, signal));
-  } catch (error) {
-    await sandbox.destroy();
-    throw error;
-  }
 }
 
 async function runExec(
@@ -246,22 +259,28 @@ async function runExec(
   }
   const relay = (event: string, chunk: Buffer): Promise<void> | undefined =>
     context.emit(event, { data: chunk.toString('base64') }) ? undefined : context.drained();
-  const output = await sandbox.exec(params.argv ?? params.shell ?? '', {
-    signal: context.signal,
-    ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
-    ...(params.env === undefined ? {} : { env: params.env }),
-    ...(stdin
-      ? { stdin }
-      : params.stdin === undefined
-        ? {}
-        : { stdin: Buffer.from(params.stdin, 'base64') }),
-    ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
-    ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
-    // Relayed, never held: a client that reads slowly holds the box's output back.
-    collect: false,
-    onStdout: (chunk) => relay('stdout', chunk),
-    onStderr: (chunk) => relay('stderr', chunk),
-  });
+  // Only a terminal's exec listens: sizes sent to any other are dropped, never queued.
+  const resizes = new AsyncQueue<WindowSize>({ latestOnly: true });
+  if (params.tty) context.onResize((size) => resizes.push(size));
+  const output = await sandbox
+    .exec(params.argv ?? params.shell ?? '', {
+      signal: context.signal,
+      ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
+      ...(params.env === undefined ? {} : { env: params.env }),
+      ...(stdin
+        ? { stdin }
+        : params.stdin === undefined
+          ? {}
+          : { stdin: Buffer.from(params.stdin, 'base64') }),
+      ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
+      ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
+      ...(params.tty ? { tty: { ...params.tty, resizes } } : {}),
+      // Relayed, never held: a client that reads slowly holds the box's output back.
+      collect: false,
+      onStdout: (chunk) => relay('stdout', chunk),
+      onStderr: (chunk) => relay('stderr', chunk),
+    })
+    .finally(() => resizes.end());
   const { stdout: _stdout, stderr: _stderr, ...result } = output;
   return result;
 }
