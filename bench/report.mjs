@@ -13,12 +13,20 @@ const QEMU_RATIO_LIMIT = 1.15;
 /** How much slower than a raw `runsc do true` a gVisor create -> first result may be. */
 const GVISOR_RATIO_LIMIT = 1.2;
 
+/** What the egress proxy may add to a loopback request (issue 14). */
+const EGRESS_ADDED_MS = 1;
+/** The least share of direct loopback throughput a download through the proxy must reach. */
+const EGRESS_BULK_SHARE = 0.8;
+/** How much slower a box with --allow-net (its proxy, the bridge) may start than one without. */
+const EGRESS_START_RATIO = 1.2;
+
 /**
  * @typedef {{ id: string, name: string, informational: boolean, samples: number[],
  *   stats: import('./stats.mjs').Stats, parts?: Record<string, { samples: number[], stats: import('./stats.mjs').Stats }>,
  *   command?: string[], failures?: string[], unit?: string }} Row (unit: not milliseconds)
  * @typedef {{ row: string, description: string, limitMs: number, actualMs: number, ratio?: number, pass: boolean,
- *   floorMs?: number }} Target (floorMs: p50 of the cheapest process start inside the same box)
+ *   floorMs?: number, atLeast?: boolean }} Target (floorMs: p50 of the cheapest process start inside the same
+ *   box; atLeast: the limit is a floor, in the row's unit, as for a throughput)
  */
 
 /** @param {Row[]} rows @returns {Target[]} */
@@ -87,6 +95,47 @@ export function evaluateTargets(rows) {
     },
     ...gvisor,
     ...qemu,
+    ...egressTargets(rows),
+  ];
+}
+
+/**
+ * The egress targets (issue 14), when the egress rows ran: each a ratio to a baseline measured
+ * in the same run.
+ * @param {Row[]} rows @returns {Target[]}
+ */
+export function egressTargets(rows) {
+  const p50 = (/** @type {string} */ id) => {
+    const row = rows.find((candidate) => candidate.id === id);
+    if (!row) throw new Error(`no row ${id} to evaluate a target on`);
+    return row.stats.p50;
+  };
+  if (!rows.some((row) => row.id === 'egress-proxy')) return [];
+  return [
+    {
+      row: 'egress-proxy',
+      description: `request through the egress proxy p50 <= direct p50 + ${EGRESS_ADDED_MS} ms`,
+      limitMs: p50('egress-direct') + EGRESS_ADDED_MS,
+      actualMs: p50('egress-proxy'),
+      pass: p50('egress-proxy') <= p50('egress-direct') + EGRESS_ADDED_MS,
+    },
+    {
+      row: 'egress-bulk-proxy',
+      description: `download through the egress proxy p50 >= ${EGRESS_BULK_SHARE} x direct p50`,
+      limitMs: EGRESS_BULK_SHARE * p50('egress-bulk-direct'),
+      actualMs: p50('egress-bulk-proxy'),
+      ratio: p50('egress-bulk-proxy') / p50('egress-bulk-direct'),
+      pass: p50('egress-bulk-proxy') >= EGRESS_BULK_SHARE * p50('egress-bulk-direct'),
+      atLeast: true,
+    },
+    {
+      row: 'box-start-net',
+      description: `box start with --allow-net p50 <= ${EGRESS_START_RATIO} x without`,
+      limitMs: EGRESS_START_RATIO * p50('box-start'),
+      actualMs: p50('box-start-net'),
+      ratio: p50('box-start-net') / p50('box-start'),
+      pass: p50('box-start-net') <= EGRESS_START_RATIO * p50('box-start'),
+    },
   ];
 }
 
@@ -102,7 +151,7 @@ export function formatTable(rows, targets) {
       unit(row.stats.p50),
       unit(row.stats.p95),
       unit(row.stats.min),
-      target ? `<= ${ms(target.limitMs)}` : '-',
+      target ? `${target.atLeast ? '>=' : '<='} ${ms(target.limitMs)}` : '-',
       target ? (target.pass ? 'pass' : 'MISS') : row.informational ? 'info' : 'baseline',
     ];
   });

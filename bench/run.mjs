@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { URL, pathToFileURL } from 'node:url';
 import { measureColdApi, measureLiveExec, measureWarmPool } from './api-rows.mjs';
+import { formatSrtComparison, measureEgress } from './egress-rows.mjs';
 import { gvisorUnavailable, measureGvisor } from './gvisor-rows.mjs';
 import { measureQemu, qemuUnavailable } from './qemu-rows.mjs';
 import { hostFacts, sourceFacts } from './host-facts.mjs';
@@ -122,6 +123,7 @@ async function measureAll(counts, root) {
     progress('qemu rows');
     rows.push(...(await measureQemu(library, counts, progress)));
   }
+  rows.push(...(await measureEgress(library, root, counts, progress)));
   return rows;
 }
 
@@ -154,6 +156,10 @@ async function main() {
   process.stdout.write(`\n${formatTable(rows, targets)}\n\n`);
   const cold = targets.find((target) => target.row === 'cli');
   if (cold) process.stdout.write(`${formatColdRatio(rows, cold)}\n`);
+  const srt = formatSrtComparison(rows);
+  process.stdout.write(
+    `${srt ?? "egress vs srt: not measured (srt's proxy could not be had; see above)"}\n`,
+  );
   for (const row of rows) {
     if (row.failures?.length) {
       process.stdout.write(

@@ -13,6 +13,7 @@ const PARTS = ['package.json', 'bin', 'dist', 'box'];
 const REQUIRED = [
   'dist/index.js',
   'dist/guest.mjs',
+  'dist/egress-bench.mjs',
   'dist/cli/main.cjs',
   'bin/ironclaw.cjs',
   'box/etc/passwd',

@@ -70,7 +70,12 @@ await Promise.all([
   }),
   build({
     ...common,
-    entryPoints: { guest: 'src/guest/main.ts' },
+    entryPoints: {
+      guest: 'src/guest/main.ts',
+      'net-probe': 'src/guest/net-probe.ts',
+      // For bench/egress-rows.mjs, which measures the proxy from the package's snapshot.
+      'egress-bench': 'src/network/egress-bench.ts',
+    },
     outdir: 'dist',
     outExtension: { '.js': '.mjs' },
   }),

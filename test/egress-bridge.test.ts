@@ -127,6 +127,12 @@ describe.each(DRIVERS)('the egress bridge ($driver)', ({ driver, missing, timeou
       expect(env).toContain('https_proxy=http://127.0.0.1:3128');
       expect(env).toContain('ALL_PROXY=socks5h://127.0.0.1:3128');
       expect(env).toContain('NO_PROXY=');
+      // Node's fetch follows them in commands; the agent itself runs without it (it would pay
+      // for Node's proxy agent at start-up, on every box start: core/egress-env.ts).
+      expect(env).toContain('NODE_USE_ENV_PROXY=1');
+      const { pid } = await box.ping();
+      const agentEnv = (await box.exec(['cat', `/proc/${pid}/environ`])).stdout.toString();
+      expect(agentEnv).not.toContain('NODE_USE_ENV_PROXY');
       // The bridge adds no interface: loopback is still the only one.
       const dev = (await box.exec(['cat', '/proc/net/dev'])).stdout.toString();
       expect(

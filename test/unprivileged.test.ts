@@ -68,7 +68,7 @@ async function ensureUser(): Promise<{ uid: number; gid: number }> {
 }
 
 test.skipIf(!isRoot)(
-  `the bwrap and gvisor suites, the DNS stub, the seccomp kernel, audit and QEMU template tests pass as an unprivileged user (${USER})${isRoot ? '' : ' [skipped: needs root to create and switch to that user]'}`,
+  `the bwrap and gvisor suites, the DNS stub, the seccomp kernel, audit, doctor --network and QEMU template tests pass as an unprivileged user (${USER})${isRoot ? '' : ' [skipped: needs root to create and switch to that user]'}`,
   async () => {
     const { uid, gid } = await ensureUser();
     const home = await mkdtemp(join(tmpdir(), 'ironclaw-unprivileged-'));
@@ -132,6 +132,7 @@ test.skipIf(!isRoot)(
           'test/sandbox-gvisor.test.ts',
           'test/seccomp-kernel.test.ts',
           'test/seccomp-audit.test.ts',
+          'test/doctor-network.test.ts',
           'test/qemu-template.test.ts',
         ],
         { env, timeoutMs: 420_000 },

@@ -1,17 +1,22 @@
 import { loadConfig } from '../host/config-file.js';
 import { runDoctor } from '../runtime/doctor.js';
+import { runNetworkDoctor } from '../runtime/doctor-network.js';
 
 /**
  * `ironclaw doctor`: exit 0 when every required check passes (node, bwrap and its boxes), 1
  * otherwise. An optional part that is missing (another driver, cgroups) is shown as `--` with
- * the reason and the fix, and does not fail the command.
+ * the reason and the fix, and does not fail the command. `--network` runs the network
+ * self-test instead: every attack blocked and the allowed host working, or exit 1.
  */
 export async function doctorCommand(flags: {
   json?: string | boolean | undefined;
+  network?: string | boolean | undefined;
 }): Promise<number> {
   // A broken configuration is the daemon's and the MCP server's error to report, not doctor's.
   const config = await loadConfig({}).catch(() => undefined);
-  const checks = await runDoctor({ boxUids: config?.boxUids });
+  const checks = flags.network
+    ? await runNetworkDoctor()
+    : await runDoctor({ boxUids: config?.boxUids });
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ checks }, null, 2)}\n`);
   } else {

@@ -212,7 +212,14 @@ const commands: CommandDef[] = [
     name: 'doctor',
     summary: 'start a box with every driver and report which work, and how to fix the rest',
     args: '',
-    options: { json: { type: 'boolean', description: 'print the report as JSON' } },
+    options: {
+      json: { type: 'boolean', description: 'print the report as JSON' },
+      network: {
+        type: 'boolean',
+        description:
+          'instead, boot a box with an allow-list and try each egress attack from inside it',
+      },
+    },
     run: async (options) => (await more()).doctorCommand(options),
   },
   {

@@ -37,6 +37,16 @@ export async function guestBundlePath(): Promise<string> {
   return path;
 }
 
+/** Path of the bundled network probe (`ironclaw doctor --network` runs it in a box). */
+export async function netProbeBundlePath(): Promise<string> {
+  const root = await packageRoot();
+  const path = join(root, 'dist', 'net-probe.mjs');
+  await lstat(path).catch(() => {
+    throw incomplete(root, ['dist/net-probe.mjs']);
+  });
+  return path;
+}
+
 /** The directory of the box's own /etc files, checked once to hold every one of them. */
 export function boxEtcDir(): Promise<string> {
   etcChecked ??= packageRoot().then(async (root) => {
