@@ -3,6 +3,8 @@ import { z } from 'zod/mini';
 import { loadConfig } from '../host/config-file.js';
 import { rotatingLog } from '../host/rotating-log.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
+import { auditStorePath } from '../audit/audit-store.js';
+import { startDashboard } from '../dashboard/start-dashboard.js';
 import { startDaemon } from '../runtime/daemon.js';
 import { reportError } from './cli-error.js';
 import { configFlags } from './config-flags.js';
@@ -32,6 +34,15 @@ export async function daemonCommand(flags: {
         defaultMemoryBytes: config.defaultMemoryBytes,
       },
       log,
+      dashboard: async (view) => {
+        const dashboard = await startDashboard({
+          title: 'IronClaw daemon',
+          sandboxes: () => view.sandboxes(),
+          auditPath: auditStorePath(),
+        });
+        log(`dashboard at ${dashboard.url.replace(/#.*/, '')}`);
+        return dashboard;
+      },
     });
     const stop = (): void => void daemon.close();
     process.once('SIGINT', stop).once('SIGTERM', stop);

@@ -196,6 +196,14 @@ const commands: CommandDef[] = [
     run: async (options, positionals) => (await more()).auditCommand(positionals, options),
   },
   {
+    name: 'dashboard',
+    summary:
+      'print the address of a page (127.0.0.1) with the sandboxes, the live audit and approvals',
+    args: '',
+    options: { json: { type: 'boolean', description: 'print {"url": …} as JSON' } },
+    run: async (options) => (await more()).dashboardCommand(options),
+  },
+  {
     name: 'doctor',
     summary: 'start a box with every driver and report which work, and how to fix the rest',
     args: '',

@@ -1,0 +1,89 @@
+import { type AuditRecord, AuditStore } from '../audit/audit-store.js';
+
+/** How often the store is read for records other processes wrote, while anyone watches. */
+const POLL_MS = 400;
+/** Most records one read hands on; the next read picks up the rest. */
+const BATCH = 500;
+
+export type FeedListener = (records: AuditRecord[]) => void;
+
+/**
+ * The audit store as a live feed. Records come from every IronClaw process (the CLI, the
+ * daemon, MCP servers, wrapped servers) into one SQLite file, so the feed reads the file for
+ * what is new rather than listening in this process; it does so only while a page watches.
+ */
+export class AuditFeed {
+  readonly #path: string;
+  #store: Promise<AuditStore> | undefined;
+  /** Each listener with the seq of the last record it has. */
+  readonly #listeners = new Map<FeedListener, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #reading = false;
+  #closed = false;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  /** The newest records, oldest first, with those cut short by a crash marked incomplete. */
+  async backlog(limit: number): Promise<(AuditRecord & { incomplete?: true })[]> {
+    const store = await this.#open();
+    const records = store.tail(limit);
+    const incomplete = new Set((await store.incomplete()).map((record) => record.seq));
+    return records.map((record) =>
+      incomplete.has(record.seq) ? { ...record, incomplete: true } : record,
+    );
+  }
+
+  /**
+   * Calls `listener` with each batch of records after seq `after` (the last one it has) until
+   * the returned function is called.
+   */
+  subscribe(after: number, listener: FeedListener): () => void {
+    this.#listeners.set(listener, after);
+    this.#timer ??= setInterval(() => void this.#poll(), POLL_MS);
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0 && this.#timer) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+      }
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#listeners.clear();
+    clearInterval(this.#timer);
+    const store = await this.#store?.catch(() => undefined);
+    store?.close();
+  }
+
+  #open(): Promise<AuditStore> {
+    if (this.#closed) return Promise.reject(new Error('the audit feed is closed'));
+    this.#store ??= AuditStore.open(this.#path);
+    // A store that could not be opened (a locked or unreadable file) is tried again next time.
+    this.#store.catch(() => (this.#store = undefined));
+    return this.#store;
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#reading || this.#closed) return;
+    this.#reading = true;
+    try {
+      const store = await this.#open();
+      const from = Math.min(...this.#listeners.values());
+      const records = store.query({ afterSeq: from, limit: BATCH });
+      for (const [listener, after] of this.#listeners) {
+        const fresh = records.filter((record) => record.seq > after);
+        if (fresh.length === 0) continue;
+        this.#listeners.set(listener, fresh.at(-1)?.seq ?? after);
+        listener(fresh);
+      }
+    } catch {
+      // An unreadable store shows in the page through backlog(); polling goes on quietly.
+    } finally {
+      this.#reading = false;
+    }
+  }
+}

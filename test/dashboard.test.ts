@@ -1,0 +1,173 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { AuditStore } from '../src/audit/audit-store.js';
+import { freshStateDir, REPO, runCli } from './helpers/cli.js';
+
+// The dashboard as a user meets it: the built CLI's daemon serves it, `ironclaw dashboard`
+// prints its address, and a real browser (Debian's chromium, headless) opens that address.
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+
+let env: NodeJS.ProcessEnv;
+let workspace: string;
+let auditPath: string;
+let url: string;
+let browser: Browser;
+
+/** A GET with the headers given as they are (Host and Origin included), and its answer. */
+function rawGet(
+  target: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  const { hostname, port, pathname } = new URL(target);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, path: pathname, headers }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+async function openPage(address = url): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+  await page.goto(address);
+  return page;
+}
+
+describe.skipIf(!hasChromium)(`the dashboard in headless Chromium (needs ${CHROMIUM})`, () => {
+  beforeAll(async () => {
+    const stateDir = await freshStateDir();
+    auditPath = join(stateDir, 'audit.db');
+    env = { IRONCLAW_STATE_DIR: stateDir, IRONCLAW_AUDIT_DB: auditPath, IRONCLAW_POOL_SIZE: '0' };
+    workspace = await mkdtemp(join(tmpdir(), 'ironclaw-dash-ws-'));
+    await mkdir(join(workspace, 'src'));
+    await writeFile(join(workspace, 'README.md'), '# demo project\n');
+    await writeFile(join(workspace, 'src', 'main.py'), 'print("hello from the box")\n');
+    // A name that is markup: the page must show it as text, never run it.
+    await writeFile(join(workspace, '<img src=x onerror="window.pwned=1">'), 'x');
+    const created = await runCli(
+      ['sandbox', 'create', '--id', 'dash-one', '--workspace', workspace],
+      { env },
+    );
+    expect(created.stderr).toBe('');
+    const printed = await runCli(['dashboard', '--json'], { env });
+    expect(printed.code, printed.stderr).toBe(0);
+    url = (JSON.parse(printed.stdout) as { url: string }).url;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await runCli(['daemon', '--stop'], { env });
+  });
+
+  test('`ironclaw dashboard` prints a 127.0.0.1 address with a token in its fragment', () => {
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]{43}$/);
+  });
+
+  test('shows the live sandbox with its driver, limits, network and workspace', async () => {
+    const page = await openPage();
+    const card = page.locator('[data-sandbox="dash-one"]');
+    await card.waitFor();
+    const text = await card.innerText();
+    expect(text).toContain('bwrap');
+    expect(text).toContain('512 processes');
+    expect(text).toContain('No network');
+    expect(text).toContain(workspace);
+    expect(text).toMatch(/Uptime\s+\d+/);
+    // The key left the address bar once the page kept it.
+    expect(page.url()).not.toContain('token');
+    await page.close();
+  });
+
+  test('audit records appear live and the filters narrow them', async () => {
+    const page = await openPage();
+    await page.locator('#live[data-state="live"]').waitFor();
+    const store = await AuditStore.open(auditPath);
+    try {
+      store.append({ kind: 'sandbox-created', sandbox: 'dash-one', data: { driver: 'bwrap' } });
+      const exec = store.request({
+        kind: 'exec',
+        sandbox: 'dash-one',
+        data: { argv: ['python3', 'src/main.py'] },
+      });
+      exec.settle('done', { exitCode: 0 });
+      store
+        .request({ kind: 'egress', sandbox: 'dash-one', data: { host: 'evil.example' } })
+        .settle('denied', { reason: 'not on the allow-list' });
+    } finally {
+      store.close();
+    }
+    const rows = page.locator('#audit-rows tr.record');
+    await rows.filter({ hasText: 'evil.example' }).waitFor();
+    expect(await rows.count()).toBe(5);
+    await page.selectOption('#filter-status', 'denied');
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await rows.first().innerText()).toContain('egress');
+    await page.selectOption('#filter-status', '');
+    await page.selectOption('#filter-kind', 'exec');
+    await expect.poll(() => rows.count()).toBe(2);
+    await page.close();
+  });
+
+  test("browses the sandbox's files and shows a text file", async () => {
+    const page = await openPage();
+    await page.locator('[data-sandbox="dash-one"] button', { hasText: 'Browse files' }).click();
+    const drawer = page.locator('#files');
+    await drawer.locator('.file-row', { hasText: 'src/' }).click();
+    await drawer.locator('.file-row', { hasText: 'main.py' }).click();
+    await expect
+      .poll(() => drawer.locator('.viewer').innerText())
+      .toBe('print("hello from the box")\n');
+    // The markup-named file is listed by its name, as text, and did not run.
+    await drawer.locator('.crumbs a', { hasText: 'workspace' }).click();
+    await drawer.locator('.file-row', { hasText: '<img src=x' }).waitFor();
+    expect(await page.evaluate(() => (globalThis as { pwned?: number }).pwned)).toBeUndefined();
+    await page.close();
+  });
+
+  test('the page without its key is locked, and says how to get in', async () => {
+    const page = await openPage(url.replace(/#.*/, ''));
+    await page.locator('#locked').waitFor();
+    expect(await page.locator('#main').isHidden()).toBe(true);
+    await page.close();
+  });
+
+  test('the API refuses a request without the token, with a wrong one, or from another Host or Origin', async () => {
+    const base = new URL(url);
+    const token = base.hash.slice('#token='.length);
+    const state = `${base.origin}/api/state`;
+    const host = base.host;
+    const good = { host, authorization: `Bearer ${token}` };
+    // The control: the same request with the token and the right Host passes.
+    expect((await rawGet(state, good)).status).toBe(200);
+    expect((await rawGet(state, { host })).status).toBe(401);
+    expect((await rawGet(state, { host, authorization: 'Bearer nope' })).status).toBe(401);
+    // DNS rebinding: a site's own name in Host, even with a stolen token.
+    const rebound = await rawGet(state, { ...good, host: `attacker.example:${base.port}` });
+    expect(rebound.status).toBe(403);
+    expect(rebound.body).toContain('answers only to Host');
+    // Another page's script calling the API.
+    const foreign = await rawGet(state, { ...good, origin: 'http://attacker.example' });
+    expect(foreign.status).toBe(403);
+    // The page itself holds no data but is refused to a rebound name too.
+    expect((await rawGet(`${base.origin}/`, { host: 'attacker.example' })).status).toBe(403);
+  });
+
+  test('takes the screenshot the README shows', async () => {
+    const page = await openPage();
+    await page.locator('[data-sandbox="dash-one"]').waitFor();
+    await page.locator('#audit-rows tr.record').first().waitFor();
+    await page.screenshot({ path: join(REPO, 'docs', 'dashboard.png'), fullPage: true });
+    await page.close();
+  });
+});
