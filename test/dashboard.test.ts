@@ -1,12 +1,14 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AuditStore } from '../src/audit/audit-store.js';
-import { freshStateDir, REPO, runCli } from './helpers/cli.js';
+import { BIN, freshStateDir, REPO, runCli } from './helpers/cli.js';
 
 // The dashboard as a user meets it: the built CLI's daemon serves it, `ironclaw dashboard`
 // prints its address, and a real browser (Debian's chromium, headless) opens that address.
@@ -171,3 +173,62 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium (needs ${CHROM
     await page.close();
   });
 });
+
+describe.skipIf(!hasChromium)(
+  `the dashboard of \`ironclaw mcp --http --dashboard\` (needs ${CHROMIUM})`,
+  () => {
+    test("shows the sandboxes the server's MCP clients made, with their egress rules", async () => {
+      const stateDir = await freshStateDir();
+      const child = spawn(process.execPath, [BIN, 'mcp', '--http', '127.0.0.1:0', '--dashboard'], {
+        env: {
+          ...process.env,
+          IRONCLAW_STATE_DIR: stateDir,
+          IRONCLAW_AUDIT_DB: join(stateDir, 'audit.db'),
+          IRONCLAW_POOL_SIZE: '0',
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      let stderr = '';
+      const printed = await new Promise<{ mcp: string; token: string; dashboard: string }>(
+        (resolve, reject) => {
+          child.stderr.on('data', (chunk: Buffer) => {
+            stderr += chunk.toString();
+            const mcp = /serving Streamable HTTP at (\S+)/.exec(stderr)?.[1];
+            const token = /bearer token [^:]*: (\S+)/.exec(stderr)?.[1];
+            const dashboard = /dashboard [^:]*: (\S+)/.exec(stderr)?.[1];
+            if (mcp && token && dashboard) resolve({ mcp, token, dashboard });
+          });
+          void exited.then((code) => reject(new Error(`the server exited (${code}): ${stderr}`)));
+        },
+      );
+      const client = new Client({ name: 'dashboard-test', version: '1.0.0' });
+      let browser: Browser | undefined;
+      try {
+        expect(printed.dashboard).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=/);
+        await client.connect(
+          new StreamableHTTPClientTransport(new URL(printed.mcp), {
+            requestInit: { headers: { authorization: `Bearer ${printed.token}` } },
+          }),
+        );
+        const created = await client.callTool({
+          name: 'sandbox_create',
+          arguments: { allowNet: ['pypi.org'] },
+        });
+        const { sandboxId } = created.structuredContent as { sandboxId: string };
+        browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+        const page = await browser.newPage();
+        await page.goto(printed.dashboard);
+        const card = page.locator(`[data-sandbox="${sandboxId}"]`);
+        await card.waitFor();
+        expect(await card.locator('.network .chip').innerText()).toBe('pypi.org');
+        expect(await page.locator('#source-title').innerText()).toContain(printed.mcp);
+      } finally {
+        await browser?.close();
+        await client.close();
+        child.kill('SIGTERM');
+        expect(await exited).toBe(0);
+      }
+    });
+  },
+);

@@ -129,6 +129,10 @@ const commands: CommandDef[] = [
         value: '<time>',
         description: "destroy a session's sandboxes after this long without a call (default 30m)",
       },
+      dashboard: {
+        type: 'boolean',
+        description: "also serve a dashboard of this server's sandboxes on 127.0.0.1 (--http only)",
+      },
       verbose: { type: 'boolean', description: 'log debug details too (refused requests, …)' },
     },
     run: async (options) => (await more()).mcpCommand(options, VERSION),
