@@ -11,10 +11,12 @@ export const LAYERS = {
   host: ['core', 'protocol'],
   audit: ['core', 'protocol', 'host'],
   network: ['core', 'protocol', 'host', 'audit'],
+  // The approval cliff: tokens, scopes, the approvals file, the broker; it records in the audit store.
+  approval: ['core', 'protocol', 'host', 'audit'],
   image: ['core', 'protocol', 'host'],
   drivers: ['core', 'protocol', 'host', 'image'],
-  runtime: ['core', 'protocol', 'host', 'audit', 'network', 'image', 'drivers'],
-  mcp: ['core', 'protocol', 'host', 'audit', 'network', 'image', 'drivers', 'runtime'],
+  runtime: ['core', 'protocol', 'host', 'audit', 'approval', 'network', 'image', 'drivers'],
+  mcp: ['core', 'protocol', 'host', 'audit', 'approval', 'network', 'image', 'drivers', 'runtime'],
   // The web dashboard: a page over the daemon's or an MCP server's sandboxes, audit and approvals.
   dashboard: ['core', 'protocol', 'host', 'audit', 'approval', 'runtime'],
   // The agent loop is an MCP client: it reaches sandboxes through MCP servers only.
@@ -24,6 +26,7 @@ export const LAYERS = {
     'protocol',
     'host',
     'audit',
+    'approval',
     'network',
     'image',
     'drivers',

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,18 @@ function rawGet(
     req.once('error', reject);
     req.end();
   });
+}
+
+/** Every file under dir with its bytes and mode, to compare before and after. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const name of await readdir(dir, { recursive: true })) {
+    const path = join(dir, name);
+    const info = await lstat(path);
+    files[name] =
+      `${info.mode.toString(8)} ${info.isFile() ? (await readFile(path)).toString('base64') : ''}`;
+  }
+  return files;
 }
 
 async function openPage(address = url): Promise<Page> {
@@ -96,22 +108,24 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium (needs ${CHROM
     await page.locator('#live[data-state="live"]').waitFor();
     const store = await AuditStore.open(auditPath);
     try {
-      store.append({ kind: 'sandbox-created', sandbox: 'dash-one', data: { driver: 'bwrap' } });
+      store.append({ kind: 'sandbox-created', sandbox: 'feed-demo', data: { driver: 'bwrap' } });
       const exec = store.request({
         kind: 'exec',
-        sandbox: 'dash-one',
+        sandbox: 'feed-demo',
         data: { argv: ['python3', 'src/main.py'] },
       });
       exec.settle('done', { exitCode: 0 });
       store
-        .request({ kind: 'egress', sandbox: 'dash-one', data: { host: 'evil.example' } })
+        .request({ kind: 'egress', sandbox: 'feed-demo', data: { host: 'evil.example' } })
         .settle('denied', { reason: 'not on the allow-list' });
     } finally {
       store.close();
     }
     const rows = page.locator('#audit-rows tr.record');
     await rows.filter({ hasText: 'evil.example' }).waitFor();
-    expect(await rows.count()).toBe(5);
+    // Only these records: the daemon writes its own to the same store.
+    await page.selectOption('#filter-sandbox', 'feed-demo');
+    await expect.poll(() => rows.count()).toBe(5);
     await page.selectOption('#filter-status', 'denied');
     await expect.poll(() => rows.count()).toBe(1);
     expect(await rows.first().innerText()).toContain('egress');
@@ -165,11 +179,70 @@ describe.skipIf(!hasChromium)(`the dashboard in headless Chromium (needs ${CHROM
     expect((await rawGet(`${base.origin}/`, { host: 'attacker.example' })).status).toBe(403);
   });
 
-  test('takes the screenshot the README shows', async () => {
+  test('Approve on a diff card applies exactly that change to the host', async () => {
+    const changed = await runCli(
+      [
+        'sandbox',
+        'exec',
+        'dash-one',
+        '--',
+        'sh',
+        '-c',
+        'echo "# demo project, edited in the box" > README.md && echo "x = 1" > src/new.py',
+      ],
+      { env },
+    );
+    expect(changed.code, changed.stderr).toBe(0);
     const page = await openPage();
-    await page.locator('[data-sandbox="dash-one"]').waitFor();
-    await page.locator('#audit-rows tr.record').first().waitFor();
+    // `ironclaw apply` without a terminal leaves the decision to the dashboard and waits.
+    const applying = runCli(['apply', 'dash-one'], { env });
+    const card = page.locator('[data-approval]', { hasText: workspace });
+    await card.waitFor();
+    const text = await card.innerText();
+    expect(text).toContain('Apply 2 changes');
+    expect(text).toContain('+# demo project, edited in the box');
+    expect(text).toContain('ironclaw apply (pid');
     await page.screenshot({ path: join(REPO, 'docs', 'dashboard.png'), fullPage: true });
+    await card.locator('button', { hasText: 'Approve' }).click();
+    const applied = await applying;
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(await readFile(join(workspace, 'README.md'), 'utf8')).toBe(
+      '# demo project, edited in the box\n',
+    );
+    expect(await readFile(join(workspace, 'src', 'new.py'), 'utf8')).toBe('x = 1\n');
+    await card.waitFor({ state: 'detached' });
+    await page.close();
+  });
+
+  test('Deny leaves the host workspace byte for byte as it was', async () => {
+    const other = await mkdtemp(join(tmpdir(), 'ironclaw-dash-deny-'));
+    await writeFile(join(other, 'keep.txt'), 'original\n');
+    const created = await runCli(['sandbox', 'create', '--id', 'dash-two', '--workspace', other], {
+      env,
+    });
+    expect(created.code, created.stderr).toBe(0);
+    const before = await snapshot(other);
+    const changed = await runCli(
+      [
+        'sandbox',
+        'exec',
+        'dash-two',
+        '--',
+        'sh',
+        '-c',
+        'echo tampered > keep.txt && echo new > added.txt',
+      ],
+      { env },
+    );
+    expect(changed.code, changed.stderr).toBe(0);
+    const page = await openPage();
+    const applying = runCli(['apply', 'dash-two'], { env });
+    const card = page.locator('[data-approval]', { hasText: other });
+    await card.locator('button', { hasText: 'Deny' }).click();
+    const denied = await applying;
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toMatch(/not approved|denied/i);
+    expect(await snapshot(other)).toEqual(before);
     await page.close();
   });
 });

@@ -10,3 +10,5 @@ const auditDir = process.env.IRONCLAW_TEST_AUDIT_DIR;
 if (auditDir === undefined)
   throw new Error('test/global-setup.ts did not run (see vitest.config.ts)');
 process.env.IRONCLAW_AUDIT_LOG ??= `${auditDir}/audit-${process.pid}.log`;
+process.env.IRONCLAW_AUDIT_DB ??= `${auditDir}/audit.db`;
+process.env.IRONCLAW_APPROVALS ??= `${auditDir}/approvals.json`;

@@ -28,9 +28,10 @@ export async function diffCommand(options: Values, positionals: string[]): Promi
 }
 
 /**
- * `ironclaw apply <sandbox>`: shows the diff's summary and writes it into the host directory
- * once the person at the terminal says yes (or `--yes` says it for them). The approval is
- * bound to the diff shown: the daemon refuses it if the box's diff is no longer that one.
+ * `ironclaw apply <sandbox>`: shows the diff's summary and asks the daemon's approval cliff for
+ * a yes to exactly that diff. The person answers on this terminal (y/N) or on the dashboard,
+ * whichever comes first; `--yes` answers for them (and is recorded as such). Without a terminal
+ * and without an open dashboard nobody can be asked: nothing is written.
  */
 export async function applyCommand(options: Values, positionals: string[]): Promise<number> {
   return withDaemon(positionals, 'ironclaw apply <sandbox> [--yes]', async (rpc, id) => {
@@ -47,17 +48,54 @@ export async function applyCommand(options: Values, positionals: string[]): Prom
         'WORKSPACE_UNSAFE',
         `${refused.length} change(s) would leave ${diff.dir} (marked REFUSED above); nothing was written: remove them in the box and run apply again`,
       );
-    const confirmed =
-      options.yes === true || (await ask(`Apply ${count} change(s) to ${diff.dir}? [y/N] `));
-    if (!confirmed) {
-      process.stderr.write('not applied; nothing was written\n');
-      return EXIT_NOT_APPLIED;
-    }
-    const report = await rpc.request(
+    const terminal = process.stdin.isTTY === true && process.stderr.isTTY;
+    const ticket = await rpc.request(
+      'apply_request',
+      {
+        id,
+        digest: diff.digest,
+        agent: `ironclaw apply (pid ${process.pid})`,
+        channel: options.yes === true || terminal,
+      },
+      DAEMON_METHODS.apply_request.result,
+    );
+    if (ticket.denied !== undefined || ticket.approval === undefined)
+      throw new IronClawError(
+        'NOT_CONFIRMED',
+        `${ticket.denied ?? 'not approved'}. On a terminal apply asks y/N; elsewhere pass --yes to confirm the changes listed above, or answer on the dashboard (ironclaw dashboard)`,
+      );
+    const approval = ticket.approval;
+    const applying = rpc.request(
       'workspace_apply',
-      { id, digest: diff.digest, confirmed: true },
+      { id, digest: diff.digest, approval },
       DAEMON_METHODS.workspace_apply.result,
     );
+    const answer = async (yes: boolean, by: string): Promise<void> => {
+      if (ticket.token === undefined) return;
+      const outcome = await rpc.request(
+        'approval_answer',
+        { approval, token: ticket.token, decision: yes ? 'approve' : 'deny', scope: 'once', by },
+        DAEMON_METHODS.approval_answer.result,
+      );
+      if (!outcome.ok && outcome.code !== 'APPROVAL_REPLAYED')
+        process.stderr.write(`ironclaw: ${outcome.code ?? 'REFUSED'}: ${outcome.message ?? ''}\n`);
+    };
+    if (options.yes === true) await answer(true, '--yes');
+    else if (terminal && ticket.token !== undefined) {
+      const asking = new AbortController();
+      void applying.catch(() => undefined).finally(() => asking.abort());
+      const yes = await ask(`Apply ${count} change(s) to ${diff.dir}? [y/N] `, asking.signal);
+      if (yes !== undefined) await answer(yes, 'tty');
+      if (yes === false) {
+        await applying.catch(() => undefined);
+        process.stderr.write('not applied; nothing was written\n');
+        return EXIT_NOT_APPLIED;
+      }
+    } else if (ticket.expiresAt !== undefined)
+      process.stderr.write(
+        `waiting for an answer on the dashboard (ironclaw dashboard) until ${ticket.expiresAt}\n`,
+      );
+    const report = await applying;
     if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else process.stderr.write(`applied ${report.applied.length} change(s) to ${diff.dir}\n`);
     for (const kept of report.kept) process.stderr.write(`kept ${kept.path}: ${kept.reason}\n`);
@@ -65,16 +103,17 @@ export async function applyCommand(options: Values, positionals: string[]): Prom
   });
 }
 
-/** y/N on the terminal; without one, no answer can be had: NOT_CONFIRMED, saying what to do. */
-async function ask(question: string): Promise<boolean> {
-  if (!process.stdin.isTTY || !process.stderr.isTTY)
-    throw new IronClawError(
-      'NOT_CONFIRMED',
-      'apply asks for a yes on a terminal, and there is none; pass --yes to confirm the changes listed above; nothing was written',
-    );
+/** y/N on the terminal; undefined when the question was withdrawn (answered elsewhere). */
+async function ask(question: string, signal: AbortSignal): Promise<boolean | undefined> {
   const prompt = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    return /^y(es)?$/i.test((await prompt.question(question)).trim());
+    return /^y(es)?$/i.test((await prompt.question(question, { signal })).trim());
+  } catch (error) {
+    if (signal.aborted) {
+      process.stderr.write('\n(answered elsewhere)\n');
+      return undefined;
+    }
+    throw error;
   } finally {
     prompt.close();
   }

@@ -1,32 +1,10 @@
 import * as z from 'zod/mini';
+import type { ApprovalBroker } from '../approval/approval-broker.js';
 import { IronClawError } from '../core/errors.js';
-
-// TODO(merge): these mirror src/approval's API as announced; replaced by its types once merged.
-type Scope = 'once' | 'sandbox' | 'session' | 'always';
-interface DiffCard {
-  id: string;
-  title: string;
-  scopes: Scope[];
-  [key: string]: unknown;
-}
-interface AnswerOutcomeShape {
-  ok: boolean;
-  code?: string;
-  message?: string;
-}
+import { SCOPES } from '../protocol/approval-api.js';
 
 /** The part of the approval broker a dashboard uses. */
-export interface ApprovalDesk {
-  pending(): { card: DiffCard; token: string }[];
-  answer(answer: {
-    id: string;
-    token: string;
-    decision: 'approve' | 'deny';
-    scope: Scope;
-    by: string;
-  }): AnswerOutcomeShape;
-  subscribe(listener: (event: { type: 'pending' | 'settled'; id: string }) => void): () => void;
-}
+export type ApprovalDesk = Pick<ApprovalBroker, 'pending' | 'answer' | 'subscribe'>;
 
 /** What the page gets: the cards, never their tokens (the server answers with those). */
 export function approvalsView(desk: ApprovalDesk | undefined) {
@@ -35,7 +13,7 @@ export function approvalsView(desk: ApprovalDesk | undefined) {
 
 const DecisionSchema = z.object({
   decision: z.enum(['approve', 'deny']),
-  scope: z.enum(['once', 'sandbox', 'session', 'always']),
+  scope: z.enum(SCOPES),
 });
 
 /** Largest body a decision may have: two short words. */
@@ -72,11 +50,7 @@ export function decide(desk: ApprovalDesk, id: string, raw: Buffer, by: string):
     );
   const outcome = desk.answer({ id, token: pending.token, ...parsed, by });
   if (outcome.ok) return { status: 200, body: { ok: true } };
-  return problem(
-    outcome.code === 'NOT_FOUND' ? 404 : 409,
-    outcome.code ?? 'INTERNAL',
-    outcome.message ?? 'refused',
-  );
+  return problem(outcome.code === 'NOT_FOUND' ? 404 : 409, outcome.code, outcome.message);
 }
 
 function problem(status: number, code: string, message: string): DecisionResult {

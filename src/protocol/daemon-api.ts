@@ -11,6 +11,12 @@ import {
   WriteFileResultSchema,
 } from './guest-api.js';
 import {
+  ApplyRequestParamsSchema,
+  ApplyTicketSchema,
+  ApprovalAnswerParamsSchema,
+  ApprovalAnswerResultSchema,
+} from './approval-api.js';
+import {
   ApplyReportSchema,
   WorkspaceApplyParamsSchema,
   WorkspaceDiffSchema,
@@ -71,5 +77,9 @@ export const DAEMON_METHODS = {
   /** The dashboard's address, with its token; started on the first request. */
   dashboard: { params: z.object({}), result: z.object({ url: z.string() }) },
   workspace_diff: { params: z.object(SandboxRef), result: WorkspaceDiffSchema },
+  /** Asks for approval of exactly the diff shown; the answer comes by approval_answer or the dashboard. */
+  apply_request: { params: ApplyRequestParamsSchema, result: ApplyTicketSchema },
+  approval_answer: { params: ApprovalAnswerParamsSchema, result: ApprovalAnswerResultSchema },
+  /** Waits for the approval's answer, then writes the diff (after a yes, once). */
   workspace_apply: { params: WorkspaceApplyParamsSchema, result: ApplyReportSchema },
 } as const;

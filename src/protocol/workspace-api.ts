@@ -47,8 +47,8 @@ export const WorkspaceApplyParamsSchema = z.object({
   id: z.string().check(z.maxLength(200)),
   /** The digest of the diff that was shown and confirmed. */
   digest: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
-  /** The explicit yes: the human at the terminal (a signed approval token later). */
-  confirmed: z.boolean(),
+  /** The approval apply_request opened for this diff: the apply waits for its answer. */
+  approval: z.string().check(z.maxLength(200)),
 });
 
 export const ApplyReportSchema = z.object({

@@ -7,10 +7,12 @@ import type { Limits } from '../core/limits.js';
 import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-server.js';
 import { RpcServer } from '../protocol/rpc-server.js';
+import type { ApprovalBroker } from '../approval/approval-broker.js';
 import { AsyncQueue } from './async-queue.js';
 import type { Sandbox } from './sandbox.js';
 import { BoxWorkspace, type PreparedWorkspace } from './box-workspace.js';
 import { SandboxSource, type SandboxSourceOptions } from './sandbox-source.js';
+import { WorkspaceApprovals } from './workspace-approvals.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -19,6 +21,12 @@ export interface DaemonOptions {
   /** How every sandbox of this daemon is made (driver, host uid when root). */
   sandbox: Pick<SandboxSourceOptions, 'driver' | 'rootBoxUid' | 'defaultMemoryBytes'>;
   log: (line: string) => void;
+  /**
+   * The approval cliff of this daemon's sandboxes (workspace apply). Without one (the audit
+   * store could not be opened: `approvalsUnavailable` says why) nothing is approved.
+   */
+  approvals: ApprovalBroker | undefined;
+  approvalsUnavailable?: string | undefined;
   /**
    * Serves the dashboard for this daemon's sandboxes, started on the first `dashboard` request.
    * Injected by the CLI: the runtime does not know the dashboard.
@@ -46,6 +54,8 @@ export interface DaemonDashboard {
 
 export interface Daemon {
   readonly socketPath: string;
+  /** Pending approvals and their answers, for the dashboard. */
+  readonly approvals: ApprovalBroker | undefined;
   /** Resolves when the daemon has stopped (shutdown request, or close()). */
   readonly stopped: Promise<void>;
   close(): Promise<void>;
@@ -82,6 +92,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log: { warn: options.log, info: options.log },
   });
   const connections = new Set<Socket>();
+  const broker = (): ApprovalBroker => {
+    if (!options.approvals)
+      throw new IronClawError(
+        'AUDIT_UNAVAILABLE',
+        `nothing can be approved: ${options.approvalsUnavailable ?? 'this daemon has no approval broker'}; nothing was written`,
+      );
+    return options.approvals;
+  };
+  const workspaceApprovals = options.approvals && new WorkspaceApprovals(options.approvals);
+  const needApprovals = (): WorkspaceApprovals =>
+    workspaceApprovals ?? new WorkspaceApprovals(broker());
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
 
   const find = (id: string): Sandbox => {
@@ -190,12 +211,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const params = parseParams(DAEMON_METHODS.workspace_diff.params, raw, 'workspace_diff');
       return find(params.id).workspaceDiff({ signal: context.signal });
     },
+    apply_request: async (raw, context) => {
+      const params = parseParams(DAEMON_METHODS.apply_request.params, raw, 'apply_request');
+      return needApprovals().ask(find(params.id), params, context.signal);
+    },
+    approval_answer: async (raw) => {
+      const params = parseParams(DAEMON_METHODS.approval_answer.params, raw, 'approval_answer');
+      return broker().answer({ ...params, id: params.approval });
+    },
     workspace_apply: async (raw, context) => {
       const params = parseParams(DAEMON_METHODS.workspace_apply.params, raw, 'workspace_apply');
-      const report = await find(params.id).workspaceApply(
-        { digest: params.digest },
-        { confirmed: params.confirmed, signal: context.signal },
-      );
+      const report = await needApprovals().apply(find(params.id), params, context.signal);
       options.log(`applied ${report.applied.length} change(s) of sandbox ${params.id}`);
       return report;
     },
@@ -251,7 +277,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     })();
     return closing;
   };
-  return { socketPath, stopped, close };
+  return { socketPath, stopped, close, approvals: options.approvals };
 }
 
 /** A path as the client spelled it: text, or the bytes of a name that is not UTF-8. */
