@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { IronClawError } from '../core/errors.js';
+import { IronClawError, toIronClawError } from '../core/errors.js';
 import { approvalsView, decide, DECISION_MAX_BYTES } from './approvals-api.js';
 import { AuditFeed } from './audit-feed.js';
 import { checkDashboardRequest } from './dashboard-gate.js';
@@ -73,16 +73,18 @@ export function createDashboardHandler(
     const signal = AbortSignal.any([AbortSignal.timeout(FILE_TIMEOUT_MS), closedSignal(res)]);
     const get = req.method === 'GET';
     if (get && route === 'state') return sendJson(res, 200, stateOf(source, sandboxes()));
-    if (get && route === 'audit') {
-      const records = await feed.backlog(BACKLOG);
-      return sendJson(res, 200, { records });
-    }
     if (get && route === 'stream') {
-      const records = await feed.backlog(BACKLOG);
+      const backlog = await feed.backlog(BACKLOG).catch((error: unknown) => toIronClawError(error));
       const stream = hub.open(res, SECURITY_HEADERS);
       stream.send('sandboxes', JSON.stringify(sandboxes()));
-      stream.send('audit', JSON.stringify(records));
       stream.send('approvals', JSON.stringify(approvalsView(source.approvals)));
+      // Sandboxes and approvals go on without the audit store; the page says why it is missing.
+      if (backlog instanceof IronClawError) {
+        stream.send('audit-error', JSON.stringify({ message: backlog.message }));
+        return;
+      }
+      const records = backlog;
+      stream.send('audit', JSON.stringify(records));
       const unsubscribe = feed.subscribe(records.at(-1)?.seq ?? 0, (fresh) =>
         stream.send('audit', JSON.stringify(fresh)),
       );

@@ -18,6 +18,7 @@ const state = {
   approvalsAvailable: false,
   records: [],
   seen: new Set(),
+  auditError: '',
   paused: false,
   held: [],
   expanded: new Set(),
@@ -328,8 +329,11 @@ function renderRecords() {
   }
   for (const record of shown) delete record.fresh;
   $('audit-empty').hidden = shown.length > 0;
-  $('audit-empty').textContent =
-    state.records.length === 0 ? 'No activity recorded yet.' : 'No records match these filters.';
+  $('audit-empty').textContent = state.auditError
+    ? `The audit store cannot be read: ${state.auditError}`
+    : state.records.length === 0
+      ? 'No activity recorded yet.'
+      : 'No records match these filters.';
   setCount('activity-count', state.records.length);
 }
 
@@ -574,6 +578,9 @@ function handleEvent(block) {
     renderSandboxes();
   } else if (event === 'audit') {
     addRecords(value, state.records.length > 0);
+  } else if (event === 'audit-error') {
+    state.auditError = value.message;
+    renderRecords();
   } else if (event === 'approvals') {
     state.approvalsAvailable = value.available;
     state.approvals = value.pending;
