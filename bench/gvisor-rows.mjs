@@ -2,6 +2,7 @@
 // first result, in process and through the CLI), a gVisor sandbox with its guest agent, and the
 // exec round trip on a live gVisor box. Absent (with the reason) where runsc is not installed.
 import { execFile } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { measureInterleaved } from './process-rows.mjs';
 import { processFloor } from './box-floor.mjs';
@@ -11,13 +12,41 @@ const execFileAsync = promisify(execFile);
 /** Idle time before an exec: long enough for the guest agent to make its next process. */
 const IDLE_MS = 200;
 
+/** The runsc the gvisor driver prefers (src/drivers/gvisor/platform.ts): the raw rows use it too. */
+async function runscPath() {
+  if (process.env.IRONCLAW_RUNSC) return process.env.IRONCLAW_RUNSC;
+  const own = '/opt/ironclaw/runsc/runsc';
+  return access(own, constants.X_OK).then(
+    () => own,
+    () => 'runsc',
+  );
+}
+
 /** @returns {Promise<string | undefined>} why gVisor rows cannot run here, if they cannot */
 export async function gvisorUnavailable() {
   if (process.getuid?.() !== 0) return 'raw `runsc do` needs root';
-  return execFileAsync('runsc', ['--version']).then(
+  return execFileAsync(await runscPath(), ['--version']).then(
     () => undefined,
     () => 'runsc is not installed',
   );
+}
+
+/**
+ * A raw `runsc do` row per platform this runsc has, but kvm (which hangs where it is listed but
+ * unusable, and is the driver's only when its probe box ran): the driver races ptrace and
+ * systrap at its probe, and these rows show the same race with more samples.
+ */
+async function platformRows(runsc) {
+  const { stdout } = await execFileAsync(runsc, ['help', 'platforms']);
+  const listed = stdout.split('\n').map((line) => line.trim());
+  return ['ptrace', 'systrap']
+    .filter((platform) => listed.includes(platform))
+    .map((platform) => ({
+      id: platform === 'ptrace' ? 'runsc' : `runsc-${platform}`,
+      name: `baseline: raw runsc --platform=${platform} --network=none do true`,
+      informational: platform !== 'ptrace',
+      command: [runsc, `--platform=${platform}`, '--network=none', 'do', 'true'],
+    }));
 }
 
 /**
@@ -30,12 +59,7 @@ export async function measureGvisor(library, cli, counts) {
   // The platform probe (and its cached verdict) happens once, before anything is timed.
   await library.runOnce(['true'], { driver: 'gvisor', stdio: 'pipe' });
   const processRows = [
-    {
-      id: 'runsc',
-      name: 'baseline: raw runsc --platform=ptrace --network=none do true',
-      informational: false,
-      command: ['runsc', '--platform=ptrace', '--network=none', 'do', 'true'],
-    },
+    ...(await platformRows(await runscPath())),
     {
       id: 'gvisor-cli',
       name: 'gvisor cold: ironclaw exec --driver gvisor -- true',

@@ -75,3 +75,81 @@ test('verify passes on the intact store and fails, saying what, on an edited one
   expect(edited.code).toBe(1);
   expect(edited.stdout).toContain('record 4 was edited');
 });
+
+test('shows the product events readably: decision, host:port, tool, reason', async () => {
+  const path = join(dir, 'events.db');
+  const store = await AuditStore.open(path);
+  store.append({
+    kind: 'egress',
+    sandbox: 'work',
+    data: {
+      protocol: 'connect',
+      host: 'example.org',
+      port: 443,
+      decision: 'denied',
+      reason: 'example.org:443 is not on the allow-list',
+      bytesUp: 0,
+      bytesDown: 0,
+    },
+  });
+  store
+    .request({ kind: 'tool-call', sandbox: 'wrap', data: { tool: 'delete_repo', server: ['gh'] } })
+    .settle('denied', { decision: 'denied', reason: 'the wrap policy denies tool "delete_repo"' });
+  store.close();
+  const listed = await runCli(['audit'], { env: { IRONCLAW_AUDIT_DB: path } });
+  const lines = listed.stdout.trim().split('\n');
+  expect(lines[0]).toMatch(
+    /^1 \S+ egress info sandbox=work denied example\.org:443 via connect bytesUp=0 bytesDown=0 — example\.org:443 is not on the allow-list$/,
+  );
+  expect(lines[1]).toMatch(/^2 \S+ tool-call requested sandbox=wrap tool=delete_repo server=gh$/);
+  expect(lines[2]).toMatch(
+    /^3 \S+ tool-call denied \(of 2\) sandbox=wrap denied — the wrap policy denies tool "delete_repo"$/,
+  );
+});
+
+test('prune applies retention by size and age; the chain still verifies, and a deleted row still fails', async () => {
+  const path = join(dir, 'prune.db');
+  const pruneEnv = { IRONCLAW_AUDIT_DB: path };
+  const store = await AuditStore.open(path);
+  for (let i = 0; i < 300; i += 1)
+    store.append({ kind: 'egress', sandbox: 'busy', data: { i, pad: 'x'.repeat(100) } });
+  store.close();
+  // Some 300 bytes a record (text and the fixed share for hashes): 30k keeps about 100.
+  const bySize = await runCli(['audit', 'prune', '--max-size', '30k', '--max-age', 'none'], {
+    env: pruneEnv,
+  });
+  expect(bySize.code).toBe(0);
+  const counts = /removed (\d+) records .*; (\d+) remain, and the chain verifies/.exec(
+    bySize.stdout,
+  );
+  const [removed, remain] = [Number(counts?.[1]), Number(counts?.[2])];
+  expect(removed + remain).toBe(300);
+  expect(remain).toBeGreaterThan(50);
+  expect(remain).toBeLessThan(150);
+  expect((await runCli(['audit', 'verify'], { env: pruneEnv })).code).toBe(0);
+  const bad = await runCli(['audit', 'prune', '--max-size', 'lots'], { env: pruneEnv });
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toContain('--max-size');
+
+  // Deleting a record in the middle of what stayed is still found.
+  const file = new DatabaseSync(path);
+  file.exec(`DELETE FROM events WHERE seq = ${300 - Math.floor(remain / 2)}`);
+  file.close();
+  const deleted = await runCli(['audit', 'verify'], { env: pruneEnv });
+  expect(deleted.code).toBe(1);
+  expect(deleted.stdout).toContain('TAMPERED');
+
+  // By age: everything written is older than a millisecond by now; the sealed base stays.
+  const fresh = join(dir, 'age.db');
+  const aged = await AuditStore.open(fresh);
+  for (let i = 0; i < 5; i += 1) aged.append({ kind: 'egress', data: { i } });
+  aged.close();
+  const byAge = await runCli(['audit', 'prune', '--max-age', '1ms', '--max-size', 'none'], {
+    env: { IRONCLAW_AUDIT_DB: fresh },
+  });
+  expect(byAge.stdout).toMatch(/removed 5 records .*; 0 remain, and the chain verifies/);
+  const later = await AuditStore.open(fresh);
+  later.append({ kind: 'egress', data: { after: true } });
+  expect(later.verify()).toMatchObject({ ok: true, first: 6, last: 6 });
+  later.close();
+});

@@ -25,6 +25,7 @@ test('doctor fails only on what IronClaw needs, and says why an optional part is
   const required = checks.filter((check) => !check.optional);
   expect(required.map((check) => check.name)).toEqual([
     'node',
+    'audit store',
     'bwrap binary',
     'bwrap one-shot box',
     'bwrap sandbox with guest agent',

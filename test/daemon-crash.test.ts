@@ -1,14 +1,15 @@
 import { spawn } from 'node:child_process';
-import { access, readFile, rm } from 'node:fs/promises';
+import { access, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BIN, freshStateDir, runCli } from './helpers/cli.js';
+import { auditRecords, summary } from './support/audit-records.js';
 import { eventually } from './support/host-processes.js';
 
 /**
- * A daemon killed with SIGKILL never writes the end of its sandboxes into the audit log (their
+ * A daemon killed with SIGKILL never writes the end of its sandboxes into the audit store (their
  * boxes die with it). The next daemon finds them recorded as started by a dead owner and writes
- * a 'sandbox-lost' event for each, so every start in the log has an end.
+ * a 'sandbox-lost' event for each, so every start in the store has an end.
  */
 describe('a daemon restarted after a crash', () => {
   let stateDir: string;
@@ -19,7 +20,7 @@ describe('a daemon restarted after a crash', () => {
       ...process.env,
       IRONCLAW_STATE_DIR: stateDir,
       IRONCLAW_POOL_SIZE: '0',
-      IRONCLAW_AUDIT_LOG: join(stateDir, 'audit.log'),
+      IRONCLAW_AUDIT_DB: join(stateDir, 'audit.db'),
     };
   });
   afterAll(async () => {
@@ -27,11 +28,11 @@ describe('a daemon restarted after a crash', () => {
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  const events = async (): Promise<{ event: string; sandbox?: string }[]> =>
-    (await readFile(join(stateDir, 'audit.log'), 'utf8').catch(() => ''))
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { event: string; sandbox?: string });
+  // The CLI's own sandbox-create request and outcome are the daemon's: it creates the box.
+  const events = async () =>
+    (await auditRecords(join(stateDir, 'audit.db'))).filter((record) =>
+      record.kind.startsWith('sandbox-'),
+    );
 
   test('records the sandboxes of the dead daemon as lost, once', async () => {
     const daemon = spawn(process.execPath, [BIN, 'daemon', '--pool', '0'], {
@@ -53,20 +54,25 @@ describe('a daemon restarted after a crash', () => {
     expect(await runCli(['sandbox', 'create', '--id', id], { env })).toMatchObject({ code: 0 });
     daemon.kill('SIGKILL');
     await exited;
-    expect((await events()).map((record) => record.event)).toEqual(['sandbox-created']);
+    expect(summary(await events())).toEqual([
+      ['sandbox-create requested'],
+      ['sandbox-create done'],
+    ]);
 
     // The next `sandbox` command starts a new daemon, which sweeps when it starts.
     const list = await runCli(['sandbox', 'list'], { env });
     expect(list.code).toBe(0);
     expect(list.stdout).not.toContain(id);
-    const found = await eventually(events, (records) => records.length >= 2, 10_000);
-    expect(found).toMatchObject([
-      { event: 'sandbox-created', sandbox: id },
-      { event: 'sandbox-lost', sandbox: id, driver: 'bwrap', ownerPid: daemon.pid },
+    const found = await eventually(events, (records) => records.length >= 3, 10_000);
+    expect(summary(found, 'driver', 'ownerPid')).toEqual([
+      ['sandbox-create requested', 'bwrap', undefined],
+      ['sandbox-create done', 'bwrap', undefined],
+      ['sandbox-lost info', 'bwrap', daemon.pid],
     ]);
+    expect(found.map((record) => record.sandbox)).toEqual([id, id, id]);
     // A second restart finds nothing more to report.
     expect(await runCli(['daemon', '--stop'], { env })).toMatchObject({ code: 0 });
     expect((await runCli(['sandbox', 'list'], { env })).code).toBe(0);
-    expect(await events()).toHaveLength(2);
+    expect(await events()).toHaveLength(3);
   });
 });

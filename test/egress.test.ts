@@ -1,13 +1,12 @@
 // Network egress end to end: a box given --allow-net reaches what its rules allow, through its
 // own proxy on the host and nothing else, with every connection audited. Servers are on the
 // host's loopback, which the proxy refuses unless a rule names the exact address and port.
-import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { auditLogPath } from '../src/audit/audit-log.js';
 import { createSandbox } from '../src/index.js';
 import { runCli } from './helpers/cli.js';
+import { auditRecords } from './support/audit-records.js';
 import { expectCode } from './support/expect-code.js';
 
 interface Host {
@@ -77,12 +76,10 @@ describe('network egress (--allow-net)', () => {
       `http://127.0.0.1:${allowed.port}/`,
     ]);
     expect(direct.exitCode).not.toBe(0);
-    const log = await readFile(auditLogPath(), 'utf8');
-    const egress = log
-      .split('\n')
-      .filter((line) => line.includes('"event":"egress"') && line.includes(box.id))
-      .map((line) => JSON.parse(line) as { decision: string; port: number });
-    expect(egress.map((record) => [record.decision, record.port])).toEqual(
+    const egress = (await auditRecords(undefined, { sandbox: box.id })).filter(
+      (record) => record.kind === 'egress',
+    );
+    expect(egress.map((record) => [record.data.decision, record.data.port])).toEqual(
       expect.arrayContaining([
         ['allowed', allowed.port],
         ['denied', denied.port],

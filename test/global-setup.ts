@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 /**
  * One scratch directory per test run for the sandboxes' audit records (test/setup.ts names a
- * file in it per worker), removed when the run ends: the machine's own audit log stays clean
+ * store in it per worker), removed when the run ends: the machine's own audit store stays clean
  * and no run leaves files behind in the temporary directory.
  */
 export default async function setup(): Promise<() => Promise<void>> {

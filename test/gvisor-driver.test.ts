@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSandbox, type Sandbox } from '../src/index.js';
-import { probeGvisor, runscBinary } from '../src/drivers/gvisor/platform.js';
+import { gvisorPlatform, probeGvisor, runscBinary } from '../src/drivers/gvisor/platform.js';
 import { defaultStateDir } from '../src/host/state-dir.js';
 import { probeCgroups } from './support/cgroup-probe.js';
 import { expectCode } from './support/expect-code.js';
@@ -20,6 +20,9 @@ const missing = await runscBinary().then(
 );
 const cgroups = await probeCgroups();
 const skip = missing === undefined ? '' : ` [skipped: ${missing}]`;
+/** runsc 20240729 is the first this project knows to accept statx(AT_NO_AUTOMOUNT). */
+const version = missing === undefined ? (await gvisorPlatform()).version : '';
+const oldRunsc = Number(/~(\d{8})/.exec(version)?.[1] ?? 0) < 20240729;
 
 /** Host pids of runsc, its gofer, the sentry and the sentry's descendants (ptrace stubs). */
 async function boxHostPids(sentry: number): Promise<number[]> {
@@ -125,5 +128,20 @@ describe.skipIf(missing !== undefined)(`gVisor driver${skip}`, () => {
     const probe = await probeGvisor();
     expect(probe, probe.detail).toMatchObject({ ok: true });
     expect(probe.detail).toMatch(/platform (kvm|systrap|ptrace).*ran as uid 1000/);
+    if (!oldRunsc) expect(probe.detail).not.toContain('rejects statx');
   });
+
+  test.skipIf(oldRunsc)(
+    `ls and stat work in the box (statx with AT_NO_AUTOMOUNT)${oldRunsc ? ` [skipped: runsc ${version || 'absent'} is older than 20240729; run setup.sh]` : ''}`,
+    async () => {
+      await box.exec('echo hi > /workspace/file');
+      const listed = await box.exec(['ls', '-la', '/workspace']);
+      expect(listed.stderr.toString()).toBe('');
+      expect(listed).toMatchObject({ exitCode: 0 });
+      expect(listed.stdout.toString()).toContain('file');
+      const stat = await box.exec(['stat', '-c', '%s %u', '/workspace/file']);
+      expect(stat.stderr.toString()).toBe('');
+      expect(stat.stdout.toString()).toBe('3 1000\n');
+    },
+  );
 });

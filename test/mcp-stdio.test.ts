@@ -65,6 +65,8 @@ describe('ironclaw mcp over stdio', () => {
         'sandbox_list_files',
         'sandbox_read_file',
         'sandbox_write_file',
+        'workspace_apply',
+        'workspace_diff',
       ].sort(),
     );
     for (const tool of tools) {

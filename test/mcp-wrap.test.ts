@@ -2,7 +2,7 @@
 // binary by the real SDK client.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BIN, REPO, runCli } from './helpers/cli.js';
+import { auditRecords, summary } from './support/audit-records.js';
 
 type Result = Awaited<ReturnType<Client['callTool']>>;
 
@@ -190,13 +191,13 @@ describe('ironclaw wrap with a hostile test server', () => {
   test('a tool denied by --policy is answered by the proxy and never reaches the server', async () => {
     const dir = await readableDir('ironclaw-wrap-policy-');
     const policy = join(dir, 'policy.json');
-    const auditLog = join(await mkdtemp(join(tmpdir(), 'ironclaw-wrap-audit-')), 'audit.log');
+    const auditDb = join(await mkdtemp(join(tmpdir(), 'ironclaw-wrap-audit-')), 'audit.db');
     await writeFile(policy, JSON.stringify({ default: 'allow', tools: { echo: 'deny' } }));
     const { client, stderr } = await wrap(
       ['--policy', policy, '--mount', FIXTURES, '--', ...FIXTURE],
       {
         state: await stateDir(),
-        env: { IRONCLAW_AUDIT_LOG: auditLog },
+        env: { IRONCLAW_AUDIT_DB: auditDb },
       },
     );
     const denied = await client.callTool({ name: 'echo', arguments: { text: 'hi' } });
@@ -210,15 +211,17 @@ describe('ironclaw wrap with a hostile test server', () => {
       ['echo', 'denied'],
       ['read_host_file', 'allowed'],
     ]);
-    const logged = (await readFile(auditLog, 'utf8'))
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .filter((record) => record.event === 'mcp-tool-call');
-    expect(logged.map((record) => [record.tool, record.decision, record.server])).toEqual([
-      ['echo', 'denied', FIXTURE],
-      ['read_host_file', 'allowed', FIXTURE],
+    // Each call is requested before it goes anywhere, then settled with the policy's decision
+    // (the allowed one failed: the file is not there).
+    const calls = (await auditRecords(auditDb)).filter((record) => record.kind === 'tool-call');
+    expect(summary(calls, 'tool', 'server', 'decision')).toEqual([
+      ['tool-call requested', 'echo', FIXTURE, undefined],
+      ['tool-call denied', undefined, undefined, 'denied'],
+      ['tool-call requested', 'read_host_file', FIXTURE, undefined],
+      ['tool-call failed', undefined, undefined, 'allowed'],
     ]);
+    expect(calls[1]?.ref).toBe(calls[0]?.seq);
+    expect(calls[3]?.ref).toBe(calls[2]?.seq);
   });
 
   test('a tool list that changes is held back, in this run and the next, until accepted', async () => {

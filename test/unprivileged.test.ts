@@ -130,7 +130,7 @@ test.skipIf(!isRoot)(
           'test/sandbox-bwrap.test.ts',
           'test/sandbox-gvisor.test.ts',
           'test/seccomp-kernel.test.ts',
-          'test/audit-log.test.ts',
+          'test/seccomp-audit.test.ts',
           'test/qemu-template.test.ts',
         ],
         { env, timeoutMs: 420_000 },

@@ -60,3 +60,15 @@ function isClaims(value: unknown): value is TokenClaims {
     typeof claims.expires === 'number'
   );
 }
+
+/** The approval id a token names, unchecked (the broker checks it when the answer comes). */
+export function tokenId(token: string): string | undefined {
+  const body = token.split('.')[1];
+  if (body === undefined) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+    return isClaims(claims) ? claims.id : undefined;
+  } catch {
+    return undefined;
+  }
+}

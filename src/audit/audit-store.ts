@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue } from 'node:sqlite';
 import { IronClawError } from '../core/errors.js';
@@ -49,6 +49,16 @@ export interface AuditQuery {
   limit?: number;
 }
 
+export interface RetainLimits {
+  maxAgeMs?: number | undefined;
+  maxRecords?: number | undefined;
+  maxBytes?: number | undefined;
+}
+
+/** A record's bytes as retention counts them: its text, and 200 for its hashes and numbers. */
+const RECORD_BYTES =
+  'length(data) + length(kind) + length(writer) + ifnull(length(sandbox), 0) + 200';
+
 const CHECKPOINT_EVERY = 100;
 const RING_SIZE = 10_000;
 
@@ -83,11 +93,21 @@ export class AuditStore {
   }
 
   /** Opens (and creates) the store at `path`; its seal key is `path`.key. */
-  static async open(path: string = auditStorePath()): Promise<AuditStore> {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    const key = await loadKey(`${path}.key`);
+  static open(path: string = auditStorePath()): Promise<AuditStore> {
+    return new Promise((resolve) => resolve(AuditStore.openNow(path)));
+  }
+
+  /**
+   * `open` without waiting: a process's first record opens the store (audit-trail.ts), and that
+   * record must be on disk before the action it describes runs. SQLite itself is synchronous;
+   * the few file calls here (a directory, the key, /proc/self/stat) happen once per process.
+   */
+  static openNow(path: string = auditStorePath()): AuditStore {
     let db: DatabaseSync;
+    let key: Buffer;
     try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      key = loadKey(`${path}.key`);
       db = new DatabaseSync(path);
       // WAL lets readers go on while one process appends; a writer waits its turn (busy_timeout)
       // instead of failing. NORMAL keeps every commit through a crash of the process.
@@ -97,13 +117,14 @@ export class AuditStore {
       );
       db.exec(SCHEMA);
     } catch (error) {
+      if (error instanceof IronClawError) throw error;
       throw new IronClawError(
         'AUDIT_UNAVAILABLE',
-        `cannot open the audit store ${path}: ${error instanceof Error ? error.message : String(error)}`,
+        `cannot open the audit store ${path}: ${error instanceof Error ? error.message : String(error)}; check that its directory is writable, or set IRONCLAW_AUDIT_DB to another file`,
         { cause: error },
       );
     }
-    return new AuditStore(db, key, await writerId());
+    return new AuditStore(db, key, writerId());
   }
 
   /** Appends one record that needs no outcome (status "info"). */
@@ -189,8 +210,9 @@ export class AuditStore {
     this.#assertOpen();
     this.#db.exec('BEGIN IMMEDIATE');
     try {
-      const head = this.#head();
-      if (head.seq > 0) this.#checkpoint(head.seq, head.hash);
+      // Only a record can be sealed: with none left (retention took them all), the base is.
+      const last = this.#db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get();
+      if (last) this.#checkpoint(integer(last.seq, 'seq'), text(last.hash, 'hash'));
       this.#db.exec('COMMIT');
     } catch (error) {
       this.#db.exec('ROLLBACK');
@@ -250,10 +272,12 @@ export class AuditStore {
   }
 
   /**
-   * Removes the oldest records, those older than maxAgeMs or past the newest maxRecords, and
-   * seals where the chain now starts, so what stays still verifies. Returns how many went.
+   * Removes the oldest records, those older than maxAgeMs, past the newest maxRecords, or past
+   * the newest maxBytes (a record's size as stored: its text and a fixed share for its hashes
+   * and numbers), and seals where the chain now starts, so what stays still verifies. Returns
+   * how many went. The file does not shrink: SQLite reuses the freed pages for new records.
    */
-  retain(limits: { maxAgeMs?: number; maxRecords?: number }): number {
+  retain(limits: RetainLimits): number {
     this.#assertOpen();
     this.#db.exec('BEGIN IMMEDIATE');
     try {
@@ -266,6 +290,14 @@ export class AuditStore {
           .prepare('SELECT MAX(seq) AS seq FROM events WHERE time < ?')
           .get(before);
         cut = Math.max(cut, nullableInteger(old?.seq ?? null, 'seq') ?? 0);
+      }
+      if (limits.maxBytes !== undefined) {
+        const over = this.#db
+          .prepare(
+            `SELECT MAX(seq) AS seq FROM (SELECT seq, SUM(${RECORD_BYTES}) OVER (ORDER BY seq DESC) AS total FROM events) WHERE total > ?`,
+          )
+          .get(limits.maxBytes);
+        cut = Math.max(cut, nullableInteger(over?.seq ?? null, 'seq') ?? 0);
       }
       const first = this.#db
         .prepare('SELECT seq, prev FROM events WHERE seq > ? ORDER BY seq LIMIT 1')
@@ -324,13 +356,13 @@ function toRecord(row: Record<string, SQLOutputValue>): AuditRecord {
 }
 
 /** The seal key: 32 random bytes made once (0600, never overwritten), read after. */
-async function loadKey(path: string): Promise<Buffer> {
+function loadKey(path: string): Buffer {
   try {
-    await writeFile(path, randomBytes(32), { mode: 0o600, flag: 'wx' });
+    writeFileSync(path, randomBytes(32), { mode: 0o600, flag: 'wx' });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
-  const key = await readFile(path);
+  const key = readFileSync(path);
   if (key.length !== 32)
     throw new IronClawError(
       'AUDIT_UNAVAILABLE',

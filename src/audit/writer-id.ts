@@ -1,11 +1,11 @@
-import { processIdentity } from '../host/dir-owner.js';
+import { processIdentity, processIdentityNow } from '../host/dir-owner.js';
 
 /**
  * Who wrote a record: pid and the process's start time in clock ticks since boot (field 22 of
  * /proc/PID/stat), so a pid the kernel has since reused does not pass for the writer.
  */
-export async function writerId(pid: number = process.pid): Promise<string> {
-  return `${pid}@${(await processIdentity(pid))?.start ?? 'unknown'}`;
+export function writerId(pid: number = process.pid): string {
+  return `${pid}@${processIdentityNow(pid)?.start ?? 'unknown'}`;
 }
 
 /** Whether the process that wrote `writer` still runs. */

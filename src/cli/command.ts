@@ -6,6 +6,8 @@ export interface OptionDef {
   description: string;
   /** Shown in help for string options, e.g. <size>. */
   value?: string;
+  /** A one-letter form (`-t`); boolean ones combine (`-it`). */
+  short?: string;
 }
 
 /** One command of the CLI: its options, its arguments, and what it runs. */
@@ -41,7 +43,10 @@ export async function runCommand(
     parsed = parseArgs({
       args: joinDashValues(args, command.options),
       options: Object.fromEntries(
-        Object.entries(command.options).map(([name, option]) => [name, { type: option.type }]),
+        Object.entries(command.options).map(([name, option]) => [
+          name,
+          { type: option.type, ...(option.short === undefined ? {} : { short: option.short }) },
+        ]),
       ),
       allowPositionals: true,
       strict: true,
@@ -111,7 +116,7 @@ export function usageLine(command: CommandDef): string {
 export function commandHelp(command: CommandDef, prefix: string): string {
   const lines = [`usage: ${prefix} ${command.name} ${usageLine(command)}`, '', command.summary, ''];
   for (const [name, option] of Object.entries(command.options)) {
-    const flag = `--${name}${option.value ? ` ${option.value}` : ''}`;
+    const flag = `${option.short ? `-${option.short}, ` : ''}--${name}${option.value ? ` ${option.value}` : ''}`;
     lines.push(`  ${flag.padEnd(24)} ${option.description}`);
   }
   return `${lines.join('\n')}\n`;

@@ -1,17 +1,15 @@
 import { join } from 'node:path';
 import { z } from 'zod/mini';
-import { ApprovalBroker } from '../approval/approval-broker.js';
-import { ApprovalPolicy } from '../approval/approval-policy.js';
-import { AuditStore, auditStorePath } from '../audit/audit-store.js';
-import { toIronClawError } from '../core/errors.js';
+import { keepAuditTrimmed } from '../audit/audit-trail.js';
+import { startDashboard } from '../dashboard/start-dashboard.js';
 import { loadConfig } from '../host/config-file.js';
 import { rotatingLog } from '../host/rotating-log.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
-import { startDashboard } from '../dashboard/start-dashboard.js';
 import { startDaemon } from '../runtime/daemon.js';
 import { reportError } from './cli-error.js';
 import { configFlags } from './config-flags.js';
 import { connectDaemon } from './daemon-client.js';
+import { openApprovals } from './open-approvals.js';
 
 /** `ironclaw daemon [--pool N]` runs the daemon in the foreground; `--stop` stops a running one. */
 export async function daemonCommand(flags: {
@@ -28,30 +26,26 @@ export async function daemonCommand(flags: {
     const config = await loadConfig(configFlags(flags));
     const stateDir = await ensureStateDir(defaultStateDir());
     const log = rotatingLog(join(stateDir, 'daemon.log'));
-    // Approvals are recorded before they are decided: without the audit store, none is given.
-    const audit = await AuditStore.open().catch((error: unknown) => toIronClawError(error));
-    if (!(audit instanceof AuditStore)) log(`approvals are off: ${audit.message}`);
-    const approvals =
-      audit instanceof AuditStore
-        ? new ApprovalBroker({ audit, policy: new ApprovalPolicy() })
-        : undefined;
+    keepAuditTrimmed({ maxAgeMs: config.auditMaxAgeMs, maxBytes: config.auditMaxBytes });
+    const cliff = openApprovals();
+    if (cliff.unavailable !== undefined) log(`approvals are off: ${cliff.unavailable}`);
     const daemon = await startDaemon({
       stateDir,
       poolSize: config.poolSize,
       sandbox: {
         driver: config.driver,
         rootBoxUid: config.rootBoxUid,
+        boxUids: config.boxUids,
         defaultMemoryBytes: config.defaultMemoryBytes,
       },
       log,
-      approvals,
-      approvalsUnavailable: audit instanceof AuditStore ? undefined : audit.message,
+      approvals: cliff.approvals,
+      approvalsUnavailable: cliff.unavailable,
       dashboard: async (view) => {
         const dashboard = await startDashboard({
           title: 'IronClaw daemon',
           sandboxes: () => view.sandboxes(),
-          auditPath: auditStorePath(),
-          approvals,
+          approvals: cliff.approvals,
         });
         log(`dashboard at ${dashboard.url.replace(/#.*/, '')}`);
         return dashboard;
@@ -60,7 +54,6 @@ export async function daemonCommand(flags: {
     const stop = (): void => void daemon.close();
     process.once('SIGINT', stop).once('SIGTERM', stop);
     await daemon.stopped;
-    if (audit instanceof AuditStore) audit.close();
     return 0;
   } catch (error) {
     return reportError(error);

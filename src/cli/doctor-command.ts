@@ -1,3 +1,4 @@
+import { loadConfig } from '../host/config-file.js';
 import { runDoctor } from '../runtime/doctor.js';
 
 /**
@@ -8,7 +9,9 @@ import { runDoctor } from '../runtime/doctor.js';
 export async function doctorCommand(flags: {
   json?: string | boolean | undefined;
 }): Promise<number> {
-  const checks = await runDoctor();
+  // A broken configuration is the daemon's and the MCP server's error to report, not doctor's.
+  const config = await loadConfig({}).catch(() => undefined);
+  const checks = await runDoctor({ boxUids: config?.boxUids });
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ checks }, null, 2)}\n`);
   } else {

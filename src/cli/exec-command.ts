@@ -4,6 +4,7 @@ import { reportError, usageError } from './cli-error.js';
 import { execReport, exitStatusOf, reportJsonError, reportOutcome } from './exec-report.js';
 import { parseDriverFlag } from './config-flags.js';
 import { parseLimitFlags } from './limit-flags.js';
+import { ttySession } from './tty-session.js';
 
 type ExecFlags = Record<string, string | boolean | undefined>;
 
@@ -27,6 +28,7 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
     const controller = new AbortController();
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
+    using terminal = ttySession(flags, stop);
     const result = await runOnce(argv, {
       ...(driverFlag === undefined ? {} : { driver: parseDriverFlag(driverFlag) }),
       limits,
@@ -35,6 +37,12 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(workspace === undefined ? {} : { workspace }),
       ...(allowNet === undefined ? {} : { allowNet }),
+      ...(flags.interactive === true ? { interactive: true } : {}),
+      ...(terminal ? { tty: { ...terminal.tty, resizes: terminal.resizes } } : {}),
+    }).finally(() => {
+      // Back to a cooked terminal before anything is reported; stdin is read no more.
+      terminal?.close();
+      if (flags.interactive === true) process.stdin.destroy();
     });
     if (flags.json) {
       process.stdout.write(

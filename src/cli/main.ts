@@ -4,6 +4,7 @@ import type * as More from './more.js';
 import type * as ExecCommand from './exec-command.js';
 import { execHandOver } from './exec-hand-over.js';
 import { ALLOW_NET_OPTION } from './allow-net-option.js';
+import { INTERACTIVE_OPTIONS } from './interactive-options.js';
 import { closeInheritedFds } from '../host/inherited-fds.js';
 import { EXIT_BROKEN_PIPE, EXIT_SANDBOX_FAILED } from './cli-error.js';
 
@@ -51,6 +52,7 @@ const commands: CommandDef[] = [
         description: 'copy this directory into /workspace first (changes stay in the box)',
       },
       ...ALLOW_NET_OPTION,
+      ...INTERACTIVE_OPTIONS,
       json: {
         type: 'boolean',
         description: 'print one JSON object with the result instead of streaming',
@@ -62,7 +64,8 @@ const commands: CommandDef[] = [
   },
   {
     name: 'sandbox',
-    summary: 'long-lived sandboxes: create, exec, write, read, ls, rm, list (held by the daemon)',
+    summary:
+      'long-lived sandboxes: create, exec, shell, write, read, ls, rm, list (held by the daemon)',
     args: '<subcommand> ...',
     options: {},
     run: () => Promise.resolve(0),
@@ -190,12 +193,22 @@ const commands: CommandDef[] = [
     name: 'audit',
     summary:
       'show the audit store (what ran, what was asked and decided), or verify its hash chain',
-    args: '[verify]',
+    args: '[verify|prune]',
     options: {
       json: { type: 'boolean', description: 'one JSON object a record (or the verify report)' },
       follow: { type: 'boolean', description: 'go on printing records as they are written' },
       since: { type: 'string', value: '<10m|date>', description: 'only records since then' },
       sandbox: { type: 'string', value: '<id>', description: "only this sandbox's records" },
+      'max-age': {
+        type: 'string',
+        value: '<30d|none>',
+        description: 'prune: remove records older than this (default audit.maxAge)',
+      },
+      'max-size': {
+        type: 'string',
+        value: '<256m|none>',
+        description: 'prune: keep the newest records up to this size (default audit.maxSize)',
+      },
     },
     run: async (options, positionals) => (await more()).auditCommand(positionals, options),
   },

@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { unwrap } from '../core/errors.js';
 import { parseDuration } from '../core/units.js';
+import { keepAuditTrimmed } from '../audit/audit-trail.js';
 import { loadConfig } from '../host/config-file.js';
 import { parseListen } from '../mcp/listen-address.js';
 import { stderrLogger } from '../mcp/logger.js';
 import type { McpService } from '../mcp/mcp-service.js';
 import { SandboxSource } from '../runtime/sandbox-source.js';
-import { auditStorePath } from '../audit/audit-store.js';
 import { type Dashboard, startDashboard } from '../dashboard/start-dashboard.js';
 import { reportError, usageError } from './cli-error.js';
 import { configFlags } from './config-flags.js';
+import { openApprovals } from './open-approvals.js';
 
 const DEFAULT_IDLE = '30m';
 const MAX_SANDBOXES_PER_SESSION = 8;
@@ -40,15 +41,20 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
     );
     const config = await loadConfig(configFlags(flags));
     const log = stderrLogger({ level: flags.verbose ? 'debug' : 'info' });
+    keepAuditTrimmed({ maxAgeMs: config.auditMaxAgeMs, maxBytes: config.auditMaxBytes });
     source = new SandboxSource({
       driver: config.driver,
       poolSize: config.poolSize,
       rootBoxUid: config.rootBoxUid,
+      boxUids: config.boxUids,
       defaultMemoryBytes: config.defaultMemoryBytes,
       log,
     });
     source.start();
+    const cliff = openApprovals();
+    if (cliff.unavailable !== undefined) log.warn(`approvals are off: ${cliff.unavailable}`);
     const common = {
+      approvals: cliff.approvals,
       source,
       log,
       version,
@@ -84,7 +90,6 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
         dashboard = await startDashboard({
           title: `MCP server at ${http.url}`,
           sandboxes: () => http.sandboxes(),
-          auditPath: auditStorePath(),
         });
         process.stderr.write(
           `ironclaw mcp: dashboard (keep the address to yourself): ${dashboard.url}\n`,

@@ -12,8 +12,13 @@ import { type CommandDef, dispatch } from './command.js';
 import { connectDaemon } from './daemon-client.js';
 import { parseLimitFlags } from './limit-flags.js';
 import { WORKSPACE_OPTIONS, workspaceFlags } from './workspace-flags.js';
+import { INTERACTIVE_OPTIONS } from './interactive-options.js';
+import { followWindow, ttySession } from './tty-session.js';
 
 type Values = Record<string, string | boolean | undefined>;
+
+/** What `sandbox shell` runs: the box's bash where it has one, else its sh. */
+const BOX_SHELL = ['/bin/sh', '-c', 'command -v bash >/dev/null && exec bash; exec sh'];
 
 /** `ironclaw sandbox create|exec|write|read|ls|rm|list`, served by the daemon. */
 export async function sandboxCommand(args: string[]): Promise<number> {
@@ -78,7 +83,8 @@ export async function sandboxCommand(args: string[]): Promise<number> {
     },
     {
       name: 'exec',
-      summary: 'run a command in a sandbox; stdin is passed on when it is not a terminal',
+      summary:
+        'run a command in a sandbox; stdin is passed on when it is not a terminal, or with -i',
       args: '<id> -- <command> [args...]',
       options: {
         timeout: {
@@ -90,12 +96,15 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           type: 'boolean',
           description: 'print one JSON object with the result instead of streaming',
         },
+        ...INTERACTIVE_OPTIONS,
       },
       run: guarded(async (options, [id, ...argv]) => {
         need(argv, 1, 'command: ironclaw sandbox exec <id> -- <command> [args...]');
         const { timeoutMs } = parseLimitFlags({ timeout: str(options.timeout) });
+        const stopped = new AbortController();
+        using terminal = ttySession(options, () => stopped.abort());
         const rpc = await daemon();
-        const stdinOpen = !process.stdin.isTTY;
+        const stdinOpen = !process.stdin.isTTY || options.interactive === true || !!terminal;
         const json = options.json === true;
         const stdout: Buffer[] = [];
         const stderr: Buffer[] = [];
@@ -108,9 +117,11 @@ export async function sandboxCommand(args: string[]): Promise<number> {
             ...(timeoutMs === undefined ? {} : { timeoutMs }),
             // Streamed, the output has no cap but the caller's pipe; --json keeps the default cap.
             ...(json ? {} : { maxOutputBytes: Number.MAX_SAFE_INTEGER }),
+            ...(terminal ? { tty: terminal.tty } : {}),
           },
           DAEMON_METHODS.exec.result,
           {
+            signal: stopped.signal,
             onEvent: (event, data) => {
               const parsed = OutputEventSchema.safeParse(data);
               if (!parsed.success) return;
@@ -132,13 +143,28 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           });
           process.stdin.once('end', () => call.input(undefined, true));
         }
-        const result = await call.result.finally(() => process.stdin.destroy());
+        if (terminal) void followWindow(terminal, call);
+        const result = await call.result.finally(() => {
+          terminal?.close();
+          process.stdin.destroy();
+        });
         if (json) {
           const output = { stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
           process.stdout.write(`${JSON.stringify(execReport(result, output))}\n`);
         }
         reportOutcome(result, str(options.timeout));
         return exitStatusOf(result);
+      }),
+    },
+    {
+      name: 'shell',
+      summary: "an interactive shell in a sandbox, in a pseudo-terminal (the box's bash, else sh)",
+      args: '<id>',
+      options: {},
+      run: guarded(async (options, [id, ...rest]) => {
+        if (!id || rest.length > 0) throw usageError('give one id: ironclaw sandbox shell <id>');
+        const exec = commands.find((command) => command.name === 'exec');
+        return exec?.run({ ...options, tty: true }, [id, ...BOX_SHELL]);
       }),
     },
     {

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { IronClawError, toIronClawError } from '../core/errors.js';
-import { changeLine, type WorkspaceDiff } from '../core/workspace-diff.js';
+import { renderDiff } from '../core/workspace-diff.js';
 import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
 import { reportError, usageError } from './cli-error.js';
@@ -138,23 +138,4 @@ async function withDaemon(
   } finally {
     rpc?.close();
   }
-}
-
-/** The diff for a terminal: one line a change, then the text diffs, then what was left out. */
-export function renderDiff(diff: WorkspaceDiff, options: { patches: boolean }): string {
-  const out: string[] = [];
-  const { summary } = diff;
-  out.push(
-    `sandbox ${diff.sandbox} → ${diff.dir}: ${summary.added} added, ${summary.modified} modified, ${summary.deleted} deleted, ${summary.mode} mode, ${summary.type} type changed`,
-  );
-  for (const change of diff.changes) out.push(changeLine(change));
-  for (const ignored of diff.ignored)
-    out.push(`   ${ignored.path} (ignored: excluded by ${ignored.pattern}; never applied)`);
-  for (const skipped of diff.skipped) out.push(`   ${skipped.path} (skipped: ${skipped.reason})`);
-  if (options.patches)
-    for (const change of diff.changes) {
-      if (change.patch) out.push('', change.patch.trimEnd());
-      if (change.note) out.push(`# ${change.path}: ${change.note}`);
-    }
-  return `${out.join('\n')}\n`;
 }

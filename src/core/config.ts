@@ -1,12 +1,19 @@
 import * as z from 'zod/mini';
 import { DRIVERS } from './isolation.js';
 import { unwrap } from './errors.js';
-import { parseBytes } from './units.js';
+import { parseAge, parseBytes } from './units.js';
 
 /** A size such as 512m or 2g, or "none" for no limit. */
 const SizeOrNone = z.string().check(
   z.refine((text) => text === 'none' || parseBytes(text).ok, {
     message: 'expected a size such as 512m or 2g, or "none"',
+  }),
+);
+
+/** An age such as 30d or 12h, or "none" for no limit. */
+const AgeOrNone = z.string().check(
+  z.refine((text) => text === 'none' || parseAge(text).ok, {
+    message: 'expected an age such as 30d or 12h, or "none"',
   }),
 );
 
@@ -25,10 +32,35 @@ export const ConfigSchema = z.strictObject({
   ),
   /** Host uid (and gid) boxes run as when IronClaw runs as root; never 0. */
   rootBoxUid: z.optional(z.number().check(z.int(), z.gte(1), z.lte(2 ** 32 - 2))),
+  /**
+   * As root, a host uid (and gid) of its own for each box from this range, like a subuid range,
+   * instead of the shared rootBoxUid: RLIMIT_NPROC then is each box's own budget.
+   */
+  boxUids: z.optional(
+    z
+      .strictObject({
+        first: z.number().check(z.int(), z.gte(1), z.lte(2 ** 32 - 2)),
+        count: z.number().check(z.int(), z.gte(1), z.lte(2 ** 24)),
+      })
+      .check(
+        z.refine((range) => range.first + range.count - 1 <= 2 ** 32 - 2, {
+          message: 'the range must end at or below 4294967294',
+        }),
+      ),
+  ),
   limits: z.optional(
     z.strictObject({
       /** Memory limit of a long-lived sandbox (daemon, MCP) whose creator gives none. */
       memory: z.optional(SizeOrNone),
+    }),
+  ),
+  /** Retention of the audit store, applied by the daemon and MCP servers and `audit prune`. */
+  audit: z.optional(
+    z.strictObject({
+      /** Records older than this go. */
+      maxAge: z.optional(AgeOrNone),
+      /** The oldest records go while the records together are larger than this. */
+      maxSize: z.optional(SizeOrNone),
     }),
   ),
 });
@@ -38,8 +70,13 @@ export interface ResolvedConfig {
   driver: (typeof DRIVERS)[number];
   poolSize: number;
   rootBoxUid: number;
+  /** Per-box host uids (as root); undefined: every box runs as rootBoxUid. */
+  boxUids: { first: number; count: number } | undefined;
   /** Memory limit of a long-lived sandbox whose creator gives none; undefined: no limit. */
   defaultMemoryBytes: number | undefined;
+  /** Audit retention; undefined: no limit of that kind. */
+  auditMaxAgeMs: number | undefined;
+  auditMaxBytes: number | undefined;
 }
 
 /** Long-lived sandboxes get this memory limit unless configured or asked otherwise. */
@@ -49,7 +86,10 @@ export const DEFAULT_CONFIG: ResolvedConfig = {
   driver: 'bwrap',
   poolSize: 2,
   rootBoxUid: 65534,
+  boxUids: undefined,
   defaultMemoryBytes: DEFAULT_SANDBOX_MEMORY_BYTES,
+  auditMaxAgeMs: 30 * 24 * 3600 * 1000,
+  auditMaxBytes: 256 * 1024 ** 2,
 };
 
 /** The environment variable that sets each key of the file (flags > environment > file). */
@@ -57,6 +97,8 @@ export const CONFIG_ENV: Readonly<Record<string, string>> = {
   driver: 'IRONCLAW_DRIVER',
   'pool.size': 'IRONCLAW_POOL_SIZE',
   'limits.memory': 'IRONCLAW_MEMORY',
+  'audit.maxAge': 'IRONCLAW_AUDIT_MAX_AGE',
+  'audit.maxSize': 'IRONCLAW_AUDIT_MAX_SIZE',
 };
 
 /** Environment variables that override the file, as text to be checked like the file is. */
@@ -68,6 +110,12 @@ export function configFromEnv(env: Record<string, string | undefined>): Config {
   if (size !== undefined)
     config.pool = { size: (/^\d+$/.test(size) ? Number(size) : size) as number };
   if (env.IRONCLAW_MEMORY !== undefined) config.limits = { memory: env.IRONCLAW_MEMORY };
+  const [maxAge, maxSize] = [env.IRONCLAW_AUDIT_MAX_AGE, env.IRONCLAW_AUDIT_MAX_SIZE];
+  if (maxAge !== undefined || maxSize !== undefined)
+    config.audit = {
+      ...(maxAge === undefined ? {} : { maxAge }),
+      ...(maxSize === undefined ? {} : { maxSize }),
+    };
   return config;
 }
 
@@ -78,9 +126,15 @@ export function resolveConfig(...layers: Config[]): ResolvedConfig {
     if (layer.driver !== undefined) resolved.driver = layer.driver;
     if (layer.pool?.size !== undefined) resolved.poolSize = layer.pool.size;
     if (layer.rootBoxUid !== undefined) resolved.rootBoxUid = layer.rootBoxUid;
+    if (layer.boxUids !== undefined) resolved.boxUids = { ...layer.boxUids };
     const memory = layer.limits?.memory;
     if (memory !== undefined)
       resolved.defaultMemoryBytes = memory === 'none' ? undefined : unwrap(parseBytes(memory));
+    const { maxAge, maxSize } = layer.audit ?? {};
+    if (maxAge !== undefined)
+      resolved.auditMaxAgeMs = maxAge === 'none' ? undefined : unwrap(parseAge(maxAge));
+    if (maxSize !== undefined)
+      resolved.auditMaxBytes = maxSize === 'none' ? undefined : unwrap(parseBytes(maxSize));
   }
   return resolved;
 }
@@ -90,5 +144,9 @@ export const CONFIG_KEYS: readonly string[] = [
   'driver',
   'pool.size',
   'rootBoxUid',
+  'boxUids.first',
+  'boxUids.count',
   'limits.memory',
+  'audit.maxAge',
+  'audit.maxSize',
 ];

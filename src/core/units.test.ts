@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, parseBytes, parseDuration } from './units.js';
+import { formatBytes, parseAge, parseBytes, parseDuration } from './units.js';
 
 const KiB = 1024;
 const MiB = 1024 ** 2;
@@ -85,6 +85,25 @@ describe('parseDuration', () => {
     expect(check.ok).toBe(false);
     if (check.ok) return;
     expect(check.message).toMatch(/^invalid --timeout "soon": .*30s/);
+  });
+});
+
+describe('parseAge', () => {
+  it.each([
+    ['30d', 30 * 86_400_000],
+    ['1.5d', 129_600_000],
+    ['12h', 43_200_000],
+    ['90s', 90_000],
+  ])('parses %j as %d ms', (text, ms) => {
+    expect(parseAge(text)).toEqual({ ok: true, value: ms });
+  });
+
+  it.each([['0d'], ['-1d'], ['1w'], ['99999999999999d'], ['']])('rejects %j', (text) => {
+    expect(parseAge(text, 'audit.maxAge')).toMatchObject({
+      ok: false,
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('audit.maxAge') as unknown,
+    });
   });
 });
 

@@ -71,3 +71,18 @@ export function parseDuration(text: string, what = 'duration'): Check<number> {
   if (ms <= 0) return invalid('a duration must be positive, for example 30s or 5m');
   return { ok: true, value: ms };
 }
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * An age, as retention and `--since` take it: a number of days ("30d"), or a duration as
+ * parseDuration reads it ("12h"). Days are for ages only: no timeout is that long.
+ */
+export function parseAge(text: string, what = 'age'): Check<number> {
+  const days = /^(\d+(?:\.\d+)?)\s*d$/i.exec(text.trim());
+  if (!days?.[1]) return parseDuration(text, what);
+  const ms = Math.round(Number(days[1]) * DAY_MS);
+  if (!Number.isSafeInteger(ms) || ms <= 0)
+    return invalidValue(what, text)('an age must be positive and sane, for example 30d or 12h');
+  return { ok: true, value: ms };
+}

@@ -111,3 +111,22 @@ function binarySummary(
 function octal(mode: number | undefined): string {
   return mode === undefined ? '?' : `0${mode.toString(8).padStart(3, '0')}`;
 }
+
+/** The diff for a terminal: one line a change, then the text diffs, then what was left out. */
+export function renderDiff(diff: WorkspaceDiff, options: { patches: boolean }): string {
+  const out: string[] = [];
+  const { summary } = diff;
+  out.push(
+    `sandbox ${diff.sandbox} → ${diff.dir}: ${summary.added} added, ${summary.modified} modified, ${summary.deleted} deleted, ${summary.mode} mode, ${summary.type} type changed`,
+  );
+  for (const change of diff.changes) out.push(changeLine(change));
+  for (const ignored of diff.ignored)
+    out.push(`   ${ignored.path} (ignored: excluded by ${ignored.pattern}; never applied)`);
+  for (const skipped of diff.skipped) out.push(`   ${skipped.path} (skipped: ${skipped.reason})`);
+  if (options.patches)
+    for (const change of diff.changes) {
+      if (change.patch) out.push('', change.patch.trimEnd());
+      if (change.note) out.push(`# ${change.path}: ${change.note}`);
+    }
+  return `${out.join('\n')}\n`;
+}

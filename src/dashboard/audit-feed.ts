@@ -1,4 +1,5 @@
-import { type AuditRecord, AuditStore } from '../audit/audit-store.js';
+import type { AuditRecord } from '../audit/audit-store.js';
+import { auditTrailStore } from '../audit/audit-trail.js';
 
 /** How often the store is read for records other processes wrote, while anyone watches. */
 const POLL_MS = 400;
@@ -8,26 +9,22 @@ const BATCH = 500;
 export type FeedListener = (records: AuditRecord[]) => void;
 
 /**
- * The audit store as a live feed. Records come from every IronClaw process (the CLI, the
- * daemon, MCP servers, wrapped servers) into one SQLite file, so the feed reads the file for
- * what is new rather than listening in this process; it does so only while a page watches.
+ * The audit store as a live feed, read through this process's one connection to it
+ * (audit-trail). Records come from every IronClaw process (the CLI, the daemon, MCP servers,
+ * wrapped servers) into one SQLite file, so the feed reads the file for what is new rather than
+ * listening in this process; it does so only while a page watches. A store that cannot be opened
+ * is tried again on the next read (audit-trail waits a little between tries).
  */
 export class AuditFeed {
-  readonly #path: string;
-  #store: Promise<AuditStore> | undefined;
   /** Each listener with the seq of the last record it has. */
   readonly #listeners = new Map<FeedListener, number>();
   #timer: NodeJS.Timeout | undefined;
   #reading = false;
   #closed = false;
 
-  constructor(path: string) {
-    this.#path = path;
-  }
-
   /** The newest records, oldest first, with those cut short by a crash marked incomplete. */
   async backlog(limit: number): Promise<(AuditRecord & { incomplete?: true })[]> {
-    const store = await this.#open();
+    const store = auditTrailStore();
     const records = store.tail(limit);
     const incomplete = new Set((await store.incomplete()).map((record) => record.seq));
     return records.map((record) =>
@@ -51,27 +48,18 @@ export class AuditFeed {
     };
   }
 
-  async close(): Promise<void> {
+  /** Stops the feed; the store is the process's (audit-trail's) and stays open. */
+  close(): void {
     this.#closed = true;
     this.#listeners.clear();
     clearInterval(this.#timer);
-    const store = await this.#store?.catch(() => undefined);
-    store?.close();
-  }
-
-  #open(): Promise<AuditStore> {
-    if (this.#closed) return Promise.reject(new Error('the audit feed is closed'));
-    this.#store ??= AuditStore.open(this.#path);
-    // A store that could not be opened (a locked or unreadable file) is tried again next time.
-    this.#store.catch(() => (this.#store = undefined));
-    return this.#store;
   }
 
   async #poll(): Promise<void> {
     if (this.#reading || this.#closed) return;
     this.#reading = true;
     try {
-      const store = await this.#open();
+      const store = auditTrailStore();
       const from = Math.min(...this.#listeners.values());
       const records = store.query({ afterSeq: from, limit: BATCH });
       for (const [listener, after] of this.#listeners) {

@@ -39,7 +39,7 @@ export function createDashboardHandler(
   source: DashboardSource,
   options: DashboardHandlerOptions,
 ): DashboardHandler {
-  const feed = new AuditFeed(source.auditPath);
+  const feed = new AuditFeed();
   const sandboxes = (): SandboxSummary[] => source.sandboxes().map(summarize);
   const hub = new StreamHub();
   let shownSandboxes = '';
@@ -152,7 +152,7 @@ export function createDashboardHandler(
       clearInterval(sandboxTimer);
       unsubscribeApprovals?.();
       hub.close();
-      await feed.close();
+      feed.close();
     },
   };
 }

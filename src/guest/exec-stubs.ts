@@ -2,6 +2,7 @@ import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_p
 import { constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
+import { quote } from './shell-quote.js';
 
 /*
  * A process made ahead of time for the next exec. Node starts a process by fork() and exec(),
@@ -227,9 +228,4 @@ function allowed(path: string, mode: number): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** One shell word, single-quoted: nothing in it is expanded. */
-function quote(word: string): string {
-  return `'${word.replaceAll("'", "'\\''")}'`;
 }

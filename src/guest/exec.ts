@@ -8,6 +8,7 @@ import type { RequestContext } from '../protocol/rpc-server.js';
 import type { ExecProcess, ExecStubs } from './exec-stubs.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputCap } from '../core/output-cap.js';
 import { OomWatch } from './oom-watch.js';
+import { type PtyCommand, spawnInPty } from './pty.js';
 
 /** How long to keep reading after the process exits, for output still in the pipes. */
 const DRAIN_AFTER_EXIT_MS = 100;
@@ -45,17 +46,25 @@ async function runCommand(
   const env = { ...process.env, ...params.env };
   const cap = new OutputCap(params.maxOutputBytes ?? DEFAULT_OUTPUT_CAP_BYTES);
   let child: ExecProcess;
+  let pty: PtyCommand | undefined;
   try {
+    // A terminal comes from `script` (pty.ts), never from a stub, whose stdio is pipes.
+    pty = params.tty ? await spawnInPty({ file, args, cwd, env, tty: params.tty }) : undefined;
     child =
+      pty?.child ??
       (await stubs?.take({ file, args, cwd, env })) ??
       spawn(file, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   } catch (error) {
+    if (error instanceof IronClawError) throw error; // no terminal in this box
     // spawn throws at once for some failures (ENOTDIR, ENAMETOOLONG, E2BIG, ...).
     return notStarted(error as NodeJS.ErrnoException, file, context, started, cap);
   }
+  const terminal = pty;
+  if (terminal) context.onResize((size) => terminal.resize(size));
   let timedOut = false;
 
   const killGroup = (): void => {
+    pty?.kill();
     if (child.pid === undefined) return;
     try {
       process.kill(-child.pid, 'SIGKILL');

@@ -17,8 +17,48 @@ describe('loadConfig', () => {
       driver: 'bwrap',
       poolSize: 2,
       rootBoxUid: 65534,
+      boxUids: undefined,
       defaultMemoryBytes: 2 * 1024 ** 3,
+      auditMaxAgeMs: 30 * 86_400_000,
+      auditMaxBytes: 256 * 1024 ** 2,
     });
+  });
+
+  test('audit retention: file, environment and "none"', async () => {
+    const path = await configFile(JSON.stringify({ audit: { maxAge: '7d', maxSize: '1g' } }));
+    expect(await loadConfig({}, { IRONCLAW_CONFIG: path })).toMatchObject({
+      auditMaxAgeMs: 7 * 86_400_000,
+      auditMaxBytes: 1024 ** 3,
+    });
+    expect(
+      await loadConfig(
+        {},
+        { IRONCLAW_CONFIG: path, IRONCLAW_AUDIT_MAX_AGE: 'none', IRONCLAW_AUDIT_MAX_SIZE: '64m' },
+      ),
+    ).toMatchObject({ auditMaxAgeMs: undefined, auditMaxBytes: 64 * 1024 ** 2 });
+    await expect(
+      loadConfig({}, { IRONCLAW_CONFIG: path, IRONCLAW_AUDIT_MAX_AGE: 'forever' }),
+    ).rejects.toMatchObject({
+      message: expect.stringContaining('IRONCLAW_AUDIT_MAX_AGE') as unknown,
+    });
+  });
+
+  test('boxUids: a range of per-box host uids that must not reach 2^32 - 1', async () => {
+    const path = await configFile(JSON.stringify({ boxUids: { first: 0x70000000, count: 1024 } }));
+    expect(await loadConfig({}, { IRONCLAW_CONFIG: path })).toMatchObject({
+      boxUids: { first: 0x70000000, count: 1024 },
+    });
+    for (const boxUids of [
+      { first: 0, count: 10 },
+      { first: 2 ** 32 - 10, count: 10 },
+      { first: 100_000, count: 0 },
+      { first: 100_000 },
+    ]) {
+      const bad = await configFile(JSON.stringify({ boxUids }));
+      await expect(loadConfig({}, { IRONCLAW_CONFIG: bad })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+    }
   });
 
   test('flags over environment over file over defaults', async () => {
@@ -64,7 +104,7 @@ describe('loadConfig', () => {
     const cases: [unknown, RegExp][] = [
       [
         { pools: 3 },
-        /unknown key "pools"; its keys are driver, pool\.size, rootBoxUid, limits\.memory/,
+        /unknown key "pools"; its keys are driver, pool\.size, rootBoxUid, boxUids\.first, boxUids\.count, limits\.memory/,
       ],
       [{ pool: { size: 'x' } }, /pool\.size: expected a number, got "x"/],
       [{ pool: { size: 100 } }, /pool\.size: must be at most 64, got 100/],

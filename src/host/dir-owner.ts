@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { constants, open, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -34,9 +35,26 @@ function thisProcess(): Promise<ProcessIdentity> {
 
 /** The identity of the process `pid` now, or undefined when there is none. */
 export async function processIdentity(pid: number): Promise<ProcessIdentity | undefined> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return identityOf(pid, await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined));
+}
+
+/**
+ * processIdentity without waiting, for a caller that must name itself before it may go on (the
+ * audit store, opened by the first record a process writes).
+ */
+export function processIdentityNow(pid: number): ProcessIdentity | undefined {
+  let text: string | undefined;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    text = undefined;
+  }
+  return identityOf(pid, text);
+}
+
+function identityOf(pid: number, stat: string | undefined): ProcessIdentity | undefined {
   // The name (field 2) is in parentheses and may hold spaces: fields are counted after it.
-  const start = text?.slice(text.lastIndexOf(')') + 2).split(' ')[19];
+  const start = stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   return start === undefined ? undefined : { pid, start };
 }
 

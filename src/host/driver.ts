@@ -18,6 +18,11 @@ export interface DriverCapabilities {
   extraEnv: boolean;
   /** Restores boxes from templates (snapshots) of a booted box. */
   templates: boolean;
+  /**
+   * Its guest agent can run a command in a pseudo-terminal (`exec -t`): the box has devpts and
+   * the host's util-linux `script` (src/guest/pty.ts).
+   */
+  pty: boolean;
   /** How long the guest agent may take to answer its first ping, unless the caller says. */
   startTimeoutMs: number;
   /**
@@ -59,6 +64,8 @@ export type CapabilityRequest = {
 } & {
   /** Network egress through the host proxy (its socket is bound in, its variables set). */
   egress?: boolean | undefined;
+  /** A command in a pseudo-terminal. */
+  pty?: boolean | undefined;
 };
 
 /** Each option that needs a capability, how to tell it was asked for, and how to name it. */
@@ -83,6 +90,7 @@ const OPTION_CAPABILITIES: readonly {
     option: 'network egress (its proxy socket is bound into the box)',
     asked: (request) => request.egress === true,
   },
+  { capability: 'pty', option: 'a pseudo-terminal (-t)', asked: (request) => request.pty === true },
 ];
 
 /**

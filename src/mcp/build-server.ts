@@ -3,6 +3,7 @@ import { registerFileTools } from './file-tools.js';
 import { registerRunTool } from './run-tool.js';
 import { registerSandboxTools } from './sandbox-tools.js';
 import type { ToolDeps } from './tool-context.js';
+import { registerWorkspaceTools } from './workspace-tools.js';
 
 const INSTRUCTIONS = `IronClaw runs code in sandboxes that have no network and cannot touch this computer's files.
 - For one command or one program, call \`run\`: a fresh sandbox is made and destroyed for that call.
@@ -18,5 +19,6 @@ export function buildMcpServer(deps: ToolDeps & { version: string }): McpServer 
   registerRunTool(server, deps);
   registerSandboxTools(server, deps);
   registerFileTools(server, deps);
+  registerWorkspaceTools(server, deps);
   return server;
 }

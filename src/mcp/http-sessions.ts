@@ -143,6 +143,8 @@ export class HttpSessions {
       sandboxes,
       log,
       version: this.#options.version,
+      approvals: this.#options.approvals,
+      workspaceRoot: this.#options.workspaceRoot,
     });
     await server.connect(transport);
     return transport.handleRequest(request, { parsedBody: body });

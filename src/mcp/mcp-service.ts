@@ -1,3 +1,4 @@
+import type { ApprovalBroker } from '../approval/approval-broker.js';
 import type { SandboxSource } from '../runtime/sandbox-source.js';
 import type { Logger } from './logger.js';
 
@@ -9,6 +10,10 @@ export interface McpServeOptions {
   /** A session's sandboxes are destroyed after this long without a call. */
   idleMs: number;
   maxSandboxesPerSession: number;
+  /** The approval cliff of this server's sandboxes (workspace_apply). */
+  approvals?: ApprovalBroker | undefined;
+  /** Host directory (and below) that sandbox_create may copy in as a workspace. */
+  workspaceRoot?: string | undefined;
 }
 
 /** A running MCP server: `closed` resolves when it has stopped and destroyed its sandboxes. */

@@ -16,11 +16,22 @@ import {
 import { isolationJson, limitsFrom, type ToolDeps, toolCall } from './tool-context.js';
 import { toolOk } from './tool-result.js';
 import { toolSchema } from './tool-schema.js';
+import { copyWorkspaceFor } from './workspace-tools.js';
 
 const CreateInput = z.object({
   driver: z.optional(DriverInput),
   ...LimitFields,
   ...NetworkFields,
+  workspace: z.optional(
+    z
+      .string()
+      .check(
+        z.maxLength(4096),
+        z.describe(
+          "A host directory to copy into the sandbox's /workspace (an absolute path inside this server's working directory). Its changes come back only through workspace_diff and workspace_apply, which asks the user.",
+        ),
+      ),
+  ),
   timeoutSeconds: z.optional(
     z
       .number()
@@ -104,6 +115,8 @@ The sandbox has no network, a read-only system, a writable /workspace and /tmp, 
           defaultTimeoutSeconds,
         });
         const { sandbox } = entry;
+        if (args.workspace !== undefined)
+          await copyWorkspaceFor(deps, sandbox, args.workspace, ctx.mcpReq.signal);
         const idleTimeoutSeconds = Math.round(sandboxes.idleMs / 1000);
         return toolOk(
           {

@@ -51,6 +51,8 @@ export async function serveMcpHttp(
         sandboxes: modernSandboxes,
         log: modernLog,
         version: options.version,
+        approvals: options.approvals,
+        workspaceRoot: options.workspaceRoot,
       }),
     {
       legacy: 'reject',

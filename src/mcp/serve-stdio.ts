@@ -21,7 +21,15 @@ export function serveMcpStdio(options: McpServeOptions): McpService {
     maxSandboxes: options.maxSandboxesPerSession,
   });
   const transport = new StdioLineTransport(process.stdin, process.stdout);
-  const handle = serveStdio(() => buildMcpServer({ sandboxes, log, version: options.version }), {
+  const build = () =>
+    buildMcpServer({
+      sandboxes,
+      log,
+      version: options.version,
+      approvals: options.approvals,
+      workspaceRoot: options.workspaceRoot,
+    });
+  const handle = serveStdio(build, {
     transport,
     onerror: (error) => log.warn(`stdio: ${error.message}`),
   });

@@ -1,4 +1,5 @@
-import type { CallToolResult } from '@modelcontextprotocol/server';
+import type { CallToolResult, InputRequiredResult } from '@modelcontextprotocol/server';
+import type { ApprovalBroker } from '../approval/approval-broker.js';
 import { IronClawError, unwrap } from '../core/errors.js';
 import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
@@ -12,14 +13,18 @@ export interface ToolDeps {
   /** This session's sandboxes: the only ones its tools can reach. */
   sandboxes: SessionSandboxes;
   log: Logger;
+  /** The approval cliff (workspace apply); without it nothing is approved. */
+  approvals?: ApprovalBroker | undefined;
+  /** The host directory (and below) a sandbox's workspace may be copied from. */
+  workspaceRoot?: string | undefined;
 }
 
 /** Runs one tool call of the session: it counts as activity, and failures become tool errors. */
-export function toolCall(
+export function toolCall<R extends CallToolResult | InputRequiredResult>(
   deps: ToolDeps,
   tool: string,
-  handler: () => Promise<CallToolResult>,
-): Promise<CallToolResult> {
+  handler: () => Promise<R>,
+): Promise<R | CallToolResult> {
   return deps.sandboxes.use(() => guarded({ tool, log: deps.log }, handler));
 }
 

@@ -1,4 +1,4 @@
-import type { CallToolResult } from '@modelcontextprotocol/server';
+import type { CallToolResult, InputRequiredResult } from '@modelcontextprotocol/server';
 import { type ErrorCode, IronClawError, toIronClawError } from '../core/errors.js';
 import type { Logger } from './logger.js';
 
@@ -85,10 +85,10 @@ export function toolFailure(
 }
 
 /** Runs a tool handler and turns whatever it throws into a tool error. */
-export async function guarded(
+export async function guarded<R extends CallToolResult | InputRequiredResult>(
   context: { tool: string; log: Logger },
-  handler: () => Promise<CallToolResult>,
-): Promise<CallToolResult> {
+  handler: () => Promise<R>,
+): Promise<R | CallToolResult> {
   try {
     return await handler();
   } catch (error) {

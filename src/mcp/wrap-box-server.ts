@@ -42,6 +42,8 @@ const EXIT_GRACE_MS = 3000;
 export async function startBoxServer(options: BoxServerOptions): Promise<
   Upstream & {
     isolation: IsolationReport;
+    /** The box's sandbox id, for the audit records of the calls through it. */
+    sandbox: string;
   }
 > {
   const { log } = options;
@@ -92,6 +94,7 @@ export async function startBoxServer(options: BoxServerOptions): Promise<
   let closing: Promise<void> | undefined;
   return {
     isolation: sandbox.isolation,
+    sandbox: sandbox.id,
     exited,
     get onmessage() {
       return onmessage;

@@ -8,7 +8,7 @@ import {
   type RequestId,
   type Transport,
 } from '@modelcontextprotocol/server';
-import { audit } from '../audit/audit-log.js';
+import { auditAction, type AuditedAction } from '../audit/audit-trail.js';
 import type { Logger } from './logger.js';
 import type { Upstream } from './wrap-box-server.js';
 import type { ToolPolicy } from './wrap-policy.js';
@@ -31,8 +31,10 @@ export interface WrapProxyOptions {
   log: Logger;
   /** How to accept a changed tool list, quoted in the error the client gets. */
   acceptCommand: string;
-  /** The wrapped server's command, named in the audit log. */
+  /** The wrapped server's command, named in the audit store. */
   argv: readonly string[];
+  /** The sandbox the wrapped server runs in, named in the audit store. */
+  sandbox?: string | undefined;
 }
 
 interface Pending {
@@ -40,6 +42,8 @@ interface Pending {
   tool?: string;
   argumentsSha256?: string;
   started: number;
+  /** A tools/call's audit request, written before the call is passed on. */
+  audit?: AuditedAction;
 }
 
 /**
@@ -122,14 +126,20 @@ export class WrapProxy {
   #describe(request: JSONRPCRequest): Pending {
     const params = request.params as Record<string, unknown> | undefined;
     const started = performance.now();
-    if (request.method === 'tools/call')
-      return {
-        method: request.method,
-        tool: toolName(params),
-        argumentsSha256: sha256(canonicalJson(params?.arguments ?? null)),
-        started,
-      };
+    if (request.method === 'tools/call') return this.#toolCall(params, started);
     return { method: request.method, started };
+  }
+
+  /** A tools/call, recorded in the audit store as requested before it goes anywhere. */
+  #toolCall(params: Record<string, unknown> | undefined, started: number): Pending {
+    const tool = toolName(params);
+    const argumentsSha256 = sha256(canonicalJson(params?.arguments ?? null));
+    const audit = auditAction({
+      kind: 'tool-call',
+      sandbox: this.#options.sandbox,
+      data: { server: this.#options.argv.slice(0, 64), tool, argumentsSha256 },
+    });
+    return { method: 'tools/call', tool, argumentsSha256, started, audit };
   }
 
   /** Answers a tools/call that policy or the tool guard denies; true when it did. */
@@ -143,16 +153,11 @@ export class WrapProxy {
         ? `the wrap policy denies tool "${tool}"; the call did not reach the server. Do not retry it: ask the user if it is needed`
         : undefined;
     if (reason === undefined) return false;
-    this.#audit(
-      {
-        method: 'tools/call',
-        tool,
-        argumentsSha256: sha256(canonicalJson(params?.arguments ?? null)),
-        started: performance.now(),
-      },
-      'denied',
-      { outcome: 'denied', isError: true, reason },
-    );
+    this.#audit(this.#toolCall(params, performance.now()), 'denied', {
+      outcome: 'denied',
+      isError: true,
+      reason,
+    });
     void this.#toClient({
       jsonrpc: '2.0',
       id: request.id,
@@ -250,10 +255,17 @@ export class WrapProxy {
       ...outcome,
       durationMs: Math.round(performance.now() - pending.started),
     };
-    // On stderr, one JSON object per line after a fixed marker, and in the audit log.
+    // On stderr, one JSON object per line after a fixed marker, and in the audit store.
     this.#options.log.info(`audit ${JSON.stringify(record)}`);
-    const { event: _event, at: _at, ...call } = record;
-    audit({ event: 'mcp-tool-call', server: this.#options.argv.slice(0, 64), ...call });
+    const { event: _event, at: _at, tool: _tool, argumentsSha256: _sha, ...call } = record;
+    pending.audit?.settle(
+      outcome.outcome === 'denied'
+        ? 'denied'
+        : outcome.outcome === 'answered' && !outcome.isError
+          ? 'done'
+          : 'failed',
+      call,
+    );
   }
 
   async #toClient(message: JSONRPCMessage): Promise<void> {

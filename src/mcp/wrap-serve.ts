@@ -44,7 +44,13 @@ export async function serveWrap(options: WrapOptions): Promise<number> {
     `wrapping ${JSON.stringify(options.argv)} in a bwrap sandbox: ${upstream.isolation.layers.filesystem.detail}`,
   );
   const downstream = new StdioLineTransport(process.stdin, process.stdout);
-  const proxy = new WrapProxy({ ...options, downstream, upstream, guard });
+  const proxy = new WrapProxy({
+    ...options,
+    downstream,
+    upstream,
+    guard,
+    sandbox: upstream.sandbox,
+  });
   await downstream.start();
   const aborted = new Promise<'signal'>((resolve) =>
     options.signal.addEventListener('abort', () => resolve('signal'), { once: true }),

@@ -24,7 +24,7 @@ export interface EgressProxyOptions {
   resolver?: Resolver;
   dialer?: Dialer;
   hostAddresses?: () => readonly IpAddress[];
-  /** Called once per connection or refused request; audit-egress.ts writes it to the audit log. */
+  /** Called once per connection or refused request; audit-egress.ts writes it to the audit store. */
   onConnection?: EgressListener;
   limits?: Partial<z.input<typeof EgressLimitsSchema>>;
   /** Closes the proxy when aborted. */

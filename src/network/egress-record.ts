@@ -1,7 +1,7 @@
 import type { EgressProtocol } from './decider.js';
 
 /**
- * One connection the box asked for, as the audit log wants it: reported once, when it ends
+ * One connection the box asked for, as the audit store wants it: reported once, when it ends
  * (a refusal ends at once). For plain HTTP, one record per request.
  */
 export interface EgressRecord {

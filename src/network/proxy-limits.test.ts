@@ -1,11 +1,10 @@
 // The egress proxy under bad clients: floods of silent connections, slow headers, idle
 // tunnels, a throwing listener, and close() with everything still open.
-import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { auditLogPath } from '../audit/audit-log.js';
+import { AuditStore } from '../audit/audit-store.js';
 import { auditEgress } from './audit-egress.js';
 import { staticResolver } from './resolver.js';
 import { closed, connectTunnel, echoServer, rawClient, testProxy } from './test-support.js';
@@ -162,7 +161,7 @@ describe('the egress proxy under load and abuse', () => {
     await expect.poll(() => existsSync(other.socketPath)).toBe(false);
   });
 
-  it('writes every connection to the audit log through auditEgress', async () => {
+  it('writes every connection to the audit store through auditEgress', async () => {
     await using echo = await echoServer();
     const resolver = staticResolver({ 'echo.test': '127.0.0.1' });
     await using proxy = await testProxy([`echo.test:${echo.port}`], {
@@ -171,15 +170,13 @@ describe('the egress proxy under load and abuse', () => {
       onConnection: auditEgress,
     });
     await connectTunnel(proxy.socketPath, `echo.test:${echo.port}`);
-    const events = async () =>
-      (await readFile(auditLogPath(), 'utf8').catch(() => ''))
-        .split('\n')
-        .filter((line) => line.includes('"sb-audited"'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const events = async () => {
+      using store = await AuditStore.open();
+      return store.query({ sandbox: 'sb-audited' });
+    };
     await expect.poll(events).toHaveLength(1);
-    expect((await events())[0]).toMatchObject({
-      event: 'egress',
-      sandbox: 'sb-audited',
+    expect((await events())[0]).toMatchObject({ kind: 'egress', status: 'info' });
+    expect((await events())[0]?.data).toMatchObject({
       protocol: 'connect',
       host: 'echo.test',
       address: '127.0.0.1',

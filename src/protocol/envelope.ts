@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { ERROR_CODES } from '../core/errors.js';
+import { WindowSizeSchema } from './window-size.js';
 
 /**
  * The envelope every frame carries, for the guest channel and the daemon socket alike:
@@ -35,12 +36,16 @@ export const EventSchema = z.object({
 /** Asks the serving side to abort a pending request. */
 export const CancelSchema = z.object({ t: z.literal('cancel'), id: RequestId });
 
-/** More input for a pending request (stdin of an exec), base64; `eof` closes it. */
+/**
+ * More input for a pending request (stdin of an exec), base64; `eof` closes it. `resize` is the
+ * new size of the caller's terminal, for an exec that runs in a pseudo-terminal.
+ */
 export const InputSchema = z.object({
   t: z.literal('input'),
   id: RequestId,
   data: z.optional(z.string()),
   eof: z.optional(z.boolean()),
+  resize: z.optional(WindowSizeSchema),
 });
 
 /** The last frame before a side closes a connection whose peer broke the protocol. */

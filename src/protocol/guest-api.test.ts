@@ -7,6 +7,8 @@ describe('guest method params', () => {
     { argv: ['ls', '-l'] },
     { shell: 'echo hi | wc -c', cwd: '/workspace', env: { A: '1' }, timeoutMs: 1000 },
     { argv: ['cat'], stdinOpen: true, maxOutputBytes: 1 },
+    { argv: ['bash'], stdinOpen: true, tty: { rows: 24, cols: 80, term: 'xterm-256color' } },
+    { argv: ['bash'], tty: { rows: 65535, cols: 1 } },
   ])('exec accepts %j', (params) => {
     expect(parseParams(ExecParamsSchema, params, 'exec')).toEqual(params);
   });
@@ -19,6 +21,9 @@ describe('guest method params', () => {
     ['a zero timeout', { argv: ['ls'], timeoutMs: 0 }],
     ['a fractional output cap', { argv: ['ls'], maxOutputBytes: 1.5 }],
     ['env values that are not strings', { argv: ['ls'], env: { A: 1 } }],
+    ['a terminal with no rows', { argv: ['sh'], tty: { rows: 0, cols: 80 } }],
+    ['a terminal wider than TIOCSWINSZ holds', { argv: ['sh'], tty: { rows: 24, cols: 65536 } }],
+    ['a TERM with a NUL', { argv: ['sh'], tty: { rows: 24, cols: 80, term: 'x\0y' } }],
   ])('exec rejects %s with INVALID_ARGUMENT', (_what, params) => {
     const parse = () => parseParams(ExecParamsSchema, params, 'exec');
     expect(parse).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));

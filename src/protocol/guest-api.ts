@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { WindowSizeSchema } from './window-size.js';
 
 /** Methods the guest agent serves, with their parameter and result schemas. */
 
@@ -35,6 +36,12 @@ export const PingResultSchema = z.object({
 });
 export type PingResult = z.infer<typeof PingResultSchema>;
 
+/** The terminal an exec runs in: its size, and the caller's TERM. */
+export const TtySchema = z.extend(WindowSizeSchema, {
+  term: z.optional(CString.check(z.minLength(1), z.maxLength(256))),
+});
+export type Tty = z.infer<typeof TtySchema>;
+
 export const ExecParamsSchema = z
   .object({
     /** Program and arguments, run without a shell. */
@@ -56,6 +63,12 @@ export const ExecParamsSchema = z
     timeoutMs: z.optional(PositiveInt),
     /** Cap on stdout+stderr bytes streamed back; the rest is dropped and counted. */
     maxOutputBytes: z.optional(PositiveInt),
+    /**
+     * Run the command in a pseudo-terminal of this size, made in the box: its output (stdout and
+     * stderr together, as a terminal shows them) comes as `stdout` events, and input `resize`
+     * messages follow the caller's window.
+     */
+    tty: z.optional(TtySchema),
   })
   .check(
     z.refine((p) => (p.argv === undefined) !== (p.shell === undefined), {

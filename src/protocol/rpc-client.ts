@@ -4,6 +4,7 @@ import { IronClawError } from '../core/errors.js';
 import { ServerMessageSchema } from './envelope.js';
 import { FrameChannel } from './frame-channel.js';
 import { formatIssues } from './format-issues.js';
+import type { WindowSize } from './window-size.js';
 
 interface Pending {
   resolve: (result: unknown) => void;
@@ -22,6 +23,8 @@ export interface Call<T> {
   readonly result: Promise<T>;
   /** Sends more input (stdin) to the request; `eof` closes it. */
   input(data: Uint8Array | undefined, eof?: boolean): boolean;
+  /** Tells the request its terminal's new size (an exec in a pseudo-terminal). */
+  resize(size: WindowSize): boolean;
 }
 
 /**
@@ -123,6 +126,10 @@ export class RpcClient {
           ...(eof ? { eof: true } : {}),
         });
       },
+      resize: (size) =>
+        this.#channel.closed
+          ? true
+          : this.#channel.send({ t: 'input', id, resize: { rows: size.rows, cols: size.cols } }),
     };
   }
 

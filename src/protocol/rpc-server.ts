@@ -4,6 +4,7 @@ import { IronClawError, toIronClawError } from '../core/errors.js';
 import { ClientMessageSchema } from './envelope.js';
 import { FrameChannel } from './frame-channel.js';
 import { formatIssues } from './format-issues.js';
+import type { WindowSize } from './window-size.js';
 
 /** What a handler gets besides its params: cancellation, events, input. */
 export interface RequestContext {
@@ -14,6 +15,8 @@ export interface RequestContext {
   drained(): Promise<void>;
   /** Registers the receiver of this request's `input` messages (stdin). */
   onInput(receiver: (data: Buffer | undefined, eof: boolean) => void): void;
+  /** Registers the receiver of this request's terminal resizes (an exec in a pseudo-terminal). */
+  onResize(receiver: (size: WindowSize) => void): void;
 }
 
 export type Handler = (params: unknown, context: RequestContext) => Promise<unknown>;
@@ -26,6 +29,9 @@ interface Running {
   /** Input that arrived before the handler registered its receiver; handed over on register. */
   early: { data: Buffer | undefined; eof: boolean }[];
   earlyBytes: number;
+  resize: ((size: WindowSize) => void) | undefined;
+  /** The last resize that arrived before the handler registered its receiver. */
+  earlyResize: WindowSize | undefined;
 }
 
 /** Input a request may receive before its handler is ready for it; past this, it fails. */
@@ -101,6 +107,8 @@ export class RpcServer {
           ?.controller.abort(new IronClawError('ABORTED', 'cancelled by the client'));
         return;
       case 'input':
+        if (message.resize) this.#resize(message.id, message.resize);
+        if (message.data === undefined && message.eof !== true) return;
         this.#input(
           message.id,
           message.data === undefined ? undefined : Buffer.from(message.data, 'base64'),
@@ -140,6 +148,8 @@ export class RpcServer {
       input: undefined,
       early: [],
       earlyBytes: 0,
+      resize: undefined,
+      earlyResize: undefined,
     };
     this.#running.set(id, running);
     const context: RequestContext = {
@@ -151,6 +161,11 @@ export class RpcServer {
       onInput: (receiver) => {
         running.input = receiver;
         for (const { data, eof } of running.early.splice(0)) receiver(data, eof);
+      },
+      onResize: (receiver) => {
+        running.resize = receiver;
+        if (running.earlyResize) receiver(running.earlyResize);
+        running.earlyResize = undefined;
       },
     };
     // A handler that throws before returning its promise (a plain arrow around parseParams)
@@ -187,6 +202,14 @@ export class RpcServer {
       return;
     }
     running.early.push({ data, eof });
+  }
+
+  /** Only the latest size matters: one that arrives before its receiver replaces the last. */
+  #resize(id: number, size: WindowSize): void {
+    const running = this.#running.get(id);
+    if (!running) return;
+    if (running.resize) running.resize(size);
+    else running.earlyResize = size;
   }
 
   #finish(id: number, running: Running, response: () => unknown): void {

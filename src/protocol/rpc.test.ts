@@ -294,6 +294,35 @@ describe('RpcClient and RpcServer', () => {
       eofOnly.input(undefined, true);
       expect(await eofOnly.result).toEqual({ received: [[null, true]] });
     });
+
+    it('delivers resizes; of those sent before the handler listens, the last is handed over', async () => {
+      const { client } = connect({
+        terminal: (_params, context) =>
+          new Promise((resolve) => {
+            const sizes: string[] = [];
+            context.onInput(() =>
+              context.onResize((size) => {
+                sizes.push(`${size.rows}x${size.cols}`);
+                if (size.rows === 3) resolve({ sizes });
+              }),
+            );
+          }),
+      });
+      const call = client.call('terminal', {}, Anything);
+      call.resize({ rows: 1, cols: 10 });
+      call.resize({ rows: 2, cols: 20 });
+      call.input(undefined, true);
+      call.resize({ rows: 3, cols: 30 });
+      expect(await call.result).toEqual({ sizes: ['2x20', '3x30'] });
+    });
+
+    it('a resize the schema refuses closes the connection with PROTOCOL_ERROR', async () => {
+      const { client, serverClosed } = connect({ hang: () => new Promise(() => undefined) });
+      const call = client.call('hang', {}, Anything);
+      call.resize({ rows: 0, cols: 80 });
+      expect((await serverClosed)?.code).toBe('PROTOCOL_ERROR');
+      expect(await codeOf(call.result)).toBe('PROTOCOL_ERROR');
+    });
   });
 
   describe('a broken peer closes the connection and fails every pending call', () => {

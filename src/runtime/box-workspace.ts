@@ -16,7 +16,7 @@ import {
   textPatch,
   type WorkspaceDiff,
 } from '../core/workspace-diff.js';
-import { audit } from '../audit/audit-log.js';
+import { audit, audited } from '../audit/audit-trail.js';
 import { BoundedTail } from '../host/bounded-tail.js';
 import { type BoxTree, readBoxTree, type WorkspaceBox } from './box-tree.js';
 import {
@@ -27,6 +27,14 @@ import {
 } from '../host/workspace-apply.js';
 import { packScan } from '../host/workspace-pack.js';
 import { scanWorkspace, type WorkspaceScan } from '../host/workspace-scan.js';
+
+/** Applies IronClaw refused (audited "denied"): not confirmed, a stale diff, unsafe, conflicting. */
+const APPLY_REFUSALS = [
+  'NOT_CONFIRMED',
+  'WORKSPACE_CHANGED',
+  'WORKSPACE_UNSAFE',
+  'WORKSPACE_CONFLICT',
+] as const;
 
 /** `createSandbox({ workspace })`: a host directory copied into the box's /workspace. */
 export interface WorkspaceOptions {
@@ -146,12 +154,14 @@ export class BoxWorkspace {
         `cannot copy workspace ${scan.dir} into sandbox ${box.id}: the box's tar ${result.signal ?? `exit code ${result.exitCode}`}: ${stderr.text() || 'tar printed nothing'}`,
       );
     audit({
-      event: 'workspace-copied-in',
+      kind: 'workspace-copied-in',
       sandbox: box.id,
-      dir: scan.dir,
-      paths: manifest.length,
-      bytes: scan.totalBytes,
-      excluded: scan.excluded.length,
+      data: {
+        dir: scan.dir,
+        paths: manifest.length,
+        bytes: scan.totalBytes,
+        excluded: scan.excluded.length,
+      },
     });
     return new BoxWorkspace(scan.dir, scan.rules, manifest, caps);
   }
@@ -165,12 +175,32 @@ export class BoxWorkspace {
    * Writes the box's changes into the host directory, if `approval` names the diff the box
    * still has and says yes. Refused, with nothing written: a diff that changed since it was
    * shown, a change that would leave the workspace (a symlink out), and any path changed on the
-   * host since copy-in (every one named).
+   * host since copy-in (every one named). The audit store has the request before anything is
+   * checked or written, and its outcome; a request that cannot be written refuses the apply.
    */
-  async apply(
+  apply(box: WorkspaceBox, approval: ApplyApproval, signal?: AbortSignal): Promise<ApplyReport> {
+    return audited(
+      {
+        kind: 'workspace-apply',
+        sandbox: box.id,
+        data: { dir: this.dir, digest: approval.digest, confirmed: approval.confirmed },
+      },
+      () => this.#apply(box, approval, signal),
+      {
+        required: true,
+        describe: (report) => ({
+          applied: report.applied.length,
+          paths: report.applied.slice(0, 100),
+        }),
+        denials: APPLY_REFUSALS,
+      },
+    );
+  }
+
+  async #apply(
     box: WorkspaceBox,
     approval: ApplyApproval,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
   ): Promise<ApplyReport> {
     if (!approval.confirmed)
       throw new IronClawError(
@@ -196,13 +226,6 @@ export class BoxWorkspace {
         `nothing was written to ${this.dir}: ${conflicts.length} path(s) changed on the host since copy-in:\n${conflicts.map((c) => `  ${c.path}: ${c.reason}`).join('\n')}`,
       );
     const report = await writeChanges(this.dir, changes, tree.contents);
-    audit({
-      event: 'workspace-applied',
-      sandbox: box.id,
-      dir: this.dir,
-      digest: diff.digest,
-      changes: report.applied.length,
-    });
     // The host now holds the box's tree: later diffs and applies are against it.
     this.#manifest = new Map(tree.entries);
     return report;
@@ -285,5 +308,22 @@ export class BoxWorkspace {
     const data = await readHostFile(this.dir, entry.path, MAX_TEXT_DIFF_BYTES);
     if (!data) return undefined;
     return createHash('sha256').update(data).digest('hex') === entry.sha256 ? data : undefined;
+  }
+}
+
+/** Copies a workspace into a new sandbox; one whose copy-in failed is destroyed, never handed out. */
+export async function copyWorkspaceIn(
+  sandbox: WorkspaceBox & {
+    attachWorkspace(workspace: BoxWorkspace): void;
+    destroy(): Promise<void>;
+  },
+  workspace: PreparedWorkspace,
+  signal: AbortSignal,
+): Promise<void> {
+  try {
+    sandbox.attachWorkspace(await BoxWorkspace.copyIn(sandbox, workspace, signal));
+  } catch (error) {
+    await sandbox.destroy();
+    throw error;
   }
 }

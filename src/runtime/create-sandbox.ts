@@ -7,11 +7,12 @@ import type { Limits } from '../core/limits.js';
 import { EGRESS_PORT, EGRESS_SOCKET_IN_BOX, egressEnv } from '../core/egress-env.js';
 import { EmptyResultSchema, PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
-import { audit } from '../audit/audit-log.js';
+import { audited } from '../audit/audit-trail.js';
 import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { detectCgroups } from '../host/cgroups.js';
+import { leaseBoxUid, type UidLease, type UidRange } from '../host/uid-lease.js';
 import { assertLimitsFit } from '../host/driver.js';
 import { Sandbox } from './sandbox.js';
 import { startSandboxEgress } from './sandbox-egress.js';
@@ -36,6 +37,12 @@ export interface SandboxOptions {
   startTimeoutMs?: number;
   /** Host uid the box runs as when IronClaw runs as root (default 65534, nobody). */
   rootBoxUid?: number;
+  /**
+   * As root: a host uid (and gid) of its own for this box, leased from this range for its
+   * lifetime instead of `rootBoxUid`, so that RLIMIT_NPROC, which the kernel counts per uid, is
+   * this box's budget alone. Unprivileged, the box runs as the caller and this is unused.
+   */
+  boxUids?: UidRange;
   /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
   seccomp?: SeccompChoice;
   /** Host paths bound into the box: bwrap only, checked before it starts. */
@@ -69,9 +76,39 @@ export interface SandboxOptions {
   signal?: AbortSignal;
 }
 
-/** Creates a sandbox with the guest agent running and answering. */
+/**
+ * Creates a sandbox with the guest agent running and answering. The audit store has its request
+ * (what was asked: driver, mounts, network, workspace) before anything starts, and its outcome.
+ */
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const id = options.id === undefined ? newId() : unwrap(checkId(options.id));
+  return audited(
+    { kind: 'sandbox-create', sandbox: id, data: createRequest(options) },
+    () => startSandbox(id, options),
+    {
+      describe: (sandbox) => ({
+        driver: sandbox.isolation.driver,
+        hostUid: sandbox.isolation.hostUid,
+      }),
+    },
+  );
+}
+
+/** What a create asked for, as its audit record keeps it. */
+function createRequest(options: SandboxOptions): Record<string, unknown> {
+  const workspace = options.workspace;
+  return {
+    ...(options.driver === undefined ? {} : { driver: options.driver }),
+    ...(options.mounts?.length ? { mounts: options.mounts.slice(0, 64) } : {}),
+    ...(options.allowNet?.length ? { allowNet: options.allowNet.slice(0, 64) } : {}),
+    ...(workspace === undefined
+      ? {}
+      : { workspace: typeof workspace === 'string' ? workspace : workspace.dir }),
+    ...(options.seccomp === 'none' ? { seccomp: 'none' } : {}),
+  };
+}
+
+async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbox> {
   // The workspace is walked and its caps checked before a box is started for it.
   const workspace =
     options.workspace === undefined
@@ -99,14 +136,24 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     limits.memoryBytes = options.defaultMemoryBytes;
   assertLimitsFit(driver, limits, 'agent');
   options.signal?.throwIfAborted();
-  const rootBoxUid = options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID;
-  const egress = wantsEgress
-    ? await startSandboxEgress(
-        id,
-        options.allowNet ?? [],
-        process.getuid?.() === 0 ? rootBoxUid : undefined,
-      )
-    : undefined;
+  const uidLease: UidLease | undefined =
+    options.boxUids !== undefined && process.getuid?.() === 0
+      ? await leaseBoxUid(options.boxUids, options.signal ? { signal: options.signal } : {})
+      : undefined;
+  const rootBoxUid = uidLease?.uid ?? options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID;
+  let egress;
+  try {
+    egress = wantsEgress
+      ? await startSandboxEgress(
+          id,
+          options.allowNet ?? [],
+          process.getuid?.() === 0 ? rootBoxUid : undefined,
+        )
+      : undefined;
+  } catch (error) {
+    await uidLease?.release();
+    throw error;
+  }
   const egressSocket = egress?.socket ?? options.egressSocket;
   const { mounts, env } = withEgress(options, egressSocket);
   let box;
@@ -123,13 +170,13 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       ...(options.template === undefined ? {} : { template: options.template }),
     });
   } catch (error) {
-    await egress?.close();
+    await Promise.allSettled([egress?.close(), uidLease?.release()]);
     throw error;
   }
   const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, {
     name: `sandbox ${id}`,
   });
-  // Its record in the ledger goes when the box does (the sandbox's end is then in the audit log).
+  // Its record in the ledger goes when the box does (the sandbox's end is then in the audit store).
   let forgetRecord = (): Promise<void> => Promise.resolve();
   const started = box;
   const sandbox = new Sandbox(
@@ -137,8 +184,11 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     {
       ...box,
       isolation: egress ? withEgressReport(box.isolation, options.allowNet ?? []) : box.isolation,
+      // The uid goes back only once every process of the box is gone.
       destroy: () =>
-        started.destroy().finally(() => Promise.all([forgetRecord(), egress?.close()])),
+        started
+          .destroy()
+          .finally(() => Promise.all([forgetRecord(), egress?.close(), uidLease?.release()])),
     },
     client,
   );
@@ -168,12 +218,6 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       sandbox.attachWorkspace(await Promise.race([copied, failed]));
     }
     failed.catch(() => undefined);
-    audit({
-      event: 'sandbox-created',
-      sandbox: id,
-      driver: box.isolation.driver,
-      hostUid: box.isolation.hostUid,
-    });
     forgetRecord = await recordSandboxStart(id, box.isolation.driver);
     return sandbox;
   } catch (error) {

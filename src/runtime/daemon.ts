@@ -6,11 +6,12 @@ import { checkId } from '../core/ids.js';
 import type { Limits } from '../core/limits.js';
 import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-server.js';
+import type { WindowSize } from '../protocol/window-size.js';
 import { RpcServer } from '../protocol/rpc-server.js';
 import type { ApprovalBroker } from '../approval/approval-broker.js';
 import { AsyncQueue } from './async-queue.js';
 import type { Sandbox } from './sandbox.js';
-import { BoxWorkspace, type PreparedWorkspace } from './box-workspace.js';
+import { BoxWorkspace, copyWorkspaceIn } from './box-workspace.js';
 import { SandboxSource, type SandboxSourceOptions } from './sandbox-source.js';
 import { WorkspaceApprovals } from './workspace-approvals.js';
 
@@ -19,7 +20,7 @@ export interface DaemonOptions {
   /** Ready sandboxes kept warm for `create` without limits of its own. */
   poolSize: number;
   /** How every sandbox of this daemon is made (driver, host uid when root). */
-  sandbox: Pick<SandboxSourceOptions, 'driver' | 'rootBoxUid' | 'defaultMemoryBytes'>;
+  sandbox: Pick<SandboxSourceOptions, 'driver' | 'rootBoxUid' | 'boxUids' | 'defaultMemoryBytes'>;
   log: (line: string) => void;
   /**
    * The approval cliff of this daemon's sandboxes (workspace apply). Without one (the audit
@@ -135,7 +136,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           allowNet: params.allowNet,
           signal: context.signal,
         });
-        if (workspace) await copyIn(got.sandbox, workspace, context.signal);
+        if (workspace) await copyWorkspaceIn(got.sandbox, workspace, context.signal);
         return got;
       })().finally(() => {
         if (wanted !== undefined) creating.delete(wanted);
@@ -288,20 +289,6 @@ function bytesOf(params: {
   return params.pathEncoding === 'base64' ? Buffer.from(params.path, 'base64') : params.path;
 }
 
-/** Copies the workspace in; a sandbox whose copy-in failed is destroyed, never handed out. */
-async function copyIn(
-  sandbox: Sandbox,
-  workspace: PreparedWorkspace,
-  signal: AbortSignal,
-): Promise<void> {
-  try {
-    sandbox.attachWorkspace(await BoxWorkspace.copyIn(sandbox, workspace, signal));
-  } catch (error) {
-    await sandbox.destroy();
-    throw error;
-  }
-}
-
 async function runExec(
   sandbox: Sandbox,
   params: ReturnType<typeof parseParams<typeof DAEMON_METHODS.exec.params>>,
@@ -318,22 +305,28 @@ async function runExec(
   }
   const relay = (event: string, chunk: Buffer): Promise<void> | undefined =>
     context.emit(event, { data: chunk.toString('base64') }) ? undefined : context.drained();
-  const output = await sandbox.exec(params.argv ?? params.shell ?? '', {
-    signal: context.signal,
-    ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
-    ...(params.env === undefined ? {} : { env: params.env }),
-    ...(stdin
-      ? { stdin }
-      : params.stdin === undefined
-        ? {}
-        : { stdin: Buffer.from(params.stdin, 'base64') }),
-    ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
-    ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
-    // Relayed, never held: a client that reads slowly holds the box's output back.
-    collect: false,
-    onStdout: (chunk) => relay('stdout', chunk),
-    onStderr: (chunk) => relay('stderr', chunk),
-  });
+  // Only a terminal's exec listens: sizes sent to any other are dropped, never queued.
+  const resizes = new AsyncQueue<WindowSize>({ latestOnly: true });
+  if (params.tty) context.onResize((size) => resizes.push(size));
+  const output = await sandbox
+    .exec(params.argv ?? params.shell ?? '', {
+      signal: context.signal,
+      ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
+      ...(params.env === undefined ? {} : { env: params.env }),
+      ...(stdin
+        ? { stdin }
+        : params.stdin === undefined
+          ? {}
+          : { stdin: Buffer.from(params.stdin, 'base64') }),
+      ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
+      ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
+      ...(params.tty ? { tty: { ...params.tty, resizes } } : {}),
+      // Relayed, never held: a client that reads slowly holds the box's output back.
+      collect: false,
+      onStdout: (chunk) => relay('stdout', chunk),
+      onStderr: (chunk) => relay('stderr', chunk),
+    })
+    .finally(() => resizes.end());
   const { stdout: _stdout, stderr: _stderr, ...result } = output;
   return result;
 }

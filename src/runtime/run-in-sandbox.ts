@@ -2,6 +2,7 @@ import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
 import { DEFAULT_OUTPUT_CAP_BYTES } from '../core/output-cap.js';
 import { packWorkspaceToPipe } from '../host/workspace-tar.js';
+import { driverFor } from '../drivers/index.js';
 import { createSandbox } from './create-sandbox.js';
 import type { RunOnceOptions, RunOnceResult } from './run-once-options.js';
 import type { Sandbox } from './sandbox.js';
@@ -20,6 +21,8 @@ export async function runInSandbox(
   options: RunOnceOptions,
 ): Promise<RunOnceResult> {
   const started = performance.now();
+  // Before a box is made: a driver that cannot make a terminal is refused at once.
+  if (options.tty) driverFor(options.driver, { pty: true });
   const sandbox = await createSandbox({
     ...(options.driver === undefined ? {} : { driver: options.driver }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
@@ -33,7 +36,10 @@ export async function runInSandbox(
     const output = await sandbox.exec(argv, {
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
-      ...(inherit && !process.stdin.isTTY ? { stdin: process.stdin } : {}),
+      ...(inherit && (!process.stdin.isTTY || options.interactive === true || options.tty)
+        ? { stdin: process.stdin }
+        : {}),
+      ...(options.tty ? { tty: options.tty } : {}),
       ...(inherit
         ? {
             maxOutputBytes: UNCAPPED,

@@ -1,6 +1,8 @@
 import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
+import type { Tty } from '../protocol/guest-api.js';
+import type { WindowSize } from '../protocol/window-size.js';
 
 export interface RunOnceOptions {
   driver?: DriverName;
@@ -21,6 +23,16 @@ export interface RunOnceOptions {
   rootBoxUid?: number;
   /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
   seccomp?: SeccompChoice;
+  /**
+   * inherit: pass this process's stdin to the command even when it is a terminal (`-i`), which
+   * a run through a sandbox otherwise leaves alone. A payload command inherits it anyway.
+   */
+  interactive?: boolean;
+  /**
+   * Run the command in a pseudo-terminal made in the box (`-t`), reading this process's stdin
+   * (the caller has put its terminal in raw mode); the run then goes through a sandbox.
+   */
+  tty?: Tty & { resizes?: AsyncIterable<WindowSize> };
   /** Make a cgroup for the run; by default only when memoryBytes or pids is set. */
   cgroup?: boolean;
   signal?: AbortSignal;

@@ -4,7 +4,8 @@ import { IronClawError } from '../core/errors.js';
 import { describeExit, exitStatusForSignal, TIMED_OUT_STATUS } from '../core/exit-status.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputCap } from '../core/output-cap.js';
 import { formatBytes } from '../core/units.js';
-import { auditSeccompEnd, monotonicUs } from '../audit/audit-log.js';
+import { auditSeccompEnd } from '../audit/seccomp-audit.js';
+import { monotonicUs } from '../host/kernel-seccomp-log.js';
 import { DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { driverFor } from '../drivers/index.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
@@ -22,9 +23,14 @@ export async function runOnce(
   options: RunOnceOptions,
 ): Promise<RunOnceResult> {
   const driver = driverFor(options.driver);
-  // Egress needs the guest agent, which bridges the box's loopback to the proxy: a payload
-  // command has none, so such a run goes through a sandbox and an exec.
-  if (!driver.capabilities.commandPayload || (options.allowNet?.length ?? 0) > 0) {
+  // Egress needs the guest agent, which bridges the box's loopback to the proxy, and so does a
+  // pseudo-terminal, which the agent makes: a payload command has none, so such a run goes
+  // through a sandbox and an exec.
+  if (
+    !driver.capabilities.commandPayload ||
+    (options.allowNet?.length ?? 0) > 0 ||
+    options.tty !== undefined
+  ) {
     const { runInSandbox } = await import('./run-in-sandbox.js');
     // A VM takes seconds to start: the sweep is small beside that.
     const sweep = sweepLeftoversRarely();

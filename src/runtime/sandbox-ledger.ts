@@ -1,17 +1,18 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
-import { audit } from '../audit/audit-log.js';
+import { audit } from '../audit/audit-trail.js';
 import { ownerAlive, ownerText } from '../host/dir-owner.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
 
 /*
  * The sandboxes started on this host and not yet destroyed, one small file each in
- * `<state dir>/sandboxes`, naming the process that owns the sandbox. The audit log records a
+ * `<state dir>/sandboxes`, naming the process that owns the sandbox. The audit store records a
  * sandbox's start and its end; when its owner dies first (a daemon killed with SIGKILL, a
  * crash), the box dies with it but no end is written. The next daemon or MCP server to start
  * finds the records of dead owners and writes a 'sandbox-lost' event for each, so every start
- * in the audit log has an end. (Until the audit store of a later issue keeps this itself.)
+ * in the audit store has an end. (The store alone cannot tell: a create settled "done" says
+ * nothing of whether its box still runs.)
  */
 
 const RecordSchema = z.strictObject({
@@ -81,11 +82,13 @@ export async function auditLostSandboxes(): Promise<number> {
       continue;
     if (record) {
       audit({
-        event: 'sandbox-lost',
+        kind: 'sandbox-lost',
         sandbox: record.sandbox,
-        driver: record.driver,
-        createdAt: record.createdAt,
-        ownerPid: Number(record.owner.split(' ')[0]),
+        data: {
+          driver: record.driver,
+          createdAt: record.createdAt,
+          ownerPid: Number(record.owner.split(' ')[0]),
+        },
       });
       lost++;
     }

@@ -12,6 +12,8 @@ export interface SandboxSourceOptions {
   poolSize: number;
   /** Host uid boxes run as when IronClaw runs as root. */
   rootBoxUid: number;
+  /** As root: each box's own host uid from this range (see SandboxOptions.boxUids). */
+  boxUids?: { first: number; count: number } | undefined;
   /** Memory limit of a sandbox whose request gives none (see SandboxOptions). */
   defaultMemoryBytes?: number | undefined;
   /**
@@ -49,6 +51,7 @@ export class SandboxSource {
             sandbox: {
               driver: options.driver,
               rootBoxUid: options.rootBoxUid,
+              ...(options.boxUids ? { boxUids: options.boxUids } : {}),
               defaultMemoryBytes: options.defaultMemoryBytes,
             },
             onError: (error) =>
@@ -79,7 +82,7 @@ export class SandboxSource {
       ({ cgroups, runtimeDirs, lostSandboxes }) => {
         if (cgroups + runtimeDirs + lostSandboxes > 0)
           this.#options.log.info?.(
-            `cleaned up after dead owners: ${lostSandboxes} lost sandboxes recorded in the audit log, ${runtimeDirs} runtime directories and ${cgroups} cgroups removed`,
+            `cleaned up after dead owners: ${lostSandboxes} lost sandboxes recorded in the audit store, ${runtimeDirs} runtime directories and ${cgroups} cgroups removed`,
           );
       },
       (error: unknown) =>
@@ -110,6 +113,7 @@ export class SandboxSource {
       driver,
       limits,
       rootBoxUid: this.#options.rootBoxUid,
+      ...(this.#options.boxUids ? { boxUids: this.#options.boxUids } : {}),
       defaultMemoryBytes: this.#options.defaultMemoryBytes,
       ...(allowNet.length === 0 ? {} : { allowNet }),
       ...id,

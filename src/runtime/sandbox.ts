@@ -11,10 +11,15 @@ import {
   type PingResult,
   PingResultSchema,
   ReadFileResultSchema,
+  type Tty,
   WriteFileResultSchema,
 } from '../protocol/guest-api.js';
+import type { WindowSize } from '../protocol/window-size.js';
+import { driverFor } from '../drivers/index.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
-import { audit, auditSeccompEnd, monotonicUs } from '../audit/audit-log.js';
+import { audit } from '../audit/audit-trail.js';
+import { auditSeccompEnd } from '../audit/seccomp-audit.js';
+import { monotonicUs } from '../host/kernel-seccomp-log.js';
 import type { BoxProcess } from '../host/box-process.js';
 import {
   displayPath,
@@ -55,6 +60,12 @@ export interface ExecOptions {
    * long-lived command's output is not held in memory for nothing.
    */
   collect?: boolean;
+  /**
+   * Run the command in a pseudo-terminal made in the box, of this size, with this TERM: its
+   * output all comes to onStdout. `resizes` follows the caller's window while it runs. Needs the
+   * driver's `pty` capability (POLICY_UNENFORCEABLE otherwise).
+   */
+  tty?: Tty & { resizes?: AsyncIterable<WindowSize> };
 }
 
 export interface ExecOutput extends ExecResult {
@@ -92,7 +103,7 @@ export class Sandbox {
 
   /** @internal A pool hands out a ready sandbox under the id its taker asked for. */
   relabel(id: string): void {
-    audit({ event: 'sandbox-renamed', sandbox: id, from: this.#id });
+    audit({ kind: 'sandbox-renamed', sandbox: id, data: { from: this.#id } });
     this.#id = id;
   }
 
@@ -125,6 +136,8 @@ export class Sandbox {
   async exec(command: readonly string[] | string, options: ExecOptions = {}): Promise<ExecOutput> {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
+    if (options.tty) driverFor(this.isolation.driver, { pty: true });
+    const { resizes, ...tty } = options.tty ?? {};
     const streaming = typeof options.stdin === 'object' && Symbol.asyncIterator in options.stdin;
     const stdinBytes =
       options.stdin === undefined || streaming
@@ -145,6 +158,7 @@ export class Sandbox {
         ...(streaming ? { stdinOpen: true } : {}),
         ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
         ...(options.maxOutputBytes === undefined ? {} : { maxOutputBytes: options.maxOutputBytes }),
+        ...(options.tty ? { tty } : {}),
       },
       ExecResultSchema,
       {
@@ -169,6 +183,7 @@ export class Sandbox {
         );
       });
     }
+    if (resizes) void this.#pumpResizes(resizes, call, call.result);
     const started = monotonicUs();
     const result = await this.#oom.mark(await this.#explained(call.result));
     auditSeccompEnd({
@@ -349,7 +364,11 @@ export class Sandbox {
     this.#destroying ??= (async () => {
       this.#client.close();
       await this.#box.destroy();
-      audit({ event: 'sandbox-destroyed', sandbox: this.#id, driver: this.isolation.driver });
+      audit({
+        kind: 'sandbox-destroyed',
+        sandbox: this.#id,
+        data: { driver: this.isolation.driver },
+      });
     })();
     return this.#destroying;
   }
@@ -393,5 +412,22 @@ export class Sandbox {
       if (!call.input(chunk)) await this.#client.drained();
     }
     call.input(undefined, true);
+  }
+
+  /** Sizes go until the command ends; a size that cannot be sent is dropped with the channel. */
+  async #pumpResizes(
+    sizes: AsyncIterable<WindowSize>,
+    call: { resize(size: WindowSize): boolean },
+    ended: Promise<unknown>,
+  ): Promise<void> {
+    let over = false;
+    void ended.then(
+      () => (over = true),
+      () => (over = true),
+    );
+    for await (const size of sizes) {
+      if (over) return;
+      if (!call.resize(size)) await this.#client.drained();
+    }
   }
 }

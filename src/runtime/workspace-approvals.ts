@@ -1,7 +1,7 @@
 import type { ApprovalBroker, ApprovalResult } from '../approval/approval-broker.js';
 import type { RedAction } from '../approval/red-action.js';
 import { IronClawError } from '../core/errors.js';
-import { changeLine, type WorkspaceDiff } from '../core/workspace-diff.js';
+import { renderDiff, type WorkspaceDiff } from '../core/workspace-diff.js';
 import type { ApplyReport } from '../host/workspace-apply.js';
 import type { Sandbox } from './sandbox.js';
 
@@ -51,7 +51,7 @@ export class WorkspaceApprovals {
     };
     const { pending, result } = await this.#broker.open(action, {
       agent: request.agent,
-      diff: cardDiff(diff),
+      diff: renderDiff(diff, { patches: true }),
       project: diff.dir,
       hasChannel: request.channel,
     });
@@ -94,13 +94,6 @@ function assertSameDiff(id: string, digest: string, diff: WorkspaceDiff): void {
       'WORKSPACE_CHANGED',
       `sandbox ${id}'s workspace changed since its diff was shown (${digest.slice(0, 12)}, now ${diff.digest.slice(0, 12)}); nothing was written: look at the diff again`,
     );
-}
-
-/** The card's diff: a line a change, then the text diffs. */
-function cardDiff(diff: WorkspaceDiff): string {
-  const lines = diff.changes.map(changeLine);
-  for (const change of diff.changes) if (change.patch) lines.push('', change.patch.trimEnd());
-  return lines.join('\n');
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

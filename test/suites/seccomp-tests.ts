@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -14,6 +15,7 @@ import { evaluatePolicy } from '../../src/core/seccomp/evaluate-policy.js';
 import { loadPolicy } from '../../src/core/seccomp/load-policy.js';
 import type { Policy } from '../../src/core/seccomp/policy.js';
 import { policyStats } from '../../src/core/seccomp/policy-stats.js';
+import { runscBinary } from '../../src/drivers/gvisor/platform.js';
 import type { Sandbox } from '../../src/index.js';
 import { REPO } from '../helpers/cli.js';
 import type { SuiteContext } from './suite-context.js';
@@ -143,6 +145,28 @@ function policyErrno(policy: Policy, arch: SeccompArch, c: Case): number {
 const NOT_IN_GVISOR = new Set(['mount_setattr', 'pidfd_getfd', 'quotactl_fd']);
 const ENOSYS = 38;
 
+/**
+ * runsc 2023 and later keep io_uring out of gVisor's kernel unless started with --iouring (a
+ * test-only flag), so there io_uring_setup gets ENOSYS with or without the filter: no negative
+ * control can show the filter at work for it, and the case says so instead of passing vacuously.
+ */
+const GVISOR_WITHOUT_IO_URING = await runscBinary().then(
+  (runsc) =>
+    new Promise<boolean>((resolve) =>
+      execFile(runsc, ['flags'], (_, stdout, stderr) =>
+        resolve(/^\s*-iouring$/m.test(`${stdout}${stderr}`)),
+      ),
+    ),
+  () => false,
+);
+
+/** Why the negative control cannot run for a case on this driver, if it cannot. */
+function unreachable(driver: string, c: Case): string | undefined {
+  if (driver === 'gvisor' && GVISOR_WITHOUT_IO_URING && c.name.startsWith('io_uring'))
+    return "this runsc's gVisor kernel has io_uring off (runsc --iouring is test-only): ENOSYS either way";
+  return undefined;
+}
+
 async function probe(
   box: Sandbox,
   arch: SeccompArch,
@@ -207,19 +231,27 @@ export function defineSeccompTests(ctx: SuiteContext): void {
       },
     );
 
-    test.each(CASES.map((c) => [c.name, c] as const))(
-      "negative control: with seccomp 'none', %s reaches the kernel",
-      (name, c) => {
-        const outcome = reached[name];
-        const filterSays: Outcome = [-1, expectedErrno.get(name)!];
-        expect(outcome, name).not.toBeNull();
-        expect([name, outcome]).not.toEqual([name, filterSays]);
-        if (c.reached === 'succeeds') expect(outcome![0], name).toBeGreaterThanOrEqual(0);
-        else if (c.reached !== 'not the filter errno') {
-          expect([name, outcome]).toEqual([name, [-1, c.reached.errno]]);
-        }
-      },
-    );
+    for (const c of CASES) {
+      const why = unreachable(ctx.driver, c);
+      if (why !== undefined)
+        test.skip(`negative control: with seccomp 'none', ${c.name} reaches the kernel [skipped: ${why}]`, () =>
+          undefined);
+    }
+
+    test.each(
+      CASES.filter((c) => unreachable(ctx.driver, c) === undefined).map(
+        (c) => [c.name, c] as const,
+      ),
+    )("negative control: with seccomp 'none', %s reaches the kernel", (name, c) => {
+      const outcome = reached[name];
+      const filterSays: Outcome = [-1, expectedErrno.get(name)!];
+      expect(outcome, name).not.toBeNull();
+      expect([name, outcome]).not.toEqual([name, filterSays]);
+      if (c.reached === 'succeeds') expect(outcome![0], name).toBeGreaterThanOrEqual(0);
+      else if (c.reached !== 'not the filter errno') {
+        expect([name, outcome]).toEqual([name, [-1, c.reached.errno]]);
+      }
+    });
 
     test(`every syscall the policy denies whatever its arguments fails with the policy's errno${ctx.driver === 'gvisor' ? ' (or ENOSYS, for those gVisor has no call for)' : ''}`, async () => {
       const names = policyStats(policy, arch).deniedSyscalls;

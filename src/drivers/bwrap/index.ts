@@ -15,6 +15,7 @@ export const bwrapDriver: Driver = {
     hostMounts: true,
     extraEnv: true,
     templates: false,
+    pty: true,
     startTimeoutMs: 15_000,
     ownMemory: false,
     // Measured: `sh -c 'echo hi'` starts in 0.5 MiB and 2 pids (bwrap's own pid 1 and the

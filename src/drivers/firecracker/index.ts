@@ -15,6 +15,8 @@ export const firecrackerDriver: Driver = {
     hostMounts: false,
     extraEnv: false,
     templates: false,
+    // The VM guest mounts no devpts, so /dev/ptmx gives no terminal there.
+    pty: false,
     // The driver returns once the agent's vsock connection is up (the boot is behind it).
     startTimeoutMs: 15_000,
     ownMemory: true,

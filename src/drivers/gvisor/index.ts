@@ -13,6 +13,7 @@ export const gvisorDriver: Driver = {
     hostMounts: false,
     extraEnv: false,
     templates: false,
+    pty: true,
     startTimeoutMs: 30_000,
     ownMemory: false,
     // Measured: the memory limit also holds runsc, its gofer and sentry; `sh -c 'echo hi'`

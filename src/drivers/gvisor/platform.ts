@@ -16,35 +16,62 @@ const execFileAsync = promisify(execFile);
 /** How long a kvm probe box may take to start and exit before kvm is taken as unusable. */
 const KVM_PROBE_TIMEOUT_MS = 1000;
 
+/** How long a ptrace or systrap probe box may take; it runs a short workload, see PROBE_WORK. */
+const PROBE_TIMEOUT_MS = 15_000;
+
+/**
+ * The timed probe workload: a few process starts (fork, exec, mmap, file lookups), the system
+ * calls a box makes most, so the platform that intercepts them faster wins. Measured here, systrap was not always
+ * the faster (nested virtualisation, busy cores), hence a race rather than a fixed preference.
+ */
+const PROBE_WORK = ['/bin/sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do /bin/true; done'];
+
+/** runsc in IronClaw's own directory, where setup.sh puts a current one (see README). */
+export const OWN_RUNSC = '/opt/ironclaw/runsc/runsc';
+
 /** The platform gVisor boxes use on this host, and why it was chosen. */
 export interface PlatformChoice {
   runsc: string;
   version: string;
   platform: GvisorPlatform;
-  /** Why not a faster platform, e.g. "kvm probe timed out after 1000 ms; ...". */
+  /** Why this platform, e.g. "kvm: no usable /dev/kvm; systrap probe 420 ms, ptrace 610 ms". */
   reason: string;
 }
+
+/** Outcome of one timed probe box. */
+export type ProbeOutcome = { ok: true; ms: number } | { ok: false; reason: string };
 
 /** What runsc offers, as input to `choosePlatform`. */
 export interface PlatformFacts {
   version: string;
-  /** Platforms `runsc help platforms` lists. */
-  listed: readonly string[];
-  /** Outcome of the kvm probe box, when one was run. */
-  kvm: { ok: true; ms: number } | { ok: false; reason: string };
+  /** Outcome of the kvm probe box, or why none was run. */
+  kvm: ProbeOutcome;
+  /** Outcome of the ptrace and (where this runsc lists it) systrap probe boxes. */
+  ptrace: ProbeOutcome;
+  systrap?: ProbeOutcome;
 }
 
 /**
  * The platform rule, kept pure so it is tested by table: kvm only where a probe box really
- * started; else systrap where this runsc has it; else ptrace, which works wherever runsc does.
+ * started; else the faster of ptrace and systrap among those whose probe box ran; else ptrace,
+ * which is where runsc fails most plainly (the doctor's probe box then says why).
  */
 export function choosePlatform(facts: PlatformFacts): { platform: GvisorPlatform; reason: string } {
   if (facts.kvm.ok) return { platform: 'kvm', reason: `kvm probe box ran in ${facts.kvm.ms} ms` };
-  if (facts.listed.includes('systrap')) return { platform: 'systrap', reason: facts.kvm.reason };
-  return {
-    platform: 'ptrace',
-    reason: `${facts.kvm.reason}; runsc ${facts.version} has no systrap platform`,
-  };
+  const kvm = `kvm: ${facts.kvm.reason}`;
+  const candidates = (['systrap', 'ptrace'] as const).flatMap((platform) => {
+    const outcome = facts[platform];
+    return outcome?.ok ? [{ platform, ms: outcome.ms }] : [];
+  });
+  const timings = (['systrap', 'ptrace'] as const)
+    .map((platform) => {
+      const outcome = facts[platform];
+      if (outcome === undefined) return `runsc ${facts.version} has no systrap platform`;
+      return outcome.ok ? `${platform} probe ${outcome.ms} ms` : `${platform}: ${outcome.reason}`;
+    })
+    .join(', ');
+  const fastest = candidates.sort((a, b) => a.ms - b.ms)[0];
+  return { platform: fastest?.platform ?? 'ptrace', reason: `${kvm}; ${timings}` };
 }
 
 let cached: Promise<PlatformChoice> | undefined;
@@ -73,7 +100,8 @@ async function probePlatform(): Promise<PlatformChoice> {
       () => 'none',
     ),
   ]);
-  const key = [runsc, binary, release(), device].join('|');
+  // 'timed': verdicts from before ptrace and systrap were raced are probed again.
+  const key = ['timed', runsc, binary, release(), device].join('|');
   return cachedProbe('gvisor-platform', key, async () => {
     const [version, platforms] = await Promise.all([
       execFileAsync(runsc, ['--version'], { timeout: 5000 }).then(
@@ -86,8 +114,28 @@ async function probePlatform(): Promise<PlatformChoice> {
     const kvm = platforms.includes('kvm')
       ? await probeKvm(runsc)
       : { ok: false as const, reason: 'this runsc has no kvm platform' };
-    return { runsc, version, ...choosePlatform({ version, listed: platforms, kvm }) };
+    // One after the other: two probe boxes at once would time each other.
+    const ptrace = await timedProbe(runsc, 'ptrace');
+    const systrap = platforms.includes('systrap') ? await timedProbe(runsc, 'systrap') : undefined;
+    const facts = { version, kvm, ptrace, ...(systrap ? { systrap } : {}) };
+    return { runsc, version, ...choosePlatform(facts) };
   });
+}
+
+/** Runs PROBE_WORK on `platform` and times it, start to exit. */
+async function timedProbe(runsc: string, platform: GvisorPlatform): Promise<ProbeOutcome> {
+  const started = performance.now();
+  const outcome = await runProbeBox(runsc, platform, PROBE_WORK, PROBE_TIMEOUT_MS).catch(
+    (error: unknown) => ({ exit: undefined, tail: toIronClawError(error).message }),
+  );
+  const ms = Math.round(performance.now() - started);
+  if (outcome.exit?.code === 0) return { ok: true, ms };
+  return {
+    ok: false,
+    reason: outcome.exit
+      ? `probe box failed (${outcome.exit.signal ?? `exit code ${outcome.exit.code}`}): ${outcome.tail || 'no output'}`
+      : `probe box did not finish in ${PROBE_TIMEOUT_MS} ms${outcome.tail ? `: ${outcome.tail}` : ''}`,
+  };
 }
 
 async function probeKvm(runsc: string): Promise<PlatformFacts['kvm']> {
@@ -140,9 +188,16 @@ async function runProbeBox(
   }
 }
 
-/** runsc: IRONCLAW_RUNSC, else the first runsc on PATH or in /usr/bin and /usr/sbin. */
-export async function runscBinary(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+/**
+ * runsc: IRONCLAW_RUNSC, else the current one setup.sh put in IronClaw's own directory, else the
+ * first runsc on PATH or in /usr/bin and /usr/sbin (the distribution's, possibly too old).
+ */
+export async function runscBinary(
+  env: NodeJS.ProcessEnv = process.env,
+  own: string = OWN_RUNSC,
+): Promise<string> {
   if (env.IRONCLAW_RUNSC) return env.IRONCLAW_RUNSC;
+  if (await isExecutable(own)) return own;
   const dirs = [...(env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/sbin'];
   for (const dir of dirs) {
     const path = join(dir, 'runsc');
@@ -150,7 +205,7 @@ export async function runscBinary(env: NodeJS.ProcessEnv = process.env): Promise
   }
   throw new IronClawError(
     'DRIVER_UNAVAILABLE',
-    'gVisor is not installed: no runsc on PATH; install it with `apt-get install runsc` (or set IRONCLAW_RUNSC)',
+    'gVisor is not installed: no runsc on PATH; install it with `apt-get install runsc` or run setup.sh, which puts a current one in /opt/ironclaw/runsc (or set IRONCLAW_RUNSC)',
   );
 }
 
@@ -200,11 +255,11 @@ export async function probeGvisor(): Promise<GvisorProbe> {
     15_000,
   ).catch((error: unknown) => ({ exit: undefined, tail: toIronClawError(error).message }));
   const ms = Math.round(performance.now() - started);
-  const where = `runsc ${choice.version}, platform ${choice.platform} (${choice.reason})`;
+  const where = `runsc ${choice.version} (${choice.runsc}), platform ${choice.platform} (${choice.reason})`;
   if (outcome.exit?.code === 0 || outcome.exit?.code === STATX_FLAW) {
     const flaw =
       outcome.exit.code === STATX_FLAW
-        ? '; but this runsc rejects statx with AT_NO_AUTOMOUNT, so `ls PATH`, `stat` and the like fail with "Invalid argument" inside gVisor boxes (newer gVisor releases accept it)'
+        ? '; but this runsc rejects statx with AT_NO_AUTOMOUNT, so `ls PATH`, `stat` and the like fail with "Invalid argument" inside gVisor boxes; setup.sh fetches a current runsc (Debian 13\'s) into /opt/ironclaw/runsc, which IronClaw then prefers'
         : '';
     return {
       ok: true,

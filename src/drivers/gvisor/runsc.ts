@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, type StdioOptions } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, type StdioOptions } from 'node:child_process';
 import { access, constants, open, readdir, readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../../core/errors.js';
@@ -61,6 +61,7 @@ export async function startRunsc(options: RunscOptions): Promise<RunscBox> {
     runtime.runscRoot,
     '--network=none',
     `--platform=${options.platform}`,
+    ...(await withoutDirectfs(options.runsc)),
     // The box's cgroup is IronClaw's (see gvisor-box.ts); runsc must not make its own.
     '--ignore-cgroups',
     `--debug-log=${runtime.log}`,
@@ -157,6 +158,28 @@ export async function startRunsc(options: RunscOptions): Promise<RunscBox> {
       return destroying;
     },
   };
+}
+
+const directfsFlags = new Map<string, Promise<string[]>>();
+
+/**
+ * runsc 2023 and later default to directfs, where the sentry opens the box's files itself and so
+ * keeps root and every capability in a user namespace mapping all host uids (measured with
+ * 0.0~20240729: Uid 0, CapEff 000001ffffffffff). With --directfs=false it runs as host uid
+ * 65534 with no capabilities, as older runsc always did, and the gofer opens files for it.
+ * Older runsc has no such flag and refuses unknown ones, so runsc is asked once which it is.
+ */
+function withoutDirectfs(runsc: string): Promise<string[]> {
+  let flags = directfsFlags.get(runsc);
+  if (!flags) {
+    flags = new Promise((resolve) =>
+      execFile(runsc, ['flags'], { timeout: 10_000 }, (_, stdout, stderr) =>
+        resolve(/^\s*-directfs$/m.test(`${stdout}${stderr}`) ? ['--directfs=false'] : []),
+      ),
+    );
+    directfsFlags.set(runsc, flags);
+  }
+  return flags;
 }
 
 let setpriv: Promise<string> | undefined;

@@ -16,6 +16,8 @@ export const qemuDriver: Driver = {
     hostMounts: false,
     extraEnv: false,
     templates: true,
+    // The VM guest mounts no devpts, so /dev/ptmx gives no terminal there.
+    pty: false,
     // A VM under emulation boots a kernel and starts node in several seconds, more under load.
     startTimeoutMs: 90_000,
     ownMemory: true,

@@ -1,0 +1,76 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { createSandbox, type Sandbox } from '../src/index.js';
+import { DEFAULT_LEASE_DIR } from '../src/host/uid-lease.js';
+import { probeCgroups } from './support/cgroup-probe.js';
+import { uniqueId } from './suites/suite-context.js';
+
+/**
+ * The per-box process budget: RLIMIT_NPROC is counted per host uid, so boxes sharing one uid
+ * share one budget. With a uid of its own per box (boxUids), a box that fork-bombs up to its
+ * limit leaves the other able to start processes; with one uid for both (the negative control),
+ * the bomb starves the other.
+ */
+const asRoot = process.getuid?.() === 0;
+const cgroups = await probeCgroups();
+const skip = asRoot
+  ? ''
+  : ' [skipped: box uids are host uids, handed out only when IronClaw is root]';
+
+/** Starts up to `count` sleeps and leaves them running; prints how many started. */
+function sleeps(count: number): string {
+  return [
+    `( i=0; while [ $i -lt ${count} ]; do sleep 1000 & i=$((i+1)); echo $i > /tmp/started; done ) 2>&1`,
+    'read -r n < /tmp/started; echo "started $n"',
+  ].join('\n');
+}
+
+describe.skipIf(!asRoot)(`per-box host uids (bwrap)${skip}`, () => {
+  /** The limit bites as RLIMIT_NPROC: the pids cgroup, where there is one, is set far above. */
+  const limits = { processes: 64, ...(cgroups.available ? { pids: 4096 } : {}) };
+
+  /**
+   * The bomber starts processes until fork fails and keeps them; then the other box starts ten
+   * of its own and keeps them too (more than the few a finished command of the bomber frees).
+   */
+  async function bombThenSpawn(bomber: Sandbox, other: Sandbox): Promise<string> {
+    const bomb = (await bomber.exec(sleeps(300), { timeoutMs: 60_000 })).stdout.toString();
+    expect(bomb).toMatch(/fork|resource temporarily unavailable/i);
+    expect(Number(/^started (\d+)$/m.exec(bomb)?.[1])).toBeLessThan(64);
+    return other.exec(sleeps(10), { timeoutMs: 60_000 }).then(
+      (result) => result.stdout.toString(),
+      (error: Error) => error.message, // the agent itself could not start the command
+    );
+  }
+
+  test('each box gets a host uid of its own: one fork-bombing leaves the other spawning', async () => {
+    const boxUids = { first: 0x70001000, count: 16 };
+    const leases: string[] = [];
+    {
+      await using bomber = await createSandbox({ id: uniqueId('bomber'), limits, boxUids });
+      await using other = await createSandbox({ id: uniqueId('other'), limits, boxUids });
+      expect(bomber.isolation.hostUid).not.toBe(other.isolation.hostUid);
+      for (const box of [bomber, other]) {
+        expect(box.isolation.hostUid).toBeGreaterThanOrEqual(boxUids.first);
+        expect(box.isolation.hostUid).toBeLessThan(boxUids.first + boxUids.count);
+        leases.push(join(DEFAULT_LEASE_DIR, String(box.isolation.hostUid)));
+        await access(leases.at(-1) ?? '');
+      }
+      expect(await bombThenSpawn(bomber, other)).toBe('started 10\n');
+    }
+    // Destroyed: both uids are given back.
+    for (const lease of leases) await expect(access(lease)).rejects.toThrow(/ENOENT/);
+  }, 120_000);
+
+  test('negative control: with one host uid for both, the bomb starves the other box', async () => {
+    const shared = 0x70002000;
+    await using bomber = await createSandbox({
+      id: uniqueId('bomber'),
+      limits,
+      rootBoxUid: shared,
+    });
+    await using other = await createSandbox({ id: uniqueId('other'), limits, rootBoxUid: shared });
+    expect(await bombThenSpawn(bomber, other)).not.toContain('started 10');
+  }, 120_000);
+});
