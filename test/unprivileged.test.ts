@@ -68,7 +68,7 @@ async function ensureUser(): Promise<{ uid: number; gid: number }> {
 }
 
 test.skipIf(!isRoot)(
-  `the bwrap and gvisor suites, the seccomp kernel, audit and QEMU template tests pass as an unprivileged user (${USER})${isRoot ? '' : ' [skipped: needs root to create and switch to that user]'}`,
+  `the bwrap and gvisor suites, the DNS stub, the seccomp kernel, audit and QEMU template tests pass as an unprivileged user (${USER})${isRoot ? '' : ' [skipped: needs root to create and switch to that user]'}`,
   async () => {
     const { uid, gid } = await ensureUser();
     const home = await mkdtemp(join(tmpdir(), 'ironclaw-unprivileged-'));
@@ -128,6 +128,7 @@ test.skipIf(!isRoot)(
           // sentry's threads in a parallel file would eat the bwrap fork-bomb test's allowance.
           '--no-file-parallelism',
           'test/sandbox-bwrap.test.ts',
+          'test/egress-dns.test.ts',
           'test/sandbox-gvisor.test.ts',
           'test/seccomp-kernel.test.ts',
           'test/seccomp-audit.test.ts',

@@ -15,6 +15,8 @@ import {
   writeSandboxFile,
 } from './files.js';
 import { startNetBridge } from './net-bridge.js';
+import { startDnsStub } from './dns-stub-server.js';
+import { runConnectCommand, sshThroughProxy } from './connect-command.js';
 import { serveRelayed } from './vsock-channel.js';
 
 /**
@@ -24,6 +26,11 @@ import { serveRelayed } from './vsock-channel.js';
  * another: IRONCLAW_AGENT_DEVICE names a virtio-serial port (QEMU), or `vsock:<port>`, an AF_VSOCK
  * port it listens on (Firecracker).
  */
+// `node agent.mjs connect HOST PORT` is ssh's ProxyCommand in a box (connect-command.ts), not
+// an agent: it must serve no channel and make no exec stubs, so the rest of this module waits
+// here for good (the connector ends the process).
+if (process.argv[2] === 'connect') await runConnectCommand(process.argv.slice(3));
+
 const startedAt = performance.now();
 const stubs = new ExecStubs(WORKSPACE);
 
@@ -46,8 +53,17 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
   list: (params) => listSandboxDir(parseParams(GUEST_METHODS.list.params, params, 'list')),
   stat: (params) => statSandboxPath(parseParams(GUEST_METHODS.stat.params, params, 'stat')),
   remove: (params) => removeSandboxPath(parseParams(GUEST_METHODS.remove.params, params, 'remove')),
-  net_bridge: (params) =>
-    startNetBridge(parseParams(GUEST_METHODS.net_bridge.params, params, 'net_bridge')),
+  net_bridge: async (params) => {
+    const result = await startNetBridge(
+      parseParams(GUEST_METHODS.net_bridge.params, params, 'net_bridge'),
+    );
+    // Every command run from now on gets it, unless the sandbox's own env set one.
+    const ssh = sshThroughProxy(process.execPath, process.argv[1] ?? '');
+    if (ssh !== undefined) process.env.GIT_SSH_COMMAND ??= ssh;
+    return result;
+  },
+  dns_stub: (params) =>
+    startDnsStub(parseParams(GUEST_METHODS.dns_stub.params, params, 'dns_stub')),
 };
 
 const device = process.env.IRONCLAW_AGENT_DEVICE;

@@ -6,7 +6,14 @@
 export const AGENT_PATH = '/.ironclaw/agent.mjs';
 
 /** The box's own /etc files, shipped in the package's box/etc/ (no host user data in them). */
-export const BOX_ETC_FILES = ['group', 'hostname', 'hosts', 'nsswitch.conf', 'passwd'] as const;
+export const BOX_ETC_FILES = [
+  'group',
+  'hostname',
+  'hosts',
+  'nsswitch.conf',
+  'passwd',
+  'resolv.conf',
+] as const;
 export const BOX_UID = 1000;
 export const BOX_HOSTNAME = 'ironclaw';
 

@@ -4,6 +4,7 @@ import { IronClawError } from '../core/errors.js';
 import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { CgroupBackend } from './cgroups.js';
+import type { PortFloorWindow } from './port-floor.js';
 import type { SeccompChoice } from './seccomp-filter.js';
 
 /*
@@ -79,6 +80,12 @@ export interface BoxProcess {
   oomKills?(): Promise<number>;
   /** The memory limit the box runs under, when it has one. */
   readonly memoryLimitBytes?: number | undefined;
+  /**
+   * Lets the box's unprivileged processes bind ports from `port` up in the box's own network
+   * namespace until the window is closed (the DNS stub's port 53), for drivers whose box
+   * network namespace the host can enter.
+   */
+  lowerPortFloor?(port: number, signal: AbortSignal): Promise<PortFloorWindow>;
   /** Kills every process of the box and removes its cgroup. Idempotent. */
   destroy(): Promise<void>;
 }

@@ -173,6 +173,15 @@ export const NetBridgeParamsSchema = z.object({
   socket: Path,
 });
 
+/**
+ * Starts the box's DNS stub on its own loopback at `port` (UDP and TCP): every A query gets the
+ * sentinel address, nothing is forwarded (protocol/dns-stub.ts). Port 53 needs the host to have
+ * lowered the box's unprivileged port floor first.
+ */
+export const DnsStubParamsSchema = z.object({
+  port: z.number().check(z.int(), z.gte(1), z.lte(65535)),
+});
+
 export const GUEST_METHODS = {
   ping: { params: PingParamsSchema, result: PingResultSchema },
   exec: { params: ExecParamsSchema, result: ExecResultSchema },
@@ -182,4 +191,5 @@ export const GUEST_METHODS = {
   stat: { params: PathParamsSchema, result: FileInfoSchema },
   remove: { params: RemoveParamsSchema, result: EmptyResultSchema },
   net_bridge: { params: NetBridgeParamsSchema, result: EmptyResultSchema },
+  dns_stub: { params: DnsStubParamsSchema, result: EmptyResultSchema },
 } as const;

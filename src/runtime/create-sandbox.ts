@@ -5,17 +5,19 @@ import { checkId, newId } from '../core/ids.js';
 import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { EGRESS_PORT, EGRESS_SOCKET_IN_BOX, egressEnv } from '../core/egress-env.js';
-import { EmptyResultSchema, PingResultSchema } from '../protocol/guest-api.js';
+import { DNS_SENTINEL_IPV4 } from '../protocol/dns-stub.js';
+import { PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
 import { audited } from '../audit/audit-trail.js';
 import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
+import type { PortFloorWindow } from '../host/port-floor.js';
 import { detectCgroups } from '../host/cgroups.js';
 import { leaseBoxUid, type UidLease, type UidRange } from '../host/uid-lease.js';
 import { assertLimitsFit } from '../host/driver.js';
 import { Sandbox } from './sandbox.js';
-import { startSandboxEgress } from './sandbox-egress.js';
+import { openDnsPort, startBoxNetwork, startSandboxEgress } from './sandbox-egress.js';
 import { exitSoon } from './box-end.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
 import { BoxWorkspace, type WorkspaceOptions } from './box-workspace.js';
@@ -192,11 +194,17 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
     },
     client,
   );
+  let dnsPort: Promise<PortFloorWindow> | undefined;
   try {
     const timeout = AbortSignal.timeout(
       options.startTimeoutMs ?? driver.capabilities.startTimeoutMs,
     );
     const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    if (egressSocket !== undefined) {
+      dnsPort = openDnsPort(box, signal);
+      // Reported by startBoxNetwork, which awaits it; this only keeps it from going unhandled.
+      dnsPort.catch(() => undefined);
+    }
     const failed = box.exited.then(({ code, signal: killed }) => {
       throw new IronClawError(
         'SANDBOX_START_FAILED',
@@ -204,13 +212,7 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
       );
     });
     await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
-    if (egressSocket !== undefined) {
-      const bridge = { port: EGRESS_PORT, socket: EGRESS_SOCKET_IN_BOX };
-      await Promise.race([
-        client.request('net_bridge', bridge, EmptyResultSchema, { signal }),
-        failed,
-      ]);
-    }
+    if (dnsPort) await Promise.race([startBoxNetwork(client, dnsPort, signal), failed]);
     if (workspace) {
       // Not under the start-up timeout: a large workspace takes as long as it takes.
       const copied = BoxWorkspace.copyIn(sandbox, workspace, options.signal);
@@ -221,6 +223,8 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
     forgetRecord = await recordSandboxStart(id, box.isolation.driver);
     return sandbox;
   } catch (error) {
+    // A floor still lowered (the start failed before the stub was up) goes back first.
+    await dnsPort?.then((window) => window.close()).catch(() => undefined);
     // A box that died says more than the channel it broke: wait a moment for its exit.
     const exit = await exitSoon(box);
     await sandbox.destroy();
@@ -268,7 +272,7 @@ function withEgressReport(report: IsolationReport, allowNet: readonly string[]):
       ...report.layers,
       network: {
         on: true,
-        detail: `no interface but loopback; egress only through IronClaw's proxy on the host (127.0.0.1:${EGRESS_PORT} in the box), which allows ${allowNet.join(', ')} and audits every connection`,
+        detail: `no interface but loopback; egress only through IronClaw's proxy on the host (127.0.0.1:${EGRESS_PORT} in the box), which allows ${allowNet.join(', ')} and audits every connection; names resolve in the box to ${DNS_SENTINEL_IPV4} (its own DNS stub, which forwards nothing)`,
       },
     },
   };

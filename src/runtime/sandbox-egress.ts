@@ -1,7 +1,12 @@
 import { chmod, chown, lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IronClawError, unwrap } from '../core/errors.js';
+import { EGRESS_PORT, EGRESS_SOCKET_IN_BOX } from '../core/egress-env.js';
 import { parseAllowRules } from '../core/net/allow-rule.js';
+import { EmptyResultSchema } from '../protocol/guest-api.js';
+import type { RpcClient } from '../protocol/rpc-client.js';
+import type { BoxProcess } from '../host/box-process.js';
+import type { PortFloorWindow } from '../host/port-floor.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
 import { auditEgress } from '../network/audit-egress.js';
 import { startEgressProxy } from '../network/egress-proxy.js';
@@ -49,6 +54,54 @@ export async function startSandboxEgress(
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/** Where a box's resolver listens: /etc/resolv.conf in every box says 127.0.0.1, port 53. */
+const DNS_PORT = 53;
+
+/**
+ * Opens port 53 of the box's own network namespace to its unprivileged processes (the driver's
+ * lowerPortFloor), begun as soon as the box exists, so that the host's helper starts while the
+ * agent does. The window is closed by startBoxNetwork, or by the caller on a failed start.
+ */
+export function openDnsPort(box: BoxProcess, signal: AbortSignal): Promise<PortFloorWindow> {
+  if (!box.lowerPortFloor)
+    return Promise.reject(
+      new IronClawError(
+        'POLICY_UNENFORCEABLE',
+        `the ${box.isolation.driver} driver cannot open port ${DNS_PORT} in its box for the DNS stub, so it cannot give the box egress`,
+      ),
+    );
+  return box.lowerPortFloor(DNS_PORT, signal);
+}
+
+/**
+ * The box's side of egress, once its agent answers: 127.0.0.1:3128 bridged to the proxy's
+ * socket, and the DNS stub on 127.0.0.1:53, so that a tool that looks a name up before it uses
+ * the proxy gets the sentinel address instead of a failure, and no query leaves the box.
+ *
+ * Only boxes with egress get the stub. A box without has no proxy to hand a name to: a sentinel
+ * answer would only turn "cannot resolve" into a connect to a dead address, a worse error, and
+ * lowering the port floor costs a process on the start-up path of every box. Its resolv.conf
+ * names the same 127.0.0.1, where nothing listens: a lookup is refused at once.
+ *
+ * The port floor is lowered only while the agent binds and is put back before any command
+ * runs, so the workload never gets a port below 1024 of its own, and no capability at all; a
+ * floor that cannot be put back fails the start.
+ */
+export async function startBoxNetwork(
+  client: RpcClient,
+  dnsPort: Promise<PortFloorWindow>,
+  signal: AbortSignal,
+): Promise<void> {
+  const bridge = { port: EGRESS_PORT, socket: EGRESS_SOCKET_IN_BOX };
+  await client.request('net_bridge', bridge, EmptyResultSchema, { signal });
+  const window = await dnsPort;
+  try {
+    await client.request('dns_stub', { port: DNS_PORT }, EmptyResultSchema, { signal });
+  } finally {
+    await window.close();
   }
 }
 

@@ -13,6 +13,7 @@ import type { BoxCgroup } from '../../host/cgroups.js';
 import { assertNoInheritedFds } from '../../host/inherited-fds.js';
 import { guardBoxStreams } from '../../host/box-streams.js';
 import { packWorkspace } from '../../host/workspace-tar.js';
+import { lowerPortFloor } from '../../host/port-floor.js';
 import { type BwrapOptions, bwrapIsolation } from './isolation.js';
 
 /** Starts a bubblewrap box: namespaces, read-only root, rlimits, cgroups where available. */
@@ -179,6 +180,7 @@ async function startBox(
     started,
     exited,
     stderrTail: () => tail.text(),
+    lowerPortFloor: (port, signal) => lowerPortFloor(boxPid, port, signal),
     ...(cgroup && options.limits.memoryBytes !== undefined
       ? { oomKills: () => cgroup.oomKills(), memoryLimitBytes: options.limits.memoryBytes }
       : {}),

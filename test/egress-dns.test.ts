@@ -1,0 +1,161 @@
+// The box's DNS stub (issue 14 §4): in a box with egress, every name resolves to the sentinel
+// through the ordinary resolver paths (glibc's getaddrinfo behind getent, Python and Node), no
+// query leaves the box, and the stub's port 53 was opened for the agent only: the workload gets
+// neither a low port nor a capability. A box without egress has no stub.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createSandbox, type Sandbox } from '../src/index.js';
+import { DNS_SENTINEL_IPV4 } from '../src/protocol/dns-stub.js';
+
+/** Sends one A query for argv[1] to argv[2]:53 over argv[3] (udp or tcp); prints the rcode and first answer. */
+const QUERY_PY = String.raw`
+import socket, struct, sys
+name, server, proto = sys.argv[1], sys.argv[2], sys.argv[3]
+q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+if proto == "udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    s.connect((server, 53))
+    s.send(q)
+    r = s.recv(512)
+else:
+    s = socket.create_connection((server, 53), timeout=5)
+    s.sendall(struct.pack(">H", len(q)) + q)
+    size = struct.unpack(">H", s.recv(2))[0]
+    r = s.recv(size)
+print("rcode", r[3] & 15, "answers", struct.unpack(">H", r[6:8])[0], ".".join(str(b) for b in r[-4:]))
+`;
+
+const BIND_PY = String.raw`
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.bind(("127.0.0.1", 80))
+    print("bound")
+except PermissionError as e:
+    print("refused", e.errno)
+`;
+
+let box: Sandbox;
+
+beforeAll(async () => {
+  // A rule no test uses: the box gets egress, and so its stub; no connection is made here.
+  box = await createSandbox({ allowNet: ['example.com'] });
+  await box.writeFile('/tmp/query.py', QUERY_PY);
+  await box.writeFile('/tmp/bind.py', BIND_PY);
+});
+
+afterAll(async () => {
+  await box.destroy();
+});
+
+const text = async (argv: string[]): Promise<{ code: number | null; out: string; err: string }> => {
+  const result = await box.exec(argv, { timeoutMs: 20_000 });
+  return {
+    code: result.exitCode,
+    out: result.stdout.toString().trim(),
+    err: result.stderr.toString().trim(),
+  };
+};
+
+describe('the in-box DNS stub (bwrap, with egress)', () => {
+  test('getent, Python and Node resolve any name to the sentinel; localhost stays loopback', async () => {
+    expect(box.isolation.layers.network.detail).toContain(
+      `names resolve in the box to ${DNS_SENTINEL_IPV4}`,
+    );
+    const getent = await text(['getent', 'ahostsv4', 'pypi.org']);
+    expect(getent.code).toBe(0);
+    expect(getent.out.split(/\s+/)[0]).toBe(DNS_SENTINEL_IPV4);
+    const python = await text([
+      'python3',
+      '-c',
+      'import socket; print(sorted({a[4][0] for a in socket.getaddrinfo("a.b.example", 443)}))',
+    ]);
+    expect(python.out).toBe(`['${DNS_SENTINEL_IPV4}']`);
+    const node = await text([
+      'node',
+      '-e',
+      'require("dns").lookup("registry.npmjs.org", { all: true }, (e, a) => console.log(e ? e.code : JSON.stringify(a)))',
+    ]);
+    expect(JSON.parse(node.out)).toEqual([{ address: DNS_SENTINEL_IPV4, family: 4 }]);
+    expect((await text(['getent', 'ahostsv4', 'localhost'])).out).toMatch(/^127\.0\.0\.1\s/);
+  });
+
+  test('AAAA is NODATA: an IPv6-only lookup finds no address, and the resolver did answer', async () => {
+    const v6 = await text([
+      'python3',
+      '-c',
+      'import socket\ntry:\n  print(socket.getaddrinfo("pypi.org", 443, socket.AF_INET6))\nexcept socket.gaierror as e:\n  print({socket.EAI_NODATA: "no data", socket.EAI_NONAME: "no name", socket.EAI_AGAIN: "no answer"}.get(e.args[0], e.args[0]))',
+    ]);
+    // NODATA: the name exists with no address of that family (EAI_AGAIN: a dead resolver).
+    expect(v6.out).toBe('no data');
+    // A dual-stack lookup gets the IPv4 answer alone.
+    const both = await text([
+      'python3',
+      '-c',
+      'import socket; print(sorted({a[4][0] for a in socket.getaddrinfo("pypi.org", 443)}))',
+    ]);
+    expect(both.out).toBe(`['${DNS_SENTINEL_IPV4}']`);
+  });
+
+  test('the stub answers over UDP and TCP on 127.0.0.1:53', async () => {
+    for (const proto of ['udp', 'tcp'])
+      expect((await text(['python3', '/tmp/query.py', 'x.test', '127.0.0.1', proto])).out).toBe(
+        `rcode 0 answers 1 ${DNS_SENTINEL_IPV4}`,
+      );
+  });
+
+  test('garbage to the stub costs that packet only: it still answers, and the agent still serves', async () => {
+    const hostile = String.raw`
+import os, socket, struct
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for packet in (b"\0", b"\0" * 11, os.urandom(600), struct.pack(">HHHHHH", 1, 0x8100, 1, 0, 0, 0),
+               struct.pack(">HHHHHH", 2, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c" + struct.pack(">HH", 1, 1)):
+    u.sendto(packet, ("127.0.0.1", 53))
+for junk in (struct.pack(">H", 65535) + b"x" * 100, os.urandom(70000)):
+    t = socket.create_connection(("127.0.0.1", 53), timeout=5)
+    try:
+        t.sendall(junk)
+    except OSError:
+        pass
+    t.close()
+print("sent")
+`;
+    await box.writeFile('/tmp/hostile.py', hostile);
+    expect((await text(['python3', '/tmp/hostile.py'])).out).toBe('sent');
+    for (const proto of ['udp', 'tcp'])
+      expect((await text(['python3', '/tmp/query.py', 'after.test', '127.0.0.1', proto])).out).toBe(
+        `rcode 0 answers 1 ${DNS_SENTINEL_IPV4}`,
+      );
+  });
+
+  test('nothing leaves: a query to any other resolver finds no route', async () => {
+    for (const server of ['8.8.8.8', '10.0.0.53', '192.168.1.1']) {
+      const result = await text(['python3', '/tmp/query.py', 'x.test', server, 'udp']);
+      expect(result.code).not.toBe(0);
+      expect(result.err).toMatch(/Network is unreachable/);
+    }
+  });
+
+  test('port 53 was opened for the agent only: the workload gets no low port and no capability', async () => {
+    expect((await text(['cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start'])).out).toBe('1024');
+    expect((await text(['python3', '/tmp/bind.py'])).out).toBe('refused 13');
+    const status = (await text(['cat', '/proc/self/status'])).out;
+    for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapAmb'])
+      expect(status).toMatch(new RegExp(`^${set}:\\s+0+$`, 'm'));
+  });
+});
+
+describe('a box without egress', () => {
+  test('negative control: has no stub, so no name resolves and port 53 refuses', async () => {
+    await using bare = await createSandbox();
+    const getent = await bare.exec(['getent', 'ahostsv4', 'pypi.org']);
+    expect(getent.exitCode).toBe(2);
+    await bare.writeFile('/tmp/query.py', QUERY_PY);
+    const query = await bare.exec(['python3', '/tmp/query.py', 'x.test', '127.0.0.1', 'udp'], {
+      timeoutMs: 20_000,
+    });
+    expect(query.exitCode).not.toBe(0);
+    expect(query.stderr.toString()).toContain('ConnectionRefusedError');
+  });
+});
