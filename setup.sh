@@ -20,7 +20,8 @@ fi
 say() { printf '\n== %s\n' "$*"; }
 
 # 1. Packages from apt, only those missing: `apt-get update` runs once, and only if needed.
-packages=(bubblewrap runsc util-linux tar python3 python3-seccomp busybox-static iproute2 ca-certificates qemu-system-x86 e2fsprogs cpio git python3-requests openssh-server)
+# chromium: the dashboard's tests drive it headless (playwright-core); nothing else uses it.
+packages=(bubblewrap runsc util-linux tar python3 python3-seccomp busybox-static iproute2 ca-certificates qemu-system-x86 e2fsprogs cpio git python3-requests openssh-server chromium)
 command -v npm >/dev/null || packages+=(npm)
 missing=()
 for package in "${packages[@]}"; do

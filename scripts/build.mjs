@@ -4,7 +4,7 @@
 // library's type declarations, dist/types (package.json's exports.types).
 import { build } from 'esbuild';
 import { execFile } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { cp, readFile, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -109,6 +109,10 @@ await Promise.all([
     packages: 'external',
   }),
 ]);
+
+// The dashboard's page (src/dashboard/page-assets.ts serves it from here): plain files, as the
+// browser loads them; nothing is fetched from anywhere else.
+await cp('src/dashboard/page', 'dist/dashboard', { recursive: true });
 
 // The seccomp policies (the sandbox's, and the VMMs' allow-lists), compiled by our compiler for
 // each architecture we support, with their numbers. Boxes and VMM jails load these bytes

@@ -17,6 +17,8 @@ export const LAYERS = {
   drivers: ['core', 'protocol', 'host', 'image'],
   runtime: ['core', 'protocol', 'host', 'audit', 'approval', 'network', 'image', 'drivers'],
   mcp: ['core', 'protocol', 'host', 'audit', 'approval', 'network', 'image', 'drivers', 'runtime'],
+  // The web dashboard: a page over the daemon's or an MCP server's sandboxes, audit and approvals.
+  dashboard: ['core', 'protocol', 'host', 'audit', 'approval', 'runtime'],
   // The agent loop is an MCP client: it reaches sandboxes through MCP servers only.
   agent: ['core', 'host'],
   cli: [
@@ -31,6 +33,7 @@ export const LAYERS = {
     'runtime',
     'mcp',
     'agent',
+    'dashboard',
   ],
 };
 

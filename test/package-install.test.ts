@@ -127,6 +127,35 @@ describe.concurrent('the package from npm pack, installed with npm install', () 
     expect(result.code, described(result)).toBe(0);
   }, 130_000);
 
+  test('serves `npx ironclaw dashboard` from the files it ships', async () => {
+    const withAudit = { ...env, IRONCLAW_AUDIT_DB: join(project, 'dashboard-audit.db') };
+    const printed = await run(
+      ['npx', 'ironclaw', 'dashboard', '--json'],
+      project,
+      60_000,
+      withAudit,
+    );
+    try {
+      expect(printed.code, described(printed)).toBe(0);
+      const url = new URL((JSON.parse(printed.stdout) as { url: string }).url);
+      const token = url.hash.slice('#token='.length);
+      for (const name of ['index.html', 'dashboard.js', 'dashboard.css', 'icon.svg']) {
+        const response = await fetch(`${url.origin}/${name === 'index.html' ? '' : name}`);
+        expect(response.status, name).toBe(200);
+        expect(await response.text(), name).toBe(
+          await readFile(join(REPO, 'src', 'dashboard', 'page', name), 'utf8'),
+        );
+      }
+      const state = await fetch(`${url.origin}/api/state`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(state.status).toBe(200);
+      expect(await state.json()).toMatchObject({ title: 'IronClaw daemon', sandboxes: [] });
+    } finally {
+      await run(['npx', 'ironclaw', 'daemon', '--stop'], project, 60_000, withAudit);
+    }
+  }, 90_000);
+
   test("type-checks the README's example with tsc --strict, module nodenext", async () => {
     const argv = ['--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext'];
     const options = [...argv, '--target', 'esnext', '--types', 'node', '--noEmit'];

@@ -239,6 +239,15 @@ export class AuditStore {
       .map((row) => toRecord(row));
   }
 
+  /** The newest `limit` records, oldest first. */
+  tail(limit: number): AuditRecord[] {
+    this.#assertOpen();
+    return this.#db
+      .prepare('SELECT * FROM (SELECT * FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq')
+      .all(limit)
+      .map((row) => toRecord(row));
+  }
+
   /** Requests with no outcome whose writer has died: actions cut short by a crash. */
   async incomplete(): Promise<AuditRecord[]> {
     this.#assertOpen();

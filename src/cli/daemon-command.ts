@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod/mini';
 import { keepAuditTrimmed } from '../audit/audit-trail.js';
+import { startDashboard } from '../dashboard/start-dashboard.js';
 import { loadConfig } from '../host/config-file.js';
 import { rotatingLog } from '../host/rotating-log.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
@@ -40,6 +41,15 @@ export async function daemonCommand(flags: {
       log,
       approvals: cliff.approvals,
       approvalsUnavailable: cliff.unavailable,
+      dashboard: async (view) => {
+        const dashboard = await startDashboard({
+          title: 'IronClaw daemon',
+          sandboxes: () => view.sandboxes(),
+          approvals: cliff.approvals,
+        });
+        log(`dashboard at ${dashboard.url.replace(/#.*/, '')}`);
+        return dashboard;
+      },
     });
     const stop = (): void => void daemon.close();
     process.once('SIGINT', stop).once('SIGTERM', stop);

@@ -132,6 +132,10 @@ const commands: CommandDef[] = [
         value: '<time>',
         description: "destroy a session's sandboxes after this long without a call (default 30m)",
       },
+      dashboard: {
+        type: 'boolean',
+        description: "also serve a dashboard of this server's sandboxes on 127.0.0.1 (--http only)",
+      },
       verbose: { type: 'boolean', description: 'log debug details too (refused requests, …)' },
     },
     run: async (options) => (await more()).mcpCommand(options, VERSION),
@@ -207,6 +211,14 @@ const commands: CommandDef[] = [
       },
     },
     run: async (options, positionals) => (await more()).auditCommand(positionals, options),
+  },
+  {
+    name: 'dashboard',
+    summary:
+      'print the address of a page (127.0.0.1) with the sandboxes, the live audit and approvals',
+    args: '',
+    options: { json: { type: 'boolean', description: 'print {"url": …} as JSON' } },
+    run: async (options) => (await more()).dashboardCommand(options),
   },
   {
     name: 'doctor',

@@ -7,6 +7,7 @@ import { parseListen } from '../mcp/listen-address.js';
 import { stderrLogger } from '../mcp/logger.js';
 import type { McpService } from '../mcp/mcp-service.js';
 import { SandboxSource } from '../runtime/sandbox-source.js';
+import { type Dashboard, startDashboard } from '../dashboard/start-dashboard.js';
 import { reportError, usageError } from './cli-error.js';
 import { configFlags } from './config-flags.js';
 import { openApprovals } from './open-approvals.js';
@@ -25,8 +26,13 @@ type Flags = Record<string, string | boolean | undefined>;
 export async function mcpCommand(flags: Flags, version: string): Promise<number> {
   let service: McpService | undefined;
   let source: SandboxSource | undefined;
+  let dashboard: Dashboard | undefined;
   try {
     const listen = typeof flags.http === 'string' ? parseListen(flags.http) : undefined;
+    if (flags.dashboard === true && !listen)
+      throw usageError(
+        '--dashboard needs --http: a stdio server has one client, which holds its own view',
+      );
     const idleMs = unwrap(
       parseDuration(
         typeof flags['idle-timeout'] === 'string' ? flags['idle-timeout'] : DEFAULT_IDLE,
@@ -79,6 +85,17 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
         process.stderr.write(
           `ironclaw mcp: bearer token (shown once; set IRONCLAW_MCP_TOKEN to choose one): ${token}\n`,
         );
+      if (flags.dashboard === true) {
+        // On 127.0.0.1 whatever address the MCP endpoint has: the dashboard decides approvals
+        // and shows files, so it is for this machine's user only, with a key of its own.
+        dashboard = await startDashboard({
+          title: `MCP server at ${http.url}`,
+          sandboxes: () => http.sandboxes(),
+        });
+        process.stderr.write(
+          `ironclaw mcp: dashboard (keep the address to yourself): ${dashboard.url}\n`,
+        );
+      }
     } else {
       const { serveMcpStdio } = await import('../mcp/serve-stdio.js');
       service = serveMcpStdio(common);
@@ -91,6 +108,7 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
     await service?.close();
     return reportError(error);
   } finally {
+    await dashboard?.close();
     await source?.close();
   }
 }

@@ -10,5 +10,6 @@ export { imageCommand } from './image-command.js';
 export { mcpCommand } from './mcp-command.js';
 export { wrapCommand } from './wrap-command.js';
 export { auditCommand } from './audit-command.js';
+export { dashboardCommand } from './dashboard-command.js';
 export { agentCommand } from './agent-command.js';
 export { applyCommand, diffCommand } from './workspace-commands.js';

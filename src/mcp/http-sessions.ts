@@ -6,7 +6,7 @@ import {
 import { buildMcpServer } from './build-server.js';
 import { jsonRpcErrorBody } from './http-gate.js';
 import type { McpServeOptions } from './mcp-service.js';
-import { SessionSandboxes } from './session-sandboxes.js';
+import { type SessionSandbox, SessionSandboxes } from './session-sandboxes.js';
 
 /** Sessions one HTTP server holds at once; each may hold maxSandboxesPerSession boxes. */
 export const MAX_HTTP_SESSIONS = 32;
@@ -79,6 +79,11 @@ export class HttpSessions {
     } finally {
       this.#opening--;
     }
+  }
+
+  /** The sandboxes every session holds. */
+  sandboxes(): SessionSandbox[] {
+    return [...this.#sessions.values()].flatMap((session) => session.sandboxes.list());
   }
 
   /** Ends every session and destroys its sandboxes. */

@@ -15,7 +15,7 @@ import { allowedHostnames, checkRequest, MCP_PATH } from './http-gate.js';
 import { HttpSessions } from './http-sessions.js';
 import { requestIdFromEdges, requestIdOfText } from './request-id.js';
 import type { McpServeOptions, McpService } from './mcp-service.js';
-import { SessionSandboxes } from './session-sandboxes.js';
+import { type SessionSandbox, SessionSandboxes } from './session-sandboxes.js';
 
 export interface HttpServeOptions extends McpServeOptions {
   host: string;
@@ -35,7 +35,7 @@ export interface HttpServeOptions extends McpServeOptions {
  */
 export async function serveMcpHttp(
   options: HttpServeOptions,
-): Promise<McpService & { url: string }> {
+): Promise<McpService & { url: string; sandboxes(): SessionSandbox[] }> {
   const log = options.log.child({ transport: 'http' });
   const sessions = new HttpSessions({ ...options, log, maxBodyBytes: MAX_BODY_BYTES });
   const modernLog = log.child({ session: 'modern' });
@@ -125,5 +125,7 @@ export async function serveMcpHttp(
       log.info('HTTP server stopped');
       finished();
     })());
-  return { url, closed, close };
+  // Every client's sandboxes, for the dashboard of this server.
+  const sandboxes = (): SessionSandbox[] => [...sessions.sandboxes(), ...modernSandboxes.list()];
+  return { url, closed, close, sandboxes };
 }

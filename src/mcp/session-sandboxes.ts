@@ -1,4 +1,5 @@
 import { IronClawError } from '../core/errors.js';
+import type { Limits } from '../core/limits.js';
 import type { Sandbox } from '../runtime/sandbox.js';
 import type { SandboxRequest, SandboxSource } from '../runtime/sandbox-source.js';
 import type { Logger } from './logger.js';
@@ -21,6 +22,9 @@ export interface SessionSandbox {
   readonly defaultTimeoutSeconds: number;
   readonly createdAt: Date;
   lastUsedAt: Date;
+  /** The limits and egress rules it was created with, for the dashboard. */
+  readonly limits: Partial<Limits>;
+  readonly allowNet: readonly string[];
 }
 
 /**
@@ -93,6 +97,8 @@ export class SessionSandboxes {
       defaultTimeoutSeconds: request.defaultTimeoutSeconds,
       createdAt: now,
       lastUsedAt: now,
+      limits: request.limits ?? {},
+      allowNet: request.allowNet ?? [],
     };
     this.#entries.set(acquired.sandbox.id, entry);
     this.#options.log.info(`created sandbox ${acquired.sandbox.id}`);

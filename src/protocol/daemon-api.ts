@@ -74,6 +74,8 @@ export const DAEMON_METHODS = {
   destroy: { params: z.object(SandboxRef), result: z.object({}) },
   sandboxes: { params: z.object({}), result: SandboxesResultSchema },
   shutdown: { params: z.object({}), result: z.object({}) },
+  /** The dashboard's address, with its token; started on the first request. */
+  dashboard: { params: z.object({}), result: z.object({ url: z.string() }) },
   workspace_diff: { params: z.object(SandboxRef), result: WorkspaceDiffSchema },
   /** Asks for approval of exactly the diff shown; the answer comes by approval_answer or the dashboard. */
   apply_request: { params: ApplyRequestParamsSchema, result: ApplyTicketSchema },

@@ -28,6 +28,29 @@ export interface DaemonOptions {
    */
   approvals: ApprovalBroker | undefined;
   approvalsUnavailable?: string | undefined;
+  /**
+   * Serves the dashboard for this daemon's sandboxes, started on the first `dashboard` request.
+   * Injected by the CLI: the runtime does not know the dashboard.
+   */
+  dashboard?: (view: DaemonView) => Promise<DaemonDashboard>;
+}
+
+/** One sandbox of the daemon with the settings it was created with. */
+export interface DaemonSandbox {
+  sandbox: Sandbox;
+  /** The limits asked for at create (the rest are the defaults). */
+  limits: Partial<Limits>;
+  allowNet: readonly string[];
+}
+
+/** What a dashboard sees of the daemon. */
+export interface DaemonView {
+  sandboxes(): DaemonSandbox[];
+}
+
+export interface DaemonDashboard {
+  readonly url: string;
+  close(): Promise<void>;
 }
 
 export interface Daemon {
@@ -52,6 +75,16 @@ export function daemonSocketPath(stateDir: string): string {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const socketPath = daemonSocketPath(options.stateDir);
   const sandboxes = new Map<string, Sandbox>();
+  /** What each sandbox was created with, for the dashboard. */
+  const settings = new WeakMap<Sandbox, { limits: Partial<Limits>; allowNet: readonly string[] }>();
+  let dashboard: Promise<DaemonDashboard> | undefined;
+  const view: DaemonView = {
+    sandboxes: () =>
+      [...sandboxes.values()].map((sandbox) => ({
+        sandbox,
+        ...(settings.get(sandbox) ?? { limits: {}, allowNet: [] }),
+      })),
+  };
   /** Ids being created: a second create of the same id must fail, not race the first. */
   const creating = new Set<string>();
   const source = new SandboxSource({
@@ -110,6 +143,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         if (wanted !== undefined) creating.delete(wanted);
       });
       sandboxes.set(sandbox.id, sandbox);
+      settings.set(sandbox, { limits, allowNet: params.allowNet ?? [] });
       options.log(`created sandbox ${sandbox.id}`);
       return { id: sandbox.id, isolation: sandbox.isolation, fromPool };
     },
@@ -159,6 +193,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const params = parseParams(DAEMON_METHODS.destroy.params, raw, 'destroy');
       const sandbox = find(params.id);
       sandboxes.delete(sandbox.id);
+      settings.delete(sandbox);
       await sandbox.destroy();
       options.log(`destroyed sandbox ${sandbox.id}`);
       return {};
@@ -192,6 +227,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       options.log(`applied ${report.applied.length} change(s) of sandbox ${params.id}`);
       return report;
     },
+    dashboard: async (raw) => {
+      parseParams(DAEMON_METHODS.dashboard.params, raw, 'dashboard');
+      const start = options.dashboard;
+      if (!start)
+        throw new IronClawError('INVALID_ARGUMENT', 'this daemon was started without a dashboard');
+      dashboard ??= start(view);
+      // A dashboard that failed to start is tried again on the next request.
+      dashboard.catch(() => (dashboard = undefined));
+      return { url: (await dashboard).url };
+    },
     shutdown: async (raw) => {
       parseParams(DAEMON_METHODS.shutdown.params, raw, 'shutdown');
       setImmediate(() => void close());
@@ -223,6 +268,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       server.close();
       for (const socket of connections) socket.destroy();
       await Promise.allSettled([
+        dashboard?.then((served) => served.close()),
         source.close(),
         ...[...sandboxes.values()].map((sandbox) => sandbox.destroy()),
       ]);
