@@ -91,6 +91,7 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
         dashboard = await startDashboard({
           title: `MCP server at ${http.url}`,
           sandboxes: () => http.sandboxes(),
+          approvals: cliff.approvals,
         });
         process.stderr.write(
           `ironclaw mcp: dashboard (keep the address to yourself): ${dashboard.url}\n`,
