@@ -6,7 +6,7 @@ import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/server';
 import { describe, expect, test } from 'vitest';
 import { stderrLogger } from './logger.js';
 import type { Upstream } from './wrap-box-server.js';
-import { ALLOW_ALL } from './wrap-policy.js';
+import { DEFAULT_POLICY } from './wrap-policy.js';
 import { WrapProxy } from './wrap-proxy.js';
 import { ToolGuard } from './wrap-tool-guard.js';
 
@@ -31,7 +31,7 @@ async function proxyPair(options: { pins?: string } = {}) {
   const proxy = new WrapProxy({
     downstream,
     upstream,
-    policy: ALLOW_ALL,
+    policy: DEFAULT_POLICY,
     guard: await ToolGuard.open(pins, ['server'], log),
     log,
     acceptCommand: 'ironclaw wrap --accept-tools -- server',
