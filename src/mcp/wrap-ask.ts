@@ -68,8 +68,9 @@ export class WrapAsker {
       clientInfo?: { name?: unknown; version?: unknown };
     };
     this.#clientElicits = capabilities?.elicitation !== undefined;
+    const version = typeof clientInfo?.version === 'string' ? clientInfo.version.slice(0, 40) : '';
     if (typeof clientInfo?.name === 'string')
-      this.#client = `MCP client ${clientInfo.name.slice(0, 100)} ${String(clientInfo.version ?? '').slice(0, 40)}`;
+      this.#client = `MCP client ${clientInfo.name.slice(0, 100)} ${version}`.trim();
   }
 
   /** The initialize result the server gave: the protocol version both ends agreed on. */
@@ -199,9 +200,7 @@ export class WrapAsker {
     const answered = new Promise<{ result: Record<string, unknown> | undefined }>((resolve) => {
       this.#waiting.set(id, (message) =>
         resolve({
-          result: isJSONRPCResultResponse(message)
-            ? (message.result as Record<string, unknown>)
-            : undefined,
+          result: isJSONRPCResultResponse(message) ? message.result : undefined,
         }),
       );
     });
