@@ -9,6 +9,7 @@ import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, describe, expect, test } from 'vitest';
 import { BIN, REPO } from './helpers/cli.js';
+import { auditRecords, summary } from './support/audit-records.js';
 
 type Result = Awaited<ReturnType<Client['callTool']>>;
 type Answer = { action: 'accept' | 'decline' | 'cancel'; content?: Record<string, string> };
@@ -35,7 +36,7 @@ async function wrap(options: {
   elicitation: boolean;
   answer?: Answer;
   policy?: Record<string, unknown>;
-}): Promise<{ client: Client; asked: string[]; stderr: () => string }> {
+}): Promise<{ client: Client; asked: string[]; stderr: () => string; auditDb: string }> {
   const state = await mkdtemp(join(tmpdir(), 'ironclaw-wrap-ask-state-'));
   const args = [
     'wrap',
@@ -59,6 +60,7 @@ async function wrap(options: {
       ...process.env,
       IRONCLAW_STATE_DIR: state,
       IRONCLAW_DATA_DIR: state,
+      IRONCLAW_AUDIT_DB: join(state, 'audit.db'),
       FIXTURE_ANNOTATED: '1',
     },
     stderr: 'pipe',
@@ -76,7 +78,7 @@ async function wrap(options: {
     });
   await client.connect(transport);
   open.push(client);
-  return { client, asked, stderr: () => stderr };
+  return { client, asked, stderr: () => stderr, auditDb: join(state, 'audit.db') };
 }
 
 function text(result: Result): string {
@@ -125,7 +127,7 @@ describe('ironclaw wrap: red tools need the user', () => {
 
   test('a decline ends the call: it never reaches the server, and is audited as denied', async () => {
     const { dir, file, guest } = await victim();
-    const { client, asked, stderr } = await wrap({ dir, elicitation: true });
+    const { client, asked, stderr, auditDb } = await wrap({ dir, elicitation: true });
     await client.listTools();
     const declined = await client.callTool({ name: 'remove', arguments: { path: guest } });
     expect(declined.isError).toBe(true);
@@ -134,6 +136,18 @@ describe('ironclaw wrap: red tools need the user', () => {
     expect(existsSync(file)).toBe(true);
     expect(stderr()).not.toContain('fixture: called remove');
     expect(audits(stderr())).toEqual([['remove', 'denied', 'denied']]);
+    // The broker recorded the request and the person's answer; the call record says denied.
+    const records = await auditRecords(auditDb);
+    const approvals = records.filter((record) => record.kind === 'approval');
+    expect(summary(approvals, 'title', 'decision', 'by')).toEqual([
+      ['approval requested', expect.stringContaining('/remove'), undefined, undefined],
+      ['approval denied', undefined, 'deny', 'elicitation'],
+    ]);
+    const calls = records.filter((record) => record.kind === 'tool-call');
+    expect(summary(calls, 'tool', 'decision')).toEqual([
+      ['tool-call requested', 'remove', undefined],
+      ['tool-call denied', undefined, 'denied'],
+    ]);
   });
 
   test('a client that cannot be asked is refused at once, with the reason', async () => {

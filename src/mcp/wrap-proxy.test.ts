@@ -134,7 +134,8 @@ describe('WrapProxy', () => {
     ];
     upstream.onmessage({ jsonrpc: '2.0', id: 1, result: { tools } });
     await expect.poll(() => toClient).toHaveLength(2);
-    const listed = (toClient[1] as { result: { tools: Record<string, unknown>[] } }).result.tools;
+    const listed = (toClient[1] as unknown as { result: { tools: Record<string, unknown>[] } })
+      .result.tools;
     expect(listed[0]?._meta).toEqual({ 'anthropic/requiresUserInteraction': true });
     expect(listed[1]?._meta).toBeUndefined();
 
