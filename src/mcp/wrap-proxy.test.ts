@@ -199,4 +199,52 @@ describe('WrapProxy', () => {
       ['rm', 'denied'],
     ]);
   });
+
+  test('a 2025-era client is asked by our own elicitation; a cancel while asking ends it unseen by the server', async () => {
+    const { upstream, fromClient, toServer, toClient, audits } = await proxyPair({
+      approvals: new ApprovalBroker(),
+    });
+    fromClient({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: { elicitation: {} } },
+    });
+    upstream.onmessage({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-11-25' } });
+    fromClient({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    upstream.onmessage({
+      jsonrpc: '2.0',
+      id: 1,
+      result: { tools: [{ name: 'rm', annotations: { destructiveHint: true } }] },
+    });
+    await expect.poll(() => toClient).toHaveLength(2);
+    fromClient({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'rm', arguments: {} },
+    });
+    await expect.poll(() => toClient).toHaveLength(3);
+    const asked = toClient[2] as { id: string; method: string };
+    expect(asked.method).toBe('elicitation/create');
+    expect(asked.id).toMatch(/^ironclaw-approval-[0-9a-f]{16}-1$/);
+    fromClient({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 2 } });
+    await expect.poll(() => toClient).toHaveLength(4);
+    expect(toClient[3]).toMatchObject({
+      method: 'notifications/cancelled',
+      params: { requestId: asked.id },
+    });
+    // The client's late answer to our question is ours: not relayed, and nothing runs.
+    fromClient({
+      jsonrpc: '2.0',
+      id: asked.id,
+      result: { action: 'accept', content: { decision: 'approve' } },
+    });
+    await expect.poll(() => audits()).toHaveLength(1);
+    expect(audits()[0]).toMatchObject({ tool: 'rm', decision: 'denied', outcome: 'cancelled' });
+    expect(toServer.map((message) => ('method' in message ? message.method : 'answer'))).toEqual([
+      'initialize',
+      'tools/list',
+    ]);
+  });
 });

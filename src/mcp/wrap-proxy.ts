@@ -248,8 +248,21 @@ export class WrapProxy {
       return;
     }
     const approved = { ...request, params: outcome.params };
-    this.#pending.set(key, this.#describe(approved));
-    this.#options.upstream.send(approved);
+    const pending = this.#describe(approved);
+    this.#pending.set(key, pending);
+    try {
+      this.#options.upstream.send(approved);
+    } catch (error) {
+      // The server went away while the person was deciding: answer, never crash the wrap.
+      this.#pending.delete(key);
+      const reason = `the wrapped server is gone: ${(error as Error).message}`;
+      this.#audit(pending, 'allowed', { outcome: 'error', isError: true, error: reason });
+      await this.#toClient({
+        jsonrpc: '2.0',
+        id: request.id,
+        error: { code: INTERNAL_ERROR, message: reason },
+      });
+    }
   }
 
   async #serverMessage(message: JSONRPCMessage): Promise<void> {
