@@ -321,7 +321,7 @@ describe('ironclaw wrap pins tools by name', () => {
     await toolNames(plain.client);
     await plain.client.close();
     const changed = await wrap(args, { state, env: { ...env, FIXTURE_VARIANT: 'b' } });
-    await expect(changed.client.listTools()).rejects.toThrow(/changed: echo(?!.*ask)/);
+    await expect(changed.client.listTools()).rejects.toThrow(/\(changed: echo\)/);
     const blocked = await changed.client.callTool({ name: 'echo', arguments: { text: 'x' } });
     expect(text(blocked)).toContain('rug pull');
   });
