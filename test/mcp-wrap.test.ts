@@ -321,7 +321,7 @@ describe('ironclaw wrap pins tools by name', () => {
     await toolNames(plain.client);
     await plain.client.close();
     const changed = await wrap(args, { state, env: { ...env, FIXTURE_VARIANT: 'b' } });
-    await expect(changed.client.listTools()).rejects.toThrow(/changed: echo(?!.*ask)/);
+    await expect(changed.client.listTools()).rejects.toThrow(/\(changed: echo\)/);
     const blocked = await changed.client.callTool({ name: 'echo', arguments: { text: 'x' } });
     expect(text(blocked)).toContain('rug pull');
   });
@@ -443,12 +443,13 @@ describe('ironclaw wrap input handling', () => {
     expect(net.code).toBe(2);
     expect(net.stderr).toMatch(/INVALID_ARGUMENT: .*exa\*mple\.com/);
 
-    const dir = await readableDir('ironclaw-wrap-ask-');
-    await writeFile(join(dir, 'policy.json'), JSON.stringify({ tools: { echo: 'ask' } }));
-    const ask = await runCli(['wrap', '--policy', join(dir, 'policy.json'), '--', 'true'], { env });
-    expect(ask.stderr).toMatch(
-      /POLICY_UNENFORCEABLE: .*"ask" \(at tools\.echo\) is not available yet/,
-    );
+    const dir = await readableDir('ironclaw-wrap-policy-');
+    await writeFile(join(dir, 'policy.json'), JSON.stringify({ tools: { echo: 'maybe' } }));
+    const vague = await runCli(['wrap', '--policy', join(dir, 'policy.json'), '--', 'true'], {
+      env,
+    });
+    expect(vague.code).toBe(2);
+    expect(vague.stderr).toMatch(/INVALID_ARGUMENT: .*is not a valid wrap policy/);
 
     const bad = await runCli(['wrap', '--mount', `${dataDir}:/proc/x`, '--', 'true'], { env });
     expect(bad.stderr).toContain('cannot mount at "/proc/x"');

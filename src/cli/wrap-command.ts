@@ -6,9 +6,10 @@ import type { BoxMount } from '../host/box-process.js';
 import { loadConfig } from '../host/config-file.js';
 import { ensureStateDir, persistentStateDir } from '../host/state-dir.js';
 import { stderrLogger } from '../mcp/logger.js';
-import { ALLOW_ALL, loadToolPolicy } from '../mcp/wrap-policy.js';
+import { DEFAULT_POLICY, loadToolPolicy } from '../mcp/wrap-policy.js';
 import { pinFilePath } from '../mcp/wrap-tool-pins.js';
 import { EXIT_USAGE, reportError, usageError } from './cli-error.js';
+import { openApprovals } from './open-approvals.js';
 
 const USAGE = 'usage: ironclaw wrap [options] -- <command> [args...]';
 const HELP = `${USAGE}
@@ -21,7 +22,10 @@ policy and logged to stderr; a tool list that changes after it was first seen is
   --env NAME               pass this environment variable's value into the box; repeatable
   --allow-net RULES        let the server reach these hosts through the egress proxy, comma-separated
                            (example.com, *.pypi.org, github.com:22); no network otherwise
-  --policy FILE            per-tool policy: {"default": "allow"|"deny", "tools": {"<name>": "allow"|"deny"}}
+  --policy FILE            per-tool policy: {"default": "allow"|"deny"|"ask", "unannotated": "allow"|"ask",
+                           "tools": {"<name>": "allow"|"deny"|"ask"}}; "ask" waits for the user's yes
+                           (asked by MCP elicitation). Without a policy, tools the server marks
+                           destructiveHint ask; the rest are allowed
   --accept-tools           start the server, accept its current tool list, print what changed, exit
   --verbose                log debug details too
 `;
@@ -58,7 +62,8 @@ export async function wrapCommand(args: string[], version: string): Promise<numb
     if (argv.length === 0) throw usageError(`give the server's command after --; ${USAGE}`);
     const mounts = (values.mount ?? []).map(parseMount);
     const env = Object.fromEntries((values.env ?? []).map((name) => [name, hostEnv(name)]));
-    const policy = values.policy === undefined ? ALLOW_ALL : await loadToolPolicy(values.policy);
+    const policy =
+      values.policy === undefined ? DEFAULT_POLICY : await loadToolPolicy(values.policy);
     const config = await loadConfig({});
     // Pins must survive a reboot: a fresh start must not trust a changed tool list as new.
     const stateDir = await ensureStateDir(persistentStateDir());
@@ -71,6 +76,7 @@ export async function wrapCommand(args: string[], version: string): Promise<numb
       allowNet: allowNetRules(values['allow-net']) ?? [],
       rootBoxUid: config.rootBoxUid,
       policy,
+      ...(values['accept-tools'] ? {} : approvalsFor()),
       pinPath: pinFilePath(stateDir, argv),
       acceptCommand: acceptCommandLine(ours, argv),
       log,
@@ -87,6 +93,12 @@ export async function wrapCommand(args: string[], version: string): Promise<numb
   } finally {
     process.off('SIGINT', stop).off('SIGTERM', stop);
   }
+}
+
+/** The wrap's approval broker, recording in the audit store; red tools are refused without it. */
+function approvalsFor() {
+  const { approvals, unavailable } = openApprovals();
+  return { approvals, approvalsUnavailable: unavailable };
 }
 
 function parseOptions(args: string[]) {

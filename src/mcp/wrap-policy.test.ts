@@ -5,18 +5,24 @@ import { canonicalJson, compareTools, toolDigest } from './wrap-tool-pins.js';
 
 describe('wrap policy', () => {
   test('named tools get their action, the rest the default (allow unless set)', () => {
-    const policy = toolPolicy({ tools: { write_file: 'deny' } }, 'test');
-    expect(policy.decide('write_file')).toBe('deny');
-    expect(policy.decide('read_file')).toBe('allow');
-    expect(toolPolicy({ default: 'deny', tools: { read: 'allow' } }, 'test').decide('x')).toBe(
+    const policy = toolPolicy({ tools: { write_file: 'deny', send: 'ask' } });
+    expect(policy.decide('write_file', undefined)).toBe('deny');
+    expect(policy.decide('send', { readOnlyHint: true })).toBe('ask');
+    expect(policy.decide('read_file', undefined)).toBe('allow');
+    expect(toolPolicy({ default: 'deny', tools: { read: 'allow' } }).decide('x', undefined)).toBe(
       'deny',
     );
+    expect(toolPolicy({ default: 'ask' }).decide('x', { readOnlyHint: true })).toBe('ask');
   });
 
-  test('"ask" is refused until the approval cliff exists', () => {
-    expect(() => toolPolicy({ default: 'ask' }, 'p')).toThrow(
-      /"ask" \(at default\) is not available yet/,
-    );
+  test('with the default "allow", annotations classify: read-only green, destructive red', () => {
+    const policy = toolPolicy({});
+    expect(policy.decide('read', { readOnlyHint: true })).toBe('allow');
+    expect(policy.decide('rm', { destructiveHint: true })).toBe('ask');
+    expect(policy.decide('edit', { readOnlyHint: false })).toBe('allow');
+    expect(policy.decide('bare', undefined)).toBe('allow');
+    expect(toolPolicy({ unannotated: 'ask' }).decide('bare', undefined)).toBe('ask');
+    expect(toolPolicy({ unannotated: 'ask' }).decide('read', { readOnlyHint: true })).toBe('allow');
   });
 });
 

@@ -8,10 +8,12 @@ import {
   type RequestId,
   type Transport,
 } from '@modelcontextprotocol/server';
+import type { ApprovalBroker } from '../approval/approval-broker.js';
 import { auditAction, type AuditedAction } from '../audit/audit-trail.js';
 import type { Logger } from './logger.js';
 import type { Upstream } from './wrap-box-server.js';
-import type { ToolPolicy } from './wrap-policy.js';
+import { type AskOutcome, WrapAsker } from './wrap-ask.js';
+import type { ToolHints, ToolPolicy } from './wrap-policy.js';
 import type { ToolGuard } from './wrap-tool-guard.js';
 import { canonicalJson, listedTools, sha256, type ToolChanges } from './wrap-tool-pins.js';
 
@@ -35,7 +37,14 @@ export interface WrapProxyOptions {
   argv: readonly string[];
   /** The sandbox the wrapped server runs in, named in the audit store. */
   sandbox?: string | undefined;
+  /** Asks a person before a red tool runs; undefined: red tools are refused, for `unavailable`. */
+  approvals?: ApprovalBroker | undefined;
+  /** Why there is no approval broker (the audit store could not be opened). */
+  approvalsUnavailable?: string | undefined;
 }
+
+/** Clients that honour it ask their user for every call of such a tool. */
+const REQUIRES_USER = 'anthropic/requiresUserInteraction';
 
 interface Pending {
   method: string;
@@ -61,9 +70,23 @@ export class WrapProxy {
   /** Requests the client cancelled, oldest first, whose answer may still come. */
   readonly #cancelled = new Set<string>();
   #fromServer: Promise<void> = Promise.resolve();
+  /** Per tool, the annotations of the last tool list passed on; no entry: none (or never listed). */
+  readonly #hints = new Map<string, ToolHints>();
+  /** Tools seen red in this run stay red, even if a later list drops the hint. */
+  readonly #red = new Set<string>();
+  /** Red calls waiting for a person's answer, so the client can cancel them. */
+  readonly #asking = new Map<string, AbortController>();
+  readonly #asker: WrapAsker;
 
   constructor(options: WrapProxyOptions) {
     this.#options = options;
+    this.#asker = new WrapAsker({
+      approvals: options.approvals,
+      unavailable: options.approvalsUnavailable,
+      server: options.argv.join(' ').slice(0, 500),
+      sandbox: options.sandbox,
+      toClient: (message) => this.#toClient(message),
+    });
     options.downstream.onmessage = (message) => this.#fromClient(message);
     options.upstream.onmessage = (message) => {
       this.#fromServer = this.#fromServer
@@ -89,8 +112,16 @@ export class WrapProxy {
 
   #fromClient(message: JSONRPCMessage): void {
     const { upstream } = this.#options;
+    if (this.#asker.takeResponse(message)) return;
     if (isJSONRPCRequest(message)) {
-      if (message.method === 'tools/call' && this.#refuseCall(message)) return;
+      if (message.method === 'initialize') this.#asker.seeInitialize(message.params);
+      if (message.method === 'tools/call') {
+        if (this.#refuseCall(message)) return;
+        if (this.#isRed(toolName(message.params))) {
+          void this.#askFirst(message);
+          return;
+        }
+      }
       this.#pending.set(keyOf(message.id), this.#describe(message));
     } else if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
       if (!this.#cancel(message.params)) return;
@@ -108,6 +139,12 @@ export class WrapProxy {
     const { requestId, reason } = (params ?? {}) as { requestId?: unknown; reason?: unknown };
     if (typeof requestId !== 'string' && typeof requestId !== 'number') return false;
     const key = keyOf(requestId);
+    const asking = this.#asking.get(key);
+    if (asking) {
+      // Still waiting for a person: the approval ends as a deny and the server never hears of it.
+      asking.abort();
+      return false;
+    }
     const pending = this.#pending.get(key);
     if (pending === undefined) return false;
     this.#pending.delete(key);
@@ -131,7 +168,8 @@ export class WrapProxy {
   }
 
   /** A tools/call, recorded in the audit store as requested before it goes anywhere. */
-  #toolCall(params: Record<string, unknown> | undefined, started: number): Pending {
+  #toolCall(request: unknown, started: number): Pending {
+    const params = request as Record<string, unknown> | undefined;
     const tool = toolName(params);
     const argumentsSha256 = sha256(canonicalJson(params?.arguments ?? null));
     const audit = auditAction({
@@ -149,11 +187,17 @@ export class WrapProxy {
     const tool = toolName(params);
     const reason = guard.blocked(tool)
       ? `tool "${tool}" changed since you accepted this server's tools (a possible rug pull), so IronClaw blocks it; review and accept the new list with: ${acceptCommand}`
-      : policy.decide(tool) === 'deny'
+      : policy.decide(tool, this.#hints.get(tool)) === 'deny'
         ? `the wrap policy denies tool "${tool}"; the call did not reach the server. Do not retry it: ask the user if it is needed`
         : undefined;
     if (reason === undefined) return false;
-    this.#audit(this.#toolCall(params, performance.now()), 'denied', {
+    this.#refuse(request, reason);
+    return true;
+  }
+
+  /** Answers a tools/call here, as an error result the model reads; audited as denied. */
+  #refuse(request: JSONRPCRequest, reason: string): void {
+    this.#audit(this.#toolCall(request.params, performance.now()), 'denied', {
       outcome: 'denied',
       isError: true,
       reason,
@@ -163,7 +207,62 @@ export class WrapProxy {
       id: request.id,
       result: { content: [{ type: 'text', text: `IronClaw: ${reason}` }], isError: true },
     });
-    return true;
+  }
+
+  /** Red: needs a person's yes first (the policy says ask, or the server marks it destructive). */
+  #isRed(tool: string): boolean {
+    if (this.#options.policy.decide(tool, this.#hints.get(tool)) === 'ask') this.#red.add(tool);
+    return this.#red.has(tool);
+  }
+
+  /** A red call: asked about first, then passed on, or answered here and never passed on. */
+  async #askFirst(request: JSONRPCRequest): Promise<void> {
+    const key = keyOf(request.id);
+    const controller = new AbortController();
+    this.#asking.set(key, controller);
+    let outcome: AskOutcome;
+    try {
+      outcome = await this.#asker.ask(request, controller.signal);
+    } catch (error) {
+      outcome = {
+        kind: 'refuse',
+        reason: `IronClaw could not ask for approval: ${(error as Error).message}`,
+      };
+    } finally {
+      this.#asking.delete(key);
+    }
+    if (controller.signal.aborted) {
+      this.#audit(this.#toolCall(request.params, performance.now()), 'denied', {
+        outcome: 'cancelled',
+        isError: false,
+        reason: 'cancelled by the client while waiting for approval',
+      });
+      return;
+    }
+    if (outcome.kind === 'answer') {
+      await this.#toClient({ jsonrpc: '2.0', id: request.id, result: outcome.result });
+      return;
+    }
+    if (outcome.kind === 'refuse') {
+      this.#refuse(request, outcome.reason);
+      return;
+    }
+    const approved = { ...request, params: outcome.params };
+    const pending = this.#describe(approved);
+    this.#pending.set(key, pending);
+    try {
+      this.#options.upstream.send(approved);
+    } catch (error) {
+      // The server went away while the person was deciding: answer, never crash the wrap.
+      this.#pending.delete(key);
+      const reason = `the wrapped server is gone: ${(error as Error).message}`;
+      this.#audit(pending, 'allowed', { outcome: 'error', isError: true, error: reason });
+      await this.#toClient({
+        jsonrpc: '2.0',
+        id: request.id,
+        error: { code: INTERNAL_ERROR, message: reason },
+      });
+    }
   }
 
   async #serverMessage(message: JSONRPCMessage): Promise<void> {
@@ -187,6 +286,8 @@ export class WrapProxy {
       return;
     }
     this.#pending.delete(keyOf(id));
+    if (pending.method === 'initialize' && isJSONRPCResultResponse(message))
+      this.#asker.seeInitializeResult(message.result);
     if (pending.method === 'tools/call') {
       this.#audit(
         pending,
@@ -215,8 +316,35 @@ export class WrapProxy {
         await this.#toClient({ jsonrpc: '2.0', id, error: this.#changedError(changes) });
         return;
       }
+      await this.#toClient({ ...message, result: this.#markRed(message.result) });
+      return;
     }
     await this.#toClient(message);
+  }
+
+  /**
+   * Notes each listed tool's annotations and marks the red ones for the client, on a copy: the
+   * pins were computed on the server's own list, so the mark is never seen as a change.
+   */
+  #markRed(result: Record<string, unknown>): Record<string, unknown> {
+    const listed = listedTools(result);
+    if (!listed || !Array.isArray(result.tools)) return result;
+    for (const tool of listed.tools) {
+      const hints = (tool as { annotations?: unknown }).annotations as
+        Record<string, unknown> | null | undefined;
+      if (hints !== null && typeof hints === 'object')
+        this.#hints.set(tool.name, {
+          readOnlyHint: hints.readOnlyHint === true,
+          destructiveHint: hints.destructiveHint === true,
+        });
+      else this.#hints.delete(tool.name);
+    }
+    const tools = (result.tools as Record<string, unknown>[]).map((tool) => {
+      if (typeof tool.name !== 'string' || !this.#isRed(tool.name)) return tool;
+      const meta = tool._meta !== null && typeof tool._meta === 'object' ? tool._meta : {};
+      return { ...tool, _meta: { ...meta, [REQUIRES_USER]: true } };
+    });
+    return { ...result, tools };
   }
 
   async #reviewTools(result: unknown): Promise<ToolChanges | undefined> {
@@ -277,8 +405,9 @@ export class WrapProxy {
   }
 }
 
-function toolName(params: Record<string, unknown> | undefined): string {
-  return typeof params?.name === 'string' ? params.name : '';
+function toolName(params: unknown): string {
+  const name = (params as { name?: unknown } | undefined)?.name;
+  return typeof name === 'string' ? name : '';
 }
 
 /** Map key of a request id: 1 and "1" are different requests. */

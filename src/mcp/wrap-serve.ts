@@ -1,4 +1,5 @@
 import { Console } from 'node:console';
+import type { ApprovalBroker } from '../approval/approval-broker.js';
 import type { BoxMount } from '../host/box-process.js';
 import type { Logger } from './logger.js';
 import { StdioLineTransport } from './stdio-line-transport.js';
@@ -16,6 +17,9 @@ export interface WrapOptions {
   allowNet: readonly string[];
   rootBoxUid: number;
   policy: ToolPolicy;
+  /** Asks a person before a red tool runs; undefined: red tools are refused, for this reason. */
+  approvals?: ApprovalBroker | undefined;
+  approvalsUnavailable?: string | undefined;
   pinPath: string;
   /** The command line that accepts a changed tool list, for messages. */
   acceptCommand: string;
