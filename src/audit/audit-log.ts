@@ -16,6 +16,16 @@ export const AUDIT_LOG_BYTES = 4 * 1024 * 1024;
 export type AuditEvent =
   | { event: 'sandbox-created'; sandbox: string; driver: string; hostUid: number }
   | { event: 'sandbox-renamed'; sandbox: string; from: string }
+  | {
+      /**
+       * A host path bound into a sandbox read-write: an explicit weakening, since what the box
+       * writes there reaches the host without the approval cliff.
+       */
+      event: 'mount-read-write';
+      sandbox: string;
+      host: string;
+      guest: string;
+    }
   | { event: 'sandbox-destroyed'; sandbox: string; driver: string }
   | {
       /**

@@ -13,10 +13,10 @@ const USAGE =
 const FOLLOW_INTERVAL_MS = 250;
 
 interface AuditFlags {
-  json?: string | boolean | undefined;
-  follow?: string | boolean | undefined;
-  since?: string | boolean | undefined;
-  sandbox?: string | boolean | undefined;
+  json?: string | boolean | string[] | undefined;
+  follow?: string | boolean | string[] | undefined;
+  since?: string | boolean | string[] | undefined;
+  sandbox?: string | boolean | string[] | undefined;
 }
 
 /**

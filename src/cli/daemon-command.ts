@@ -10,8 +10,8 @@ import { connectDaemon } from './daemon-client.js';
 
 /** `ironclaw daemon [--pool N]` runs the daemon in the foreground; `--stop` stops a running one. */
 export async function daemonCommand(flags: {
-  pool?: string | boolean | undefined;
-  stop?: string | boolean | undefined;
+  pool?: string | boolean | string[] | undefined;
+  stop?: string | boolean | string[] | undefined;
 }): Promise<number> {
   try {
     if (flags.stop) {

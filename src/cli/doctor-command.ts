@@ -6,7 +6,7 @@ import { runDoctor } from '../runtime/doctor.js';
  * the reason and the fix, and does not fail the command.
  */
 export async function doctorCommand(flags: {
-  json?: string | boolean | undefined;
+  json?: string | boolean | string[] | undefined;
 }): Promise<number> {
   const checks = await runDoctor();
   if (flags.json) {

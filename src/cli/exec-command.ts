@@ -4,8 +4,9 @@ import { reportError, usageError } from './cli-error.js';
 import { execReport, exitStatusOf, reportJsonError, reportOutcome } from './exec-report.js';
 import { parseDriverFlag } from './config-flags.js';
 import { parseLimitFlags } from './limit-flags.js';
+import { parseBoxFlags } from './box-flags.js';
 
-type ExecFlags = Record<string, string | boolean | undefined>;
+type ExecFlags = Record<string, string | boolean | string[] | undefined>;
 
 /** `ironclaw exec -- CMD…`: one command in a fresh box, destroyed afterwards. Returns the exit status. */
 export async function execCommand(argv: string[], flags: ExecFlags): Promise<number> {
@@ -24,6 +25,7 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
     });
     const workspace = flag('workspace');
     const allowNet = allowNetRules(flags['allow-net']);
+    const box = await parseBoxFlags(flags);
     const controller = new AbortController();
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
@@ -35,6 +37,7 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(workspace === undefined ? {} : { workspace }),
       ...(allowNet === undefined ? {} : { allowNet }),
+      ...box,
     });
     if (flags.json) {
       process.stdout.write(

@@ -4,6 +4,8 @@ import type * as More from './more.js';
 import type * as ExecCommand from './exec-command.js';
 import { execHandOver } from './exec-hand-over.js';
 import { ALLOW_NET_OPTION } from './allow-net-option.js';
+import { EXEC_BOX_OPTIONS } from './box-options.js';
+import { DRIVERS } from '../core/isolation.js';
 import { closeInheritedFds } from '../host/inherited-fds.js';
 import { EXIT_BROKEN_PIPE, EXIT_SANDBOX_FAILED } from './cli-error.js';
 
@@ -13,9 +15,9 @@ const limitOptions = {
   memory: {
     type: 'string',
     value: '<size>',
-    description: 'memory limit, e.g. 512m (needs cgroups)',
+    description: 'memory limit: a number with k, m or g (512m, 2g; needs cgroups)',
   },
-  pids: { type: 'string', value: '<n>', description: 'process limit (needs cgroups)' },
+  pids: { type: 'string', value: '<n>', description: 'process limit, e.g. 256 (needs cgroups)' },
 } as const;
 
 // This file holds what a plain one-shot `ironclaw exec` runs, the hand-over to its box. The
@@ -38,7 +40,11 @@ const commands: CommandDef[] = [
     summary: 'run a command in a fresh sandbox that is destroyed afterwards',
     args: '-- <command> [args...]',
     options: {
-      driver: { type: 'string', value: '<driver>', description: 'sandbox driver (default bwrap)' },
+      driver: {
+        type: 'string',
+        value: '<driver>',
+        description: `sandbox driver: ${DRIVERS.join(', ')} (default bwrap)`,
+      },
       timeout: {
         type: 'string',
         value: '<duration>',
@@ -51,11 +57,20 @@ const commands: CommandDef[] = [
         description: 'copy this directory into /workspace first (changes stay in the box)',
       },
       ...ALLOW_NET_OPTION,
+      ...EXEC_BOX_OPTIONS,
       json: {
         type: 'boolean',
         description: 'print one JSON object with the result instead of streaming',
       },
     },
+    examples: [
+      'ironclaw exec -- uname -a',
+      'ironclaw exec --memory 512m --pids 64 --timeout 30s -- python3 -c "print(1)"',
+      'ironclaw exec -e DEBUG=1 -e HOME -w /tmp -- env',
+      'ironclaw exec -v ~/data:/data -- ls /data',
+      'ironclaw exec --workspace . --allow-net pypi.org,*.pythonhosted.org -- pip download six',
+      'ironclaw exec --driver qemu -- cat /proc/cpuinfo',
+    ],
     run: async (options, positionals) =>
       (await execHandOver(positionals, options)) ??
       supervisedExec().execCommand(positionals, options),

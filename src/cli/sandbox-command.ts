@@ -11,9 +11,14 @@ import { openSource, readFileOut, targetPath, writeFileIn } from './sandbox-file
 import { type CommandDef, dispatch } from './command.js';
 import { connectDaemon } from './daemon-client.js';
 import { parseLimitFlags } from './limit-flags.js';
+import { parseBoxFlags } from './box-flags.js';
+import { CREATE_BOX_OPTIONS, SANDBOX_EXEC_OPTIONS } from './box-options.js';
+import { parseDriverFlag } from './config-flags.js';
+import { assertDaemonHonours } from './daemon-config-check.js';
+import { DRIVERS } from '../core/isolation.js';
 import { WORKSPACE_OPTIONS, workspaceFlags } from './workspace-flags.js';
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | string[] | undefined>;
 
 /** `ironclaw sandbox create|exec|write|read|ls|rm|list`, served by the daemon. */
 export async function sandboxCommand(args: string[]): Promise<number> {
@@ -33,7 +38,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
   const need = (positionals: string[], count: number, what: string): void => {
     if (positionals.length < count) throw usageError(`missing ${what}`);
   };
-  const str = (value: string | boolean | undefined): string | undefined =>
+  const str = (value: string | boolean | string[] | undefined): string | undefined =>
     typeof value === 'string' ? value : undefined;
 
   const commands: CommandDef[] = [
@@ -43,16 +48,28 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       args: '',
       options: {
         id: { type: 'string', value: '<id>', description: 'the id to give it (a-z, 0-9, -)' },
+        driver: {
+          type: 'string',
+          value: '<driver>',
+          description: `sandbox driver: ${DRIVERS.join(', ')} (default: the daemon's)`,
+        },
         memory: {
           type: 'string',
           value: '<size>',
-          description: 'memory limit, e.g. 512m (needs cgroups)',
+          description: 'memory limit: a number with k, m or g (512m, 2g; needs cgroups)',
         },
-        pids: { type: 'string', value: '<n>', description: 'process limit' },
+        pids: { type: 'string', value: '<n>', description: 'process limit, e.g. 256' },
+        ...CREATE_BOX_OPTIONS,
         json: { type: 'boolean', description: 'print the id and isolation report as JSON' },
         ...WORKSPACE_OPTIONS,
         ...ALLOW_NET_OPTION,
       },
+      examples: [
+        'ironclaw sandbox create --id dev',
+        'ironclaw sandbox create --driver gvisor --memory 1g --pids 256',
+        'ironclaw sandbox create -e API_URL=http://127.0.0.1:8080 -v ~/data:/data',
+        'ironclaw sandbox create --workspace . --allow-net github.com',
+      ],
       run: guarded(async (options) => {
         const allowNet = allowNetRules(options['allow-net']);
         const { limits } = parseLimitFlags({
@@ -60,16 +77,25 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           pids: str(options.pids),
         });
         const id = str(options.id);
+        const driverFlag = str(options.driver);
+        const driver = driverFlag === undefined ? undefined : parseDriverFlag(driverFlag);
         const workspace = workspaceFlags(options);
-        const result = await (
-          await daemon()
-        ).request(
+        const { env, mounts } = await parseBoxFlags(options);
+        const rpc = await daemon();
+        await assertDaemonHonours(rpc, {
+          driver: driver !== undefined,
+          memory: limits.memoryBytes !== undefined,
+        });
+        const result = await rpc.request(
           'create',
           {
             ...(id === undefined ? {} : { id }),
             limits,
             ...(workspace ? { workspace } : {}),
             ...(allowNet ? { allowNet } : {}),
+            ...(driver === undefined ? {} : { driver }),
+            ...(env === undefined ? {} : { env }),
+            ...(mounts === undefined ? {} : { mounts }),
           },
           DAEMON_METHODS.create.result,
         );
@@ -90,10 +116,18 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           type: 'boolean',
           description: 'print one JSON object with the result instead of streaming',
         },
+        ...SANDBOX_EXEC_OPTIONS,
       },
+      examples: [
+        'ironclaw sandbox exec dev -- ls -l /workspace',
+        "ironclaw sandbox exec -e DEBUG=1 -w /tmp dev -- sh -c 'echo $DEBUG; pwd'",
+        'echo hi | ironclaw sandbox exec dev -- tr a-z A-Z',
+        'ironclaw sandbox exec --timeout 10s --json dev -- make test',
+      ],
       run: guarded(async (options, [id, ...argv]) => {
         need(argv, 1, 'command: ironclaw sandbox exec <id> -- <command> [args...]');
         const { timeoutMs } = parseLimitFlags({ timeout: str(options.timeout) });
+        const { env, cwd } = await parseBoxFlags(options);
         const rpc = await daemon();
         const stdinOpen = !process.stdin.isTTY;
         const json = options.json === true;
@@ -105,6 +139,8 @@ export async function sandboxCommand(args: string[]): Promise<number> {
             id,
             argv,
             stdinOpen,
+            ...(env === undefined ? {} : { env }),
+            ...(cwd === undefined ? {} : { cwd }),
             ...(timeoutMs === undefined ? {} : { timeoutMs }),
             // Streamed, the output has no cap but the caller's pipe; --json keeps the default cap.
             ...(json ? {} : { maxOutputBytes: Number.MAX_SAFE_INTEGER }),

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { DRIVERS } from '../core/isolation.js';
 import {
   ExecParamsSchema,
   ExecResultSchema,
@@ -36,6 +37,24 @@ export const CreateParamsSchema = z.object({
   workspace: z.optional(WorkspaceParamsSchema),
   /** Network egress rules (`example.com`, `*.pypi.org`, `github.com:22`); none: no network. */
   allowNet: z.optional(z.array(z.string().check(z.maxLength(300))).check(z.maxLength(256))),
+  /** The driver, instead of the daemon's default (such a sandbox never comes from the pool). */
+  driver: z.optional(z.enum(DRIVERS)),
+  /** Host paths bound into the box (absolute: the daemon's directory is not the client's). */
+  mounts: z.optional(
+    z
+      .array(
+        z.object({
+          host: z.string().check(z.minLength(1), z.maxLength(4096)),
+          guest: z.string().check(z.minLength(1), z.maxLength(4096)),
+          readOnly: z.boolean(),
+        }),
+      )
+      .check(z.maxLength(64)),
+  ),
+  /** Variables of every command the box runs. */
+  env: z.optional(
+    z.record(z.string().check(z.maxLength(128)), z.string().check(z.maxLength(131072))),
+  ),
 });
 export const CreateResultSchema = z.object({
   id: z.string(),
@@ -56,6 +75,13 @@ export const SandboxSummarySchema = z.object({
 export const SandboxesResultSchema = z.object({
   sandboxes: z.array(SandboxSummarySchema),
   pool: z.object({ ready: z.number(), target: z.number() }),
+  /**
+   * What the daemon was started with, for a client whose own configuration now says otherwise:
+   * the daemon would ignore it, so the client refuses rather than let that pass unsaid.
+   */
+  config: z.optional(
+    z.object({ driver: z.enum(DRIVERS), defaultMemoryBytes: z.nullable(z.number()) }),
+  ),
 });
 
 export const DAEMON_METHODS = {

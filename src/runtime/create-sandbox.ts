@@ -174,6 +174,10 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       driver: box.isolation.driver,
       hostUid: box.isolation.hostUid,
     });
+    // The caller's own mounts only: the egress proxy's socket is IronClaw's plumbing.
+    for (const mount of options.mounts ?? [])
+      if (!mount.readOnly)
+        audit({ event: 'mount-read-write', sandbox: id, host: mount.host, guest: mount.guest });
     forgetRecord = await recordSandboxStart(id, box.isolation.driver);
     return sandbox;
   } catch (error) {

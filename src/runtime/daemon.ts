@@ -79,6 +79,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           id: params.id,
           limits,
           allowNet: params.allowNet,
+          driver: params.driver,
+          mounts: params.mounts,
+          env: params.env,
           signal: context.signal,
         });
         if (workspace) await copyIn(got.sandbox, workspace, context.signal);
@@ -149,6 +152,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           isolation: { ...sandbox.isolation },
         })),
         pool: source.pool,
+        config: {
+          driver: source.defaultDriver,
+          defaultMemoryBytes: source.defaultMemoryBytes ?? null,
+        },
       };
     },
     workspace_diff: async (raw, context) => {
