@@ -77,7 +77,8 @@ const commands: CommandDef[] = [
   },
   {
     name: 'sandbox',
-    summary: 'long-lived sandboxes: create, exec, write, read, ls, rm, list (held by the daemon)',
+    summary:
+      'long-lived sandboxes: create, exec, cp, write, read, ls, rm, list (held by the daemon)',
     args: '<subcommand> ...',
     options: {},
     run: () => Promise.resolve(0),

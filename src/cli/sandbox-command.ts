@@ -15,6 +15,7 @@ import { parseBoxFlags } from './box-flags.js';
 import { CREATE_BOX_OPTIONS, SANDBOX_EXEC_OPTIONS } from './box-options.js';
 import { parseDriverFlag } from './config-flags.js';
 import { assertDaemonHonours } from './daemon-config-check.js';
+import { sandboxCp } from './sandbox-cp.js';
 import { DRIVERS } from '../core/isolation.js';
 import { WORKSPACE_OPTIONS, workspaceFlags } from './workspace-flags.js';
 
@@ -225,6 +226,25 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           ...(options['path-base64'] === true ? { pathEncoding: 'base64' as const } : {}),
         };
         await readFileOut(await daemon(), id ?? '', source, process.stdout);
+      }),
+    },
+    {
+      name: 'cp',
+      summary: 'copy a file or directory between a sandbox and the host, as docker cp does',
+      args: '<id>:<path> <host-path>|-  or  <host-path>|- <id>:<path>',
+      options: {},
+      examples: [
+        'ironclaw sandbox cp dev:/workspace/build ./build      # a directory out',
+        'ironclaw sandbox cp ./data.csv dev:/workspace/        # a file into a directory',
+        'ironclaw sandbox cp dev:/workspace - | tar -tvf -     # a tar stream on stdout',
+        'tar -cf - src | ironclaw sandbox cp - dev:/workspace  # a tar stream from stdin',
+      ],
+      run: guarded(async (_options, [from, to, ...rest]) => {
+        if (from === undefined || to === undefined || rest.length > 0)
+          throw usageError(
+            'give a source and a destination: ironclaw sandbox cp <id>:<path> <host-path> (or the other way round)',
+          );
+        await sandboxCp(await daemon(), from, to, { stdin: process.stdin, stdout: process.stdout });
       }),
     },
     {
