@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { IronClawError } from '../core/errors.js';
+import { IronClawError, toIronClawError } from '../core/errors.js';
 import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { OutputEventSchema } from '../protocol/guest-api.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
@@ -71,10 +71,10 @@ export async function streamThroughBox(
   }
   const result = await call.result.catch(async (error: unknown) => {
     await consumed;
-    throw failure ?? error;
+    throw toIronClawError(failure ?? error);
   });
   await consumed;
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined) throw toIronClawError(failure);
   if (result.exitCode !== 0)
     throw new IronClawError(
       'FILE_ERROR',
