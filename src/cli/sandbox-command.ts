@@ -16,6 +16,7 @@ import { CREATE_BOX_OPTIONS, SANDBOX_EXEC_OPTIONS } from './box-options.js';
 import { parseDriverFlag } from './config-flags.js';
 import { assertDaemonHonours } from './daemon-config-check.js';
 import { sandboxCp } from './sandbox-cp.js';
+import { PUBLISH_OPTIONS, publishFlags } from './publish-flags.js';
 import { DRIVERS } from '../core/isolation.js';
 import { WORKSPACE_OPTIONS, workspaceFlags } from './workspace-flags.js';
 
@@ -61,6 +62,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
         },
         pids: { type: 'string', value: '<n>', description: 'process limit, e.g. 256' },
         ...CREATE_BOX_OPTIONS,
+        ...PUBLISH_OPTIONS,
         json: { type: 'boolean', description: 'print the id and isolation report as JSON' },
         ...WORKSPACE_OPTIONS,
         ...ALLOW_NET_OPTION,
@@ -70,6 +72,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
         'ironclaw sandbox create --driver gvisor --memory 1g --pids 256',
         'ironclaw sandbox create -e API_URL=http://127.0.0.1:8080 -v ~/data:/data',
         'ironclaw sandbox create --workspace . --allow-net github.com',
+        'ironclaw sandbox create --id web -p 8080:8000   # then: curl http://127.0.0.1:8080/',
       ],
       run: guarded(async (options) => {
         const allowNet = allowNetRules(options['allow-net']);
@@ -82,6 +85,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
         const driver = driverFlag === undefined ? undefined : parseDriverFlag(driverFlag);
         const workspace = workspaceFlags(options);
         const { env, mounts } = await parseBoxFlags(options);
+        const ports = publishFlags(options);
         const rpc = await daemon();
         await assertDaemonHonours(rpc, {
           driver: driver !== undefined,
@@ -97,10 +101,14 @@ export async function sandboxCommand(args: string[]): Promise<number> {
             ...(driver === undefined ? {} : { driver }),
             ...(env === undefined ? {} : { env }),
             ...(mounts === undefined ? {} : { mounts }),
+            ...(ports === undefined ? {} : { ports }),
           },
           DAEMON_METHODS.create.result,
         );
         process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `${result.id}\n`);
+        if (!options.json)
+          for (const port of result.ports ?? [])
+            process.stderr.write(`ironclaw: box port ${port.boxPort} is at ${port.url}\n`);
       }),
     },
     {
@@ -276,6 +284,23 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           }
         if (omitted !== undefined)
           process.stderr.write(`ironclaw: ${omitted} more entries were left out of the listing\n`);
+      }),
+    },
+    {
+      name: 'ports',
+      summary: "list a sandbox's published ports (sandbox create -p)",
+      args: '<id>',
+      options: { json: { type: 'boolean', description: 'print them as JSON' } },
+      examples: ['ironclaw sandbox ports web'],
+      run: guarded(async (options, [id]) => {
+        need([id ?? ''].filter(Boolean), 1, 'id: ironclaw sandbox ports <id>');
+        const { ports } = await (
+          await daemon()
+        ).request('ports', { id }, DAEMON_METHODS.ports.result);
+        if (options.json) process.stdout.write(`${JSON.stringify(ports)}\n`);
+        else
+          for (const port of ports)
+            process.stdout.write(`${port.boxPort} -> ${port.address}:${port.hostPort}\n`);
       }),
     },
     {

@@ -15,6 +15,7 @@ import {
   writeSandboxFile,
 } from './files.js';
 import { startNetBridge } from './net-bridge.js';
+import { connectPort } from './port-connect.js';
 import { serveRelayed } from './vsock-channel.js';
 
 /**
@@ -46,6 +47,8 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
   list: (params) => listSandboxDir(parseParams(GUEST_METHODS.list.params, params, 'list')),
   stat: (params) => statSandboxPath(parseParams(GUEST_METHODS.stat.params, params, 'stat')),
   remove: (params) => removeSandboxPath(parseParams(GUEST_METHODS.remove.params, params, 'remove')),
+  port_connect: (params, context) =>
+    connectPort(parseParams(GUEST_METHODS.port_connect.params, params, 'port_connect'), context),
   net_bridge: (params) =>
     startNetBridge(parseParams(GUEST_METHODS.net_bridge.params, params, 'net_bridge')),
 };

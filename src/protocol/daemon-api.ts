@@ -22,6 +22,14 @@ import {
 
 const SandboxRef = { id: z.string().check(z.maxLength(200)) };
 const PositiveInt = z.number().check(z.int(), z.positive());
+const Port = z.number().check(z.int(), z.gte(1), z.lte(65535));
+
+export const PublishedPortSchema = z.object({
+  boxPort: z.number(),
+  hostPort: z.number(),
+  address: z.string(),
+  url: z.string(),
+});
 
 const LimitsSchema = z.object({
   memoryBytes: z.optional(PositiveInt),
@@ -51,6 +59,21 @@ export const CreateParamsSchema = z.object({
       )
       .check(z.maxLength(64)),
   ),
+  /**
+   * Ports to publish: 127.0.0.1:hostPort (or `address`) on the host forwards to a server on
+   * 127.0.0.1:boxPort in the box, through the guest agent; hostPort 0 or absent: any free one.
+   */
+  ports: z.optional(
+    z
+      .array(
+        z.object({
+          boxPort: Port,
+          hostPort: z.optional(z.number().check(z.int(), z.gte(0), z.lte(65535))),
+          address: z.optional(z.string().check(z.minLength(1), z.maxLength(100))),
+        }),
+      )
+      .check(z.maxLength(64)),
+  ),
   /** Variables of every command the box runs. */
   env: z.optional(
     z.record(z.string().check(z.maxLength(128)), z.string().check(z.maxLength(131072))),
@@ -60,6 +83,7 @@ export const CreateResultSchema = z.object({
   id: z.string(),
   isolation: IsolationSchema,
   fromPool: z.boolean(),
+  ports: z.optional(z.array(PublishedPortSchema)),
 });
 
 export const SandboxExecParamsSchema = z.intersection(z.object(SandboxRef), ExecParamsSchema);
@@ -92,6 +116,10 @@ export const DAEMON_METHODS = {
   list: { params: SandboxPathParamsSchema, result: ListResultSchema },
   stat: { params: SandboxPathParamsSchema, result: FileInfoSchema },
   destroy: { params: z.object(SandboxRef), result: z.object({}) },
+  ports: {
+    params: z.object(SandboxRef),
+    result: z.object({ ports: z.array(PublishedPortSchema) }),
+  },
   sandboxes: { params: z.object({}), result: SandboxesResultSchema },
   shutdown: { params: z.object({}), result: z.object({}) },
   workspace_diff: { params: z.object(SandboxRef), result: WorkspaceDiffSchema },

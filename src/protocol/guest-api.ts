@@ -160,6 +160,15 @@ export const NetBridgeParamsSchema = z.object({
   socket: Path,
 });
 
+/**
+ * One TCP connection to 127.0.0.1:`port` in the box (a published port, `sandbox create -p`):
+ * the host's bytes come as the request's input, the box's go back as `data` events
+ * (OutputEventSchema); the request ends when the connection does.
+ */
+export const PortConnectParamsSchema = z.object({
+  port: z.number().check(z.int(), z.gte(1), z.lte(65535)),
+});
+
 export const GUEST_METHODS = {
   ping: { params: PingParamsSchema, result: PingResultSchema },
   exec: { params: ExecParamsSchema, result: ExecResultSchema },
@@ -169,4 +178,5 @@ export const GUEST_METHODS = {
   stat: { params: PathParamsSchema, result: FileInfoSchema },
   remove: { params: RemoveParamsSchema, result: EmptyResultSchema },
   net_bridge: { params: NetBridgeParamsSchema, result: EmptyResultSchema },
+  port_connect: { params: PortConnectParamsSchema, result: EmptyResultSchema },
 } as const;

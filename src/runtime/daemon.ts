@@ -8,6 +8,7 @@ import { DAEMON_METHODS } from '../protocol/daemon-api.js';
 import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-server.js';
 import { RpcServer } from '../protocol/rpc-server.js';
 import { AsyncQueue } from './async-queue.js';
+import { PortForwards } from './port-forwards.js';
 import type { Sandbox } from './sandbox.js';
 import { BoxWorkspace, type PreparedWorkspace } from './box-workspace.js';
 import { SandboxSource, type SandboxSourceOptions } from './sandbox-source.js';
@@ -41,6 +42,8 @@ export function daemonSocketPath(stateDir: string): string {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const socketPath = daemonSocketPath(options.stateDir);
   const sandboxes = new Map<string, Sandbox>();
+  /** Published ports of each sandbox that has any: closed when it is destroyed. */
+  const published = new Map<string, PortForwards>();
   /** Ids being created: a second create of the same id must fail, not race the first. */
   const creating = new Set<string>();
   const source = new SandboxSource({
@@ -89,9 +92,30 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       })().finally(() => {
         if (wanted !== undefined) creating.delete(wanted);
       });
+      const ports = params.ports ?? [];
+      if (ports.length > 0) {
+        const forwards = await PortForwards.open(
+          sandbox,
+          ports.map((port) => ({
+            boxPort: port.boxPort,
+            hostPort: port.hostPort ?? 0,
+            address: port.address ?? '127.0.0.1',
+          })),
+        ).catch(async (error: unknown) => {
+          await sandbox.destroy();
+          throw error;
+        });
+        published.set(sandbox.id, forwards);
+      }
       sandboxes.set(sandbox.id, sandbox);
       options.log(`created sandbox ${sandbox.id}`);
-      return { id: sandbox.id, isolation: sandbox.isolation, fromPool };
+      const forwarded = published.get(sandbox.id)?.ports;
+      return {
+        id: sandbox.id,
+        isolation: sandbox.isolation,
+        fromPool,
+        ...(forwarded ? { ports: forwarded } : {}),
+      };
     },
     exec: (raw, context) => {
       const params = parseParams(DAEMON_METHODS.exec.params, raw, 'exec');
@@ -139,9 +163,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const params = parseParams(DAEMON_METHODS.destroy.params, raw, 'destroy');
       const sandbox = find(params.id);
       sandboxes.delete(sandbox.id);
-      await sandbox.destroy();
+      const forwards = published.get(sandbox.id);
+      published.delete(sandbox.id);
+      await Promise.allSettled([forwards?.close(), sandbox.destroy()]);
       options.log(`destroyed sandbox ${sandbox.id}`);
       return {};
+    },
+    ports: async (raw) => {
+      const params = parseParams(DAEMON_METHODS.ports.params, raw, 'ports');
+      const sandbox = find(params.id);
+      return { ports: published.get(sandbox.id)?.ports ?? [] };
     },
     sandboxes: async (raw) => {
       parseParams(DAEMON_METHODS.sandboxes.params, raw, 'sandboxes');
@@ -203,6 +234,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       for (const socket of connections) socket.destroy();
       await Promise.allSettled([
         source.close(),
+        ...[...published.values()].map((forwards) => forwards.close()),
         ...[...sandboxes.values()].map((sandbox) => sandbox.destroy()),
       ]);
       sandboxes.clear();

@@ -1,4 +1,6 @@
 import { IronClawError } from '../core/errors.js';
+import type { Socket } from 'node:net';
+import { pipeToPort } from './port-forwards.js';
 import type { IsolationReport } from '../core/isolation.js';
 import {
   EmptyResultSchema,
@@ -305,6 +307,11 @@ export class Sandbox {
   }
 
   /** @internal createSandbox and the daemon attach the workspace they copied in. */
+  /** Joins `socket` to 127.0.0.1:port in the box (a published port); resolves when it ends. */
+  connectPort(port: number, socket: Socket): Promise<void> {
+    return pipeToPort(this.#client, port, socket);
+  }
+
   attachWorkspace(workspace: BoxWorkspace): void {
     this.#workspace = workspace;
   }
