@@ -24,9 +24,13 @@ export function connectPort(
     });
     // The host's side: its bytes, and its end (FIN) passed on, so half-open clients work.
     context.onInput((data, eof) => {
+      if (socket.writableEnded) return;
       if (data && data.length > 0) socket.write(data);
       if (eof) socket.end();
     });
+    // The box's server ended its side: the exchange is over (the request carries no half-close
+    // back to the host but its end), so this side ends too and the host's client sees EOF.
+    socket.once('end', () => socket.end());
     socket.once('error', (error: NodeJS.ErrnoException) => {
       if (connected) return;
       reject(

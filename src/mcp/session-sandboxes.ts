@@ -1,4 +1,5 @@
 import { IronClawError } from '../core/errors.js';
+import { PortForwards } from '../runtime/port-forwards.js';
 import type { Sandbox } from '../runtime/sandbox.js';
 import type { SandboxRequest, SandboxSource } from '../runtime/sandbox-source.js';
 import type { Logger } from './logger.js';
@@ -21,6 +22,8 @@ export interface SessionSandbox {
   readonly defaultTimeoutSeconds: number;
   readonly createdAt: Date;
   lastUsedAt: Date;
+  /** Ports published on host loopback (sandbox_create `ports`), closed with the sandbox. */
+  readonly forwards?: PortForwards;
 }
 
 /**
@@ -80,19 +83,31 @@ export class SessionSandboxes {
   }
 
   async create(
-    request: SandboxRequest & { defaultTimeoutSeconds: number },
+    request: SandboxRequest & { defaultTimeoutSeconds: number; ports?: readonly number[] },
   ): Promise<SessionSandbox & { fromPool: boolean }> {
     const acquired = await this.#acquire(request);
     if (this.#closed) {
       await acquired.sandbox.destroy();
       throw new IronClawError('SANDBOX_CLOSED', 'the session ended while its sandbox was starting');
     }
+    const ports = request.ports ?? [];
+    const forwards =
+      ports.length === 0
+        ? undefined
+        : await PortForwards.open(
+            acquired.sandbox,
+            ports.map((boxPort) => ({ boxPort, hostPort: 0, address: '127.0.0.1' })),
+          ).catch(async (error: unknown) => {
+            await acquired.sandbox.destroy();
+            throw error;
+          });
     const now = new Date();
     const entry: SessionSandbox = {
       sandbox: acquired.sandbox,
       defaultTimeoutSeconds: request.defaultTimeoutSeconds,
       createdAt: now,
       lastUsedAt: now,
+      ...(forwards ? { forwards } : {}),
     };
     this.#entries.set(acquired.sandbox.id, entry);
     this.#options.log.info(`created sandbox ${acquired.sandbox.id}`);
@@ -133,7 +148,10 @@ export class SessionSandboxes {
   async destroy(id: string): Promise<void> {
     const entry = this.get(id);
     this.#entries.delete(id);
-    await entry.sandbox.destroy();
+    await Promise.allSettled([
+      entry.forwards?.close() ?? Promise.resolve(),
+      entry.sandbox.destroy(),
+    ]);
     this.#options.log.info(`destroyed sandbox ${id}`);
   }
 
@@ -161,7 +179,12 @@ export class SessionSandboxes {
     this.#entries.clear();
     if (entries.length > 0)
       this.#options.log.info(`destroying ${entries.length} sandbox(es): ${reason}`);
-    await Promise.allSettled(entries.map((entry) => entry.sandbox.destroy()));
+    await Promise.allSettled(
+      entries.flatMap((entry) => [
+        entry.forwards?.close() ?? Promise.resolve(),
+        entry.sandbox.destroy(),
+      ]),
+    );
   }
 
   /** A sandbox from the source, within the session's limit. */
