@@ -16,6 +16,7 @@ import { CREATE_BOX_OPTIONS, SANDBOX_EXEC_OPTIONS } from './box-options.js';
 import { parseDriverFlag } from './config-flags.js';
 import { assertDaemonHonours } from './daemon-config-check.js';
 import { sandboxCp } from './sandbox-cp.js';
+import { formatStats } from './stats-table.js';
 import { PUBLISH_OPTIONS, publishFlags } from './publish-flags.js';
 import { DRIVERS } from '../core/isolation.js';
 import { WORKSPACE_OPTIONS, workspaceFlags } from './workspace-flags.js';
@@ -287,6 +288,23 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       }),
     },
     {
+      name: 'stats',
+      summary: 'memory, processes and CPU time a sandbox uses, against its limits',
+      args: '[id]',
+      options: { json: { type: 'boolean', description: 'print them as JSON' } },
+      examples: ['ironclaw sandbox stats', 'ironclaw sandbox stats dev --json'],
+      run: guarded(async (options, [id]) => {
+        const { sandboxes } = await (
+          await daemon()
+        ).request('stats', id === undefined ? {} : { id }, DAEMON_METHODS.stats.result);
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify(sandboxes)}\n`);
+          return;
+        }
+        process.stdout.write(formatStats(sandboxes));
+      }),
+    },
+    {
       name: 'ports',
       summary: "list a sandbox's published ports (sandbox create -p)",
       args: '<id>',
@@ -326,7 +344,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
         if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
         else
           for (const sandbox of result.sandboxes)
-            process.stdout.write(`${sandbox.id}\t${sandbox.createdAt}\n`);
+            process.stdout.write(`${sandbox.id}\t${sandbox.handedOutAt ?? sandbox.createdAt}\n`);
       }),
     },
   ];

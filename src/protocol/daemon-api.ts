@@ -94,6 +94,8 @@ export const SandboxPathParamsSchema = z.extend(PathParamsSchema, SandboxRef);
 export const SandboxSummarySchema = z.object({
   id: z.string(),
   createdAt: z.string(),
+  /** When `create` handed it out: later than createdAt for a sandbox from the warm pool. */
+  handedOutAt: z.optional(z.string()),
   isolation: IsolationSchema,
 });
 export const SandboxesResultSchema = z.object({
@@ -108,6 +110,22 @@ export const SandboxesResultSchema = z.object({
   ),
 });
 
+const SandboxStatsSchema = z.object({
+  id: z.string(),
+  driver: z.string(),
+  /** Absent, with `why`, for a box whose use no host cgroup counts (a VM, no cgroups). */
+  stats: z.optional(
+    z.object({
+      memoryBytes: z.number(),
+      memoryLimitBytes: z.nullable(z.number()),
+      pids: z.number(),
+      pidsLimit: z.nullable(z.number()),
+      cpuSeconds: z.number(),
+    }),
+  ),
+  why: z.optional(z.string()),
+});
+
 export const DAEMON_METHODS = {
   create: { params: CreateParamsSchema, result: CreateResultSchema },
   exec: { params: SandboxExecParamsSchema, result: ExecResultSchema },
@@ -116,6 +134,10 @@ export const DAEMON_METHODS = {
   list: { params: SandboxPathParamsSchema, result: ListResultSchema },
   stat: { params: SandboxPathParamsSchema, result: FileInfoSchema },
   destroy: { params: z.object(SandboxRef), result: z.object({}) },
+  stats: {
+    params: z.object({ id: z.optional(SandboxRef.id) }),
+    result: z.object({ sandboxes: z.array(SandboxStatsSchema) }),
+  },
   ports: {
     params: z.object(SandboxRef),
     result: z.object({ ports: z.array(PublishedPortSchema) }),

@@ -44,6 +44,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const sandboxes = new Map<string, Sandbox>();
   /** Published ports of each sandbox that has any: closed when it is destroyed. */
   const published = new Map<string, PortForwards>();
+  /** When each sandbox was handed out (a pooled one was made earlier). */
+  const handedOut = new Map<string, Date>();
   /** Ids being created: a second create of the same id must fail, not race the first. */
   const creating = new Set<string>();
   const source = new SandboxSource({
@@ -108,6 +110,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         published.set(sandbox.id, forwards);
       }
       sandboxes.set(sandbox.id, sandbox);
+      handedOut.set(sandbox.id, new Date());
       options.log(`created sandbox ${sandbox.id}`);
       const forwarded = published.get(sandbox.id)?.ports;
       return {
@@ -163,11 +166,37 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const params = parseParams(DAEMON_METHODS.destroy.params, raw, 'destroy');
       const sandbox = find(params.id);
       sandboxes.delete(sandbox.id);
+      handedOut.delete(sandbox.id);
       const forwards = published.get(sandbox.id);
       published.delete(sandbox.id);
       await Promise.allSettled([forwards?.close(), sandbox.destroy()]);
       options.log(`destroyed sandbox ${sandbox.id}`);
       return {};
+    },
+    stats: async (raw) => {
+      const params = parseParams(DAEMON_METHODS.stats.params, raw, 'stats');
+      const chosen = params.id === undefined ? [...sandboxes.values()] : [find(params.id)];
+      return {
+        sandboxes: await Promise.all(
+          chosen.map(async (sandbox) => {
+            const stats = await sandbox.stats();
+            const base = { id: sandbox.id, driver: sandbox.isolation.driver };
+            if (!stats)
+              return {
+                ...base,
+                why: 'no host cgroup counts this box (a VM counts in its own kernel, or this host has no cgroups for it)',
+              };
+            return {
+              ...base,
+              stats: {
+                ...stats,
+                memoryLimitBytes: stats.memoryLimitBytes ?? null,
+                pidsLimit: stats.pidsLimit ?? null,
+              },
+            };
+          }),
+        ),
+      };
     },
     ports: async (raw) => {
       const params = parseParams(DAEMON_METHODS.ports.params, raw, 'ports');
@@ -180,6 +209,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         sandboxes: [...sandboxes.values()].map((sandbox) => ({
           id: sandbox.id,
           createdAt: sandbox.createdAt.toISOString(),
+          handedOutAt: (handedOut.get(sandbox.id) ?? sandbox.createdAt).toISOString(),
           isolation: { ...sandbox.isolation },
         })),
         pool: source.pool,

@@ -179,6 +179,7 @@ async function startBox(
     started,
     exited,
     stderrTail: () => tail.text(),
+    ...(cgroup ? { stats: () => cgroup.stats() } : {}),
     ...(cgroup && options.limits.memoryBytes !== undefined
       ? { oomKills: () => cgroup.oomKills(), memoryLimitBytes: options.limits.memoryBytes }
       : {}),
