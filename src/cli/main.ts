@@ -225,6 +225,18 @@ const commands: CommandDef[] = [
     options: { json: { type: 'boolean', description: 'print the result as JSON' } },
     run: async (options, positionals) => (await more()).imageCommand(positionals, options),
   },
+  {
+    name: 'completion',
+    summary: 'print a shell completion script: bash, zsh or fish',
+    args: 'bash|zsh|fish',
+    options: {},
+    examples: [
+      'source <(ironclaw completion bash)   # in ~/.bashrc',
+      'source <(ironclaw completion zsh)    # in ~/.zshrc',
+      'ironclaw completion fish | source    # in ~/.config/fish/config.fish',
+    ],
+    run: async (_options, positionals) => (await more()).completionCommand(positionals, commands),
+  },
 ];
 
 let outputGuarded = false;

@@ -12,3 +12,4 @@ export { wrapCommand } from './wrap-command.js';
 export { auditCommand } from './audit-command.js';
 export { agentCommand } from './agent-command.js';
 export { applyCommand, diffCommand } from './workspace-commands.js';
+export { completionCommand } from './completion-command.js';
