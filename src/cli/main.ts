@@ -81,6 +81,7 @@ const commands: CommandDef[] = [
       'long-lived sandboxes: create, exec, cp, write, read, ls, rm, list (held by the daemon)',
     args: '<subcommand> ...',
     options: {},
+    examples: ['ironclaw sandbox create --id work', 'ironclaw sandbox exec work -- ls'],
     run: () => Promise.resolve(0),
     subcommands: async (rest) => (await more()).sandboxCommand(rest),
   },
@@ -92,6 +93,7 @@ const commands: CommandDef[] = [
       json: { type: 'boolean', description: 'print the diff as JSON' },
       stat: { type: 'boolean', description: 'one line a change, without the text diffs' },
     },
+    examples: ['ironclaw diff work', 'ironclaw diff work --stat', 'ironclaw diff work --json'],
     run: async (options, positionals) => (await more()).diffCommand(options, positionals),
   },
   {
@@ -102,6 +104,7 @@ const commands: CommandDef[] = [
       yes: { type: 'boolean', description: 'confirm without asking (needed without a terminal)' },
       json: { type: 'boolean', description: 'print what was applied as JSON' },
     },
+    examples: ['ironclaw apply work', 'ironclaw apply work --yes --json'],
     run: async (options, positionals) => (await more()).applyCommand(options, positionals),
   },
   {
@@ -116,6 +119,7 @@ const commands: CommandDef[] = [
       },
       stop: { type: 'boolean', description: 'stop the running daemon' },
     },
+    examples: ['ironclaw daemon --pool 4', 'ironclaw daemon --stop'],
     run: async (options) => (await more()).daemonCommand(options),
   },
   {
@@ -147,6 +151,11 @@ const commands: CommandDef[] = [
       },
       verbose: { type: 'boolean', description: 'log debug details too (refused requests, …)' },
     },
+    examples: [
+      'ironclaw mcp',
+      'ironclaw mcp --http 8765 --driver gvisor',
+      'ironclaw mcp --http 127.0.0.1:8765 --idle-timeout 10m',
+    ],
     run: async (options) => (await more()).mcpCommand(options, VERSION),
   },
   {
@@ -154,6 +163,10 @@ const commands: CommandDef[] = [
     summary: 'run a third-party stdio MCP server in a sandbox and proxy it, under a tool policy',
     args: '[--mount HOST:GUEST[:ro]]... [--env NAME]... [--policy FILE] -- <command> [args...]',
     options: {},
+    examples: [
+      'ironclaw wrap -- npx -y @modelcontextprotocol/server-filesystem /data',
+      'ironclaw wrap --mount ~/notes:/data:ro --env API_KEY --policy policy.json -- node server.js',
+    ],
     run: () => Promise.resolve(0),
     subcommands: async (rest) => (await more()).wrapCommand(rest, VERSION),
   },
@@ -163,6 +176,7 @@ const commands: CommandDef[] = [
       'show a seccomp policy (boxes, or a VMM) with its numbers computed from the compiled filter',
     args: 'show [sandbox|vmm-qemu|vmm-firecracker]',
     options: { json: { type: 'boolean', description: 'print the policy and its numbers as JSON' } },
+    examples: ['ironclaw policy show', 'ironclaw policy show vmm-qemu --json'],
     run: async (options, positionals) => (await more()).policyCommand(positionals, options),
   },
   {
@@ -196,6 +210,10 @@ const commands: CommandDef[] = [
         description: 'wall time at most (default 15m)',
       },
     },
+    examples: [
+      'ironclaw agent "count the lines of *.py in /workspace"',
+      'ironclaw agent --provider anthropic --model claude-sonnet-4-5 --max-steps 10 "fix the failing test"',
+    ],
     run: async (options, positionals) => (await more()).agentCommand(positionals, options),
   },
   {
@@ -209,6 +227,12 @@ const commands: CommandDef[] = [
       since: { type: 'string', value: '<10m|date>', description: 'only records since then' },
       sandbox: { type: 'string', value: '<id>', description: "only this sandbox's records" },
     },
+    examples: [
+      'ironclaw audit --since 10m',
+      'ironclaw audit --sandbox work --json',
+      'ironclaw audit --follow',
+      'ironclaw audit verify',
+    ],
     run: async (options, positionals) => (await more()).auditCommand(positionals, options),
   },
   {
@@ -216,6 +240,7 @@ const commands: CommandDef[] = [
     summary: 'start a box with every driver and report which work, and how to fix the rest',
     args: '',
     options: { json: { type: 'boolean', description: 'print the report as JSON' } },
+    examples: ['ironclaw doctor', 'ironclaw doctor --json'],
     run: async (options) => (await more()).doctorCommand(options),
   },
   {
@@ -223,6 +248,7 @@ const commands: CommandDef[] = [
     summary: 'guest images of the qemu driver: build (from Debian packages), list, rm',
     args: 'build | list | rm <key>|all',
     options: { json: { type: 'boolean', description: 'print the result as JSON' } },
+    examples: ['ironclaw image build', 'ironclaw image list --json', 'ironclaw image rm all'],
     run: async (options, positionals) => (await more()).imageCommand(positionals, options),
   },
   {

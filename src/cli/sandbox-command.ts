@@ -198,6 +198,10 @@ export async function sandboxCommand(args: string[]): Promise<number> {
             'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
         },
       },
+      examples: [
+        'echo hi | ironclaw sandbox write work notes/hi.txt -',
+        'ironclaw sandbox write work /workspace/ ./main.py',
+      ],
       run: guarded(async (options, [id, path, source = '-']) => {
         need(
           [id ?? '', path ?? ''].filter(Boolean),
@@ -224,6 +228,10 @@ export async function sandboxCommand(args: string[]): Promise<number> {
             'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
         },
       },
+      examples: [
+        'ironclaw sandbox read work notes/hi.txt',
+        'ironclaw sandbox read work /tmp/out.log > out.log',
+      ],
       run: guarded(async (options, [id, path]) => {
         need(
           [id ?? '', path ?? ''].filter(Boolean),
@@ -261,6 +269,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       summary: 'list a directory of a sandbox',
       args: '<id> [path]',
       options: { json: { type: 'boolean', description: 'print the entries as JSON' } },
+      examples: ['ironclaw sandbox ls work', 'ironclaw sandbox ls work /tmp --json'],
       run: guarded(async (options, [id, path = '/workspace']) => {
         need([id ?? ''].filter(Boolean), 1, 'id: ironclaw sandbox ls <id> [path]');
         const { entries, omitted } = await (
@@ -326,6 +335,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       summary: 'destroy sandboxes',
       args: '<id...>',
       options: {},
+      examples: ['ironclaw sandbox rm work', 'ironclaw sandbox rm work web'],
       run: guarded(async (_options, ids) => {
         need(ids, 1, 'id: ironclaw sandbox rm <id...>');
         const rpc = await daemon();
@@ -337,6 +347,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       summary: 'list live sandboxes',
       args: '',
       options: { json: { type: 'boolean', description: 'print them as JSON' } },
+      examples: ['ironclaw sandbox list', 'ironclaw sandbox list --json'],
       run: guarded(async (options) => {
         const result = await (
           await daemon()
