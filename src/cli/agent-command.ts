@@ -4,7 +4,7 @@ import type { AgentBudgets } from '../agent/agent-loop.js';
 import type { ChatProvider } from '../agent/chat-provider.js';
 import { reportError, usageError } from './cli-error.js';
 
-type AgentFlags = Record<string, string | boolean | undefined>;
+type AgentFlags = Record<string, string | boolean | string[] | undefined>;
 
 /** Exit status when a budget ran out before the model called finish. */
 const EXIT_BUDGET = 3;

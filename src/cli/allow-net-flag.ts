@@ -2,7 +2,9 @@ import { parseAllowRules } from '../core/net/allow-rule.js';
 import { usageError } from './cli-error.js';
 
 /** The rules of `--allow-net a,b,c`, each checked here: a bad one is a usage error. */
-export function allowNetRules(value: string | boolean | undefined): string[] | undefined {
+export function allowNetRules(
+  value: string | boolean | string[] | undefined,
+): string[] | undefined {
   if (typeof value !== 'string') return undefined;
   const rules = value
     .split(',')

@@ -18,12 +18,12 @@ const SUBCOMMANDS = ['verify', 'prune'];
 const FOLLOW_INTERVAL_MS = 250;
 
 interface AuditFlags {
-  json?: string | boolean | undefined;
-  follow?: string | boolean | undefined;
-  since?: string | boolean | undefined;
-  sandbox?: string | boolean | undefined;
-  'max-age'?: string | boolean | undefined;
-  'max-size'?: string | boolean | undefined;
+  json?: string | boolean | string[] | undefined;
+  follow?: string | boolean | string[] | undefined;
+  since?: string | boolean | string[] | undefined;
+  sandbox?: string | boolean | string[] | undefined;
+  'max-age'?: string | boolean | string[] | undefined;
+  'max-size'?: string | boolean | string[] | undefined;
 }
 
 /**

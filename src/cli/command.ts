@@ -6,9 +6,14 @@ export interface OptionDef {
   description: string;
   /** Shown in help for string options, e.g. <size>. */
   value?: string;
-  /** A one-letter form (`-t`); boolean ones combine (`-it`). */
+  /** One letter, for `-e` beside `--env`. */
   short?: string;
+  /** May be given more than once; its value is then the list of every one given. */
+  multiple?: boolean;
 }
+
+/** What a command's options came to: a string, a flag, or a repeatable option's list. */
+export type OptionValues = Record<string, string | boolean | string[] | undefined>;
 
 /** One command of the CLI: its options, its arguments, and what it runs. */
 export interface CommandDef {
@@ -17,10 +22,9 @@ export interface CommandDef {
   /** Arguments after the options, as shown in help, e.g. "<id> -- <command...>". */
   args: string;
   options: Record<string, OptionDef>;
-  run(
-    options: Record<string, string | boolean | undefined>,
-    positionals: string[],
-  ): Promise<number>;
+  run(options: OptionValues, positionals: string[]): Promise<number>;
+  /** Worked examples with valid values, shown last in the command's help. */
+  examples?: readonly string[];
   /** For a command with subcommands of its own: takes the raw arguments instead of `run`. */
   subcommands?: (args: string[]) => Promise<number>;
 }
@@ -45,7 +49,11 @@ export async function runCommand(
       options: Object.fromEntries(
         Object.entries(command.options).map(([name, option]) => [
           name,
-          { type: option.type, ...(option.short === undefined ? {} : { short: option.short }) },
+          {
+            type: option.type,
+            ...(option.short === undefined ? {} : { short: option.short }),
+            ...(option.multiple === true ? { multiple: true } : {}),
+          },
         ]),
       ),
       allowPositionals: true,
@@ -57,10 +65,7 @@ export async function runCommand(
     );
     return EXIT_USAGE;
   }
-  return command.run(
-    parsed.values as Record<string, string | boolean | undefined>,
-    parsed.positionals,
-  );
+  return command.run(parsed.values as OptionValues, parsed.positionals);
 }
 
 /** `--help` or `-h` among the command's own arguments (before `--`, which starts the payload's). */
@@ -76,8 +81,11 @@ export function asksForHelp(args: readonly string[]): boolean {
  */
 function joinDashValues(args: readonly string[], options: Record<string, OptionDef>): string[] {
   const joined: string[] = [];
+  const shorts = new Set(Object.values(options).map((option) => option.short));
   const known = (arg: string | undefined): boolean =>
-    arg === '--' || (arg?.startsWith('--') === true && arg.slice(2).split('=')[0]! in options);
+    arg === '--' ||
+    (arg?.startsWith('--') === true && arg.slice(2).split('=')[0]! in options) ||
+    (arg !== undefined && /^-[^-]/.test(arg) && shorts.has(arg[1]));
   for (let index = 0; index < args.length; index++) {
     const arg = args[index]!;
     if (arg === '--') {
@@ -99,7 +107,9 @@ function parseFailure(error: unknown, command: CommandDef, prefix: string): stri
   const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
   const flag = /'(-[^' ]+)/.exec(message)?.[1];
-  const option = flag?.startsWith('--') ? command.options[flag.slice(2)] : undefined;
+  const option = flag?.startsWith('--')
+    ? command.options[flag.slice(2)]
+    : Object.values(command.options).find((candidate) => `-${candidate.short}` === flag);
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag)
     return `unknown option ${flag}; \`${prefix} ${command.name} --help\` lists its options`;
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag && option)
@@ -117,8 +127,11 @@ export function commandHelp(command: CommandDef, prefix: string): string {
   const lines = [`usage: ${prefix} ${command.name} ${usageLine(command)}`, '', command.summary, ''];
   for (const [name, option] of Object.entries(command.options)) {
     const flag = `${option.short ? `-${option.short}, ` : ''}--${name}${option.value ? ` ${option.value}` : ''}`;
-    lines.push(`  ${flag.padEnd(24)} ${option.description}`);
+    const repeat = option.multiple ? ' (repeatable)' : '';
+    lines.push(`  ${flag.padEnd(24)} ${option.description}${repeat}`);
   }
+  if (command.examples?.length)
+    lines.push('', 'examples:', ...command.examples.map((example) => `  ${example}`));
   return `${lines.join('\n')}\n`;
 }
 

@@ -24,8 +24,8 @@ export function parsePoolFlag(value: string): number {
 
 /** The flags that override the config file (flags > env > file > defaults), where a command has them. */
 export function configFlags(flags: {
-  driver?: string | boolean | undefined;
-  pool?: string | boolean | undefined;
+  driver?: string | boolean | string[] | undefined;
+  pool?: string | boolean | string[] | undefined;
 }): Config {
   const config: Config = {};
   if (typeof flags.driver === 'string') config.driver = parseDriverFlag(flags.driver);

@@ -13,8 +13,8 @@ import { openApprovals } from './open-approvals.js';
 
 /** `ironclaw daemon [--pool N]` runs the daemon in the foreground; `--stop` stops a running one. */
 export async function daemonCommand(flags: {
-  pool?: string | boolean | undefined;
-  stop?: string | boolean | undefined;
+  pool?: string | boolean | string[] | undefined;
+  stop?: string | boolean | string[] | undefined;
 }): Promise<number> {
   try {
     if (flags.stop) {

@@ -9,8 +9,8 @@ import { runNetworkDoctor } from '../runtime/doctor-network.js';
  * self-test instead: every attack blocked and the allowed host working, or exit 1.
  */
 export async function doctorCommand(flags: {
-  json?: string | boolean | undefined;
-  network?: string | boolean | undefined;
+  json?: string | boolean | string[] | undefined;
+  network?: string | boolean | string[] | undefined;
 }): Promise<number> {
   // A broken configuration is the daemon's and the MCP server's error to report, not doctor's.
   const config = await loadConfig({}).catch(() => undefined);

@@ -5,8 +5,9 @@ import { execReport, exitStatusOf, reportJsonError, reportOutcome } from './exec
 import { parseDriverFlag } from './config-flags.js';
 import { parseLimitFlags } from './limit-flags.js';
 import { ttySession } from './tty-session.js';
+import { parseBoxFlags } from './box-flags.js';
 
-type ExecFlags = Record<string, string | boolean | undefined>;
+type ExecFlags = Record<string, string | boolean | string[] | undefined>;
 
 /** `ironclaw exec -- CMD…`: one command in a fresh box, destroyed afterwards. Returns the exit status. */
 export async function execCommand(argv: string[], flags: ExecFlags): Promise<number> {
@@ -25,6 +26,7 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
     });
     const workspace = flag('workspace');
     const allowNet = allowNetRules(flags['allow-net']);
+    const box = await parseBoxFlags(flags);
     const controller = new AbortController();
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
@@ -37,6 +39,7 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(workspace === undefined ? {} : { workspace }),
       ...(allowNet === undefined ? {} : { allowNet }),
+      ...box,
       ...(flags.interactive === true ? { interactive: true } : {}),
       ...(terminal ? { tty: { ...terminal.tty, resizes: terminal.resizes } } : {}),
     }).finally(() => {

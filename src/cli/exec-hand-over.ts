@@ -11,7 +11,7 @@ import { EXIT_SANDBOX_FAILED, reportError } from './cli-error.js';
  */
 export async function execHandOver(
   argv: string[],
-  flags: Record<string, string | boolean | undefined>,
+  flags: Record<string, string | boolean | string[] | undefined>,
 ): Promise<number | undefined> {
   const plain = Object.entries(flags).every(
     ([name, value]) => value === undefined || (name === 'driver' && value === HAND_OVER_DRIVER),

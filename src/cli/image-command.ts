@@ -13,7 +13,7 @@ const USAGE = 'usage: ironclaw image build | list [--json] | rm <key>|all\n';
  */
 export async function imageCommand(
   positionals: string[],
-  flags: { json?: string | boolean | undefined },
+  flags: { json?: string | boolean | string[] | undefined },
 ): Promise<number> {
   const [action, ...rest] = positionals;
   try {

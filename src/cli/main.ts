@@ -5,6 +5,8 @@ import type * as ExecCommand from './exec-command.js';
 import { execHandOver } from './exec-hand-over.js';
 import { ALLOW_NET_OPTION } from './allow-net-option.js';
 import { INTERACTIVE_OPTIONS } from './interactive-options.js';
+import { EXEC_BOX_OPTIONS } from './box-options.js';
+import { DRIVERS } from '../core/isolation.js';
 import { closeInheritedFds } from '../host/inherited-fds.js';
 import { EXIT_BROKEN_PIPE, EXIT_SANDBOX_FAILED } from './cli-error.js';
 
@@ -14,9 +16,9 @@ const limitOptions = {
   memory: {
     type: 'string',
     value: '<size>',
-    description: 'memory limit, e.g. 512m (needs cgroups)',
+    description: 'memory limit: a number with k, m or g (512m, 2g; needs cgroups)',
   },
-  pids: { type: 'string', value: '<n>', description: 'process limit (needs cgroups)' },
+  pids: { type: 'string', value: '<n>', description: 'process limit, e.g. 256 (needs cgroups)' },
 } as const;
 
 // This file holds what a plain one-shot `ironclaw exec` runs, the hand-over to its box. The
@@ -39,7 +41,11 @@ const commands: CommandDef[] = [
     summary: 'run a command in a fresh sandbox that is destroyed afterwards',
     args: '-- <command> [args...]',
     options: {
-      driver: { type: 'string', value: '<driver>', description: 'sandbox driver (default bwrap)' },
+      driver: {
+        type: 'string',
+        value: '<driver>',
+        description: `sandbox driver: ${DRIVERS.join(', ')} (default bwrap)`,
+      },
       timeout: {
         type: 'string',
         value: '<duration>',
@@ -53,11 +59,20 @@ const commands: CommandDef[] = [
       },
       ...ALLOW_NET_OPTION,
       ...INTERACTIVE_OPTIONS,
+      ...EXEC_BOX_OPTIONS,
       json: {
         type: 'boolean',
         description: 'print one JSON object with the result instead of streaming',
       },
     },
+    examples: [
+      'ironclaw exec -- uname -a',
+      'ironclaw exec --memory 512m --pids 64 --timeout 30s -- python3 -c "print(1)"',
+      'ironclaw exec -e DEBUG=1 -e HOME -w /tmp -- env',
+      'ironclaw exec -v ~/data:/data -- ls /data',
+      'ironclaw exec --workspace . --allow-net pypi.org,*.pythonhosted.org -- pip download six',
+      'ironclaw exec --driver qemu -- cat /proc/cpuinfo',
+    ],
     run: async (options, positionals) =>
       (await execHandOver(positionals, options)) ??
       supervisedExec().execCommand(positionals, options),
@@ -65,9 +80,10 @@ const commands: CommandDef[] = [
   {
     name: 'sandbox',
     summary:
-      'long-lived sandboxes: create, exec, shell, write, read, ls, rm, list (held by the daemon)',
+      'long-lived sandboxes: create, exec, shell, cp, write, read, ls, rm, list (held by the daemon)',
     args: '<subcommand> ...',
     options: {},
+    examples: ['ironclaw sandbox create --id work', 'ironclaw sandbox exec work -- ls'],
     run: () => Promise.resolve(0),
     subcommands: async (rest) => (await more()).sandboxCommand(rest),
   },
@@ -79,6 +95,7 @@ const commands: CommandDef[] = [
       json: { type: 'boolean', description: 'print the diff as JSON' },
       stat: { type: 'boolean', description: 'one line a change, without the text diffs' },
     },
+    examples: ['ironclaw diff work', 'ironclaw diff work --stat', 'ironclaw diff work --json'],
     run: async (options, positionals) => (await more()).diffCommand(options, positionals),
   },
   {
@@ -89,6 +106,7 @@ const commands: CommandDef[] = [
       yes: { type: 'boolean', description: 'confirm without asking (needed without a terminal)' },
       json: { type: 'boolean', description: 'print what was applied as JSON' },
     },
+    examples: ['ironclaw apply work', 'ironclaw apply work --yes --json'],
     run: async (options, positionals) => (await more()).applyCommand(options, positionals),
   },
   {
@@ -103,6 +121,7 @@ const commands: CommandDef[] = [
       },
       stop: { type: 'boolean', description: 'stop the running daemon' },
     },
+    examples: ['ironclaw daemon --pool 4', 'ironclaw daemon --stop'],
     run: async (options) => (await more()).daemonCommand(options),
   },
   {
@@ -138,6 +157,11 @@ const commands: CommandDef[] = [
       },
       verbose: { type: 'boolean', description: 'log debug details too (refused requests, …)' },
     },
+    examples: [
+      'ironclaw mcp',
+      'ironclaw mcp --http 8765 --driver gvisor',
+      'ironclaw mcp --http 127.0.0.1:8765 --idle-timeout 10m',
+    ],
     run: async (options) => (await more()).mcpCommand(options, VERSION),
   },
   {
@@ -145,6 +169,10 @@ const commands: CommandDef[] = [
     summary: 'run a third-party stdio MCP server in a sandbox and proxy it, under a tool policy',
     args: '[--mount HOST:GUEST[:ro]]... [--env NAME]... [--policy FILE] -- <command> [args...]',
     options: {},
+    examples: [
+      'ironclaw wrap -- npx -y @modelcontextprotocol/server-filesystem /data',
+      'ironclaw wrap --mount ~/notes:/data:ro --env API_KEY --policy policy.json -- node server.js',
+    ],
     run: () => Promise.resolve(0),
     subcommands: async (rest) => (await more()).wrapCommand(rest, VERSION),
   },
@@ -154,6 +182,7 @@ const commands: CommandDef[] = [
       'show a seccomp policy (boxes, or a VMM) with its numbers computed from the compiled filter',
     args: 'show [sandbox|vmm-qemu|vmm-firecracker]',
     options: { json: { type: 'boolean', description: 'print the policy and its numbers as JSON' } },
+    examples: ['ironclaw policy show', 'ironclaw policy show vmm-qemu --json'],
     run: async (options, positionals) => (await more()).policyCommand(positionals, options),
   },
   {
@@ -187,6 +216,10 @@ const commands: CommandDef[] = [
         description: 'wall time at most (default 15m)',
       },
     },
+    examples: [
+      'ironclaw agent "count the lines of *.py in /workspace"',
+      'ironclaw agent --provider anthropic --model claude-sonnet-4-5 --max-steps 10 "fix the failing test"',
+    ],
     run: async (options, positionals) => (await more()).agentCommand(positionals, options),
   },
   {
@@ -210,6 +243,12 @@ const commands: CommandDef[] = [
         description: 'prune: keep the newest records up to this size (default audit.maxSize)',
       },
     },
+    examples: [
+      'ironclaw audit --since 10m',
+      'ironclaw audit --sandbox work --json',
+      'ironclaw audit --follow',
+      'ironclaw audit verify',
+    ],
     run: async (options, positionals) => (await more()).auditCommand(positionals, options),
   },
   {
@@ -218,6 +257,7 @@ const commands: CommandDef[] = [
       'print the address of a page (127.0.0.1) with the sandboxes, the live audit and approvals',
     args: '',
     options: { json: { type: 'boolean', description: 'print {"url": …} as JSON' } },
+    examples: ['ironclaw dashboard', 'ironclaw dashboard --json'],
     run: async (options) => (await more()).dashboardCommand(options),
   },
   {
@@ -232,6 +272,7 @@ const commands: CommandDef[] = [
           'instead, boot a box with an allow-list and try each egress attack from inside it',
       },
     },
+    examples: ['ironclaw doctor', 'ironclaw doctor --json', 'ironclaw doctor --network'],
     run: async (options) => (await more()).doctorCommand(options),
   },
   {
@@ -239,7 +280,20 @@ const commands: CommandDef[] = [
     summary: 'guest images of the qemu driver: build (from Debian packages), list, rm',
     args: 'build | list | rm <key>|all',
     options: { json: { type: 'boolean', description: 'print the result as JSON' } },
+    examples: ['ironclaw image build', 'ironclaw image list --json', 'ironclaw image rm all'],
     run: async (options, positionals) => (await more()).imageCommand(positionals, options),
+  },
+  {
+    name: 'completion',
+    summary: 'print a shell completion script: bash, zsh or fish',
+    args: 'bash|zsh|fish',
+    options: {},
+    examples: [
+      'source <(ironclaw completion bash)   # in ~/.bashrc',
+      'source <(ironclaw completion zsh)    # in ~/.zshrc',
+      'ironclaw completion fish | source    # in ~/.config/fish/config.fish',
+    ],
+    run: async (_options, positionals) => (await more()).completionCommand(positionals, commands),
   },
 ];
 

@@ -16,7 +16,7 @@ const DEFAULT_IDLE = '30m';
 const MAX_SANDBOXES_PER_SESSION = 8;
 const MIN_TOKEN_CHARS = 16;
 
-type Flags = Record<string, string | boolean | undefined>;
+type Flags = Record<string, string | boolean | string[] | undefined>;
 
 /**
  * `ironclaw mcp [--http [host:]port]`: the MCP server, on stdio unless --http is given. stdout

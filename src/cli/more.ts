@@ -13,3 +13,4 @@ export { auditCommand } from './audit-command.js';
 export { dashboardCommand } from './dashboard-command.js';
 export { agentCommand } from './agent-command.js';
 export { applyCommand, diffCommand } from './workspace-commands.js';
+export { completionCommand } from './completion-command.js';

@@ -23,7 +23,7 @@ import { reportError } from './cli-error.js';
  */
 export async function policyCommand(
   positionals: string[],
-  flags: { json?: string | boolean | undefined },
+  flags: { json?: string | boolean | string[] | undefined },
 ): Promise<number> {
   try {
     const name = positionals[1] ?? 'sandbox';

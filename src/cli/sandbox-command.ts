@@ -11,11 +11,19 @@ import { openSource, readFileOut, targetPath, writeFileIn } from './sandbox-file
 import { type CommandDef, dispatch } from './command.js';
 import { connectDaemon } from './daemon-client.js';
 import { parseLimitFlags } from './limit-flags.js';
+import { parseBoxFlags } from './box-flags.js';
+import { CREATE_BOX_OPTIONS, SANDBOX_EXEC_OPTIONS } from './box-options.js';
+import { parseDriverFlag } from './config-flags.js';
+import { assertDaemonHonours } from './daemon-config-check.js';
+import { sandboxCp } from './sandbox-cp.js';
+import { formatStats } from './stats-table.js';
+import { PUBLISH_OPTIONS, publishFlags } from './publish-flags.js';
+import { DRIVERS } from '../core/isolation.js';
 import { WORKSPACE_OPTIONS, workspaceFlags } from './workspace-flags.js';
 import { INTERACTIVE_OPTIONS } from './interactive-options.js';
 import { followWindow, ttySession } from './tty-session.js';
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | string[] | undefined>;
 
 /** What `sandbox shell` runs: the box's bash where it has one, else its sh. */
 const BOX_SHELL = ['/bin/sh', '-c', 'command -v bash >/dev/null && exec bash; exec sh'];
@@ -38,7 +46,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
   const need = (positionals: string[], count: number, what: string): void => {
     if (positionals.length < count) throw usageError(`missing ${what}`);
   };
-  const str = (value: string | boolean | undefined): string | undefined =>
+  const str = (value: string | boolean | string[] | undefined): string | undefined =>
     typeof value === 'string' ? value : undefined;
 
   const commands: CommandDef[] = [
@@ -48,16 +56,30 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       args: '',
       options: {
         id: { type: 'string', value: '<id>', description: 'the id to give it (a-z, 0-9, -)' },
+        driver: {
+          type: 'string',
+          value: '<driver>',
+          description: `sandbox driver: ${DRIVERS.join(', ')} (default: the daemon's)`,
+        },
         memory: {
           type: 'string',
           value: '<size>',
-          description: 'memory limit, e.g. 512m (needs cgroups)',
+          description: 'memory limit: a number with k, m or g (512m, 2g; needs cgroups)',
         },
-        pids: { type: 'string', value: '<n>', description: 'process limit' },
+        pids: { type: 'string', value: '<n>', description: 'process limit, e.g. 256' },
+        ...CREATE_BOX_OPTIONS,
+        ...PUBLISH_OPTIONS,
         json: { type: 'boolean', description: 'print the id and isolation report as JSON' },
         ...WORKSPACE_OPTIONS,
         ...ALLOW_NET_OPTION,
       },
+      examples: [
+        'ironclaw sandbox create --id dev',
+        'ironclaw sandbox create --driver gvisor --memory 1g --pids 256',
+        'ironclaw sandbox create -e API_URL=http://127.0.0.1:8080 -v ~/data:/data',
+        'ironclaw sandbox create --workspace . --allow-net github.com',
+        'ironclaw sandbox create --id web -p 8080:8000   # then: curl http://127.0.0.1:8080/',
+      ],
       run: guarded(async (options) => {
         const allowNet = allowNetRules(options['allow-net']);
         const { limits } = parseLimitFlags({
@@ -65,20 +87,34 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           pids: str(options.pids),
         });
         const id = str(options.id);
+        const driverFlag = str(options.driver);
+        const driver = driverFlag === undefined ? undefined : parseDriverFlag(driverFlag);
         const workspace = workspaceFlags(options);
-        const result = await (
-          await daemon()
-        ).request(
+        const { env, mounts } = await parseBoxFlags(options);
+        const ports = publishFlags(options);
+        const rpc = await daemon();
+        await assertDaemonHonours(rpc, {
+          driver: driver !== undefined,
+          memory: limits.memoryBytes !== undefined,
+        });
+        const result = await rpc.request(
           'create',
           {
             ...(id === undefined ? {} : { id }),
             limits,
             ...(workspace ? { workspace } : {}),
             ...(allowNet ? { allowNet } : {}),
+            ...(driver === undefined ? {} : { driver }),
+            ...(env === undefined ? {} : { env }),
+            ...(mounts === undefined ? {} : { mounts }),
+            ...(ports === undefined ? {} : { ports }),
           },
           DAEMON_METHODS.create.result,
         );
         process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `${result.id}\n`);
+        if (!options.json)
+          for (const port of result.ports ?? [])
+            process.stderr.write(`ironclaw: box port ${port.boxPort} is at ${port.url}\n`);
       }),
     },
     {
@@ -97,12 +133,20 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           description: 'print one JSON object with the result instead of streaming',
         },
         ...INTERACTIVE_OPTIONS,
+        ...SANDBOX_EXEC_OPTIONS,
       },
+      examples: [
+        'ironclaw sandbox exec dev -- ls -l /workspace',
+        "ironclaw sandbox exec -e DEBUG=1 -w /tmp dev -- sh -c 'echo $DEBUG; pwd'",
+        'echo hi | ironclaw sandbox exec dev -- tr a-z A-Z',
+        'ironclaw sandbox exec --timeout 10s --json dev -- make test',
+      ],
       run: guarded(async (options, [id, ...argv]) => {
         need(argv, 1, 'command: ironclaw sandbox exec <id> -- <command> [args...]');
         const { timeoutMs } = parseLimitFlags({ timeout: str(options.timeout) });
         const stopped = new AbortController();
         using terminal = ttySession(options, () => stopped.abort());
+        const { env, cwd } = await parseBoxFlags(options);
         const rpc = await daemon();
         const stdinOpen = !process.stdin.isTTY || options.interactive === true || !!terminal;
         const json = options.json === true;
@@ -114,6 +158,8 @@ export async function sandboxCommand(args: string[]): Promise<number> {
             id,
             argv,
             stdinOpen,
+            ...(env === undefined ? {} : { env }),
+            ...(cwd === undefined ? {} : { cwd }),
             ...(timeoutMs === undefined ? {} : { timeoutMs }),
             // Streamed, the output has no cap but the caller's pipe; --json keeps the default cap.
             ...(json ? {} : { maxOutputBytes: Number.MAX_SAFE_INTEGER }),
@@ -178,6 +224,10 @@ export async function sandboxCommand(args: string[]): Promise<number> {
             'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
         },
       },
+      examples: [
+        'echo hi | ironclaw sandbox write work notes/hi.txt -',
+        'ironclaw sandbox write work /workspace/ ./main.py',
+      ],
       run: guarded(async (options, [id, path, source = '-']) => {
         need(
           [id ?? '', path ?? ''].filter(Boolean),
@@ -204,6 +254,10 @@ export async function sandboxCommand(args: string[]): Promise<number> {
             'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
         },
       },
+      examples: [
+        'ironclaw sandbox read work notes/hi.txt',
+        'ironclaw sandbox read work /tmp/out.log > out.log',
+      ],
       run: guarded(async (options, [id, path]) => {
         need(
           [id ?? '', path ?? ''].filter(Boolean),
@@ -218,10 +272,30 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       }),
     },
     {
+      name: 'cp',
+      summary: 'copy a file or directory between a sandbox and the host, as docker cp does',
+      args: '<id>:<path> <host-path>|-  or  <host-path>|- <id>:<path>',
+      options: {},
+      examples: [
+        'ironclaw sandbox cp dev:/workspace/build ./build      # a directory out',
+        'ironclaw sandbox cp ./data.csv dev:/workspace/        # a file into a directory',
+        'ironclaw sandbox cp dev:/workspace - | tar -tvf -     # a tar stream on stdout',
+        'tar -cf - src | ironclaw sandbox cp - dev:/workspace  # a tar stream from stdin',
+      ],
+      run: guarded(async (_options, [from, to, ...rest]) => {
+        if (from === undefined || to === undefined || rest.length > 0)
+          throw usageError(
+            'give a source and a destination: ironclaw sandbox cp <id>:<path> <host-path> (or the other way round)',
+          );
+        await sandboxCp(await daemon(), from, to, { stdin: process.stdin, stdout: process.stdout });
+      }),
+    },
+    {
       name: 'ls',
       summary: 'list a directory of a sandbox',
       args: '<id> [path]',
       options: { json: { type: 'boolean', description: 'print the entries as JSON' } },
+      examples: ['ironclaw sandbox ls work', 'ironclaw sandbox ls work /tmp --json'],
       run: guarded(async (options, [id, path = '/workspace']) => {
         need([id ?? ''].filter(Boolean), 1, 'id: ironclaw sandbox ls <id> [path]');
         const { entries, omitted } = await (
@@ -249,10 +323,45 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       }),
     },
     {
+      name: 'stats',
+      summary: 'memory, processes and CPU time a sandbox uses, against its limits',
+      args: '[id]',
+      options: { json: { type: 'boolean', description: 'print them as JSON' } },
+      examples: ['ironclaw sandbox stats', 'ironclaw sandbox stats dev --json'],
+      run: guarded(async (options, [id]) => {
+        const { sandboxes } = await (
+          await daemon()
+        ).request('stats', id === undefined ? {} : { id }, DAEMON_METHODS.stats.result);
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify(sandboxes)}\n`);
+          return;
+        }
+        process.stdout.write(formatStats(sandboxes));
+      }),
+    },
+    {
+      name: 'ports',
+      summary: "list a sandbox's published ports (sandbox create -p)",
+      args: '<id>',
+      options: { json: { type: 'boolean', description: 'print them as JSON' } },
+      examples: ['ironclaw sandbox ports web'],
+      run: guarded(async (options, [id]) => {
+        need([id ?? ''].filter(Boolean), 1, 'id: ironclaw sandbox ports <id>');
+        const { ports } = await (
+          await daemon()
+        ).request('ports', { id }, DAEMON_METHODS.ports.result);
+        if (options.json) process.stdout.write(`${JSON.stringify(ports)}\n`);
+        else
+          for (const port of ports)
+            process.stdout.write(`${port.boxPort} -> ${port.address}:${port.hostPort}\n`);
+      }),
+    },
+    {
       name: 'rm',
       summary: 'destroy sandboxes',
       args: '<id...>',
       options: {},
+      examples: ['ironclaw sandbox rm work', 'ironclaw sandbox rm work web'],
       run: guarded(async (_options, ids) => {
         need(ids, 1, 'id: ironclaw sandbox rm <id...>');
         const rpc = await daemon();
@@ -264,6 +373,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       summary: 'list live sandboxes',
       args: '',
       options: { json: { type: 'boolean', description: 'print them as JSON' } },
+      examples: ['ironclaw sandbox list', 'ironclaw sandbox list --json'],
       run: guarded(async (options) => {
         const result = await (
           await daemon()
@@ -271,7 +381,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
         if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
         else
           for (const sandbox of result.sandboxes)
-            process.stdout.write(`${sandbox.id}\t${sandbox.createdAt}\n`);
+            process.stdout.write(`${sandbox.id}\t${sandbox.handedOutAt ?? sandbox.createdAt}\n`);
       }),
     },
   ];

@@ -80,7 +80,7 @@ export class TtySession implements Disposable {
 
 /** The session `-t` asks for, or undefined without it; `-t` with `--json` is refused. */
 export function ttySession(
-  flags: Record<string, string | boolean | undefined>,
+  flags: Record<string, string | boolean | string[] | undefined>,
   stop: () => void,
 ): TtySession | undefined {
   if (flags.tty !== true) return undefined;

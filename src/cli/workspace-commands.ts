@@ -6,7 +6,7 @@ import type { RpcClient } from '../protocol/rpc-client.js';
 import { reportError, usageError } from './cli-error.js';
 import { connectDaemon } from './daemon-client.js';
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | string[] | undefined>;
 
 /** Exit status of an apply that was declined or refused: nothing was written. */
 const EXIT_NOT_APPLIED = 1;

@@ -20,7 +20,7 @@ export const WORKSPACE_OPTIONS: Record<string, OptionDef> = {
 
 /** The daemon's workspace parameter: an absolute directory (the daemon's cwd is not ours). */
 export function workspaceFlags(
-  options: Record<string, string | boolean | undefined>,
+  options: Record<string, string | boolean | string[] | undefined>,
 ): { dir: string; maxBytes?: number } | undefined {
   const dir = options.workspace;
   const max = options['workspace-max'];

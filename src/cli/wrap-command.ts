@@ -1,8 +1,6 @@
 import { allowNetRules } from './allow-net-flag.js';
-import { homedir } from 'node:os';
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { BoxMount } from '../host/box-process.js';
+import { parseMount } from './mount-flag.js';
 import { loadConfig } from '../host/config-file.js';
 import { ensureStateDir, persistentStateDir } from '../host/state-dir.js';
 import { stderrLogger } from '../mcp/logger.js';
@@ -60,7 +58,9 @@ export async function wrapCommand(args: string[], version: string): Promise<numb
   process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
     if (argv.length === 0) throw usageError(`give the server's command after --; ${USAGE}`);
-    const mounts = (values.mount ?? []).map(parseMount);
+    const mounts = (values.mount ?? []).map((spec) =>
+      parseMount(spec, { flag: '--mount', readOnlyByDefault: false }),
+    );
     const env = Object.fromEntries((values.env ?? []).map((name) => [name, hostEnv(name)]));
     const policy =
       values.policy === undefined ? DEFAULT_POLICY : await loadToolPolicy(values.policy);
@@ -108,22 +108,6 @@ function parseOptions(args: string[]) {
     process.stderr.write(`ironclaw: ${(error as Error).message.split('\n')[0]}\n${USAGE}\n`);
     return undefined;
   }
-}
-
-/** `HOST:GUEST[:ro|:rw]`; HOST may start with ~/ (client configs run no shell to expand it). */
-export function parseMount(spec: string): BoxMount {
-  const parts = spec.split(':');
-  const mode =
-    parts.length > 2 && (parts.at(-1) === 'ro' || parts.at(-1) === 'rw') ? parts.pop() : undefined;
-  const guest = parts.pop();
-  const host = parts.join(':');
-  if (!guest || !host)
-    throw usageError(
-      `invalid --mount ${JSON.stringify(spec)}: write HOST:GUEST or HOST:GUEST:ro, e.g. ~/notes:/data:ro`,
-    );
-  const expanded =
-    host === '~' ? homedir() : host.startsWith('~/') ? `${homedir()}${host.slice(1)}` : host;
-  return { host: resolve(expanded), guest, readOnly: mode === 'ro' };
 }
 
 function hostEnv(name: string): string {

@@ -17,6 +17,7 @@ import {
 import { startNetBridge } from './net-bridge.js';
 import { startDnsStub } from './dns-stub-server.js';
 import { runConnectCommand, sshThroughProxy } from './connect-command.js';
+import { connectPort } from './port-connect.js';
 import { serveRelayed } from './vsock-channel.js';
 
 /**
@@ -65,6 +66,8 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
   },
   dns_stub: (params) =>
     startDnsStub(parseParams(GUEST_METHODS.dns_stub.params, params, 'dns_stub')),
+  port_connect: (params, context) =>
+    connectPort(parseParams(GUEST_METHODS.port_connect.params, params, 'port_connect'), context),
 };
 
 const device = process.env.IRONCLAW_AGENT_DEVICE;

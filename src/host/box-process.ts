@@ -5,6 +5,7 @@ import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { CgroupBackend } from './cgroups.js';
 import type { PortFloorWindow } from './port-floor.js';
+import type { BoxStats } from './cgroup-stats.js';
 import type { SeccompChoice } from './seccomp-filter.js';
 
 /*
@@ -83,6 +84,8 @@ export interface BoxProcess {
    * drivers whose box processes run on the host kernel under a cgroup with a memory limit.
    */
   oomKills?(): Promise<number>;
+  /** Memory, pids and CPU used against the limits, for a box whose processes have a host cgroup. */
+  stats?(): Promise<BoxStats>;
   /** The memory limit the box runs under, when it has one. */
   readonly memoryLimitBytes?: number | undefined;
   /**

@@ -11,6 +11,7 @@ import {
 import { join } from 'node:path';
 import { IronClawError } from '../core/errors.js';
 import type { Limits } from '../core/limits.js';
+import { type BoxStats, cgroupV1Stats, cgroupV2Stats } from './cgroup-stats.js';
 
 /** One sandbox's cgroup(s): limits set, processes attached, removed at destroy. */
 export interface BoxCgroup {
@@ -18,6 +19,8 @@ export interface BoxCgroup {
   attach(pid: number): Promise<void>;
   /** How many processes the memory limit's OOM killer has killed in it (0 when unknown). */
   oomKills(): Promise<number>;
+  /** Memory, pids and CPU used, against the limits the kernel holds. */
+  stats(): Promise<BoxStats>;
   /** Kills every process left in the cgroup and removes it. Idempotent. */
   remove(): Promise<void>;
 }
@@ -126,6 +129,7 @@ async function createV2(path: string, limits: Limits): Promise<BoxCgroup> {
     paths: [path],
     attach: (pid) => writeFile(join(path, 'cgroup.procs'), String(pid)),
     oomKills: () => counter(join(path, 'memory.events'), 'oom_kill'),
+    stats: () => cgroupV2Stats(path),
     remove: () =>
       removeCgroup(path, async () => {
         await writeFile(join(path, 'cgroup.kill'), '1').catch(() => undefined);
@@ -161,6 +165,7 @@ async function createV1(
       await writeFile(join(memory, 'cgroup.procs'), String(pid));
     },
     oomKills: () => counter(join(memory, 'memory.oom_control'), 'oom_kill'),
+    stats: () => cgroupV1Stats(memory, pids),
     remove: async () => {
       await Promise.allSettled([
         removeCgroup(pids, () => killAll(pids)),

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import type { Readable, Stream } from 'node:stream';
 import { IronClawError } from '../core/errors.js';
 import { BoundedTail } from './bounded-tail.js';
@@ -43,6 +44,20 @@ export function packWorkspaceToPipe(dir: string): WorkspaceTar & { readonly stdo
   return { ...tar, stdout };
 }
 
+/**
+ * Packs one file or directory, named in the archive by its own name (`sandbox cp`), into a pipe
+ * read from `stdout`, as packWorkspaceToPipe does. Symlinks go in as links, never followed.
+ */
+export function packPathToPipe(path: string): WorkspaceTar & { readonly stdout: Readable } {
+  const { tar, stdout } = spawnTar(dirname(path), 'pipe', {
+    member: basename(path),
+    what: `cannot copy ${path} into the box`,
+    code: 'FILE_ERROR',
+  });
+  if (!stdout) throw new IronClawError('INTERNAL', 'tar was started without a stdout pipe');
+  return { ...tar, stdout };
+}
+
 /** Packs `dir` into `file`, which must not exist yet; its mode is the one `tar -cf file` gives. */
 export async function packWorkspaceToFile(dir: string, file: string): Promise<void> {
   const handle = await open(file, 'wx', 0o666);
@@ -63,22 +78,21 @@ export async function packWorkspaceToFile(dir: string, file: string): Promise<vo
 function spawnTar(
   dir: string,
   stdout: number | Stream | 'pipe',
+  options: { member: string; what: string; code: 'SANDBOX_START_FAILED' | 'FILE_ERROR' } = {
+    member: '.',
+    what: `cannot copy workspace ${dir} into the box`,
+    code: 'SANDBOX_START_FAILED',
+  },
 ): { tar: WorkspaceTar; stdout: Readable | null } {
   const complaints = new BoundedTail();
-  const child = spawn('tar', ['-C', dir, '-cf', '-', '.'], {
+  const child = spawn('tar', ['-C', dir, '-cf', '-', '--', options.member], {
     stdio: ['ignore', stdout, 'pipe'],
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
   });
   child.stderr?.on('data', (chunk: Buffer) => complaints.push(chunk));
   const done = new Promise<void>((resolve, reject) => {
     const fail = (what: string, cause?: Error): void =>
-      reject(
-        new IronClawError(
-          'SANDBOX_START_FAILED',
-          `cannot copy workspace ${dir} into the box: ${what}`,
-          { cause },
-        ),
-      );
+      reject(new IronClawError(options.code, `${options.what}: ${what}`, { cause }));
     child.once('error', (error) => {
       const what = `cannot run tar: ${error.message}`;
       complaints.push(Buffer.from(`${what}\n`));

@@ -32,6 +32,16 @@ const CreateInput = z.object({
         ),
       ),
   ),
+  ports: z.optional(
+    z
+      .array(z.number().check(z.int(), z.gte(1), z.lte(65535)))
+      .check(
+        z.maxLength(16),
+        z.describe(
+          'Ports of servers you will start in the sandbox (listening on 127.0.0.1 there), to reach from this host: each gets a free port on 127.0.0.1 of the host, given in the result as a URL. The sandbox still has no network.',
+        ),
+      ),
+  ),
   timeoutSeconds: z.optional(
     z
       .number()
@@ -51,6 +61,7 @@ const CreateOutput = z.object({
   defaultTimeoutSeconds: z.number(),
   idleTimeoutSeconds: z.number(),
   isolation: IsolationOutput,
+  ports: z.optional(z.array(z.object({ boxPort: z.number(), url: z.string() }))),
 });
 
 const ExecInput = z
@@ -113,11 +124,14 @@ The sandbox has no network, a read-only system, a writable /workspace and /tmp, 
           allowNet: args.allowNet,
           signal: ctx.mcpReq.signal,
           defaultTimeoutSeconds,
+          ...(args.ports ? { ports: args.ports } : {}),
         });
         const { sandbox } = entry;
         if (args.workspace !== undefined)
           await copyWorkspaceFor(deps, sandbox, args.workspace, ctx.mcpReq.signal);
         const idleTimeoutSeconds = Math.round(sandboxes.idleMs / 1000);
+        const ports = entry.forwards?.ports.map(({ boxPort, url }) => ({ boxPort, url }));
+        const reach = (ports ?? []).map(({ boxPort, url }) => ` Port ${boxPort} is at ${url}.`);
         return toolOk(
           {
             sandboxId: sandbox.id,
@@ -125,8 +139,9 @@ The sandbox has no network, a read-only system, a writable /workspace and /tmp, 
             defaultTimeoutSeconds,
             idleTimeoutSeconds,
             isolation: isolationJson(sandbox.isolation),
+            ...(ports ? { ports } : {}),
           },
-          `Sandbox ${sandbox.id} is ready (driver ${sandbox.isolation.driver}). Use it with sandbox_exec and the file tools; destroy it with sandbox_destroy when done. It is destroyed anyway after ${idleTimeoutSeconds} s without a call from this session.`,
+          `Sandbox ${sandbox.id} is ready (driver ${sandbox.isolation.driver}).${reach.join('')} Use it with sandbox_exec and the file tools; destroy it with sandbox_destroy when done. It is destroyed anyway after ${idleTimeoutSeconds} s without a call from this session.`,
         );
       }),
   );

@@ -1,5 +1,6 @@
 import { IronClawError } from '../core/errors.js';
 import type { Limits } from '../core/limits.js';
+import { PortForwards } from '../runtime/port-forwards.js';
 import type { Sandbox } from '../runtime/sandbox.js';
 import type { SandboxRequest, SandboxSource } from '../runtime/sandbox-source.js';
 import type { Logger } from './logger.js';
@@ -25,6 +26,8 @@ export interface SessionSandbox {
   /** The limits and egress rules it was created with, for the dashboard. */
   readonly limits: Partial<Limits>;
   readonly allowNet: readonly string[];
+  /** Ports published on host loopback (sandbox_create `ports`), closed with the sandbox. */
+  readonly forwards?: PortForwards;
 }
 
 /**
@@ -84,13 +87,24 @@ export class SessionSandboxes {
   }
 
   async create(
-    request: SandboxRequest & { defaultTimeoutSeconds: number },
+    request: SandboxRequest & { defaultTimeoutSeconds: number; ports?: readonly number[] },
   ): Promise<SessionSandbox & { fromPool: boolean }> {
     const acquired = await this.#acquire(request);
     if (this.#closed) {
       await acquired.sandbox.destroy();
       throw new IronClawError('SANDBOX_CLOSED', 'the session ended while its sandbox was starting');
     }
+    const ports = request.ports ?? [];
+    const forwards =
+      ports.length === 0
+        ? undefined
+        : await PortForwards.open(
+            acquired.sandbox,
+            ports.map((boxPort) => ({ boxPort, hostPort: 0, address: '127.0.0.1' })),
+          ).catch(async (error: unknown) => {
+            await acquired.sandbox.destroy();
+            throw error;
+          });
     const now = new Date();
     const entry: SessionSandbox = {
       sandbox: acquired.sandbox,
@@ -99,6 +113,7 @@ export class SessionSandboxes {
       lastUsedAt: now,
       limits: request.limits ?? {},
       allowNet: request.allowNet ?? [],
+      ...(forwards ? { forwards } : {}),
     };
     this.#entries.set(acquired.sandbox.id, entry);
     this.#options.log.info(`created sandbox ${acquired.sandbox.id}`);
@@ -139,7 +154,10 @@ export class SessionSandboxes {
   async destroy(id: string): Promise<void> {
     const entry = this.get(id);
     this.#entries.delete(id);
-    await entry.sandbox.destroy();
+    await Promise.allSettled([
+      entry.forwards?.close() ?? Promise.resolve(),
+      entry.sandbox.destroy(),
+    ]);
     this.#options.log.info(`destroyed sandbox ${id}`);
   }
 
@@ -167,7 +185,12 @@ export class SessionSandboxes {
     this.#entries.clear();
     if (entries.length > 0)
       this.#options.log.info(`destroying ${entries.length} sandbox(es): ${reason}`);
-    await Promise.allSettled(entries.map((entry) => entry.sandbox.destroy()));
+    await Promise.allSettled(
+      entries.flatMap((entry) => [
+        entry.forwards?.close() ?? Promise.resolve(),
+        entry.sandbox.destroy(),
+      ]),
+    );
   }
 
   /** A sandbox from the source, within the session's limit. */

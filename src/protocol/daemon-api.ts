@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { DRIVERS } from '../core/isolation.js';
 import {
   ExecParamsSchema,
   ExecResultSchema,
@@ -27,6 +28,14 @@ import {
 
 const SandboxRef = { id: z.string().check(z.maxLength(200)) };
 const PositiveInt = z.number().check(z.int(), z.positive());
+const Port = z.number().check(z.int(), z.gte(1), z.lte(65535));
+
+export const PublishedPortSchema = z.object({
+  boxPort: z.number(),
+  hostPort: z.number(),
+  address: z.string(),
+  url: z.string(),
+});
 
 const LimitsSchema = z.object({
   memoryBytes: z.optional(PositiveInt),
@@ -42,11 +51,45 @@ export const CreateParamsSchema = z.object({
   workspace: z.optional(WorkspaceParamsSchema),
   /** Network egress rules (`example.com`, `*.pypi.org`, `github.com:22`); none: no network. */
   allowNet: z.optional(z.array(z.string().check(z.maxLength(300))).check(z.maxLength(256))),
+  /** The driver, instead of the daemon's default (such a sandbox never comes from the pool). */
+  driver: z.optional(z.enum(DRIVERS)),
+  /** Host paths bound into the box (absolute: the daemon's directory is not the client's). */
+  mounts: z.optional(
+    z
+      .array(
+        z.object({
+          host: z.string().check(z.minLength(1), z.maxLength(4096)),
+          guest: z.string().check(z.minLength(1), z.maxLength(4096)),
+          readOnly: z.boolean(),
+        }),
+      )
+      .check(z.maxLength(64)),
+  ),
+  /**
+   * Ports to publish: 127.0.0.1:hostPort (or `address`) on the host forwards to a server on
+   * 127.0.0.1:boxPort in the box, through the guest agent; hostPort 0 or absent: any free one.
+   */
+  ports: z.optional(
+    z
+      .array(
+        z.object({
+          boxPort: Port,
+          hostPort: z.optional(z.number().check(z.int(), z.gte(0), z.lte(65535))),
+          address: z.optional(z.string().check(z.minLength(1), z.maxLength(100))),
+        }),
+      )
+      .check(z.maxLength(64)),
+  ),
+  /** Variables of every command the box runs. */
+  env: z.optional(
+    z.record(z.string().check(z.maxLength(128)), z.string().check(z.maxLength(131072))),
+  ),
 });
 export const CreateResultSchema = z.object({
   id: z.string(),
   isolation: IsolationSchema,
   fromPool: z.boolean(),
+  ports: z.optional(z.array(PublishedPortSchema)),
 });
 
 export const SandboxExecParamsSchema = z.intersection(z.object(SandboxRef), ExecParamsSchema);
@@ -57,11 +100,36 @@ export const SandboxPathParamsSchema = z.extend(PathParamsSchema, SandboxRef);
 export const SandboxSummarySchema = z.object({
   id: z.string(),
   createdAt: z.string(),
+  /** When `create` handed it out: later than createdAt for a sandbox from the warm pool. */
+  handedOutAt: z.optional(z.string()),
   isolation: IsolationSchema,
 });
 export const SandboxesResultSchema = z.object({
   sandboxes: z.array(SandboxSummarySchema),
   pool: z.object({ ready: z.number(), target: z.number() }),
+  /**
+   * What the daemon was started with, for a client whose own configuration now says otherwise:
+   * the daemon would ignore it, so the client refuses rather than let that pass unsaid.
+   */
+  config: z.optional(
+    z.object({ driver: z.enum(DRIVERS), defaultMemoryBytes: z.nullable(z.number()) }),
+  ),
+});
+
+const SandboxStatsSchema = z.object({
+  id: z.string(),
+  driver: z.string(),
+  /** Absent, with `why`, for a box whose use no host cgroup counts (a VM, no cgroups). */
+  stats: z.optional(
+    z.object({
+      memoryBytes: z.number(),
+      memoryLimitBytes: z.nullable(z.number()),
+      pids: z.number(),
+      pidsLimit: z.nullable(z.number()),
+      cpuSeconds: z.number(),
+    }),
+  ),
+  why: z.optional(z.string()),
 });
 
 export const DAEMON_METHODS = {
@@ -72,6 +140,14 @@ export const DAEMON_METHODS = {
   list: { params: SandboxPathParamsSchema, result: ListResultSchema },
   stat: { params: SandboxPathParamsSchema, result: FileInfoSchema },
   destroy: { params: z.object(SandboxRef), result: z.object({}) },
+  stats: {
+    params: z.object({ id: z.optional(SandboxRef.id) }),
+    result: z.object({ sandboxes: z.array(SandboxStatsSchema) }),
+  },
+  ports: {
+    params: z.object(SandboxRef),
+    result: z.object({ ports: z.array(PublishedPortSchema) }),
+  },
   sandboxes: { params: z.object({}), result: SandboxesResultSchema },
   shutdown: { params: z.object({}), result: z.object({}) },
   /** The dashboard's address, with its token; started on the first request. */

@@ -188,6 +188,15 @@ export const DnsStubParamsSchema = z.object({
   port: z.number().check(z.int(), z.gte(1), z.lte(65535)),
 });
 
+/**
+ * One TCP connection to 127.0.0.1:`port` in the box (a published port, `sandbox create -p`):
+ * the host's bytes come as the request's input, the box's go back as `data` events
+ * (OutputEventSchema); the request ends when the connection does.
+ */
+export const PortConnectParamsSchema = z.object({
+  port: z.number().check(z.int(), z.gte(1), z.lte(65535)),
+});
+
 export const GUEST_METHODS = {
   ping: { params: PingParamsSchema, result: PingResultSchema },
   exec: { params: ExecParamsSchema, result: ExecResultSchema },
@@ -198,4 +207,5 @@ export const GUEST_METHODS = {
   remove: { params: RemoveParamsSchema, result: EmptyResultSchema },
   net_bridge: { params: NetBridgeParamsSchema, result: EmptyResultSchema },
   dns_stub: { params: DnsStubParamsSchema, result: EmptyResultSchema },
+  port_connect: { params: PortConnectParamsSchema, result: EmptyResultSchema },
 } as const;

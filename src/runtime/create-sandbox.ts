@@ -14,7 +14,7 @@ import {
 import { DNS_SENTINEL_IPV4 } from '../protocol/dns-stub.js';
 import { PingResultSchema } from '../protocol/guest-api.js';
 import { RpcClient } from '../protocol/rpc-client.js';
-import { audited } from '../audit/audit-trail.js';
+import { audit, audited } from '../audit/audit-trail.js';
 import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
@@ -260,6 +260,14 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
       sandbox.attachWorkspace(await Promise.race([copied, failed]));
     }
     failed.catch(() => undefined);
+    // The caller's own mounts only: the egress proxy's socket is IronClaw's plumbing.
+    for (const mount of options.mounts ?? [])
+      if (!mount.readOnly)
+        audit({
+          kind: 'mount-read-write',
+          sandbox: id,
+          data: { host: mount.host, guest: mount.guest },
+        });
     forgetRecord = await recordSandboxStart(id, box.isolation.driver);
     return sandbox;
   } catch (error) {

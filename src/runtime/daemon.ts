@@ -10,6 +10,7 @@ import type { WindowSize } from '../protocol/window-size.js';
 import { RpcServer } from '../protocol/rpc-server.js';
 import type { ApprovalBroker } from '../approval/approval-broker.js';
 import { AsyncQueue } from './async-queue.js';
+import { PortForwards } from './port-forwards.js';
 import type { Sandbox } from './sandbox.js';
 import { BoxWorkspace, copyWorkspaceIn } from './box-workspace.js';
 import { SandboxSource, type SandboxSourceOptions } from './sandbox-source.js';
@@ -85,6 +86,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         ...(settings.get(sandbox) ?? { limits: {}, allowNet: [] }),
       })),
   };
+  /** Published ports of each sandbox that has any: closed when it is destroyed. */
+  const published = new Map<string, PortForwards>();
+  /** When each sandbox was handed out (a pooled one was made earlier). */
+  const handedOut = new Map<string, Date>();
   /** Ids being created: a second create of the same id must fail, not race the first. */
   const creating = new Set<string>();
   const source = new SandboxSource({
@@ -135,6 +140,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           id: params.id,
           limits,
           allowNet: params.allowNet,
+          driver: params.driver,
+          mounts: params.mounts,
+          env: params.env,
           signal: context.signal,
         });
         if (workspace) await copyWorkspaceIn(got.sandbox, workspace, context.signal);
@@ -142,10 +150,32 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       })().finally(() => {
         if (wanted !== undefined) creating.delete(wanted);
       });
+      const ports = params.ports ?? [];
+      if (ports.length > 0) {
+        const forwards = await PortForwards.open(
+          sandbox,
+          ports.map((port) => ({
+            boxPort: port.boxPort,
+            hostPort: port.hostPort ?? 0,
+            address: port.address ?? '127.0.0.1',
+          })),
+        ).catch(async (error: unknown) => {
+          await sandbox.destroy();
+          throw error;
+        });
+        published.set(sandbox.id, forwards);
+      }
       sandboxes.set(sandbox.id, sandbox);
       settings.set(sandbox, { limits, allowNet: params.allowNet ?? [] });
+      handedOut.set(sandbox.id, new Date());
       options.log(`created sandbox ${sandbox.id}`);
-      return { id: sandbox.id, isolation: sandbox.isolation, fromPool };
+      const forwarded = published.get(sandbox.id)?.ports;
+      return {
+        id: sandbox.id,
+        isolation: sandbox.isolation,
+        fromPool,
+        ...(forwarded ? { ports: forwarded } : {}),
+      };
     },
     exec: (raw, context) => {
       const params = parseParams(DAEMON_METHODS.exec.params, raw, 'exec');
@@ -194,9 +224,42 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const sandbox = find(params.id);
       sandboxes.delete(sandbox.id);
       settings.delete(sandbox);
-      await sandbox.destroy();
+      handedOut.delete(sandbox.id);
+      const forwards = published.get(sandbox.id);
+      published.delete(sandbox.id);
+      await Promise.allSettled([forwards?.close(), sandbox.destroy()]);
       options.log(`destroyed sandbox ${sandbox.id}`);
       return {};
+    },
+    stats: async (raw) => {
+      const params = parseParams(DAEMON_METHODS.stats.params, raw, 'stats');
+      const chosen = params.id === undefined ? [...sandboxes.values()] : [find(params.id)];
+      return {
+        sandboxes: await Promise.all(
+          chosen.map(async (sandbox) => {
+            const stats = await sandbox.stats();
+            const base = { id: sandbox.id, driver: sandbox.isolation.driver };
+            if (!stats)
+              return {
+                ...base,
+                why: 'no host cgroup counts this box (a VM counts in its own kernel, or this host has no cgroups for it)',
+              };
+            return {
+              ...base,
+              stats: {
+                ...stats,
+                memoryLimitBytes: stats.memoryLimitBytes ?? null,
+                pidsLimit: stats.pidsLimit ?? null,
+              },
+            };
+          }),
+        ),
+      };
+    },
+    ports: async (raw) => {
+      const params = parseParams(DAEMON_METHODS.ports.params, raw, 'ports');
+      const sandbox = find(params.id);
+      return { ports: published.get(sandbox.id)?.ports ?? [] };
     },
     sandboxes: async (raw) => {
       parseParams(DAEMON_METHODS.sandboxes.params, raw, 'sandboxes');
@@ -204,9 +267,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         sandboxes: [...sandboxes.values()].map((sandbox) => ({
           id: sandbox.id,
           createdAt: sandbox.createdAt.toISOString(),
+          handedOutAt: (handedOut.get(sandbox.id) ?? sandbox.createdAt).toISOString(),
           isolation: { ...sandbox.isolation },
         })),
         pool: source.pool,
+        config: {
+          driver: source.defaultDriver,
+          defaultMemoryBytes: source.defaultMemoryBytes ?? null,
+        },
       };
     },
     workspace_diff: async (raw, context) => {
@@ -270,6 +338,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await Promise.allSettled([
         dashboard?.then((served) => served.close()),
         source.close(),
+        ...[...published.values()].map((forwards) => forwards.close()),
         ...[...sandboxes.values()].map((sandbox) => sandbox.destroy()),
       ]);
       sandboxes.clear();

@@ -28,12 +28,15 @@ export async function runInSandbox(
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.rootBoxUid === undefined ? {} : { rootBoxUid: options.rootBoxUid }),
     ...(options.allowNet === undefined ? {} : { allowNet: options.allowNet }),
+    ...(options.mounts === undefined ? {} : { mounts: options.mounts }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   try {
     if (options.workspace !== undefined) await copyIn(sandbox, options.workspace, options.signal);
     const inherit = options.stdio === 'inherit';
     const output = await sandbox.exec(argv, {
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(inherit && (!process.stdin.isTTY || options.interactive === true || options.tty)

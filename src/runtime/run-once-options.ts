@@ -1,5 +1,6 @@
 import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
+import type { BoxMount } from '../host/box-process.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import type { Tty } from '../protocol/guest-api.js';
 import type { WindowSize } from '../protocol/window-size.js';
@@ -20,6 +21,12 @@ export interface RunOnceOptions {
   workspace?: string;
   /** Network egress rules (see SandboxOptions.allowNet); the run then goes through a sandbox. */
   allowNet?: readonly string[];
+  /** Variables for the command, over the box's fixed environment. */
+  env?: Readonly<Record<string, string>>;
+  /** The command's directory in the box (default /workspace). */
+  cwd?: string;
+  /** Host paths bound into the box; a read-write one is recorded in the audit log. */
+  mounts?: readonly BoxMount[];
   rootBoxUid?: number;
   /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
   seccomp?: SeccompChoice;

@@ -25,12 +25,15 @@ export async function runOnce(
   const driver = driverFor(options.driver);
   // Egress needs the guest agent, which bridges the box's loopback to the proxy, and so does a
   // pseudo-terminal, which the agent makes: a payload command has none, so such a run goes
-  // through a sandbox and an exec.
-  if (
-    !driver.capabilities.commandPayload ||
+  // through a sandbox and an exec. So do a directory, variables and mounts: the guest agent's
+  // exec takes them the same way on every driver.
+  const viaAgent =
     (options.allowNet?.length ?? 0) > 0 ||
-    options.tty !== undefined
-  ) {
+    options.tty !== undefined ||
+    options.cwd !== undefined ||
+    options.env !== undefined ||
+    (options.mounts?.length ?? 0) > 0;
+  if (!driver.capabilities.commandPayload || viaAgent) {
     const { runInSandbox } = await import('./run-in-sandbox.js');
     // A VM takes seconds to start: the sweep is small beside that.
     const sweep = sweepLeftoversRarely();

@@ -1,6 +1,7 @@
 import type { ApprovalBroker } from '../approval/approval-broker.js';
 import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
+import type { BoxMount } from '../host/box-process.js';
 import { createSandbox } from './create-sandbox.js';
 import { sweepLeftovers } from './leftover-sweep.js';
 import type { Sandbox } from './sandbox.js';
@@ -33,6 +34,9 @@ export interface SandboxRequest {
   limits?: Partial<Limits> | undefined;
   /** Network egress rules: such a sandbox never comes from the pool. */
   allowNet?: readonly string[] | undefined;
+  /** Host paths bound in, and variables of the box: such a sandbox never comes from the pool. */
+  mounts?: readonly BoxMount[] | undefined;
+  env?: Readonly<Record<string, string>> | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -67,6 +71,11 @@ export class SandboxSource {
 
   get defaultDriver(): DriverName {
     return this.#options.driver;
+  }
+
+  /** Memory limit of a sandbox whose request gives none; undefined: none. */
+  get defaultMemoryBytes(): number | undefined {
+    return this.#options.defaultMemoryBytes;
   }
 
   /** Sandboxes ready in the warm pool, and how many it keeps. */
@@ -104,9 +113,13 @@ export class SandboxSource {
     // The pool is warmed with the default driver and limits (the default memory limit
     // included); anything else starts fresh.
     const allowNet = request.allowNet ?? [];
+    const mounts = request.mounts ?? [];
+    const env = request.env ?? {};
     const pooled =
       driver === this.#options.driver &&
       allowNet.length === 0 &&
+      mounts.length === 0 &&
+      Object.keys(env).length === 0 &&
       Object.values(limits).every((value) => value === undefined);
     if (pooled && this.#pool) {
       const ready = this.#pool.readyCount > 0;
@@ -120,6 +133,8 @@ export class SandboxSource {
       defaultMemoryBytes: this.#options.defaultMemoryBytes,
       ...(allowNet.length === 0 ? {} : { allowNet }),
       ...(this.#options.approvals ? { approvals: this.#options.approvals } : {}),
+      ...(mounts.length === 0 ? {} : { mounts }),
+      ...(Object.keys(env).length === 0 ? {} : { env }),
       ...id,
       ...signal,
     });

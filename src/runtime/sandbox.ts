@@ -1,4 +1,7 @@
 import { IronClawError } from '../core/errors.js';
+import type { BoxStats } from '../host/cgroup-stats.js';
+import type { Socket } from 'node:net';
+import { pipeToPort } from './port-forwards.js';
 import type { IsolationReport } from '../core/isolation.js';
 import {
   EmptyResultSchema,
@@ -320,6 +323,16 @@ export class Sandbox {
   }
 
   /** @internal createSandbox and the daemon attach the workspace they copied in. */
+  /** Memory, pids and CPU used against the limits; undefined: the box has no host cgroup. */
+  async stats(): Promise<BoxStats | undefined> {
+    return this.#box.stats?.();
+  }
+
+  /** Joins `socket` to 127.0.0.1:port in the box (a published port); resolves when it ends. */
+  connectPort(port: number, socket: Socket): Promise<void> {
+    return pipeToPort(this.#client, port, socket);
+  }
+
   attachWorkspace(workspace: BoxWorkspace): void {
     this.#workspace = workspace;
   }

@@ -182,6 +182,7 @@ async function startBox(
     exited,
     stderrTail: () => tail.text(),
     lowerPortFloor: (port, signal) => lowerPortFloor(boxPid, port, signal),
+    ...(cgroup ? { stats: () => cgroup.stats() } : {}),
     ...(cgroup && options.limits.memoryBytes !== undefined
       ? { oomKills: () => cgroup.oomKills(), memoryLimitBytes: options.limits.memoryBytes }
       : {}),
