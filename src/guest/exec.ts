@@ -120,8 +120,7 @@ async function runCommand(
 
   try {
     const outcome = await waitForExit(child);
-    if ('error' in outcome)
-      return notStarted(outcome.error, file, filtered, context, started, cap);
+    if ('error' in outcome) return notStarted(outcome.error, file, filtered, context, started, cap);
     const oom =
       outcome.signal === 'SIGKILL' && !timedOut && !context.signal.aborted
         ? await oomWatch.killedSinceLastLook()

@@ -22,7 +22,8 @@ export const SECCOMP_ENV = 'IRONCLAW_SECCOMP';
  * dynamic linker's, glibc's, python's): the loader starts without them and sets them back for
  * the command, so a command's LD_PRELOAD runs filtered, in the command.
  */
-const LOADER_UNSAFE = /^(LD_|PYTHON|MALLOC_)|^(GCONV_PATH|GLIBC_TUNABLES|LOCPATH|NLSPATH|HOSTALIASES)$/;
+const LOADER_UNSAFE =
+  /^(LD_|PYTHON|MALLOC_)|^(GCONV_PATH|GLIBC_TUNABLES|LOCPATH|NLSPATH|HOSTALIASES)$/;
 
 /**
  * The loader: argv is `COUNT NAME=VALUE... FILE ARG...`. Any failure before the exec ends it

@@ -5,10 +5,10 @@ import { guestKernelLayers } from '../../image/guest-layers.js';
 import type { AccelChoice } from './accel.js';
 
 /**
- * What a QEMU box really has (DESIGN.md: honest tiers). Everything but the VMM's own seccomp
- * filter is enforced by the guest kernel, which is the box's own: the layers say so, and the
- * `kernel` layer says whether that kernel runs on hardware virtualisation (KVM) or is emulated
- * (TCG), and why.
+ * What a QEMU box really has (DESIGN.md: honest tiers). Everything but the two seccomp filters
+ * (the VMM's, the guest workload's) is enforced by the guest kernel, which is the box's own: the
+ * layers say so, and the `kernel` layer says whether that kernel runs on hardware virtualisation
+ * (KVM) or is emulated (TCG), and why.
  */
 export function qemuIsolation(facts: {
   accel: AccelChoice;
