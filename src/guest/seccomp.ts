@@ -12,7 +12,8 @@ import { GUEST_SECCOMP_FILTER, SECCOMP_ENV } from '../protocol/guest-seccomp.js'
  *
  * The agent itself stays unfiltered: node cannot install a filter on itself, and the calls the
  * box is denied are ones the agent never makes on the box's behalf (it reads and writes files
- * and starts processes, each started process filtered before its exec).
+ * and starts processes, each started process filtered before its exec). It shares uid 1000 with
+ * them, so init sets Yama's ptrace_scope to 1 (image/init.ts): they cannot reach its memory.
  */
 export const guestFilterSha256: string | undefined = readFilter();
 

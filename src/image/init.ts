@@ -201,6 +201,12 @@ hostname ironclaw || fail "hostname"
 # Overcommit as a big host does: past a memory limit the cgroup's OOM killer ends the process
 # (as under bwrap), instead of a small guest refusing the allocation itself.
 echo 1 >/proc/sys/vm/overcommit_memory || fail "vm.overcommit_memory"
+# Under the sandbox filter the agent is the one process of uid 1000 left unfiltered: Yama's
+# "restricted" mode keeps its filtered commands from its memory (/proc/PID/mem, ptrace), which
+# only a process's ancestors may then reach; the box's own PTRACE_TRACEME still works.
+if [ -n "$seccomp" ]; then
+  echo 1 >/proc/sys/kernel/yama/ptrace_scope || fail "kernel.yama.ptrace_scope"
+fi
 ip link set lo up || fail "loopback"
 case "$port" in vsock:*) ;; *) chown 1000:1000 "$port" || fail "chown $port" ;; esac
 cd /workspace || fail "cd /workspace"
