@@ -24,6 +24,7 @@ import {
 } from '../src/drivers/firecracker/api.js';
 import { bootRequests, firecrackerCmdline } from '../src/drivers/firecracker/config.js';
 import { IronClawError } from '../src/index.js';
+import { sandboxSeccompFilter } from '../src/host/seccomp-filter.js';
 
 const SPEC_FILE = new URL('fixtures/firecracker-swagger-1.16.1.yaml', import.meta.url);
 const SPEC_SHA256 = 'a514abec7b29700c5ca8bdaebbb960e4ffb46fe1fd4869094c6c63630a6fa41c';
@@ -248,12 +249,16 @@ describe('the Firecracker API contract (spec v1.16.1)', () => {
     expect(checkRequest(request)).toEqual([]);
   });
 
-  test("the driver's boot sequence matches the spec, request by request", () => {
+  test("the driver's boot sequence matches the spec, request by request", async () => {
+    // The guest's sandbox filter is named by its sha256 on the command line (guest-seccomp.ts).
+    const { sha256 } = await sandboxSeccompFilter();
     for (const limits of [
       resolveLimits(),
       resolveLimits({ memoryBytes: 2 * 1024 ** 3, pids: 64 }),
     ]) {
-      const requests = bootRequests({ memoryMiB: 256, cmdline: firecrackerCmdline(limits) });
+      const cmdline = firecrackerCmdline(limits, sha256);
+      expect(cmdline.split(' ')).toContain(`ironclaw.seccomp=${sha256}`);
+      const requests = bootRequests({ memoryMiB: 256, cmdline });
       expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual([
         'PUT /logger',
         'PUT /machine-config',

@@ -73,15 +73,15 @@ describe('the firecracker driver', () => {
     ]);
   });
 
-  test('the isolation report says what holds the guest kernel', () => {
-    const report = firecrackerIsolation({
+  test('the isolation report says what holds the guest kernel, and the filter per layer', () => {
+    const facts = {
       limits: resolveLimits(),
       image: {
         key: 'k',
         createdAt: '',
         kernel: {
           path: '/v',
-          format: 'pvh',
+          format: 'pvh' as const,
           detail: 'd',
           release: '6.1.0-56-cloud-amd64',
           package: 'p',
@@ -94,13 +94,22 @@ describe('the firecracker driver', () => {
       vmmSeccomp: "Firecracker's built-in seccomp filters",
       vmmCgroup: 'cgroup v2 ironclaw-firecracker/x (memory 1 bytes, pids 64)',
       version: 'Firecracker v1.16.1',
-    });
+      guestFilter: 'policy "sandbox": 1 of 2 x86_64 syscalls denied',
+    };
+    const report = firecrackerIsolation(facts);
     expect(report.driver).toBe('firecracker');
     expect(report.layers.kernel).toMatchObject({ on: true });
     expect(report.layers.kernel?.detail).toMatch(
       /\bKVM\b.*jailer.*host uid 65534.*built-in seccomp/,
     );
-    expect(report.layers.seccomp.on).toBe(false); // no filter on the box's own processes
+    expect(report.layers.seccomp).toMatchObject({ on: true });
+    expect(report.layers.seccomp.detail).toMatch(
+      /^host VMM: Firecracker's built-in.*; guest workload: .*policy "sandbox".*before its exec/,
+    );
+    const off = firecrackerIsolation({ ...facts, guestFilter: undefined }).layers.seccomp;
+    expect(off).toMatchObject({ on: false });
+    expect(off.detail).toContain('guest workload: ');
+    expect(off.detail).toContain('turned off by the caller');
     for (const layer of ['namespaces', 'filesystem', 'network', 'rlimits', 'cgroup'] as const)
       expect(report.layers[layer].on, layer).toBe(true);
   });

@@ -85,6 +85,16 @@ describe.skipIf(missing !== undefined)(`the guest image in Firecracker mode${ski
     expect(console).toMatch(/the vsock relay on 80 failed \(1\): .*PermissionError/s);
   }, 120_000);
 
+  test('the agent refuses to start when the image holds another filter than the host names', async () => {
+    const wrong = firecrackerCmdline(resolveLimits(), '0'.repeat(64));
+    const { console, exited } = await boot(wrong, () => false);
+    expect(exited).toBe(true);
+    expect(console).toMatch(
+      /the host asked for its seccomp filter and this image cannot apply it \(\/\.ironclaw\/seccomp\.bpf has sha256 [0-9a-f]{64}, the host compiled 0{64}\)/,
+    );
+    expect(console).toContain('the guest agent exited with status 1');
+  }, 120_000);
+
   test('a failing init resets the VM, so the VMM exits (ironclaw.halt=reboot)', async () => {
     const broken = cmdline.replace(/ironclaw\.tmp=\d+/, 'ironclaw.tmp=not-a-size');
     const { console, exited } = await boot(broken, () => false);

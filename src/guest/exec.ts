@@ -10,6 +10,8 @@ import { DEFAULT_OUTPUT_CAP_BYTES, OutputCap } from '../core/output-cap.js';
 import { OomWatch } from './oom-watch.js';
 import { type PtyCommand, spawnInPty } from './pty.js';
 import { bridgeEnv } from './net-bridge.js';
+import { throughLoader } from '../protocol/guest-seccomp.js';
+import { guestFilterSha256 } from './seccomp.js';
 
 /** How long to keep reading after the process exits, for output still in the pipes. */
 const DRAIN_AFTER_EXIT_MS = 100;
@@ -44,21 +46,30 @@ async function runCommand(
   const cwd = params.cwd ?? WORKSPACE;
   await assertDirectory(cwd);
   const [file = '/bin/sh', ...args] = params.argv ?? ['/bin/sh', '-c', params.shell ?? ''];
-  const env = { ...process.env, ...bridgeEnv(), ...params.env };
+  const asked = { file, args, env: { ...process.env, ...bridgeEnv(), ...params.env } };
+  // In a VM guest with the sandbox filter, every way of starting runs the loader, which execs
+  // the command filtered (guest/seccomp.ts): the terminal's `script` and a stub included.
+  const filtered = guestFilterSha256 !== undefined;
+  const run = filtered ? throughLoader(file, args, asked.env) : asked;
   const cap = new OutputCap(params.maxOutputBytes ?? DEFAULT_OUTPUT_CAP_BYTES);
   let child: ExecProcess;
   let pty: PtyCommand | undefined;
   try {
     // A terminal comes from `script` (pty.ts), never from a stub, whose stdio is pipes.
-    pty = params.tty ? await spawnInPty({ file, args, cwd, env, tty: params.tty }) : undefined;
+    pty = params.tty ? await spawnInPty({ ...run, cwd, tty: params.tty }) : undefined;
     child =
       pty?.child ??
-      (await stubs?.take({ file, args, cwd, env })) ??
-      spawn(file, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      (await stubs?.take({ ...run, cwd })) ??
+      spawn(run.file, run.args, {
+        cwd,
+        env: run.env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+      });
   } catch (error) {
     if (error instanceof IronClawError) throw error; // no terminal in this box
     // spawn throws at once for some failures (ENOTDIR, ENAMETOOLONG, E2BIG, ...).
-    return notStarted(error as NodeJS.ErrnoException, file, context, started, cap);
+    return notStarted(error as NodeJS.ErrnoException, file, filtered, context, started, cap);
   }
   const terminal = pty;
   if (terminal) context.onResize((size) => terminal.resize(size));
@@ -110,7 +121,7 @@ async function runCommand(
 
   try {
     const outcome = await waitForExit(child);
-    if ('error' in outcome) return notStarted(outcome.error, file, context, started, cap);
+    if ('error' in outcome) return notStarted(outcome.error, file, filtered, context, started, cap);
     const oom =
       outcome.signal === 'SIGKILL' && !timedOut && !context.signal.aborted
         ? await oomWatch.killedSinceLastLook()
@@ -157,12 +168,18 @@ function waitForExit(child: ExecProcess): Promise<Outcome> {
 function notStarted(
   error: NodeJS.ErrnoException,
   file: string,
+  viaLoader: boolean,
   context: RequestContext,
   started: number,
   cap: OutputCap,
 ): ExecResult {
-  const notFound = error.code === 'ENOENT';
-  const reason = notFound ? 'command not found' : `cannot execute (${error.code ?? error.message})`;
+  // With the filter, what failed to start is the loader: never a reason to run unfiltered.
+  const notFound = error.code === 'ENOENT' && !viaLoader;
+  const reason = viaLoader
+    ? `the seccomp loader did not start (${error.code ?? error.message}), so the command did not run under the sandbox filter`
+    : notFound
+      ? 'command not found'
+      : `cannot execute (${error.code ?? error.message})`;
   context.emit('stderr', {
     data: Buffer.from(`ironclaw: ${file}: ${reason}\n`).toString('base64'),
   });

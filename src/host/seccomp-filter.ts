@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IronClawError } from '../core/errors.js';
@@ -16,6 +17,8 @@ export interface SeccompFilterFile {
   path: string;
   /** For the isolation report: numbers computed by the compiler at build time. */
   summary: string;
+  /** Of the program's bytes: what a VM guest checks its copy against (guest-seccomp.ts). */
+  sha256: string;
 }
 
 const ARCH_OF: Record<string, string> = { x64: 'x86_64', arm64: 'aarch64' };
@@ -67,11 +70,18 @@ async function load(name: SeccompPolicyName): Promise<SeccompFilterFile> {
     );
   });
   const stats = JSON.parse(text) as BuiltStats;
+  const program = await readFile(`${base}.bpf`).catch((error: Error) => {
+    throw new IronClawError(
+      'POLICY_UNENFORCEABLE',
+      `the compiled seccomp filter ${base}.bpf is unreadable (${error.message}); run \`npm run build\``,
+    );
+  });
   const numbers = name.startsWith('vmm-')
     ? `${stats.allowed} of ${stats.total} ${arch} syscalls allowed, ${stats.conditional} more only with the arguments it uses; any other call kills it`
     : `${stats.denied} of ${stats.total} ${arch} syscalls denied, ${stats.conditional} decided by their arguments`;
   return {
     path: `${base}.bpf`,
+    sha256: createHash('sha256').update(program).digest('hex'),
     summary: `policy "${stats.policy}": ${numbers} (${stats.instructions} BPF instructions)`,
   };
 }

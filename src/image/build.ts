@@ -16,6 +16,8 @@ import { type GuestImage, writeManifest } from './store.js';
 import { buildError, type Progress } from './tools.js';
 import { userlandPackages } from './userland.js';
 import { boxEtcDir, guestBundlePath } from '../host/package-files.js';
+import { sandboxSeccompFilter } from '../host/seccomp-filter.js';
+import { SECCOMP_LOADER } from '../protocol/guest-seccomp.js';
 
 /** The statically linked busybox of Debian's busybox-static package. */
 const BUSYBOX = '/bin/busybox';
@@ -123,6 +125,8 @@ async function ensureInitramfs(
 ): Promise<{ key: string; dir: string }> {
   const agent = await guestBundlePath();
   const busybox = await realpath(BUSYBOX).catch(() => BUSYBOX);
+  // The same program bwrap loads; the host names its sha256 to the guest (guest-seccomp.ts).
+  const seccompFilter = (await sandboxSeccompFilter()).path;
   const key = inputHash({
     kernel: kernel.dir,
     busybox: await fileHash(busybox),
@@ -130,12 +134,20 @@ async function ensureInitramfs(
     stage1: stage1Script(kernel.modules),
     stage2: stage2Script(BOX_ENV),
     restoreHelper: RESTORE_HELPER,
+    seccompFilter: await fileHash(seccompFilter),
+    seccompLoader: SECCOMP_LOADER,
   });
   const dir = join(cacheDir, 'initramfs', key);
   await buildOnce(dir, async (staging) => {
     const bytes = await buildInitramfs(
       staging,
-      { busybox, agent, modulesDir: join(kernel.dir, 'modules'), modules: kernel.modules },
+      {
+        busybox,
+        agent,
+        seccompFilter,
+        modulesDir: join(kernel.dir, 'modules'),
+        modules: kernel.modules,
+      },
       BOX_ENV,
     );
     progress(

@@ -1,3 +1,5 @@
+import { SECCOMP_CMDLINE_WORD, SECCOMP_ENV } from '../protocol/guest-seccomp.js';
+
 /**
  * The guest's init, in two stages, both run by busybox's sh as pid 1.
  *
@@ -52,7 +54,7 @@ for module in ${modules.join(' ')}; do
   insmod /lib/modules/$module.ko || fail "insmod $module"
 done
 
-probe=0 tmp=536870912 workspace=1073741824 nofile=4096 nproc=4096 fsize=1073741824 pids=512 memory=max vsock=
+probe=0 tmp=536870912 workspace=1073741824 nofile=4096 nproc=4096 fsize=1073741824 pids=512 memory=max vsock= seccomp=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     ironclaw.probe=*) probe=${'${arg#*=}'} ;;
@@ -64,6 +66,7 @@ for arg in $(cat /proc/cmdline); do
     ironclaw.pids=*) pids=${'${arg#*=}'} ;;
     ironclaw.memory=*) memory=${'${arg#*=}'} ;;
     ironclaw.vsock=*) vsock=${'${arg#*=}'} ;;
+    ${SECCOMP_CMDLINE_WORD}=*) seccomp=${'${arg#*=}'} ;;
   esac
 done
 
@@ -101,13 +104,14 @@ mount -t tmpfs -o nosuid,nodev,mode=1777,size=$tmp tmpfs /newroot/tmp || fail "m
 mount -t tmpfs -o nosuid,nodev,mode=0755,uid=1000,gid=1000,size=$workspace tmpfs /newroot/workspace ||
   fail "mount /workspace"
 mount -t tmpfs -o nosuid,nodev,mode=0755,size=16m tmpfs /newroot/.ironclaw || fail "mount /.ironclaw"
-cp /bin/busybox /ironclaw/agent.mjs /ironclaw/restore.py /ironclaw/init /newroot/.ironclaw/ || fail "copy the agent"
+cp /bin/busybox /ironclaw/agent.mjs /ironclaw/restore.py /ironclaw/init /ironclaw/seccomp.bpf /ironclaw/seccomp-exec.py \
+  /newroot/.ironclaw/ || fail "copy the agent"
 mount -o remount,ro /newroot/.ironclaw || fail "remount /.ironclaw read-only"
 say "switching to the root filesystem"
 umount /proc
 mount --move /sys /newroot/sys || fail "move /sys"
 mount --move /dev /newroot/dev || fail "move /dev"
-exec switch_root /newroot /.ironclaw/busybox sh /.ironclaw/init "$port" "$control" "$nofile" "$nproc" "$fsize" "$pids" "$memory"
+exec switch_root /newroot /.ironclaw/busybox sh /.ironclaw/init "$port" "$control" "$nofile" "$nproc" "$fsize" "$pids" "$memory" "$seccomp"
 fail "switch_root"
 `;
 }
@@ -185,7 +189,7 @@ for applet in cat chown echo hostname ip mkdir mount poweroff sleep; do
   eval "$applet() { $bb $applet \"\$@\"; }"
 done
 ${SHARED}
-port=$1 control=$2 nofile=$3 nproc=$4 fsize=$5 pids=$6 memory=$7
+port=$1 control=$2 nofile=$3 nproc=$4 fsize=$5 pids=$6 memory=$7 seccomp=$8
 mount -t proc -o nosuid,nodev,noexec,hidepid=invisible proc /proc || fail "mount /proc"
 mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup || fail "mount cgroup2"
 echo "+memory +pids" >/sys/fs/cgroup/cgroup.subtree_control || fail "enable cgroup controllers"
@@ -197,6 +201,12 @@ hostname ironclaw || fail "hostname"
 # Overcommit as a big host does: past a memory limit the cgroup's OOM killer ends the process
 # (as under bwrap), instead of a small guest refusing the allocation itself.
 echo 1 >/proc/sys/vm/overcommit_memory || fail "vm.overcommit_memory"
+# Under the sandbox filter the agent is the one process of uid 1000 left unfiltered: Yama's
+# "restricted" mode keeps its filtered commands from its memory (/proc/PID/mem, ptrace), which
+# only a process's ancestors may then reach; the box's own PTRACE_TRACEME still works.
+if [ -n "$seccomp" ]; then
+  echo 1 >/proc/sys/kernel/yama/ptrace_scope || fail "kernel.yama.ptrace_scope"
+fi
 ip link set lo up || fail "loopback"
 case "$port" in vsock:*) ;; *) chown 1000:1000 "$port" || fail "chown $port" ;; esac
 cd /workspace || fail "cd /workspace"
@@ -206,7 +216,7 @@ say "starting the guest agent"
 $bb sh -c 'echo $$ >/sys/fs/cgroup/box/cgroup.procs && exec "$@"' agent \
   /usr/bin/prlimit --nofile=$nofile --nproc=$nproc --fsize=$fsize --core=0 -- \
   /usr/bin/setpriv --reuid=1000 --regid=1000 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- \
-  /usr/bin/env -i ${assignments} IRONCLAW_AGENT_DEVICE="$port" ${GUEST_NODE} /.ironclaw/agent.mjs &
+  /usr/bin/env -i ${assignments} IRONCLAW_AGENT_DEVICE="$port" ${SECCOMP_ENV}="$seccomp" ${GUEST_NODE} /.ironclaw/agent.mjs &
 agent=$!
 # As pid 1, wait also reaps the box's orphans.
 wait $agent

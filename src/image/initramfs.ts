@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { type CpioEntry, cpioArchive } from './cpio.js';
 import { RESTORE_HELPER, stage1Script, stage2Script } from './init.js';
 import { buildError } from './tools.js';
+import { SECCOMP_LOADER } from '../protocol/guest-seccomp.js';
 
 /** busybox applets stage 1 runs by name (its builtins, echo and test, need no link). */
 const STAGE1_APPLETS = [
@@ -25,6 +26,8 @@ export interface InitramfsInputs {
   modules: readonly { name: string; data: Buffer }[];
   /** The guest agent bundle (dist/guest.mjs). */
   agent: Buffer;
+  /** The host's compiled sandbox seccomp filter (dist/seccomp/sandbox.<arch>.bpf). */
+  seccompFilter: Buffer;
   /** The agent's whole environment. */
   env: Readonly<Record<string, string>>;
 }
@@ -70,6 +73,13 @@ export function initramfsArchive(inputs: InitramfsInputs): Buffer {
     },
     { type: 'file', path: 'ironclaw/agent.mjs', data: inputs.agent, mode: 0o644 },
     { type: 'file', path: 'ironclaw/restore.py', data: Buffer.from(RESTORE_HELPER), mode: 0o644 },
+    { type: 'file', path: 'ironclaw/seccomp.bpf', data: inputs.seccompFilter, mode: 0o644 },
+    {
+      type: 'file',
+      path: 'ironclaw/seccomp-exec.py',
+      data: Buffer.from(SECCOMP_LOADER),
+      mode: 0o644,
+    },
   ];
   return cpioArchive(entries);
 }
@@ -77,12 +87,19 @@ export function initramfsArchive(inputs: InitramfsInputs): Buffer {
 /** Reads the inputs from their files and writes the archive to `outDir`/initramfs.cpio. */
 export async function buildInitramfs(
   outDir: string,
-  files: { busybox: string; modulesDir: string; modules: readonly string[]; agent: string },
+  files: {
+    busybox: string;
+    modulesDir: string;
+    modules: readonly string[];
+    agent: string;
+    seccompFilter: string;
+  },
   env: Readonly<Record<string, string>>,
 ): Promise<number> {
-  const [busybox, agent, modules] = await Promise.all([
+  const [busybox, agent, seccompFilter, modules] = await Promise.all([
     readFile(files.busybox),
     readFile(files.agent),
+    readFile(files.seccompFilter),
     Promise.all(
       files.modules.map(async (name) => ({
         name,
@@ -90,7 +107,7 @@ export async function buildInitramfs(
       })),
     ),
   ]);
-  const archive = initramfsArchive({ busybox, agent, modules, env });
+  const archive = initramfsArchive({ busybox, agent, seccompFilter, modules, env });
   await writeFile(join(outDir, 'initramfs.cpio'), archive, { mode: 0o644 });
   return archive.length;
 }

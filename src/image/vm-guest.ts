@@ -1,4 +1,5 @@
 import type { LimitFloor, Limits } from '../core/limits.js';
+import { SECCOMP_CMDLINE_WORD } from '../protocol/guest-seccomp.js';
 
 /*
  * What a VM guest built from IronClaw's image expects of any VMM: its RAM and its kernel
@@ -36,6 +37,8 @@ export interface CmdlineOptions {
   limits?: Limits;
   /** A probe VM: init answers on the agent port and powers off. */
   probe?: boolean;
+  /** The sandbox filter's sha256: every command in the guest runs under it. */
+  seccompSha256?: string | undefined;
 }
 
 export function kernelCmdline(options: CmdlineOptions): string {
@@ -54,6 +57,9 @@ export function kernelCmdline(options: CmdlineOptions): string {
   if (options.accel === 'tcg' && options.tscKhz !== undefined)
     words.push(`tsc_early_khz=${options.tscKhz}`, 'tsc=reliable');
   if (options.probe) words.push('ironclaw.probe=1');
+  // The guest starts every command under this filter, which its image must hold.
+  if (options.seccompSha256 !== undefined)
+    words.push(`${SECCOMP_CMDLINE_WORD}=${options.seccompSha256}`);
   const { limits } = options;
   if (limits) {
     words.push(

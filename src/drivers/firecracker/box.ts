@@ -7,6 +7,7 @@ import { resolveLimits } from '../../core/limits.js';
 import { seccompPolicyFile } from '../../core/seccomp/compile-for-host.js';
 import { loadPolicy } from '../../core/seccomp/load-policy.js';
 import type { Policy } from '../../core/seccomp/policy.js';
+import { sandboxSeccompFilter } from '../../host/seccomp-filter.js';
 import {
   type BoxProcess,
   requireAgentPayload,
@@ -72,10 +73,12 @@ export async function spawnFirecrackerBox(options: SpawnBoxOptions): Promise<Box
   if (typeof tools === 'string') throw new IronClawError('DRIVER_UNAVAILABLE', tools);
   const limits = resolveLimits(options.limits);
   const memoryMiB = guestMemoryMiB(limits);
-  const [image, policy, cgroupVersion, base] = await Promise.all([
+  const [image, policy, guestFilter, cgroupVersion, base] = await Promise.all([
     ensureImage({ progress: (message) => process.stderr.write(`ironclaw: image: ${message}\n`) }),
     // 'none' leaves out our filter, as for QEMU; Firecracker's built-in one stays (never --no-seccomp).
     options.seccomp === 'none' ? undefined : vmmPolicy(),
+    // The guest agent starts every command under the sandbox filter, as in a QEMU guest.
+    options.seccomp === 'none' ? undefined : sandboxSeccompFilter(),
     hostCgroupVersion(),
     ensureStateDir(join(persistentStateDir(), 'jail')),
   ]);
@@ -146,7 +149,7 @@ export async function spawnFirecrackerBox(options: SpawnBoxOptions): Promise<Box
     });
     agent = await configureAndConnect(vm, chrootDir, {
       memoryMiB,
-      cmdline: firecrackerCmdline(limits),
+      cmdline: firecrackerCmdline(limits, guestFilter?.sha256),
       signal,
     });
   } catch (error) {
@@ -165,6 +168,7 @@ export async function spawnFirecrackerBox(options: SpawnBoxOptions): Promise<Box
   const started = vm;
   const isolation = firecrackerIsolation({
     limits,
+    guestFilter: guestFilter?.summary,
     image,
     memoryMiB,
     hostUid: owner.uid,

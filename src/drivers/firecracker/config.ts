@@ -39,8 +39,8 @@ export const IN_CHROOT = {
  * Firecracker emulates and exits on; `panic=1` makes a panic such a reset, so a dying guest ends
  * the VMM and the start fails at once with the console quoted. Firecracker adds `pci=off`.
  */
-export function firecrackerCmdline(limits: Limits): string {
-  const words = kernelCmdline({ accel: 'kvm', tscKhz: undefined, limits })
+export function firecrackerCmdline(limits: Limits, seccompSha256?: string): string {
+  const words = kernelCmdline({ accel: 'kvm', tscKhz: undefined, limits, seccompSha256 })
     .split(' ')
     .filter((word) => !/^(reboot|panic)=/.test(word));
   words.push('reboot=k', 'panic=1', 'ironclaw.halt=reboot', `ironclaw.vsock=${AGENT_VSOCK_PORT}`);

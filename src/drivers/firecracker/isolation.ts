@@ -20,6 +20,8 @@ export function firecrackerIsolation(facts: {
   vmmCgroup: string;
   /** Firecracker's version line. */
   version: string;
+  /** The sandbox filter the guest agent applies to every command; undefined when turned off. */
+  guestFilter: string | undefined;
 }): IsolationReport {
   const { limits } = facts;
   return {
@@ -35,10 +37,10 @@ export function firecrackerIsolation(facts: {
         on: true,
         detail: 'no network device: loopback only (vsock to the host carries the agent alone)',
       },
-      // The box's processes run under no filter of ours; the VMM that holds them does.
+      // One filter per layer: on the VMM (host side), on every command in the guest.
       seccomp: {
-        on: false,
-        detail: `no filter on the box's processes in the guest; the VMM runs under ${facts.vmmSeccomp}`,
+        on: facts.guestFilter !== undefined,
+        detail: `host VMM: ${facts.vmmSeccomp}; guest workload: ${facts.guestFilter === undefined ? "IronClaw's sandbox filter turned off by the caller (seccomp: none); commands run under their guest kernel only" : `IronClaw's sandbox filter (${facts.guestFilter}), the same program bwrap loads, installed by the guest agent's loader in every command before its exec (the agent itself, a node process, cannot filter itself)`}`,
       },
     },
   };

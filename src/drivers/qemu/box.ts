@@ -40,7 +40,7 @@ export async function spawnQemuBox(options: SpawnBoxOptions): Promise<BoxProcess
     );
   }
   const limits = resolveLimits(options.limits);
-  const { plan, accel } = await vmPlan(limits, options.rootBoxUid, options.seccomp);
+  const { plan, accel, guestFilter } = await vmPlan(limits, options.rootBoxUid, options.seccomp);
   // Without what templates need, a VM boots cold (slower, as safe) and its report says why.
   if (options.template !== false) maxTemplates(); // a bad IRONCLAW_VM_TEMPLATES fails here
   const noTemplate = options.template === false ? '' : await templatesUnavailable();
@@ -59,6 +59,7 @@ export async function spawnQemuBox(options: SpawnBoxOptions): Promise<BoxProcess
     hostUid: process.getuid?.() === 0 ? options.rootBoxUid : (process.getuid?.() ?? -1),
     start,
     vmmFilter: vm.seccomp,
+    guestFilter,
   });
   let destroying: Promise<void> | undefined;
   return {

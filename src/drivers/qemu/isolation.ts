@@ -5,10 +5,10 @@ import { guestKernelLayers } from '../../image/guest-layers.js';
 import type { AccelChoice } from './accel.js';
 
 /**
- * What a QEMU box really has (DESIGN.md: honest tiers). Everything but the VMM's own seccomp
- * filter is enforced by the guest kernel, which is the box's own: the layers say so, and the
- * `kernel` layer says whether that kernel runs on hardware virtualisation (KVM) or is emulated
- * (TCG), and why.
+ * What a QEMU box really has (DESIGN.md: honest tiers). Everything but the two seccomp filters
+ * (the VMM's, the guest workload's) is enforced by the guest kernel, which is the box's own: the
+ * layers say so, and the `kernel` layer says whether that kernel runs on hardware virtualisation
+ * (KVM) or is emulated (TCG), and why.
  */
 export function qemuIsolation(facts: {
   accel: AccelChoice;
@@ -21,6 +21,8 @@ export function qemuIsolation(facts: {
   start: string;
   /** IronClaw's filter on the VMM, in words; undefined when the caller turned it off. */
   vmmFilter: string | undefined;
+  /** The sandbox filter the guest agent applies to every command; undefined when turned off. */
+  guestFilter: string | undefined;
 }): IsolationReport {
   const { limits } = facts;
   return {
@@ -33,10 +35,11 @@ export function qemuIsolation(facts: {
       },
       ...guestKernelLayers(facts.image, limits),
       network: { on: true, detail: 'no network device: loopback only' },
-      // The box's processes run under their guest kernel; the VMM that holds them is filtered.
+      // Two filters, one per layer: ours on the VMM (host side) and ours on every command in
+      // the guest (applied by the guest agent before exec); `seccomp: 'none'` turns off both.
       seccomp: {
-        on: facts.vmmFilter !== undefined,
-        detail: `${facts.vmmFilter === undefined ? "IronClaw's VMM filter turned off by the caller (seccomp: none); the VMM runs under QEMU's own filter only" : `the VMM runs under IronClaw's allow-list (${facts.vmmFilter}) and QEMU's own filter`} (-sandbox on: spawning, privilege changes, resource control and obsolete calls denied); the box's processes run under their guest kernel, with no filter of ours`,
+        on: facts.vmmFilter !== undefined && facts.guestFilter !== undefined,
+        detail: `host VMM: ${facts.vmmFilter === undefined ? "IronClaw's VMM filter turned off by the caller (seccomp: none); the VMM runs under QEMU's own filter only" : `IronClaw's allow-list (${facts.vmmFilter}) and QEMU's own filter`} (-sandbox on: spawning, privilege changes, resource control and obsolete calls denied); guest workload: ${facts.guestFilter === undefined ? "IronClaw's sandbox filter turned off by the caller (seccomp: none); commands run under their guest kernel only" : `IronClaw's sandbox filter (${facts.guestFilter}), the same program bwrap loads, installed by the guest agent's loader in every command before its exec (the agent itself, a node process, cannot filter itself)`}`,
       },
     },
   };

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { IronClawError } from '../../core/errors.js';
 import type { Limits } from '../../core/limits.js';
-import type { SeccompChoice } from '../../host/seccomp-filter.js';
+import { type SeccompChoice, sandboxSeccompFilter } from '../../host/seccomp-filter.js';
 import { ensureImage } from '../../image/build.js';
 import type { GuestImage } from '../../image/store.js';
 import { type AccelChoice, chooseAccel } from './accel.js';
@@ -32,18 +32,27 @@ export async function vmPlan(
   rootVmmUid: number,
   /** 'none': without IronClaw's VMM filter (diagnosis only; QEMU's own stays). */
   seccomp?: SeccompChoice,
-): Promise<{ plan: VmPlan; accel: AccelChoice }> {
+): Promise<{ plan: VmPlan; accel: AccelChoice; guestFilter: string | undefined }> {
   const image = await ensureImage({
     progress: (message) => process.stderr.write(`ironclaw: image: ${message}\n`),
   });
-  const [accel, tscKhz] = await Promise.all([chooseAccel(image), hostTscKhz()]);
+  const [accel, tscKhz, guestFilter] = await Promise.all([
+    chooseAccel(image),
+    hostTscKhz(),
+    seccomp === 'none' ? undefined : sandboxSeccompFilter(),
+  ]);
   const plan: VmPlan = {
     image,
     shape: {
       accel: accel.accel,
       memoryMiB: guestMemoryMiB(limits),
       cpus: 1,
-      cmdline: kernelCmdline({ accel: accel.accel, tscKhz, limits }),
+      cmdline: kernelCmdline({
+        accel: accel.accel,
+        tscKhz,
+        limits,
+        seccompSha256: guestFilter?.sha256,
+      }),
     },
     launch: {
       files: [image.kernel.path, image.initramfs, image.rootfs],
@@ -53,7 +62,7 @@ export async function vmPlan(
       ...(seccomp === undefined ? {} : { seccomp }),
     },
   };
-  return { plan, accel };
+  return { plan, accel, guestFilter: guestFilter?.summary };
 }
 
 export interface StartedVm {
