@@ -2,6 +2,9 @@
 // APIs are out of this machine's reach): the loop works through IronClaw's real MCP server, its
 // commands run in real sandboxes, tool errors go back to the model, budgets end it cleanly, and
 // the API key never reaches a box.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { runCli } from './helpers/cli.js';
 import { type FakeLlm, type ScriptedTurn, startFakeLlm } from './support/fake-llm.js';
@@ -18,18 +21,23 @@ async function agent(
   provider: 'openai' | 'anthropic',
   script: ScriptedTurn[],
   extra: string[] = [],
+  options: { config?: unknown; modelFlags?: boolean } = {},
 ) {
   llm = await startFakeLlm(script);
-  const env =
+  const env: NodeJS.ProcessEnv =
     provider === 'openai'
       ? { OPENAI_BASE_URL: `${llm.url}/v1`, OPENAI_API_KEY: KEY }
       : { ANTHROPIC_BASE_URL: llm.url, ANTHROPIC_API_KEY: KEY };
-  return runCli(
-    ['agent', '--provider', provider, '--model', 'fake-model', ...extra, 'what is 6*7?'],
-    {
-      env,
-    },
-  );
+  if (options.config !== undefined) env.IRONCLAW_CONFIG = await configFile(options.config);
+  const model =
+    options.modelFlags === false ? [] : ['--provider', provider, '--model', 'fake-model'];
+  return runCli(['agent', ...model, ...extra, 'what is 6*7?'], { env });
+}
+
+async function configFile(config: unknown): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'ironclaw-agent-config-')), 'config.json');
+  await writeFile(path, JSON.stringify(config));
+  return path;
 }
 
 /** The tool results the model was sent, as text (OpenAI's and Anthropic's shapes alike). */
@@ -109,6 +117,33 @@ describe('ironclaw agent', () => {
     const steps = await agent('openai', RUN_AND_FINISH, ['--max-steps', '1']);
     expect(steps.code).toBe(3);
     expect(steps.stderr).toMatch(/the maxSteps budget ran out \(1 model turns\)/);
+  }, 120_000);
+
+  test('takes provider, model and prices from the config file; --max-cost stops on cost', async () => {
+    const config = {
+      agent: {
+        provider: 'anthropic',
+        model: 'priced-model',
+        // 100 input + 20 output tokens a turn: $0.0012 a turn.
+        prices: { 'priced-model': { inputPerMTok: 10, outputPerMTok: 10 } },
+      },
+    };
+    const result = await agent('anthropic', RUN_AND_FINISH, ['--max-cost', '0.001'], {
+      config,
+      modelFlags: false,
+    });
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stderr).toContain('agent: anthropic priced-model');
+    expect(result.stderr).toMatch(/the maxCost budget ran out \(\$0\.0012 spent\)/);
+    expect(llm?.requests[0]?.body.model).toBe('priced-model');
+    await llm?.close();
+    // A model without a price: the cost budget is refused before anything runs.
+    const unpriced = await agent('openai', RUN_AND_FINISH, ['--max-cost', '1'], {
+      config: { agent: { prices: {} } },
+    });
+    expect(unpriced.code).toBe(2);
+    expect(unpriced.stderr).toContain('agent.prices["fake-model"]');
+    expect(llm?.requests).toHaveLength(0);
   }, 120_000);
 
   test('refuses to start without a model or a key, saying what to set', async () => {

@@ -2,6 +2,8 @@ import { IronClawError, unwrap } from '../core/errors.js';
 import { parseDuration } from '../core/units.js';
 import type { AgentBudgets } from '../agent/agent-loop.js';
 import type { ChatProvider } from '../agent/chat-provider.js';
+import type { ModelPrice, ResolvedAgentConfig } from '../core/agent-config.js';
+import { loadConfig } from '../host/config-file.js';
 import { reportError, usageError } from './cli-error.js';
 
 type AgentFlags = Record<string, string | boolean | undefined>;
@@ -28,8 +30,10 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
       import('../agent/agent-loop.js'),
       import('../agent/mcp-toolbox.js'),
     ]);
-    const provider = await makeProvider(flags);
+    const config = await agentConfig(flags);
+    const provider = await makeProvider(config);
     const budgets = budgetsOf(flags, DEFAULT_BUDGETS);
+    const price = priceOf(config, provider.model, budgets);
     const controller = new AbortController();
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
@@ -41,6 +45,7 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
       provider,
       tools,
       budgets,
+      ...(price ? { price } : {}),
       signal: controller.signal,
       events: {
         onText: (text) => process.stdout.write(text),
@@ -62,18 +67,30 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
   }
 }
 
-async function makeProvider(flags: AgentFlags): Promise<ChatProvider> {
-  const name = stringFlag(flags, 'provider') ?? (process.env.IRONCLAW_AGENT_PROVIDER || 'openai');
-  const model = stringFlag(flags, 'model') ?? (process.env.IRONCLAW_AGENT_MODEL || undefined);
+/** flags > IRONCLAW_AGENT_PROVIDER/_MODEL > the file's agent section > defaults (openai). */
+async function agentConfig(flags: AgentFlags): Promise<ResolvedAgentConfig> {
+  const provider = stringFlag(flags, 'provider');
+  if (provider !== undefined && provider !== 'openai' && provider !== 'anthropic')
+    throw usageError(
+      `--provider ${provider}: use openai (also Ollama, llama.cpp, vLLM, LM Studio) or anthropic`,
+    );
+  const modelFlag = stringFlag(flags, 'model');
+  const { agent } = await loadConfig({
+    agent: {
+      ...(provider === undefined ? {} : { provider }),
+      ...(modelFlag ? { model: modelFlag } : {}),
+    },
+  });
+  return agent;
+}
+
+async function makeProvider(config: ResolvedAgentConfig): Promise<ChatProvider> {
+  const { provider: name, model } = config;
   if (model === undefined)
     throw usageError(
-      'give --model (or IRONCLAW_AGENT_MODEL), e.g. --model gpt-5 or --model claude-sonnet-4-5',
+      'give --model (or IRONCLAW_AGENT_MODEL, or agent.model in the configuration file), e.g. --model gpt-5 or --model claude-sonnet-4-5',
     );
   const key = name === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY';
-  if (name !== 'openai' && name !== 'anthropic')
-    throw usageError(
-      `--provider ${name}: use openai (also Ollama, llama.cpp, vLLM, LM Studio) or anthropic`,
-    );
   if (!process.env[key])
     throw new IronClawError(
       'INVALID_ARGUMENT',
@@ -93,11 +110,29 @@ function budgetsOf(flags: AgentFlags, defaults: AgentBudgets): Partial<AgentBudg
     return Number(text);
   };
   const wall = stringFlag(flags, 'timeout');
+  const cost = stringFlag(flags, 'max-cost');
+  if (cost !== undefined && !(/^\d{1,6}(\.\d{1,6})?$/.test(cost) && Number(cost) > 0))
+    throw usageError(`--max-cost ${cost}: give US dollars, e.g. 0.50`);
   return {
     maxSteps: count('max-steps') ?? defaults.maxSteps,
     maxTokens: count('max-tokens') ?? defaults.maxTokens,
+    maxCost: cost === undefined ? defaults.maxCost : Number(cost),
     maxWallMs: wall === undefined ? defaults.maxWallMs : unwrap(parseDuration(wall, '--timeout')),
   };
+}
+
+/** The model's configured price; a cost budget without one is refused before anything runs. */
+function priceOf(
+  config: ResolvedAgentConfig,
+  model: string,
+  budgets: Partial<AgentBudgets>,
+): ModelPrice | undefined {
+  const price = Object.hasOwn(config.prices, model) ? config.prices[model] : undefined;
+  if (price === undefined && budgets.maxCost !== undefined && Number.isFinite(budgets.maxCost))
+    throw usageError(
+      `--max-cost needs the price of ${model}, which IronClaw cannot know: set agent.prices["${model}"] = {"inputPerMTok": USD, "outputPerMTok": USD} in the configuration file`,
+    );
+  return price;
 }
 
 function stringFlag(flags: AgentFlags, name: string): string | undefined {

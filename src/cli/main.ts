@@ -177,6 +177,11 @@ const commands: CommandDef[] = [
         value: '<n>',
         description: 'input+output tokens at most (default 500000)',
       },
+      'max-cost': {
+        type: 'string',
+        value: '<usd>',
+        description: 'US dollars at most, from the prices in the config file (agent.prices)',
+      },
       timeout: {
         type: 'string',
         value: '<duration>',
