@@ -6,7 +6,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { runCli } from './helpers/cli.js';
+import { REPO, runCli } from './helpers/cli.js';
 import { type FakeLlm, type ScriptedTurn, startFakeLlm } from './support/fake-llm.js';
 
 const KEY = 'sk-test-0123456789-secret';
@@ -21,13 +21,14 @@ async function agent(
   provider: 'openai' | 'anthropic',
   script: ScriptedTurn[],
   extra: string[] = [],
-  options: { config?: unknown; modelFlags?: boolean } = {},
+  options: { config?: unknown; modelFlags?: boolean; env?: NodeJS.ProcessEnv } = {},
 ) {
   llm = await startFakeLlm(script);
   const env: NodeJS.ProcessEnv =
     provider === 'openai'
       ? { OPENAI_BASE_URL: `${llm.url}/v1`, OPENAI_API_KEY: KEY }
       : { ANTHROPIC_BASE_URL: llm.url, ANTHROPIC_API_KEY: KEY };
+  Object.assign(env, options.env);
   if (options.config !== undefined) env.IRONCLAW_CONFIG = await configFile(options.config);
   const model =
     options.modelFlags === false ? [] : ['--provider', provider, '--model', 'fake-model'];
@@ -144,6 +145,49 @@ describe('ironclaw agent', () => {
     expect(unpriced.code).toBe(2);
     expect(unpriced.stderr).toContain('agent.prices["fake-model"]');
     expect(llm?.requests).toHaveLength(0);
+  }, 120_000);
+
+  test("the config's MCP servers run wrapped, their tools namespaced", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ironclaw-agent-wrap-'));
+    const canary = join(dir, 'canary.txt');
+    await writeFile(canary, 'CANARY-ON-THE-HOST\n', { mode: 0o644 });
+    const config = {
+      agent: {
+        servers: [
+          {
+            name: 'fix',
+            command: 'node',
+            args: ['/opt/fixtures/mcp-fixture-server.mjs'],
+            mounts: [`${join(REPO, 'test', 'fixtures')}:/opt/fixtures:ro`],
+          },
+        ],
+      },
+    };
+    const result = await agent(
+      'openai',
+      [
+        {
+          calls: [
+            { name: 'fix__echo', arguments: JSON.stringify({ text: 'hello through wrap' }) },
+            { name: 'fix__read_host_file', arguments: JSON.stringify({ path: canary }) },
+          ],
+        },
+        { calls: [{ name: 'finish', arguments: JSON.stringify({ summary: 'done' }) }] },
+      ],
+      [],
+      { config, env: { IRONCLAW_STATE_DIR: dir, IRONCLAW_DATA_DIR: dir } },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('and fix (wrapped)');
+    const tools = (llm?.requests[0]?.body.tools ?? []) as { function: { name: string } }[];
+    const names = tools.map((tool) => tool.function.name);
+    expect(names).toEqual(expect.arrayContaining(['fix__echo', 'fix__read_host_file', 'run']));
+    expect(names).not.toContain('echo');
+    const results = toolResults(llm as FakeLlm);
+    expect(results).toContain('hello through wrap');
+    // The server runs in wrap's sandbox: the host file it was asked for is not there.
+    expect(results).toContain('cannot read: ENOENT');
+    expect(results).not.toContain('CANARY-ON-THE-HOST');
   }, 120_000);
 
   test('refuses to start without a model or a key, saying what to set', async () => {

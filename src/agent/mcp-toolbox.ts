@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import type { AgentServer } from '../core/agent-config.js';
 import { IronClawError } from '../core/errors.js';
 import { packageRoot } from '../host/package-files.js';
 import type { ToolSpec } from './chat-provider.js';
@@ -30,6 +31,32 @@ export async function ironclawServer(): Promise<McpServerSpec> {
     name: 'ironclaw',
     command: process.execPath,
     args: [join(await packageRoot(), 'bin', 'ironclaw.cjs'), 'mcp'],
+  };
+}
+
+/**
+ * A third-party MCP server from the user's configuration, run through `ironclaw wrap` (by the
+ * same installed binary): in a sandbox with no network but its allowed hosts and no host files
+ * but its mounts, under its tool policy. Its tools reach the model as `name__tool`.
+ */
+export async function wrappedServer(server: AgentServer): Promise<McpServerSpec> {
+  const wrapArgs = [
+    ...(server.mounts ?? []).flatMap((mount) => ['--mount', mount]),
+    ...(server.env ?? []).flatMap((name) => ['--env', name]),
+    ...(server.allowNet?.length ? ['--allow-net', server.allowNet.join(',')] : []),
+    ...(server.policy === undefined ? [] : ['--policy', server.policy]),
+  ];
+  return {
+    name: server.name,
+    command: process.execPath,
+    args: [
+      join(await packageRoot(), 'bin', 'ironclaw.cjs'),
+      'wrap',
+      ...wrapArgs,
+      '--',
+      server.command,
+      ...(server.args ?? []),
+    ],
   };
 }
 

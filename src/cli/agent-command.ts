@@ -26,10 +26,8 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
     if (task === '')
       throw usageError('give a task, e.g. ironclaw agent "count the primes below 1000"');
     // Loaded here: the model SDKs and the MCP client are for this command only.
-    const [{ DEFAULT_BUDGETS, runAgent }, { ironclawServer, McpToolbox }] = await Promise.all([
-      import('../agent/agent-loop.js'),
-      import('../agent/mcp-toolbox.js'),
-    ]);
+    const [{ DEFAULT_BUDGETS, runAgent }, { ironclawServer, McpToolbox, wrappedServer }] =
+      await Promise.all([import('../agent/agent-loop.js'), import('../agent/mcp-toolbox.js')]);
     const config = await agentConfig(flags);
     const provider = await makeProvider(config);
     const budgets = budgetsOf(flags, DEFAULT_BUDGETS);
@@ -37,9 +35,14 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
     const controller = new AbortController();
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
-    await using tools = await McpToolbox.connect([await ironclawServer()], controller.signal);
+    const servers = [
+      await ironclawServer(),
+      ...(await Promise.all(config.servers.map(wrappedServer))),
+    ];
+    await using tools = await McpToolbox.connect(servers, controller.signal);
+    const wrapped = config.servers.map((server) => server.name);
     process.stderr.write(
-      `agent: ${provider.name} ${provider.model}, ${tools.tools.length} tools from IronClaw's MCP server\n`,
+      `agent: ${provider.name} ${provider.model}, ${tools.tools.length} tools from IronClaw's MCP server${wrapped.length ? ` and ${wrapped.join(', ')} (wrapped)` : ''}\n`,
     );
     const outcome = await runAgent(task, {
       provider,

@@ -1,5 +1,8 @@
 import * as z from 'zod/mini';
 
+/** The model API keys: read by the loop only, never passed on. */
+const MODEL_KEYS = new Set(['OPENAI_API_KEY', 'ANTHROPIC_API_KEY']);
+
 /** A price in US dollars per million tokens. */
 const UsdPerMillion = z.number().check(z.gte(0), z.lte(10_000));
 
@@ -23,7 +26,16 @@ export const AgentServerSchema = z.strictObject({
   /** `HOST:GUEST[:ro]`, as `ironclaw wrap --mount`. */
   mounts: z.optional(z.array(z.string().check(z.minLength(3)))),
   /** Names of host environment variables whose values go into the box. */
-  env: z.optional(z.array(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/)))),
+  env: z.optional(
+    z.array(
+      z.string().check(
+        z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected an environment variable name' }),
+        z.refine((name) => !MODEL_KEYS.has(name), {
+          message: 'the model API keys never go to an MCP server',
+        }),
+      ),
+    ),
+  ),
   /** Hosts the server may reach, as `ironclaw wrap --allow-net`. */
   allowNet: z.optional(z.array(z.string().check(z.minLength(1)))),
   /** A tool policy file, as `ironclaw wrap --policy`. */
