@@ -2,12 +2,17 @@
 // APIs are out of this machine's reach): the loop works through IronClaw's real MCP server, its
 // commands run in real sandboxes, tool errors go back to the model, budgets end it cleanly, and
 // the API key never reaches a box.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { REPO, runCli } from './helpers/cli.js';
-import { type FakeLlm, type ScriptedTurn, startFakeLlm } from './support/fake-llm.js';
+import {
+  type FakeLlm,
+  type ScriptStep,
+  type ScriptedTurn,
+  startFakeLlm,
+} from './support/fake-llm.js';
 
 const KEY = 'sk-test-0123456789-secret';
 let llm: FakeLlm | undefined;
@@ -19,7 +24,7 @@ afterEach(async () => {
 
 async function agent(
   provider: 'openai' | 'anthropic',
-  script: ScriptedTurn[],
+  script: ScriptStep[],
   extra: string[] = [],
   options: { config?: unknown; modelFlags?: boolean; env?: NodeJS.ProcessEnv } = {},
 ) {
@@ -189,6 +194,71 @@ describe('ironclaw agent', () => {
     expect(results).toContain('cannot read: ENOENT');
     expect(results).not.toContain('CANARY-ON-THE-HOST');
   }, 120_000);
+
+  describe('--workspace: a copy, its diff shown at the end, applied only when approved', () => {
+    /** Writes notes.txt in the session's sandbox (whose id the loop told the model), then finishes. */
+    const EDIT: ScriptStep[] = [
+      (body) => {
+        const id = /sandbox (\S+), made for this session/.exec(JSON.stringify(body.messages))?.[1];
+        return {
+          calls: [
+            {
+              name: 'sandbox_exec',
+              arguments: JSON.stringify({
+                sandboxId: id ?? 'no-id-given',
+                command: "printf 'from the agent\\n' > /workspace/notes.txt",
+              }),
+            },
+          ],
+        };
+      },
+      { calls: [{ name: 'finish', arguments: JSON.stringify({ summary: 'notes updated' }) }] },
+    ];
+
+    async function project(): Promise<string> {
+      const dir = await mkdtemp(join(tmpdir(), 'ironclaw-agent-project-'));
+      await mkdir(join(dir, 'src'));
+      await writeFile(join(dir, 'notes.txt'), 'from the host\n');
+      await writeFile(join(dir, 'src', 'keep.txt'), 'untouched\n');
+      return dir;
+    }
+
+    test('--yes-for apply: the host file changes exactly as the diff says, and the pre-approval is recorded', async () => {
+      const dir = await project();
+      const result = await agent('openai', EDIT, ['--workspace', dir, '--yes-for', 'apply']);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain(`the changes to ${dir}`);
+      expect(result.stderr).toContain('-from the host');
+      expect(result.stderr).toContain('+from the agent');
+      expect(result.stderr).toContain('approved by --yes-for apply');
+      expect(result.stderr).toMatch(/applied: Applied 1 change/);
+      expect(await readFile(join(dir, 'notes.txt'), 'utf8')).toBe('from the agent\n');
+      expect(await readFile(join(dir, 'src', 'keep.txt'), 'utf8')).toBe('untouched\n');
+    }, 120_000);
+
+    test('no TTY and no pre-approval: declined, and the host is untouched', async () => {
+      const dir = await project();
+      const result = await agent('openai', EDIT, ['--workspace', dir]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain('+from the agent');
+      expect(result.stderr).toContain('declined by no tty');
+      expect(result.stderr).toContain('not applied');
+      expect(await readFile(join(dir, 'notes.txt'), 'utf8')).toBe('from the host\n');
+    }, 120_000);
+
+    test('--yes-for takes known scopes only, and --workspace an existing directory', async () => {
+      const scope = await runCli(['agent', '--model', 'm', '--yes-for', 'everything', 'task'], {
+        env: { OPENAI_API_KEY: KEY },
+      });
+      expect(scope.code).toBe(2);
+      expect(scope.stderr).toContain('the scopes are apply');
+      const missing = await runCli(['agent', '--model', 'm', '--workspace', '/no/such', 'task'], {
+        env: { OPENAI_API_KEY: KEY },
+      });
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain('give an existing directory');
+    });
+  });
 
   test('refuses to start without a model or a key, saying what to set', async () => {
     const noModel = await runCli(['agent', 'task'], { env: { IRONCLAW_AGENT_MODEL: '' } });

@@ -1,9 +1,11 @@
+import { realpath, stat } from 'node:fs/promises';
 import { IronClawError, unwrap } from '../core/errors.js';
 import { parseDuration } from '../core/units.js';
 import type { AgentBudgets } from '../agent/agent-loop.js';
 import type { ChatProvider } from '../agent/chat-provider.js';
 import type { ModelPrice, ResolvedAgentConfig } from '../core/agent-config.js';
 import { loadConfig } from '../host/config-file.js';
+import { agentApprover, yesForScopes } from './agent-approvals.js';
 import { reportError, usageError } from './cli-error.js';
 
 type AgentFlags = Record<string, string | boolean | undefined>;
@@ -26,8 +28,15 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
     if (task === '')
       throw usageError('give a task, e.g. ironclaw agent "count the primes below 1000"');
     // Loaded here: the model SDKs and the MCP client are for this command only.
-    const [{ DEFAULT_BUDGETS, runAgent }, { ironclawServer, McpToolbox, wrappedServer }] =
-      await Promise.all([import('../agent/agent-loop.js'), import('../agent/mcp-toolbox.js')]);
+    const [
+      { DEFAULT_BUDGETS, runAgent },
+      { ironclawServer, McpToolbox, wrappedServer },
+      { openWorkspace, reviewWorkspace, workspaceBrief },
+    ] = await Promise.all([
+      import('../agent/agent-loop.js'),
+      import('../agent/mcp-toolbox.js'),
+      import('../agent/workspace-session.js'),
+    ]);
     const config = await agentConfig(flags);
     const provider = await makeProvider(config);
     const budgets = budgetsOf(flags, DEFAULT_BUDGETS);
@@ -35,16 +44,40 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
     const controller = new AbortController();
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
+    const workspace = await workspaceDir(flags);
+    const yesFor = yesForScopes(stringFlag(flags, 'yes-for'));
+    let phase: 'run' | 'apply' = 'run';
+    const onElicit = agentApprover({
+      yesFor,
+      phase: () => phase,
+      record: (entry) =>
+        process.stderr.write(
+          `agent: ${entry.server} asked for approval (${entry.phase}): ${entry.decision === 'approve' ? 'approved' : 'declined'} by ${entry.by}\n`,
+        ),
+      signal: controller.signal,
+    });
     const servers = [
-      await ironclawServer(),
+      { ...(await ironclawServer()), ...(workspace === undefined ? {} : { cwd: workspace }) },
       ...(await Promise.all(config.servers.map(wrappedServer))),
     ];
-    await using tools = await McpToolbox.connect(servers, controller.signal);
+    await using tools = await McpToolbox.connect(servers, {
+      signal: controller.signal,
+      onElicit,
+    });
     const wrapped = config.servers.map((server) => server.name);
     process.stderr.write(
       `agent: ${provider.name} ${provider.model}, ${tools.tools.length} tools from IronClaw's MCP server${wrapped.length ? ` and ${wrapped.join(', ')} (wrapped)` : ''}\n`,
     );
-    const outcome = await runAgent(task, {
+    const session =
+      workspace === undefined
+        ? undefined
+        : await openWorkspace(tools, workspace, controller.signal);
+    if (session)
+      process.stderr.write(
+        `agent: working on a copy of ${session.dir} in sandbox ${session.sandboxId}\n`,
+      );
+    const brief = session ? `${task}\n\n${workspaceBrief(session)}` : task;
+    const outcome = await runAgent(brief, {
       provider,
       tools,
       budgets,
@@ -59,8 +92,25 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
     });
     if (outcome.ended === 'finished') {
       process.stdout.write(`\n${outcome.summary}\n`);
+      if (session) {
+        phase = 'apply';
+        const review = await reviewWorkspace(tools, session, {
+          onDiff: (diff) =>
+            process.stderr.write(`\nagent: the changes to ${session.dir}:\n${diff}\n`),
+          signal: controller.signal,
+        });
+        process.stderr.write(
+          review.changes === 0
+            ? `agent: no changes to ${session.dir}\n`
+            : `agent: ${review.applied ? 'applied' : 'not applied'}: ${review.answer}\n`,
+        );
+      }
       return 0;
     }
+    if (session)
+      process.stderr.write(
+        `agent: the session did not finish, so its changes to ${session.dir} are not offered\n`,
+      );
     process.stderr.write(
       `\nagent: stopped: the ${outcome.budget} budget ran out (${outcome.detail}) after ${outcome.steps} turns and ${outcome.tokens} tokens\n`,
     );
@@ -136,6 +186,16 @@ function priceOf(
       `--max-cost needs the price of ${model}, which IronClaw cannot know: set agent.prices["${model}"] = {"inputPerMTok": USD, "outputPerMTok": USD} in the configuration file`,
     );
   return price;
+}
+
+/** `--workspace DIR`: an existing directory, by its real path (the server compares real paths). */
+async function workspaceDir(flags: AgentFlags): Promise<string | undefined> {
+  const dir = stringFlag(flags, 'workspace');
+  if (dir === undefined) return undefined;
+  const real = await realpath(dir).catch(() => undefined);
+  if (real === undefined || !(await stat(real)).isDirectory())
+    throw usageError(`--workspace ${dir}: give an existing directory`);
+  return real;
 }
 
 function stringFlag(flags: AgentFlags, name: string): string | undefined {
