@@ -2,7 +2,7 @@
 // APIs are out of this machine's reach): the loop works through IronClaw's real MCP server, its
 // commands run in real sandboxes, tool errors go back to the model, budgets end it cleanly, and
 // the API key never reaches a box.
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -33,6 +33,8 @@ async function agent(
     provider === 'openai'
       ? { OPENAI_BASE_URL: `${llm.url}/v1`, OPENAI_API_KEY: KEY }
       : { ANTHROPIC_BASE_URL: llm.url, ANTHROPIC_API_KEY: KEY };
+  // Each run's transcript (and wrap's pins) in a directory of its own, not the machine's.
+  env.IRONCLAW_DATA_DIR = await mkdtemp(join(tmpdir(), 'ironclaw-agent-data-'));
   Object.assign(env, options.env);
   if (options.config !== undefined) env.IRONCLAW_CONFIG = await configFile(options.config);
   const model =
@@ -259,6 +261,60 @@ describe('ironclaw agent', () => {
       expect(missing.stderr).toContain('give an existing directory');
     });
   });
+
+  test('writes a transcript of the session to the data directory, without the key', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'ironclaw-agent-data-'));
+    const dir = await mkdtemp(join(tmpdir(), 'ironclaw-agent-echo-'));
+    await writeFile(join(dir, 'notes.txt'), 'host\n');
+    // The model tries to get the key into the transcript: by echoing it in its text and in a
+    // command's arguments (it cannot know the key; this stands for any way it might show up).
+    const result = await agent(
+      'anthropic',
+      [
+        {
+          text: `my key is ${KEY}`,
+          calls: [{ name: 'run', arguments: JSON.stringify({ command: `echo ${KEY}; echo ok` }) }],
+        },
+        { calls: [{ name: 'finish', arguments: JSON.stringify({ summary: 'done' }) }] },
+      ],
+      ['--workspace', dir, '--yes-for', 'apply'],
+      { env: { IRONCLAW_DATA_DIR: data } },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const path = /agent: transcript (\S+)/.exec(result.stderr)?.[1] ?? 'not printed';
+    expect(path.startsWith(join(data, 'agent'))).toBe(true);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    const lines = (await readFile(path, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string } & Record<string, unknown>);
+    expect(lines.map((line) => line.type)).toEqual([
+      'start',
+      'pre-approval',
+      'workspace',
+      'turn',
+      'tool-result',
+      'turn',
+      'end',
+      'review',
+    ]);
+    expect(lines[0]).toMatchObject({
+      provider: 'anthropic',
+      model: 'fake-model',
+      yesFor: ['apply'],
+    });
+    expect(lines[4]).toMatchObject({ name: 'run', isError: false });
+    expect(String(lines[4]?.text)).toContain('ok');
+    expect(lines[6]).toMatchObject({ ended: 'finished', summary: 'done' });
+    expect(lines[7]).toMatchObject({ changes: 0, applied: false });
+    // Not in the transcript, nor in any other file the session wrote in the data directory.
+    const files = await readdir(data, { recursive: true, withFileTypes: true });
+    const written = files.filter((entry) => entry.isFile());
+    expect(written.length).toBeGreaterThan(0);
+    for (const file of written)
+      expect(await readFile(join(file.parentPath, file.name), 'utf8')).not.toContain(KEY);
+    expect(await readFile(path, 'utf8')).toContain('[redacted]');
+  }, 120_000);
 
   test('refuses to start without a model or a key, saying what to set', async () => {
     const noModel = await runCli(['agent', 'task'], { env: { IRONCLAW_AGENT_MODEL: '' } });

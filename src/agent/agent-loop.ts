@@ -1,6 +1,6 @@
 import type { ModelPrice } from '../core/agent-config.js';
 import { IronClawError } from '../core/errors.js';
-import type { AgentMessage, ChatProvider, ToolCall, ToolSpec } from './chat-provider.js';
+import type { AgentMessage, ChatProvider, ModelTurn, ToolCall, ToolSpec } from './chat-provider.js';
 import type { ToolOutcome } from './mcp-toolbox.js';
 
 /** What the loop may spend before it stops, saying which limit it met. */
@@ -36,6 +36,8 @@ export type AgentOutcome =
 
 export interface AgentEvents {
   onText?: (text: string) => void;
+  /** Each model turn as it ended: its text, tool calls and token use. */
+  onTurn?: (turn: ModelTurn & { step: number }) => void;
   onToolCall?: (call: ToolCall) => void;
   onToolResult?: (call: ToolCall, outcome: ToolOutcome) => void;
 }
@@ -113,6 +115,7 @@ export async function runAgent(
       throw error;
     }
     steps += 1;
+    options.events?.onTurn?.({ ...turn, step: steps });
     tokens += turn.usage.inputTokens + turn.usage.outputTokens;
     if (price)
       cost +=
