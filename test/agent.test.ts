@@ -5,6 +5,8 @@
 import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterEach, describe, expect, test } from 'vitest';
 import { REPO, runCli } from './helpers/cli.js';
 import {
@@ -195,6 +197,21 @@ describe('ironclaw agent', () => {
     // The server runs in wrap's sandbox: the host file it was asked for is not there.
     expect(results).toContain('cannot read: ENOENT');
     expect(results).not.toContain('CANARY-ON-THE-HOST');
+    // Negative control: the same server, not wrapped, reads the host file.
+    const client = new Client({ name: 'negative-control', version: '1' });
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [join(REPO, 'test', 'fixtures', 'mcp-fixture-server.mjs')],
+        stderr: 'ignore',
+      }),
+    );
+    try {
+      const read = await client.callTool({ name: 'read_host_file', arguments: { path: canary } });
+      expect(JSON.stringify(read.content)).toContain('CANARY-ON-THE-HOST');
+    } finally {
+      await client.close();
+    }
   }, 120_000);
 
   describe('--workspace: a copy, its diff shown at the end, applied only when approved', () => {
@@ -236,6 +253,20 @@ describe('ironclaw agent', () => {
       expect(result.stderr).toMatch(/applied: Applied 1 change/);
       expect(await readFile(join(dir, 'notes.txt'), 'utf8')).toBe('from the agent\n');
       expect(await readFile(join(dir, 'src', 'keep.txt'), 'utf8')).toBe('untouched\n');
+      const transcript = /agent: transcript (\S+)/.exec(result.stderr)?.[1] ?? 'not printed';
+      const events = (await readFile(transcript, 'utf8')).trim().split('\n');
+      expect(events.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ type: 'pre-approval', scope: 'apply', by: '--yes-for' }),
+          expect.objectContaining({
+            type: 'approval',
+            phase: 'apply',
+            decision: 'approve',
+            by: '--yes-for apply',
+          }),
+          expect.objectContaining({ type: 'review', changes: 1, applied: true }),
+        ]),
+      );
     }, 120_000);
 
     test('no TTY and no pre-approval: declined, and the host is untouched', async () => {
