@@ -1,4 +1,6 @@
-import type { AgentMessage, ChatProvider, ToolCall, ToolSpec } from './chat-provider.js';
+import type { ModelPrice } from '../core/agent-config.js';
+import { IronClawError } from '../core/errors.js';
+import type { AgentMessage, ChatProvider, ModelTurn, ToolCall, ToolSpec } from './chat-provider.js';
 import type { ToolOutcome } from './mcp-toolbox.js';
 
 /** What the loop may spend before it stops, saying which limit it met. */
@@ -7,6 +9,8 @@ export interface AgentBudgets {
   maxSteps: number;
   /** Input plus output tokens over all turns, as the provider counts them. */
   maxTokens: number;
+  /** US dollars over all turns, from the tokens and the model's configured price. */
+  maxCost: number;
   maxWallMs: number;
   /** Consecutive responses with no usable tool call (bad JSON, unknown tool, text only). */
   maxMalformed: number;
@@ -15,6 +19,7 @@ export interface AgentBudgets {
 export const DEFAULT_BUDGETS: AgentBudgets = {
   maxSteps: 30,
   maxTokens: 500_000,
+  maxCost: Number.POSITIVE_INFINITY,
   maxWallMs: 15 * 60_000,
   maxMalformed: 3,
 };
@@ -31,6 +36,8 @@ export type AgentOutcome =
 
 export interface AgentEvents {
   onText?: (text: string) => void;
+  /** Each model turn as it ended: its text, tool calls and token use. */
+  onTurn?: (turn: ModelTurn & { step: number }) => void;
   onToolCall?: (call: ToolCall) => void;
   onToolResult?: (call: ToolCall, outcome: ToolOutcome) => void;
 }
@@ -61,17 +68,26 @@ export async function runAgent(
     provider: ChatProvider;
     tools: AgentTools;
     budgets?: Partial<AgentBudgets>;
+    /** The model's price; needed for a finite maxCost. */
+    price?: ModelPrice;
     events?: AgentEvents;
     signal?: AbortSignal;
   },
 ): Promise<AgentOutcome> {
   const budgets = { ...DEFAULT_BUDGETS, ...options.budgets };
+  const price = options.price;
+  if (Number.isFinite(budgets.maxCost) && price === undefined)
+    throw new IronClawError(
+      'INVALID_ARGUMENT',
+      `a cost budget needs the price of ${options.provider.model}: set agent.prices in the configuration file`,
+    );
   const deadline = AbortSignal.timeout(budgets.maxWallMs);
   const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
   const tools = [...options.tools.tools, FINISH_TOOL];
   const messages: AgentMessage[] = [{ role: 'user', text: task }];
   let steps = 0;
   let tokens = 0;
+  let cost = 0;
   let malformed = 0;
   const stop = (budget: keyof AgentBudgets, detail: string): AgentOutcome => ({
     ended: 'budget',
@@ -83,6 +99,7 @@ export async function runAgent(
   for (;;) {
     if (steps >= budgets.maxSteps) return stop('maxSteps', `${steps} model turns`);
     if (tokens >= budgets.maxTokens) return stop('maxTokens', `${tokens} tokens`);
+    if (cost >= budgets.maxCost) return stop('maxCost', `$${cost.toFixed(4)} spent`);
     let turn;
     try {
       turn = await options.provider.turn({
@@ -98,7 +115,13 @@ export async function runAgent(
       throw error;
     }
     steps += 1;
+    options.events?.onTurn?.({ ...turn, step: steps });
     tokens += turn.usage.inputTokens + turn.usage.outputTokens;
+    if (price)
+      cost +=
+        (turn.usage.inputTokens * price.inputPerMTok +
+          turn.usage.outputTokens * price.outputPerMTok) /
+        1e6;
     messages.push({ role: 'assistant', text: turn.text, toolCalls: turn.toolCalls });
     if (turn.toolCalls.length === 0) {
       malformed += 1;

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import type { AgentServer } from '../core/agent-config.js';
 import { IronClawError } from '../core/errors.js';
 import { packageRoot } from '../host/package-files.js';
 import type { ToolSpec } from './chat-provider.js';
@@ -11,7 +12,22 @@ export interface McpServerSpec {
   name: string;
   command: string;
   args: readonly string[];
+  /** Working directory (IronClaw's server may copy a workspace from inside it only). */
+  cwd?: string;
 }
+
+/** A server asks the user something (an approval): the loop answers for the user, or declines. */
+export interface Elicitation {
+  server: string;
+  message: string;
+  requestedSchema: Record<string, unknown>;
+}
+export interface ElicitAnswer {
+  [key: string]: unknown;
+  action: 'accept' | 'decline' | 'cancel';
+  content?: Record<string, string>;
+}
+export type ElicitHandler = (request: Elicitation) => Promise<ElicitAnswer>;
 
 export interface ToolOutcome {
   text: string;
@@ -34,6 +50,32 @@ export async function ironclawServer(): Promise<McpServerSpec> {
 }
 
 /**
+ * A third-party MCP server from the user's configuration, run through `ironclaw wrap` (by the
+ * same installed binary): in a sandbox with no network but its allowed hosts and no host files
+ * but its mounts, under its tool policy. Its tools reach the model as `name__tool`.
+ */
+export async function wrappedServer(server: AgentServer): Promise<McpServerSpec> {
+  const wrapArgs = [
+    ...(server.mounts ?? []).flatMap((mount) => ['--mount', mount]),
+    ...(server.env ?? []).flatMap((name) => ['--env', name]),
+    ...(server.allowNet?.length ? ['--allow-net', server.allowNet.join(',')] : []),
+    ...(server.policy === undefined ? [] : ['--policy', server.policy]),
+  ];
+  return {
+    name: server.name,
+    command: process.execPath,
+    args: [
+      join(await packageRoot(), 'bin', 'ironclaw.cjs'),
+      'wrap',
+      ...wrapArgs,
+      '--',
+      server.command,
+      ...(server.args ?? []),
+    ],
+  };
+}
+
+/**
  * The tools of a set of MCP servers, as the model sees them (names, descriptions, schemas), and
  * calls routed to the server that owns each. A server that does not answer `initialize` fails
  * the connect, before anything is planned.
@@ -45,13 +87,18 @@ export class McpToolbox {
 
   private constructor() {}
 
+  /**
+   * With `onElicit`, every client declares form elicitation and routes each request to it, so a
+   * server's approval reaches the user; without, the servers learn that nobody can be asked.
+   */
   static async connect(
     servers: readonly McpServerSpec[],
-    signal?: AbortSignal,
+    options: { signal?: AbortSignal; onElicit?: ElicitHandler } = {},
   ): Promise<McpToolbox> {
     const box = new McpToolbox();
+    const { signal } = options;
     try {
-      for (const server of servers) await box.#add(server, signal);
+      for (const server of servers) await box.#add(server, signal, options.onElicit);
     } catch (error) {
       await box.close();
       throw error;
@@ -59,7 +106,11 @@ export class McpToolbox {
     return box;
   }
 
-  async #add(server: McpServerSpec, signal: AbortSignal | undefined): Promise<void> {
+  async #add(
+    server: McpServerSpec,
+    signal: AbortSignal | undefined,
+    onElicit: ElicitHandler | undefined,
+  ): Promise<void> {
     const env = Object.fromEntries(
       Object.entries(process.env).filter(
         (entry): entry is [string, string] =>
@@ -70,9 +121,25 @@ export class McpToolbox {
       command: server.command,
       args: [...server.args],
       env,
+      ...(server.cwd === undefined ? {} : { cwd: server.cwd }),
       stderr: 'inherit',
     });
-    const client = new Client({ name: 'ironclaw-agent', version: '1' });
+    const client = new Client(
+      { name: 'ironclaw-agent', version: '1' },
+      { capabilities: onElicit ? { elicitation: { form: {} } } : {} },
+    );
+    if (onElicit)
+      client.setRequestHandler('elicitation/create', (request) => {
+        const params = request.params as { message?: string; requestedSchema?: unknown };
+        return onElicit({
+          server: server.name,
+          message: params.message ?? '',
+          requestedSchema:
+            typeof params.requestedSchema === 'object' && params.requestedSchema !== null
+              ? (params.requestedSchema as Record<string, unknown>)
+              : {},
+        });
+      });
     try {
       await client.connect(transport, signal ? { signal } : {});
     } catch (error) {
@@ -127,6 +194,29 @@ export class McpToolbox {
         isError: true,
       };
     }
+  }
+
+  /**
+   * One of IronClaw's own tools called by the loop itself (not the model): its text, its
+   * structured result, and whether it is an error (the text then says which).
+   */
+  async callOwn(
+    name: string,
+    args: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<ToolOutcome & { data: Record<string, unknown> }> {
+    const route = this.#routes.get(name);
+    if (!route)
+      throw new IronClawError('INVALID_ARGUMENT', `IronClaw's MCP server has no tool ${name}`);
+    const result = await route.client.callTool(
+      { name: route.tool, arguments: args },
+      signal ? { signal } : {},
+    );
+    const text = (result.content as { type: string; text?: string }[])
+      .map((part) => part.text ?? '')
+      .join('\n');
+    const data: Record<string, unknown> = { ...(result.structuredContent as object | undefined) };
+    return { text, isError: result.isError === true, data };
   }
 
   /** Closes every server connection (and so the servers). Idempotent. */

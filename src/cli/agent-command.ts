@@ -1,7 +1,12 @@
+import { realpath, stat } from 'node:fs/promises';
 import { IronClawError, unwrap } from '../core/errors.js';
 import { parseDuration } from '../core/units.js';
 import type { AgentBudgets } from '../agent/agent-loop.js';
 import type { ChatProvider } from '../agent/chat-provider.js';
+import type { Transcript } from '../agent/transcript.js';
+import type { ModelPrice, ResolvedAgentConfig } from '../core/agent-config.js';
+import { loadConfig } from '../host/config-file.js';
+import { agentApprover, yesForScopes } from './agent-approvals.js';
 import { reportError, usageError } from './cli-error.js';
 
 type AgentFlags = Record<string, string | boolean | string[] | undefined>;
@@ -23,57 +28,175 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
     const task = positionals.join(' ').trim();
     if (task === '')
       throw usageError('give a task, e.g. ironclaw agent "count the primes below 1000"');
-    // Loaded here: the model SDKs and the MCP client are for this command only.
-    const [{ DEFAULT_BUDGETS, runAgent }, { ironclawServer, McpToolbox }] = await Promise.all([
-      import('../agent/agent-loop.js'),
-      import('../agent/mcp-toolbox.js'),
-    ]);
-    const provider = await makeProvider(flags);
+    const config = await agentConfig(flags);
+    const provider = await makeProvider(config);
+    const { DEFAULT_BUDGETS } = await import('../agent/agent-loop.js');
     const budgets = budgetsOf(flags, DEFAULT_BUDGETS);
+    const price = priceOf(config, provider.model, budgets);
+    const workspace = await workspaceDir(flags);
+    const yesFor = yesForScopes(stringFlag(flags, 'yes-for'));
+    const { Transcript } = await import('../agent/transcript.js');
+    const transcript = await Transcript.open();
     const controller = new AbortController();
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
-    await using tools = await McpToolbox.connect([await ironclawServer()], controller.signal);
-    process.stderr.write(
-      `agent: ${provider.name} ${provider.model}, ${tools.tools.length} tools from IronClaw's MCP server\n`,
-    );
-    const outcome = await runAgent(task, {
-      provider,
-      tools,
-      budgets,
-      signal: controller.signal,
-      events: {
-        onText: (text) => process.stdout.write(text),
-        onToolCall: (call) => process.stderr.write(`\n→ ${call.name} ${shorten(call.arguments)}\n`),
-        onToolResult: (_call, result) =>
-          process.stderr.write(`${result.isError ? '✗' : '←'} ${shorten(result.text)}\n`),
-      },
-    });
-    if (outcome.ended === 'finished') {
-      process.stdout.write(`\n${outcome.summary}\n`);
-      return 0;
+    try {
+      transcript.write('start', {
+        task,
+        provider: provider.name,
+        model: provider.model,
+        budgets,
+        ...(workspace === undefined ? {} : { workspace }),
+        yesFor: [...yesFor],
+        servers: config.servers.map((server) => server.name),
+      });
+      // Pre-approval is a decision of the user's: recorded before anything runs.
+      for (const scope of yesFor) transcript.write('pre-approval', { scope, by: '--yes-for' });
+      return await session(task, {
+        provider,
+        config,
+        budgets,
+        ...(price ? { price } : {}),
+        ...(workspace === undefined ? {} : { workspace }),
+        yesFor,
+        transcript,
+        signal: controller.signal,
+      });
+    } catch (error) {
+      transcript.write('error', {
+        message: error instanceof Error ? error.message : String(error),
+      });
+      throw error;
+    } finally {
+      process.off('SIGINT', stop).off('SIGTERM', stop);
+      await transcript.close();
+      process.stderr.write(`agent: transcript ${transcript.path}\n`);
     }
-    process.stderr.write(
-      `\nagent: stopped: the ${outcome.budget} budget ran out (${outcome.detail}) after ${outcome.steps} turns and ${outcome.tokens} tokens\n`,
-    );
-    return EXIT_BUDGET;
   } catch (error) {
     return reportError(error);
   }
 }
 
-async function makeProvider(flags: AgentFlags): Promise<ChatProvider> {
-  const name = stringFlag(flags, 'provider') ?? (process.env.IRONCLAW_AGENT_PROVIDER || 'openai');
-  const model = stringFlag(flags, 'model') ?? (process.env.IRONCLAW_AGENT_MODEL || undefined);
+/** One session, its servers connected and closed around it; every event goes to the transcript. */
+async function session(
+  task: string,
+  options: {
+    provider: ChatProvider;
+    config: ResolvedAgentConfig;
+    budgets: Partial<AgentBudgets>;
+    price?: ModelPrice;
+    workspace?: string;
+    yesFor: ReturnType<typeof yesForScopes>;
+    transcript: Transcript;
+    signal: AbortSignal;
+  },
+): Promise<number> {
+  const { provider, config, transcript, signal } = options;
+  // Loaded here: the model SDKs and the MCP client are for this command only.
+  const [
+    { runAgent },
+    { ironclawServer, McpToolbox, wrappedServer },
+    { openWorkspace, reviewWorkspace, workspaceBrief },
+  ] = await Promise.all([
+    import('../agent/agent-loop.js'),
+    import('../agent/mcp-toolbox.js'),
+    import('../agent/workspace-session.js'),
+  ]);
+  let phase: 'run' | 'apply' = 'run';
+  const onElicit = agentApprover({
+    yesFor: options.yesFor,
+    phase: () => phase,
+    record: (entry) => {
+      transcript.write('approval', { ...entry });
+      process.stderr.write(
+        `agent: ${entry.server} asked for approval (${entry.phase}): ${entry.decision === 'approve' ? 'approved' : 'declined'} by ${entry.by}\n`,
+      );
+    },
+    signal,
+  });
+  const { workspace } = options;
+  const servers = [
+    { ...(await ironclawServer()), ...(workspace === undefined ? {} : { cwd: workspace }) },
+    ...(await Promise.all(config.servers.map(wrappedServer))),
+  ];
+  await using tools = await McpToolbox.connect(servers, { signal, onElicit });
+  const wrapped = config.servers.map((server) => server.name);
+  process.stderr.write(
+    `agent: ${provider.name} ${provider.model}, ${tools.tools.length} tools from IronClaw's MCP server${wrapped.length ? ` and ${wrapped.join(', ')} (wrapped)` : ''}\n`,
+  );
+  const copy = workspace === undefined ? undefined : await openWorkspace(tools, workspace, signal);
+  if (copy) {
+    transcript.write('workspace', { ...copy });
+    process.stderr.write(`agent: working on a copy of ${copy.dir} in sandbox ${copy.sandboxId}\n`);
+  }
+  const outcome = await runAgent(copy ? `${task}\n\n${workspaceBrief(copy)}` : task, {
+    provider,
+    tools,
+    budgets: options.budgets,
+    ...(options.price ? { price: options.price } : {}),
+    signal,
+    events: {
+      onText: (text) => process.stdout.write(text),
+      onTurn: (turn) => transcript.write('turn', { ...turn }),
+      onToolCall: (call) => process.stderr.write(`\n→ ${call.name} ${shorten(call.arguments)}\n`),
+      onToolResult: (call, result) => {
+        transcript.write('tool-result', { callId: call.id, name: call.name, ...result });
+        process.stderr.write(`${result.isError ? '✗' : '←'} ${shorten(result.text)}\n`);
+      },
+    },
+  });
+  transcript.write('end', { ...outcome });
+  if (outcome.ended === 'finished') {
+    process.stdout.write(`\n${outcome.summary}\n`);
+    if (copy) {
+      phase = 'apply';
+      const review = await reviewWorkspace(tools, copy, {
+        onDiff: (diff) => process.stderr.write(`\nagent: the changes to ${copy.dir}:\n${diff}\n`),
+        signal,
+      });
+      transcript.write('review', { ...review });
+      process.stderr.write(
+        review.changes === 0
+          ? `agent: no changes to ${copy.dir}\n`
+          : `agent: ${review.applied ? 'applied' : 'not applied'}: ${review.answer}\n`,
+      );
+    }
+    return 0;
+  }
+  if (copy)
+    process.stderr.write(
+      `agent: the session did not finish, so its changes to ${copy.dir} are not offered\n`,
+    );
+  process.stderr.write(
+    `\nagent: stopped: the ${outcome.budget} budget ran out (${outcome.detail}) after ${outcome.steps} turns and ${outcome.tokens} tokens\n`,
+  );
+  return EXIT_BUDGET;
+}
+
+/** flags > IRONCLAW_AGENT_PROVIDER/_MODEL > the file's agent section > defaults (openai). */
+async function agentConfig(flags: AgentFlags): Promise<ResolvedAgentConfig> {
+  const provider = stringFlag(flags, 'provider');
+  if (provider !== undefined && provider !== 'openai' && provider !== 'anthropic')
+    throw usageError(
+      `--provider ${provider}: use openai (also Ollama, llama.cpp, vLLM, LM Studio) or anthropic`,
+    );
+  const modelFlag = stringFlag(flags, 'model');
+  const { agent } = await loadConfig({
+    agent: {
+      ...(provider === undefined ? {} : { provider }),
+      ...(modelFlag ? { model: modelFlag } : {}),
+    },
+  });
+  return agent;
+}
+
+async function makeProvider(config: ResolvedAgentConfig): Promise<ChatProvider> {
+  const { provider: name, model } = config;
   if (model === undefined)
     throw usageError(
-      'give --model (or IRONCLAW_AGENT_MODEL), e.g. --model gpt-5 or --model claude-sonnet-4-5',
+      'give --model (or IRONCLAW_AGENT_MODEL, or agent.model in the configuration file), e.g. --model gpt-5 or --model claude-sonnet-4-5',
     );
   const key = name === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY';
-  if (name !== 'openai' && name !== 'anthropic')
-    throw usageError(
-      `--provider ${name}: use openai (also Ollama, llama.cpp, vLLM, LM Studio) or anthropic`,
-    );
   if (!process.env[key])
     throw new IronClawError(
       'INVALID_ARGUMENT',
@@ -93,11 +216,39 @@ function budgetsOf(flags: AgentFlags, defaults: AgentBudgets): Partial<AgentBudg
     return Number(text);
   };
   const wall = stringFlag(flags, 'timeout');
+  const cost = stringFlag(flags, 'max-cost');
+  if (cost !== undefined && !(/^\d{1,6}(\.\d{1,6})?$/.test(cost) && Number(cost) > 0))
+    throw usageError(`--max-cost ${cost}: give US dollars, e.g. 0.50`);
   return {
     maxSteps: count('max-steps') ?? defaults.maxSteps,
     maxTokens: count('max-tokens') ?? defaults.maxTokens,
+    maxCost: cost === undefined ? defaults.maxCost : Number(cost),
     maxWallMs: wall === undefined ? defaults.maxWallMs : unwrap(parseDuration(wall, '--timeout')),
   };
+}
+
+/** The model's configured price; a cost budget without one is refused before anything runs. */
+function priceOf(
+  config: ResolvedAgentConfig,
+  model: string,
+  budgets: Partial<AgentBudgets>,
+): ModelPrice | undefined {
+  const price = Object.hasOwn(config.prices, model) ? config.prices[model] : undefined;
+  if (price === undefined && budgets.maxCost !== undefined && Number.isFinite(budgets.maxCost))
+    throw usageError(
+      `--max-cost needs the price of ${model}, which IronClaw cannot know: set agent.prices["${model}"] = {"inputPerMTok": USD, "outputPerMTok": USD} in the configuration file`,
+    );
+  return price;
+}
+
+/** `--workspace DIR`: an existing directory, by its real path (the server compares real paths). */
+async function workspaceDir(flags: AgentFlags): Promise<string | undefined> {
+  const dir = stringFlag(flags, 'workspace');
+  if (dir === undefined) return undefined;
+  const real = await realpath(dir).catch(() => undefined);
+  if (real === undefined || !(await stat(real)).isDirectory())
+    throw usageError(`--workspace ${dir}: give an existing directory`);
+  return real;
 }
 
 function stringFlag(flags: AgentFlags, name: string): string | undefined {

@@ -210,6 +210,21 @@ const commands: CommandDef[] = [
         value: '<n>',
         description: 'input+output tokens at most (default 500000)',
       },
+      'max-cost': {
+        type: 'string',
+        value: '<usd>',
+        description: 'US dollars at most, from the prices in the config file (agent.prices)',
+      },
+      workspace: {
+        type: 'string',
+        value: '<dir>',
+        description: 'work on a copy of DIR; at the end show the diff and ask before applying it',
+      },
+      'yes-for': {
+        type: 'string',
+        value: '<apply>',
+        description: 'pre-approve a scope (apply: the final diff), recorded',
+      },
       timeout: {
         type: 'string',
         value: '<duration>',

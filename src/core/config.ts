@@ -1,4 +1,10 @@
 import * as z from 'zod/mini';
+import {
+  AgentConfigSchema,
+  DEFAULT_AGENT_CONFIG,
+  layerAgentConfig,
+  type ResolvedAgentConfig,
+} from './agent-config.js';
 import { DRIVERS } from './isolation.js';
 import { unwrap } from './errors.js';
 import { parseAge, parseBytes } from './units.js';
@@ -63,6 +69,8 @@ export const ConfigSchema = z.strictObject({
       maxSize: z.optional(SizeOrNone),
     }),
   ),
+  /** `ironclaw agent`: the model, its prices, the MCP servers it uses besides IronClaw's. */
+  agent: z.optional(AgentConfigSchema),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -77,6 +85,7 @@ export interface ResolvedConfig {
   /** Audit retention; undefined: no limit of that kind. */
   auditMaxAgeMs: number | undefined;
   auditMaxBytes: number | undefined;
+  agent: ResolvedAgentConfig;
 }
 
 /** Long-lived sandboxes get this memory limit unless configured or asked otherwise. */
@@ -90,6 +99,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = {
   defaultMemoryBytes: DEFAULT_SANDBOX_MEMORY_BYTES,
   auditMaxAgeMs: 30 * 24 * 3600 * 1000,
   auditMaxBytes: 256 * 1024 ** 2,
+  agent: DEFAULT_AGENT_CONFIG,
 };
 
 /** The environment variable that sets each key of the file (flags > environment > file). */
@@ -99,6 +109,8 @@ export const CONFIG_ENV: Readonly<Record<string, string>> = {
   'limits.memory': 'IRONCLAW_MEMORY',
   'audit.maxAge': 'IRONCLAW_AUDIT_MAX_AGE',
   'audit.maxSize': 'IRONCLAW_AUDIT_MAX_SIZE',
+  'agent.provider': 'IRONCLAW_AGENT_PROVIDER',
+  'agent.model': 'IRONCLAW_AGENT_MODEL',
 };
 
 /** Environment variables that override the file, as text to be checked like the file is. */
@@ -115,6 +127,13 @@ export function configFromEnv(env: Record<string, string | undefined>): Config {
     config.audit = {
       ...(maxAge === undefined ? {} : { maxAge }),
       ...(maxSize === undefined ? {} : { maxSize }),
+    };
+  // Empty means unset, as a shell's `VAR= cmd` clears a setting for one run.
+  const [provider, model] = [env.IRONCLAW_AGENT_PROVIDER, env.IRONCLAW_AGENT_MODEL];
+  if (provider || model)
+    config.agent = {
+      ...(provider ? { provider: provider as 'openai' } : {}),
+      ...(model ? { model } : {}),
     };
   return config;
 }
@@ -135,6 +154,7 @@ export function resolveConfig(...layers: Config[]): ResolvedConfig {
       resolved.auditMaxAgeMs = maxAge === 'none' ? undefined : unwrap(parseAge(maxAge));
     if (maxSize !== undefined)
       resolved.auditMaxBytes = maxSize === 'none' ? undefined : unwrap(parseBytes(maxSize));
+    resolved.agent = layerAgentConfig(resolved.agent, layer.agent);
   }
   return resolved;
 }
@@ -149,4 +169,8 @@ export const CONFIG_KEYS: readonly string[] = [
   'limits.memory',
   'audit.maxAge',
   'audit.maxSize',
+  'agent.provider',
+  'agent.model',
+  'agent.prices',
+  'agent.servers',
 ];

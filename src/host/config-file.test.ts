@@ -21,7 +21,51 @@ describe('loadConfig', () => {
       defaultMemoryBytes: 2 * 1024 ** 3,
       auditMaxAgeMs: 30 * 86_400_000,
       auditMaxBytes: 256 * 1024 ** 2,
+      agent: { provider: 'openai', model: undefined, prices: {}, servers: [] },
     });
+  });
+
+  test('agent: provider, model, prices and servers; flags over environment over file', async () => {
+    const path = await configFile(
+      JSON.stringify({
+        agent: {
+          provider: 'anthropic',
+          model: 'claude-x',
+          prices: { 'claude-x': { inputPerMTok: 3, outputPerMTok: 15 } },
+          servers: [{ name: 'files', command: 'npx', args: ['server'], allowNet: ['example.com'] }],
+        },
+      }),
+    );
+    expect((await loadConfig({}, { IRONCLAW_CONFIG: path })).agent).toEqual({
+      provider: 'anthropic',
+      model: 'claude-x',
+      prices: { 'claude-x': { inputPerMTok: 3, outputPerMTok: 15 } },
+      servers: [{ name: 'files', command: 'npx', args: ['server'], allowNet: ['example.com'] }],
+    });
+    const env = { IRONCLAW_CONFIG: path, IRONCLAW_AGENT_MODEL: 'other' };
+    expect((await loadConfig({}, env)).agent.model).toBe('other');
+    expect((await loadConfig({ agent: { model: 'flag' } }, env)).agent).toMatchObject({
+      provider: 'anthropic',
+      model: 'flag',
+    });
+    for (const agent of [
+      { provider: 'gemini' },
+      { servers: [{ name: 'ironclaw', command: 'x' }] },
+      { servers: [{ name: 'Bad Name', command: 'x' }] },
+      {
+        servers: [
+          { name: 'a', command: 'x' },
+          { name: 'a', command: 'y' },
+        ],
+      },
+      { prices: { m: { inputPerMTok: -1, outputPerMTok: 1 } } },
+    ]) {
+      const bad = await configFile(JSON.stringify({ agent }));
+      await expect(loadConfig({}, { IRONCLAW_CONFIG: bad })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining('agent') as unknown,
+      });
+    }
   });
 
   test('audit retention: file, environment and "none"', async () => {

@@ -15,6 +15,9 @@ export interface ScriptedTurn {
   retryAfter?: string;
 }
 
+/** A turn, or a turn made from the request (to use what the loop told the model, e.g. an id). */
+export type ScriptStep = ScriptedTurn | ((body: Record<string, unknown>) => ScriptedTurn);
+
 export interface FakeLlm {
   /** Base URL: `${url}/v1` for OpenAI's SDK, `url` for Anthropic's. */
   url: string;
@@ -22,7 +25,7 @@ export interface FakeLlm {
   close(): Promise<void>;
 }
 
-export async function startFakeLlm(script: ScriptedTurn[]): Promise<FakeLlm> {
+export async function startFakeLlm(script: ScriptStep[]): Promise<FakeLlm> {
   const requests: FakeLlm['requests'] = [];
   let next = 0;
   const server = createServer((request, response) => {
@@ -31,7 +34,8 @@ export async function startFakeLlm(script: ScriptedTurn[]): Promise<FakeLlm> {
     request.on('end', () => {
       const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown>;
       requests.push({ path: request.url ?? '', headers: request.headers, body });
-      const turn = script[next++] ?? { text: 'the script is over' };
+      const step = script[next++] ?? { text: 'the script is over' };
+      const turn = typeof step === 'function' ? step(body) : step;
       if (turn.status !== undefined) {
         response.writeHead(turn.status, {
           'content-type': 'application/json',
