@@ -37,6 +37,7 @@ export async function daemonCommand(flags: {
         rootBoxUid: config.rootBoxUid,
         boxUids: config.boxUids,
         defaultMemoryBytes: config.defaultMemoryBytes,
+        defaultAllowNet: config.defaultAllowNet,
       },
       log,
       approvals: cliff.approvals,

@@ -50,6 +50,7 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
       rootBoxUid: config.rootBoxUid,
       boxUids: config.boxUids,
       defaultMemoryBytes: config.defaultMemoryBytes,
+      defaultAllowNet: config.defaultAllowNet,
       approvals: cliff.approvals && { broker: cliff.approvals, agent: 'a sandbox of ironclaw mcp' },
       log,
     });

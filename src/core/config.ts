@@ -1,3 +1,4 @@
+import { parseAllowRules } from './net/allow-rule.js';
 import * as z from 'zod/mini';
 import {
   AgentConfigSchema,
@@ -54,6 +55,18 @@ export const ConfigSchema = z.strictObject({
         }),
       ),
   ),
+  /**
+   * Egress rules (as --allow-net) of a long-lived sandbox (daemon, MCP) whose creator gives
+   * none; absent or empty: no network. Checked as rules when the file is read.
+   */
+  allowNet: z.optional(
+    z.array(z.string().check(z.maxLength(300))).check(
+      z.maxLength(256),
+      z.refine((rules) => parseAllowRules(rules).ok, {
+        message: 'expected egress rules such as "pypi.org", "*.npmjs.org" or "github.com:22"',
+      }),
+    ),
+  ),
   limits: z.optional(
     z.strictObject({
       /** Memory limit of a long-lived sandbox (daemon, MCP) whose creator gives none. */
@@ -82,6 +95,8 @@ export interface ResolvedConfig {
   boxUids: { first: number; count: number } | undefined;
   /** Memory limit of a long-lived sandbox whose creator gives none; undefined: no limit. */
   defaultMemoryBytes: number | undefined;
+  /** Egress rules of a long-lived sandbox whose creator gives none. */
+  defaultAllowNet: readonly string[];
   /** Audit retention; undefined: no limit of that kind. */
   auditMaxAgeMs: number | undefined;
   auditMaxBytes: number | undefined;
@@ -97,6 +112,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = {
   rootBoxUid: 65534,
   boxUids: undefined,
   defaultMemoryBytes: DEFAULT_SANDBOX_MEMORY_BYTES,
+  defaultAllowNet: [],
   auditMaxAgeMs: 30 * 24 * 3600 * 1000,
   auditMaxBytes: 256 * 1024 ** 2,
   agent: DEFAULT_AGENT_CONFIG,
@@ -146,6 +162,7 @@ export function resolveConfig(...layers: Config[]): ResolvedConfig {
     if (layer.pool?.size !== undefined) resolved.poolSize = layer.pool.size;
     if (layer.rootBoxUid !== undefined) resolved.rootBoxUid = layer.rootBoxUid;
     if (layer.boxUids !== undefined) resolved.boxUids = { ...layer.boxUids };
+    if (layer.allowNet !== undefined) resolved.defaultAllowNet = [...layer.allowNet];
     const memory = layer.limits?.memory;
     if (memory !== undefined)
       resolved.defaultMemoryBytes = memory === 'none' ? undefined : unwrap(parseBytes(memory));
@@ -166,6 +183,7 @@ export const CONFIG_KEYS: readonly string[] = [
   'rootBoxUid',
   'boxUids.first',
   'boxUids.count',
+  'allowNet',
   'limits.memory',
   'audit.maxAge',
   'audit.maxSize',

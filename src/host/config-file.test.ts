@@ -19,6 +19,7 @@ describe('loadConfig', () => {
       rootBoxUid: 65534,
       boxUids: undefined,
       defaultMemoryBytes: 2 * 1024 ** 3,
+      defaultAllowNet: [],
       auditMaxAgeMs: 30 * 86_400_000,
       auditMaxBytes: 256 * 1024 ** 2,
       agent: { provider: 'openai', model: undefined, prices: {}, servers: [] },
@@ -148,7 +149,7 @@ describe('loadConfig', () => {
     const cases: [unknown, RegExp][] = [
       [
         { pools: 3 },
-        /unknown key "pools"; its keys are driver, pool\.size, rootBoxUid, boxUids\.first, boxUids\.count, limits\.memory/,
+        /unknown key "pools"; its keys are driver, pool\.size, rootBoxUid, boxUids\.first, boxUids\.count, allowNet, limits\.memory/,
       ],
       [{ pool: { size: 'x' } }, /pool\.size: expected a number, got "x"/],
       [{ pool: { size: 100 } }, /pool\.size: must be at most 64, got 100/],
@@ -185,6 +186,16 @@ describe('loadConfig', () => {
     await expect(loadConfig({}, { ...env, IRONCLAW_MEMORY: '-1' })).rejects.toThrow(
       /IRONCLAW_MEMORY: expected a size/,
     );
+  });
+
+  test('allowNet: the default egress rules of long-lived sandboxes, checked as rules', async () => {
+    const path = await configFile(JSON.stringify({ allowNet: ['pypi.org', 'github.com:22'] }));
+    expect((await loadConfig({}, { IRONCLAW_CONFIG: path })).defaultAllowNet).toEqual([
+      'pypi.org',
+      'github.com:22',
+    ]);
+    const bad = await configFile(JSON.stringify({ allowNet: ['http://pypi.org/'] }));
+    await expect(loadConfig({}, { IRONCLAW_CONFIG: bad })).rejects.toThrow(/allowNet/);
   });
 
   test('the default memory limit of long-lived sandboxes: file, environment, none', async () => {

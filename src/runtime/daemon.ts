@@ -21,7 +21,10 @@ export interface DaemonOptions {
   /** Ready sandboxes kept warm for `create` without limits of its own. */
   poolSize: number;
   /** How every sandbox of this daemon is made (driver, host uid when root). */
-  sandbox: Pick<SandboxSourceOptions, 'driver' | 'rootBoxUid' | 'boxUids' | 'defaultMemoryBytes'>;
+  sandbox: Pick<
+    SandboxSourceOptions,
+    'driver' | 'rootBoxUid' | 'boxUids' | 'defaultMemoryBytes' | 'defaultAllowNet'
+  >;
   log: (line: string) => void;
   /**
    * The approval cliff of this daemon's sandboxes (workspace apply). Without one (the audit

@@ -18,6 +18,8 @@ export interface SandboxSourceOptions {
   boxUids?: { first: number; count: number } | undefined;
   /** Memory limit of a sandbox whose request gives none (see SandboxOptions). */
   defaultMemoryBytes?: number | undefined;
+  /** Egress rules of a sandbox whose request gives none (the configuration's allowNet). */
+  defaultAllowNet?: readonly string[] | undefined;
   /** The approval cliff over its sandboxes' egress (see SandboxOptions.approvals). */
   approvals?: { broker: ApprovalBroker; agent: string } | undefined;
   /**
@@ -112,7 +114,7 @@ export class SandboxSource {
     const signal = request.signal === undefined ? {} : { signal: request.signal };
     // The pool is warmed with the default driver and limits (the default memory limit
     // included); anything else starts fresh.
-    const allowNet = request.allowNet ?? [];
+    const allowNet = request.allowNet ?? this.#options.defaultAllowNet ?? [];
     const mounts = request.mounts ?? [];
     const env = request.env ?? {};
     const pooled =
