@@ -86,8 +86,8 @@ export const GUARANTEES = {
     },
     network: {
       holds: 'yes',
-      what: 'none (`runsc --network=none`)',
-      proof: ['test/suites/isolation-tests.ts'],
+      what: 'none (`runsc --network=none`), or egress as streams over the agent channel (`allowNet`)',
+      proof: ['test/suites/isolation-tests.ts', 'test/egress.test.ts'],
     },
   },
   qemu: {
@@ -123,8 +123,8 @@ export const GUARANTEES = {
     },
     network: {
       holds: 'yes',
-      what: 'none (no NIC)',
-      proof: ['test/suites/isolation-tests.ts'],
+      what: 'none (no NIC), or egress as streams over the virtio-serial channel (`allowNet`)',
+      proof: ['test/suites/isolation-tests.ts', 'test/egress.test.ts'],
     },
   },
   firecracker: {
@@ -163,8 +163,8 @@ export const GUARANTEES = {
     },
     network: {
       holds: 'yes',
-      what: 'none (no NIC)',
-      proof: ['test/firecracker-driver.test.ts', 'the report only: no KVM here'],
+      what: 'none (no NIC), or egress as streams over vsock (`allowNet`)',
+      proof: ['test/firecracker-driver.test.ts', 'test/firecracker-guest-relay.test.ts'],
     },
   },
 };
