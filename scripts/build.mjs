@@ -120,6 +120,7 @@ await cp('src/dashboard/page', 'dist/dashboard', { recursive: true });
 // they equal a fresh compilation of the policy files.
 const { seccomp } = await import('../dist/index.js');
 const { mkdir, writeFile } = await import('node:fs/promises');
+const { createHash } = await import('node:crypto');
 await mkdir('dist/seccomp', { recursive: true });
 for (const name of seccomp.SECCOMP_POLICY_NAMES) {
   const file = seccomp.seccompPolicyFile(name);
@@ -132,7 +133,7 @@ for (const name of seccomp.SECCOMP_POLICY_NAMES) {
     await writeFile(`dist/seccomp/${name}.${arch}.bpf`, bytes);
     await writeFile(
       `dist/seccomp/${name}.${arch}.json`,
-      `${JSON.stringify({ policy: policy.name, arch, instructions, total: stats.total, allowed: stats.allowed, denied: stats.denied, conditional: stats.conditional, deniedSyscalls: stats.deniedSyscalls, conditionalSyscalls: stats.conditionalSyscalls }, null, 2)}\n`,
+      `${JSON.stringify({ policy: policy.name, arch, instructions, sha256: createHash('sha256').update(bytes).digest('hex'), total: stats.total, allowed: stats.allowed, denied: stats.denied, conditional: stats.conditional, deniedSyscalls: stats.deniedSyscalls, conditionalSyscalls: stats.conditionalSyscalls }, null, 2)}\n`,
     );
   }
 }

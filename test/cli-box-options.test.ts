@@ -3,17 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freshStateDir, runCli } from './helpers/cli.js';
+import { auditRecords } from './support/audit-records.js';
 
 // -e, --env-file, -w and -v on exec, sandbox create and sandbox exec, with real bwrap boxes.
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
-let auditLog: string;
 
 beforeAll(async () => {
   const stateDir = await freshStateDir();
-  auditLog = join(stateDir, 'audit.log');
-  env = { IRONCLAW_STATE_DIR: stateDir, IRONCLAW_POOL_SIZE: '0', IRONCLAW_AUDIT_LOG: auditLog };
+  env = { IRONCLAW_STATE_DIR: stateDir, IRONCLAW_POOL_SIZE: '0' };
   // The box runs as another uid when the tests run as root: the directory must be open to it.
   dir = await mkdtemp(join(tmpdir(), 'ironclaw-volume-'));
   await chmod(dir, 0o777);
@@ -24,12 +23,9 @@ afterAll(async () => {
   await runCli(['daemon', '--stop'], { env });
 });
 
-async function auditEvents(): Promise<{ event: string; host?: string; guest?: string }[]> {
-  const text = await readFile(auditLog, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as { event: string });
+/** The audit store's records (this worker's store, which the CLI inherits), as flat events. */
+async function auditEvents(): Promise<{ event: string; host?: unknown; guest?: unknown }[]> {
+  return (await auditRecords()).map((record) => ({ event: record.kind, ...record.data }));
 }
 
 describe('ironclaw exec -e, --env-file, -w, -v', () => {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { expect, test } from 'vitest';
+import { runscBinary } from '../src/drivers/gvisor/platform.js';
 import { freshStateDir, runCli } from './helpers/cli.js';
 
 interface Check {
@@ -38,8 +39,10 @@ test('doctor fails only on what IronClaw needs, and says why an optional part is
   // gVisor: the statx flaw is reported exactly when this host's runsc has it.
   const gvisor = checks.find((check) => check.name.startsWith('gvisor'));
   if (gvisor?.ok && process.getuid?.() === 0) {
+    // The runsc the driver uses (IronClaw's own newer copy, where setup.sh installed one).
+    const runsc = await runscBinary();
     const flawed = await new Promise<boolean>((resolve) => {
-      const child = spawn('runsc', ['--network=none', '--platform=ptrace', 'do', 'ls', '/'], {
+      const child = spawn(runsc, ['--network=none', '--platform=ptrace', 'do', 'ls', '/'], {
         stdio: 'ignore',
       });
       child.once('error', () => resolve(false));

@@ -53,11 +53,12 @@ test.skipIf(!hasExecve)(
   },
 );
 
-test('a supervised one-shot run (--timeout) loads no crypto, compression or HTTP modules', async () => {
+test('a supervised one-shot run (--timeout) loads no compression or HTTP modules', async () => {
   const run = await startUp(['exec', '--timeout', '1m', '--', 'true']);
   expect(run).toMatchObject({ ending: 'EXIT', code: 0 });
   expect(run.loaded).toContain('child_process');
-  for (const module of HEAVY) {
+  // It records its box in the audit store, whose records are hash-chained: crypto it needs.
+  for (const module of HEAVY.filter((name) => name !== 'crypto')) {
     expect(run.loaded, `ironclaw exec loaded node:${module}`).not.toContain(module);
   }
 });

@@ -93,7 +93,7 @@ afterAll(async () => {
 describe('ironclaw mcp over Streamable HTTP', () => {
   test('serves on 127.0.0.1 and drives every tool', async () => {
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
-    expect((await client.listTools()).tools).toHaveLength(8);
+    expect((await client.listTools()).tools).toHaveLength(10);
     expect(
       data(await call(client, 'run', { language: 'python', code: 'print(6*7)' })),
     ).toMatchObject({
@@ -441,7 +441,7 @@ describe('session capacity', () => {
       expect(await hostPidsWith(marker)).not.toEqual([]);
       const late = await connect(crowded);
       clients.push(late);
-      expect((await late.listTools()).tools).toHaveLength(8);
+      expect((await late.listTools()).tools).toHaveLength(10);
       expect(crowded.stderr()).toContain('session ended to make room for a new one');
       // The session running a call and the one holding a sandbox were not the ones ended.
       expect(data<{ stdout: string }>(await running).stdout).toBe(`${marker}\n`);

@@ -4,7 +4,7 @@ import { reportError } from './cli-error.js';
 
 /** Second words of the commands that have them (their options are not completed). */
 const SUBCOMMANDS: Readonly<Record<string, readonly string[]>> = {
-  sandbox: ['create', 'exec', 'cp', 'write', 'read', 'ls', 'stats', 'ports', 'rm', 'list'],
+  sandbox: ['create', 'exec', 'shell', 'cp', 'write', 'read', 'ls', 'stats', 'ports', 'rm', 'list'],
   image: ['build', 'list', 'rm'],
   policy: ['show'],
   audit: ['verify'],

@@ -88,7 +88,13 @@ export async function bwrapCommand(options: BwrapCommandOptions): Promise<BwrapC
     files.push({ path, fd });
     return fd;
   };
-  const etc = Object.fromEntries(BOX_ETC_FILES.map((name) => [name, add(join(etcDir, name))]));
+  // A plain command (no agent) has no egress, so no DNS stub to name: without resolv.conf glibc
+  // asks 127.0.0.1 all the same, where nothing listens. Leaving it out keeps a one-shot box's
+  // descriptors within what sh can name, which the hand-over needs (hand-over.ts).
+  const etcNames = BOX_ETC_FILES.filter(
+    (name) => payload.kind === 'agent' || name !== 'resolv.conf',
+  );
+  const etc = Object.fromEntries(etcNames.map((name) => [name, add(join(etcDir, name))]));
   const agent = agentPath === undefined ? undefined : add(agentPath);
   const seccompFd = filter === undefined ? undefined : add(filter.path);
   const info = options.supervisor ? firstFile + files.length : undefined;
