@@ -23,6 +23,15 @@ import { WORKSPACE_OPTIONS, workspaceFlags } from './workspace-flags.js';
 import { INTERACTIVE_OPTIONS } from './interactive-options.js';
 import { followWindow, ttySession } from './tty-session.js';
 
+/** A path given as base64 of its bytes, for names that are not UTF-8 (write and read). */
+const PATH_BASE64_OPTION = {
+  'path-base64': {
+    type: 'boolean',
+    description:
+      'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
+  },
+} as const;
+
 type Values = Record<string, string | boolean | string[] | undefined>;
 
 /** What `sandbox shell` runs: the box's bash where it has one, else its sh. */
@@ -217,13 +226,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       name: 'write',
       summary: 'write a file in a sandbox from a host file, or from stdin with -',
       args: '<id> <path> [source|-]',
-      options: {
-        'path-base64': {
-          type: 'boolean',
-          description:
-            'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
-        },
-      },
+      options: PATH_BASE64_OPTION,
       examples: [
         'echo hi | ironclaw sandbox write work notes/hi.txt -',
         'ironclaw sandbox write work /workspace/ ./main.py',
@@ -247,13 +250,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
       name: 'read',
       summary: 'print a file of a sandbox to stdout',
       args: '<id> <path>',
-      options: {
-        'path-base64': {
-          type: 'boolean',
-          description:
-            'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
-        },
-      },
+      options: PATH_BASE64_OPTION,
       examples: [
         'ironclaw sandbox read work notes/hi.txt',
         'ironclaw sandbox read work /tmp/out.log > out.log',
