@@ -5,12 +5,12 @@ import { IronClawError, unwrap } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import type { Limits } from '../core/limits.js';
 import { DAEMON_METHODS } from '../protocol/daemon-api.js';
-import { type Handler, parseParams, type RequestContext } from '../protocol/rpc-server.js';
-import type { WindowSize } from '../protocol/window-size.js';
+import { type Handler, parseParams } from '../protocol/rpc-server.js';
 import { RpcServer } from '../protocol/rpc-server.js';
 import type { ApprovalBroker } from '../approval/approval-broker.js';
-import { AsyncQueue } from './async-queue.js';
+import { daemonFileHandlers } from './daemon-file-handlers.js';
 import { PortForwards } from './port-forwards.js';
+import { runExec } from './run-exec.js';
 import type { Sandbox } from './sandbox.js';
 import { BoxWorkspace, copyWorkspaceIn } from './box-workspace.js';
 import { SandboxSource, type SandboxSourceOptions } from './sandbox-source.js';
@@ -184,44 +184,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const params = parseParams(DAEMON_METHODS.exec.params, raw, 'exec');
       return runExec(find(params.id), params, context);
     },
-    // Files go in and out one chunk per request, so a client of any size of file keeps its own
-    // pace and the daemon holds one chunk at a time.
-    write_file: async (raw, context) => {
-      const params = parseParams(DAEMON_METHODS.write_file.params, raw, 'write_file');
-      const data = Buffer.from(params.data, 'base64');
-      const sandbox = find(params.id);
-      const path = bytesOf(params);
-      if (params.append) {
-        const { size } = await sandbox.stat(path, { signal: context.signal }).catch(() => ({
-          size: 0,
-        }));
-        await sandbox.writeFile(path, data, { signal: context.signal, offset: size });
-      } else {
-        await sandbox.writeFile(path, data, {
-          signal: context.signal,
-          ...(params.mode === undefined ? {} : { mode: params.mode }),
-          ...(params.offset === undefined ? {} : { offset: params.offset }),
-        });
-      }
-      return { bytes: data.length };
-    },
-    read_file: async (raw, context) => {
-      const params = parseParams(DAEMON_METHODS.read_file.params, raw, 'read_file');
-      const chunk = await find(params.id).readFileChunk(bytesOf(params), {
-        signal: context.signal,
-        ...(params.offset === undefined ? {} : { offset: params.offset }),
-        ...(params.maxBytes === undefined ? {} : { maxBytes: params.maxBytes }),
-      });
-      return { data: chunk.data.toString('base64'), size: chunk.size, truncated: chunk.truncated };
-    },
-    list: async (raw, context) => {
-      const params = parseParams(DAEMON_METHODS.list.params, raw, 'list');
-      return find(params.id).listDir(bytesOf(params), { signal: context.signal });
-    },
-    stat: async (raw, context) => {
-      const params = parseParams(DAEMON_METHODS.stat.params, raw, 'stat');
-      return find(params.id).stat(bytesOf(params), { signal: context.signal });
-    },
+    ...daemonFileHandlers(find),
     destroy: async (raw) => {
       const params = parseParams(DAEMON_METHODS.destroy.params, raw, 'destroy');
       const sandbox = find(params.id);
@@ -352,54 +315,4 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     return closing;
   };
   return { socketPath, stopped, close, approvals: options.approvals };
-}
-
-/** A path as the client spelled it: text, or the bytes of a name that is not UTF-8. */
-function bytesOf(params: {
-  path: string;
-  pathEncoding?: 'utf8' | 'base64' | undefined;
-}): string | Buffer {
-  return params.pathEncoding === 'base64' ? Buffer.from(params.path, 'base64') : params.path;
-}
-
-async function runExec(
-  sandbox: Sandbox,
-  params: ReturnType<typeof parseParams<typeof DAEMON_METHODS.exec.params>>,
-  context: RequestContext,
-): Promise<unknown> {
-  let stdin: AsyncQueue<Uint8Array> | undefined;
-  if (params.stdinOpen) {
-    const queue = new AsyncQueue<Uint8Array>();
-    context.onInput((data, eof) => {
-      if (data) queue.push(data);
-      if (eof) queue.end();
-    });
-    stdin = queue;
-  }
-  const relay = (event: string, chunk: Buffer): Promise<void> | undefined =>
-    context.emit(event, { data: chunk.toString('base64') }) ? undefined : context.drained();
-  // Only a terminal's exec listens: sizes sent to any other are dropped, never queued.
-  const resizes = new AsyncQueue<WindowSize>({ latestOnly: true });
-  if (params.tty) context.onResize((size) => resizes.push(size));
-  const output = await sandbox
-    .exec(params.argv ?? params.shell ?? '', {
-      signal: context.signal,
-      ...(params.cwd === undefined ? {} : { cwd: params.cwd }),
-      ...(params.env === undefined ? {} : { env: params.env }),
-      ...(stdin
-        ? { stdin }
-        : params.stdin === undefined
-          ? {}
-          : { stdin: Buffer.from(params.stdin, 'base64') }),
-      ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }),
-      ...(params.maxOutputBytes === undefined ? {} : { maxOutputBytes: params.maxOutputBytes }),
-      ...(params.tty ? { tty: { ...params.tty, resizes } } : {}),
-      // Relayed, never held: a client that reads slowly holds the box's output back.
-      collect: false,
-      onStdout: (chunk) => relay('stdout', chunk),
-      onStderr: (chunk) => relay('stderr', chunk),
-    })
-    .finally(() => resizes.end());
-  const { stdout: _stdout, stderr: _stderr, ...result } = output;
-  return result;
 }
