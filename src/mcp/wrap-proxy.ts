@@ -9,11 +9,13 @@ import {
   type Transport,
 } from '@modelcontextprotocol/server';
 import type { ApprovalBroker } from '../approval/approval-broker.js';
-import { auditAction, type AuditedAction } from '../audit/audit-trail.js';
+import { auditAction } from '../audit/audit-trail.js';
 import type { Logger } from './logger.js';
 import type { Upstream } from './wrap-box-server.js';
 import { type AskOutcome, WrapAsker } from './wrap-ask.js';
-import type { ToolHints, ToolPolicy } from './wrap-policy.js';
+import { auditCall, type Pending } from './wrap-call-audit.js';
+import { RedTools } from './wrap-red-tools.js';
+import type { ToolPolicy } from './wrap-policy.js';
 import type { ToolGuard } from './wrap-tool-guard.js';
 import { canonicalJson, listedTools, sha256, type ToolChanges } from './wrap-tool-pins.js';
 
@@ -43,18 +45,6 @@ export interface WrapProxyOptions {
   approvalsUnavailable?: string | undefined;
 }
 
-/** Clients that honour it ask their user for every call of such a tool. */
-const REQUIRES_USER = 'anthropic/requiresUserInteraction';
-
-interface Pending {
-  method: string;
-  tool?: string;
-  argumentsSha256?: string;
-  started: number;
-  /** A tools/call's audit request, written before the call is passed on. */
-  audit?: AuditedAction;
-}
-
 /**
  * The wrap proxy: a message pump between the client and the wrapped server. Every message is
  * passed on as it is, in the order it came, in both directions — requests, responses and
@@ -70,16 +60,14 @@ export class WrapProxy {
   /** Requests the client cancelled, oldest first, whose answer may still come. */
   readonly #cancelled = new Set<string>();
   #fromServer: Promise<void> = Promise.resolve();
-  /** Per tool, the annotations of the last tool list passed on; no entry: none (or never listed). */
-  readonly #hints = new Map<string, ToolHints>();
-  /** Tools seen red in this run stay red, even if a later list drops the hint. */
-  readonly #red = new Set<string>();
+  readonly #redTools: RedTools;
   /** Red calls waiting for a person's answer, so the client can cancel them. */
   readonly #asking = new Map<string, AbortController>();
   readonly #asker: WrapAsker;
 
   constructor(options: WrapProxyOptions) {
     this.#options = options;
+    this.#redTools = new RedTools(options.policy);
     this.#asker = new WrapAsker({
       approvals: options.approvals,
       unavailable: options.approvalsUnavailable,
@@ -101,7 +89,11 @@ export class WrapProxy {
     for (const [key, pending] of this.#pending) {
       this.#pending.delete(key);
       if (pending.method === 'tools/call')
-        this.#audit(pending, 'allowed', { outcome: 'error', isError: true, error: reason });
+        auditCall(this.#options.log, pending, 'allowed', {
+          outcome: 'error',
+          isError: true,
+          error: reason,
+        });
       await this.#toClient({
         jsonrpc: '2.0',
         id: JSON.parse(key.slice(2)) as RequestId,
@@ -117,7 +109,7 @@ export class WrapProxy {
       if (message.method === 'initialize') this.#asker.seeInitialize(message.params);
       if (message.method === 'tools/call') {
         if (this.#refuseCall(message)) return;
-        if (this.#isRed(toolName(message.params))) {
+        if (this.#redTools.isRed(toolName(message.params))) {
           void this.#askFirst(message);
           return;
         }
@@ -152,7 +144,7 @@ export class WrapProxy {
     if (this.#cancelled.size > MAX_CANCELLED)
       this.#cancelled.delete(this.#cancelled.values().next().value ?? key);
     if (pending.method === 'tools/call')
-      this.#audit(pending, 'allowed', {
+      auditCall(this.#options.log, pending, 'allowed', {
         outcome: 'cancelled',
         isError: false,
         ...(typeof reason === 'string' ? { reason: reason.slice(0, 200) } : {}),
@@ -187,7 +179,7 @@ export class WrapProxy {
     const tool = toolName(params);
     const reason = guard.blocked(tool)
       ? `tool "${tool}" changed since you accepted this server's tools (a possible rug pull), so IronClaw blocks it; review and accept the new list with: ${acceptCommand}`
-      : policy.decide(tool, this.#hints.get(tool)) === 'deny'
+      : policy.decide(tool, this.#redTools.hints(tool)) === 'deny'
         ? `the wrap policy denies tool "${tool}"; the call did not reach the server. Do not retry it: ask the user if it is needed`
         : undefined;
     if (reason === undefined) return false;
@@ -197,7 +189,7 @@ export class WrapProxy {
 
   /** Answers a tools/call here, as an error result the model reads; audited as denied. */
   #refuse(request: JSONRPCRequest, reason: string): void {
-    this.#audit(this.#toolCall(request.params, performance.now()), 'denied', {
+    auditCall(this.#options.log, this.#toolCall(request.params, performance.now()), 'denied', {
       outcome: 'denied',
       isError: true,
       reason,
@@ -207,12 +199,6 @@ export class WrapProxy {
       id: request.id,
       result: { content: [{ type: 'text', text: `IronClaw: ${reason}` }], isError: true },
     });
-  }
-
-  /** Red: needs a person's yes first (the policy says ask, or the server marks it destructive). */
-  #isRed(tool: string): boolean {
-    if (this.#options.policy.decide(tool, this.#hints.get(tool)) === 'ask') this.#red.add(tool);
-    return this.#red.has(tool);
   }
 
   /** A red call: asked about first, then passed on, or answered here and never passed on. */
@@ -232,7 +218,7 @@ export class WrapProxy {
       this.#asking.delete(key);
     }
     if (controller.signal.aborted) {
-      this.#audit(this.#toolCall(request.params, performance.now()), 'denied', {
+      auditCall(this.#options.log, this.#toolCall(request.params, performance.now()), 'denied', {
         outcome: 'cancelled',
         isError: false,
         reason: 'cancelled by the client while waiting for approval',
@@ -256,7 +242,11 @@ export class WrapProxy {
       // The server went away while the person was deciding: answer, never crash the wrap.
       this.#pending.delete(key);
       const reason = `the wrapped server is gone: ${(error as Error).message}`;
-      this.#audit(pending, 'allowed', { outcome: 'error', isError: true, error: reason });
+      auditCall(this.#options.log, pending, 'allowed', {
+        outcome: 'error',
+        isError: true,
+        error: reason,
+      });
       await this.#toClient({
         jsonrpc: '2.0',
         id: request.id,
@@ -289,7 +279,8 @@ export class WrapProxy {
     if (pending.method === 'initialize' && isJSONRPCResultResponse(message))
       this.#asker.seeInitializeResult(message.result);
     if (pending.method === 'tools/call') {
-      this.#audit(
+      auditCall(
+        this.#options.log,
         pending,
         'allowed',
         isJSONRPCErrorResponse(message)
@@ -316,35 +307,10 @@ export class WrapProxy {
         await this.#toClient({ jsonrpc: '2.0', id, error: this.#changedError(changes) });
         return;
       }
-      await this.#toClient({ ...message, result: this.#markRed(message.result) });
+      await this.#toClient({ ...message, result: this.#redTools.mark(message.result) });
       return;
     }
     await this.#toClient(message);
-  }
-
-  /**
-   * Notes each listed tool's annotations and marks the red ones for the client, on a copy: the
-   * pins were computed on the server's own list, so the mark is never seen as a change.
-   */
-  #markRed(result: Record<string, unknown>): Record<string, unknown> {
-    const listed = listedTools(result);
-    if (!listed || !Array.isArray(result.tools)) return result;
-    for (const tool of listed.tools) {
-      const hints = (tool as { annotations?: unknown }).annotations as
-        Record<string, unknown> | null | undefined;
-      if (hints !== null && typeof hints === 'object')
-        this.#hints.set(tool.name, {
-          readOnlyHint: hints.readOnlyHint === true,
-          destructiveHint: hints.destructiveHint === true,
-        });
-      else this.#hints.delete(tool.name);
-    }
-    const tools = (result.tools as Record<string, unknown>[]).map((tool) => {
-      if (typeof tool.name !== 'string' || !this.#isRed(tool.name)) return tool;
-      const meta = tool._meta !== null && typeof tool._meta === 'object' ? tool._meta : {};
-      return { ...tool, _meta: { ...meta, [REQUIRES_USER]: true } };
-    });
-    return { ...result, tools };
   }
 
   async #reviewTools(result: unknown): Promise<ToolChanges | undefined> {
@@ -362,38 +328,6 @@ export class WrapProxy {
     const message = `IronClaw held back the wrapped server's tool list: tools you accepted have changed (changed: ${changes.changed.join(', ')}). Tool descriptions and schemas reach the model as instructions, so a silent change can be a rug pull. Review and accept the new definitions with: ${this.#options.acceptCommand}`;
     this.#options.log.warn(message);
     return { code: TOOLS_CHANGED, message, data: { changed: changes.changed } };
-  }
-
-  #audit(
-    pending: Pending,
-    decision: 'allowed' | 'denied',
-    outcome: {
-      outcome: 'answered' | 'error' | 'denied' | 'cancelled';
-      isError: boolean;
-      reason?: string;
-      error?: string;
-    },
-  ): void {
-    const record = {
-      event: 'tools/call',
-      at: new Date().toISOString(),
-      tool: pending.tool,
-      argumentsSha256: pending.argumentsSha256,
-      decision,
-      ...outcome,
-      durationMs: Math.round(performance.now() - pending.started),
-    };
-    // On stderr, one JSON object per line after a fixed marker, and in the audit store.
-    this.#options.log.info(`audit ${JSON.stringify(record)}`);
-    const { event: _event, at: _at, tool: _tool, argumentsSha256: _sha, ...call } = record;
-    pending.audit?.settle(
-      outcome.outcome === 'denied'
-        ? 'denied'
-        : outcome.outcome === 'answered' && !outcome.isError
-          ? 'done'
-          : 'failed',
-      call,
-    );
   }
 
   async #toClient(message: JSONRPCMessage): Promise<void> {
