@@ -5,7 +5,6 @@ import { pipeToPort } from './port-forwards.js';
 import type { IsolationReport } from '../core/isolation.js';
 import {
   EmptyResultSchema,
-  type ExecResult,
   ExecResultSchema,
   type FileInfo,
   FileInfoSchema,
@@ -14,10 +13,8 @@ import {
   type PingResult,
   PingResultSchema,
   ReadFileResultSchema,
-  type Tty,
   WriteFileResultSchema,
 } from '../protocol/guest-api.js';
-import type { WindowSize } from '../protocol/window-size.js';
 import { driverFor } from '../drivers/index.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
 import { audit } from '../audit/audit-trail.js';
@@ -40,41 +37,15 @@ import type { WorkspaceDiff } from '../core/workspace-diff.js';
 import type { BoxWorkspace } from './box-workspace.js';
 import { explainClosed } from './box-end.js';
 import { OomAttribution } from './oom-attribution.js';
+import {
+  type ExecOptions,
+  type ExecOutput,
+  execParams,
+  pumpResizes,
+  pumpStdin,
+} from './exec-options.js';
 
-export interface ExecOptions {
-  cwd?: string;
-  env?: Record<string, string>;
-  /** Bytes for stdin, or a stream of them (kept open until it ends). */
-  stdin?: string | Uint8Array | AsyncIterable<Uint8Array>;
-  /** Wall-clock limit; on expiry the command's whole process group is killed. */
-  timeoutMs?: number;
-  /** Cap on stdout+stderr bytes; the rest is dropped behind an explicit marker. */
-  maxOutputBytes?: number;
-  signal?: AbortSignal;
-  /**
-   * Receives output as it comes. A callback that returns a promise holds the box's output back
-   * until it settles (flow control for a slow consumer, such as a pipe); a plain callback does not.
-   */
-  onStdout?: (chunk: Buffer) => unknown;
-  onStderr?: (chunk: Buffer) => unknown;
-  /**
-   * Keep the output for the result (the default). A caller that streams it through onStdout and
-   * onStderr, with no cap, passes false: the result's stdout and stderr are then empty, and a
-   * long-lived command's output is not held in memory for nothing.
-   */
-  collect?: boolean;
-  /**
-   * Run the command in a pseudo-terminal made in the box, of this size, with this TERM: its
-   * output all comes to onStdout. `resizes` follows the caller's window while it runs. Needs the
-   * driver's `pty` capability (POLICY_UNENFORCEABLE otherwise).
-   */
-  tty?: Tty & { resizes?: AsyncIterable<WindowSize> };
-}
-
-export interface ExecOutput extends ExecResult {
-  stdout: Buffer;
-  stderr: Buffer;
-}
+export type { ExecOptions, ExecOutput } from './exec-options.js';
 
 interface CallOptions {
   signal?: AbortSignal | undefined;
@@ -140,53 +111,36 @@ export class Sandbox {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     if (options.tty) driverFor(this.isolation.driver, { pty: true });
-    const { resizes, ...tty } = options.tty ?? {};
-    const streaming = typeof options.stdin === 'object' && Symbol.asyncIterator in options.stdin;
-    const stdinBytes =
-      options.stdin === undefined || streaming
-        ? undefined
-        : Buffer.from(options.stdin as string | Uint8Array);
+    const { params, streaming, resizes } = execParams(command, options);
     // A stdin stream that fails fails the exec (and kills the command) rather than being lost.
     const stdinFailed = new AbortController();
     const signal = options.signal
       ? AbortSignal.any([options.signal, stdinFailed.signal])
       : stdinFailed.signal;
-    const call = this.#client.call(
-      'exec',
-      {
-        ...(typeof command === 'string' ? { shell: command } : { argv: command }),
-        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-        ...(options.env === undefined ? {} : { env: options.env }),
-        ...(stdinBytes === undefined ? {} : { stdin: stdinBytes.toString('base64') }),
-        ...(streaming ? { stdinOpen: true } : {}),
-        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-        ...(options.maxOutputBytes === undefined ? {} : { maxOutputBytes: options.maxOutputBytes }),
-        ...(options.tty ? { tty } : {}),
+    const call = this.#client.call('exec', params, ExecResultSchema, {
+      signal: this.#signal(signal),
+      onEvent: (event, data) => {
+        const parsed = OutputEventSchema.safeParse(data);
+        if (!parsed.success || (event !== 'stdout' && event !== 'stderr')) return;
+        const chunk = Buffer.from(parsed.data.data, 'base64');
+        if (options.collect !== false) (event === 'stdout' ? stdout : stderr).push(chunk);
+        const wait = (event === 'stdout' ? options.onStdout : options.onStderr)?.(chunk);
+        if (wait instanceof Promise) this.#client.pauseReading(wait);
       },
-      ExecResultSchema,
-      {
-        signal: this.#signal(signal),
-        onEvent: (event, data) => {
-          const parsed = OutputEventSchema.safeParse(data);
-          if (!parsed.success || (event !== 'stdout' && event !== 'stderr')) return;
-          const chunk = Buffer.from(parsed.data.data, 'base64');
-          if (options.collect !== false) (event === 'stdout' ? stdout : stderr).push(chunk);
-          const wait = (event === 'stdout' ? options.onStdout : options.onStderr)?.(chunk);
-          if (wait instanceof Promise) this.#client.pauseReading(wait);
-        },
-      },
-    );
+    });
     if (streaming) {
-      this.#pump(options.stdin as AsyncIterable<Uint8Array>, call).catch((error: unknown) => {
-        const reason = error instanceof Error ? error.message : String(error);
-        stdinFailed.abort(
-          new IronClawError('EXEC_FAILED', `reading the stdin given to exec failed: ${reason}`, {
-            cause: error,
-          }),
-        );
-      });
+      pumpStdin(options.stdin as AsyncIterable<Uint8Array>, call, this.#client).catch(
+        (error: unknown) => {
+          const reason = error instanceof Error ? error.message : String(error);
+          stdinFailed.abort(
+            new IronClawError('EXEC_FAILED', `reading the stdin given to exec failed: ${reason}`, {
+              cause: error,
+            }),
+          );
+        },
+      );
     }
-    if (resizes) void this.#pumpResizes(resizes, call, call.result);
+    if (resizes) void pumpResizes(resizes, call, call.result, this.#client);
     const started = monotonicUs();
     const result = await this.#oom.mark(await this.#explained(call.result));
     auditSeccompEnd({
@@ -322,7 +276,6 @@ export class Sandbox {
     );
   }
 
-  /** @internal createSandbox and the daemon attach the workspace they copied in. */
   /** Memory, pids and CPU used against the limits; undefined: the box has no host cgroup. */
   async stats(): Promise<BoxStats | undefined> {
     return this.#box.stats?.();
@@ -333,6 +286,7 @@ export class Sandbox {
     return pipeToPort(this.#client, port, socket);
   }
 
+  /** @internal createSandbox and the daemon attach the workspace they copied in. */
   attachWorkspace(workspace: BoxWorkspace): void {
     this.#workspace = workspace;
   }
@@ -415,32 +369,5 @@ export class Sandbox {
       (offset) => this.readFileChunk(path, { ...options, offset, maxBytes: FILE_CHUNK_BYTES }),
       onSize,
     );
-  }
-
-  async #pump(
-    stdin: AsyncIterable<Uint8Array>,
-    call: { input(data: Uint8Array | undefined, eof?: boolean): boolean },
-  ): Promise<void> {
-    for await (const chunk of stdin) {
-      if (!call.input(chunk)) await this.#client.drained();
-    }
-    call.input(undefined, true);
-  }
-
-  /** Sizes go until the command ends; a size that cannot be sent is dropped with the channel. */
-  async #pumpResizes(
-    sizes: AsyncIterable<WindowSize>,
-    call: { resize(size: WindowSize): boolean },
-    ended: Promise<unknown>,
-  ): Promise<void> {
-    let over = false;
-    void ended.then(
-      () => (over = true),
-      () => (over = true),
-    );
-    for await (const size of sizes) {
-      if (over) return;
-      if (!call.resize(size)) await this.#client.drained();
-    }
   }
 }
