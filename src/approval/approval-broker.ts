@@ -14,6 +14,7 @@ import type {
   PendingApproval,
   RequestOptions,
 } from './approval-types.js';
+import { ScopeGrants } from './scope-grants.js';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 120_000;
 
@@ -47,7 +48,7 @@ export class ApprovalBroker {
   readonly #pending = new Map<string, Pending>();
   /** Ids whose token was used or whose approval ended: a second answer is a replay. */
   readonly #ended = new Set<string>();
-  readonly #granted = new Set<string>();
+  readonly #grants = new ScopeGrants();
   readonly #listeners = new Set<Listener>();
 
   constructor(options: BrokerOptions = {}) {
@@ -259,8 +260,8 @@ export class ApprovalBroker {
     if (approved) {
       const key = actionKey(card.action);
       if (answer.scope === 'sandbox' && card.sandbox !== undefined)
-        this.#granted.add(`sandbox ${card.sandbox} ${key}`);
-      if (answer.scope === 'session') this.#granted.add(`session ${pending.session} ${key}`);
+        this.#grants.grant('sandbox', card.sandbox, key);
+      if (answer.scope === 'session') this.#grants.grant('session', pending.session, key);
       if (answer.scope === 'always' && pending.project !== undefined && this.#policy)
         await this.#policy.add(card.action, pending.project, answer.by).catch((error: unknown) => {
           this.#audit?.append({
@@ -289,10 +290,8 @@ export class ApprovalBroker {
     const key = actionKey(action);
     const session = options.session ?? this.#session;
     let by: 'scope' | 'rule' | undefined;
-    let scope: Scope | undefined;
-    if (action.sandbox !== undefined && this.#granted.has(`sandbox ${action.sandbox} ${key}`))
-      [by, scope] = ['scope', 'sandbox'];
-    else if (this.#granted.has(`session ${session} ${key}`)) [by, scope] = ['scope', 'session'];
+    let scope: Scope | undefined = this.#grants.covering(key, action.sandbox, session);
+    if (scope !== undefined) by = 'scope';
     else if (options.project !== undefined && this.#policy) {
       const rule = await this.#policy.match(action, options.project).catch(() => undefined);
       if (rule) [by, scope] = ['rule', 'always'];
