@@ -6,81 +6,15 @@ import { mintToken, readToken } from './approval-token.js';
 import { cardText, type DiffCard } from './diff-card.js';
 import { actionDigest, actionKey, type RedAction } from './red-action.js';
 import { SCOPES, type Scope } from '../protocol/approval-api.js';
-
-/** A pending approval as a channel shows it: the card, and the token an answer must carry. */
-export interface PendingApproval {
-  card: DiffCard;
-  token: string;
-}
-
-export interface ApprovalAnswer {
-  id: string;
-  token: string;
-  decision: 'approve' | 'deny';
-  scope: Scope;
-  /** Which channel answered: "tty", "dashboard", "elicitation", "--yes" ... */
-  by: string;
-  /**
-   * The action as the answering side sees it (an MCP client's retried call, with its
-   * arguments): an answer for any other action than the one asked about is refused.
-   */
-  action?: RedAction | undefined;
-}
-
-export type AnswerOutcome =
-  | { ok: true }
-  | {
-      ok: false;
-      code:
-        | 'APPROVAL_FORGED'
-        | 'APPROVAL_EXPIRED'
-        | 'APPROVAL_REPLAYED'
-        | 'APPROVAL_MISMATCH'
-        | 'NOT_FOUND';
-      message: string;
-    };
-
-export interface ApprovalResult {
-  id: string | undefined;
-  approved: boolean;
-  /** The scope of the yes (or of the earlier yes that covered this action). */
-  scope: Scope | undefined;
-  /** Who decided: a channel, "scope" (an earlier yes), "rule" (the approvals file), "timeout". */
-  by: string;
-  reason: string;
-}
-
-export interface RequestOptions {
-  /** Who asks, for the card and the audit record. */
-  agent: string;
-  /** The rendered diff of a workspace apply (the card's diff for the other kinds is made here). */
-  diff?: string | undefined;
-  /** The project an "always" answer is saved for; without one "always" is not offered. */
-  project?: string | undefined;
-  /** The session a "session" answer covers; the broker's own by default. */
-  session?: string | undefined;
-  /**
-   * The asker answers through `answer` itself (a CLI with a terminal, an MCP client asked by
-   * elicitation), so the request waits even with no watcher.
-   */
-  hasChannel?: boolean | undefined;
-  /**
-   * The asker's own interactive channel (a TTY prompt, an MCP elicitation), asked beside the
-   * broker's watchers (the dashboard). Its answer goes through `answer` like any other.
-   */
-  ask?: ((pending: PendingApproval, signal: AbortSignal) => Promise<void>) | undefined;
-  signal?: AbortSignal | undefined;
-}
-
-export interface BrokerOptions {
-  /** Requests and outcomes are recorded here before anything is decided; without it, nothing is. */
-  audit?: AuditStore | undefined;
-  policy?: ApprovalPolicy | undefined;
-  /** How long a pending approval waits for an answer; then it is a deny. */
-  timeoutMs?: number | undefined;
-  session?: string | undefined;
-  now?: (() => number) | undefined;
-}
+import type {
+  AnswerOutcome,
+  ApprovalAnswer,
+  ApprovalResult,
+  BrokerOptions,
+  PendingApproval,
+  RequestOptions,
+} from './approval-types.js';
+import { ScopeGrants } from './scope-grants.js';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 120_000;
 
@@ -114,7 +48,7 @@ export class ApprovalBroker {
   readonly #pending = new Map<string, Pending>();
   /** Ids whose token was used or whose approval ended: a second answer is a replay. */
   readonly #ended = new Set<string>();
-  readonly #granted = new Set<string>();
+  readonly #grants = new ScopeGrants();
   readonly #listeners = new Set<Listener>();
 
   constructor(options: BrokerOptions = {}) {
@@ -326,8 +260,8 @@ export class ApprovalBroker {
     if (approved) {
       const key = actionKey(card.action);
       if (answer.scope === 'sandbox' && card.sandbox !== undefined)
-        this.#granted.add(`sandbox ${card.sandbox} ${key}`);
-      if (answer.scope === 'session') this.#granted.add(`session ${pending.session} ${key}`);
+        this.#grants.grant('sandbox', card.sandbox, key);
+      if (answer.scope === 'session') this.#grants.grant('session', pending.session, key);
       if (answer.scope === 'always' && pending.project !== undefined && this.#policy)
         await this.#policy.add(card.action, pending.project, answer.by).catch((error: unknown) => {
           this.#audit?.append({
@@ -356,10 +290,8 @@ export class ApprovalBroker {
     const key = actionKey(action);
     const session = options.session ?? this.#session;
     let by: 'scope' | 'rule' | undefined;
-    let scope: Scope | undefined;
-    if (action.sandbox !== undefined && this.#granted.has(`sandbox ${action.sandbox} ${key}`))
-      [by, scope] = ['scope', 'sandbox'];
-    else if (this.#granted.has(`session ${session} ${key}`)) [by, scope] = ['scope', 'session'];
+    let scope: Scope | undefined = this.#grants.covering(key, action.sandbox, session);
+    if (scope !== undefined) by = 'scope';
     else if (options.project !== undefined && this.#policy) {
       const rule = await this.#policy.match(action, options.project).catch(() => undefined);
       if (rule) [by, scope] = ['rule', 'always'];

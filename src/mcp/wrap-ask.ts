@@ -9,7 +9,8 @@ import {
   type JSONRPCRequest,
   PROTOCOL_VERSION_META_KEY,
 } from '@modelcontextprotocol/server';
-import type { ApprovalBroker, PendingApproval } from '../approval/approval-broker.js';
+import type { ApprovalBroker } from '../approval/approval-broker.js';
+import type { PendingApproval } from '../approval/approval-types.js';
 import { tokenId } from '../approval/approval-token.js';
 import type { RedAction } from '../approval/red-action.js';
 import { SCOPES, type Scope } from '../protocol/approval-api.js';

@@ -1,4 +1,5 @@
-import type { ApprovalBroker, ApprovalResult } from '../approval/approval-broker.js';
+import type { ApprovalBroker } from '../approval/approval-broker.js';
+import type { ApprovalResult } from '../approval/approval-types.js';
 import type { RedAction } from '../approval/red-action.js';
 import { IronClawError } from '../core/errors.js';
 import { renderDiff, type WorkspaceDiff } from '../core/workspace-diff.js';
