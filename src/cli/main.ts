@@ -188,7 +188,7 @@ const commands: CommandDef[] = [
   {
     name: 'agent',
     summary: "IronClaw's own agent loop: a model works on a task through sandboxed tools (MCP)",
-    args: '"<task>"',
+    args: '"<task>" | --resume <session-id>',
     options: {
       provider: {
         type: 'string',
@@ -229,6 +229,12 @@ const commands: CommandDef[] = [
         type: 'string',
         value: '<duration>',
         description: 'wall time at most (default 15m)',
+      },
+      resume: {
+        type: 'string',
+        value: '<session-id>',
+        description:
+          'continue a stopped session from its transcript (what it spent counts; raise a budget with its flag)',
       },
     },
     examples: [
