@@ -6,6 +6,7 @@ import type { AgentMessage, ChatProvider } from '../agent/chat-provider.js';
 import type { SessionRecord } from '../agent/session-record.js';
 import type { Transcript } from '../agent/transcript.js';
 import type { ModelPrice, ResolvedAgentConfig } from '../core/agent-config.js';
+import { audit } from '../audit/audit-trail.js';
 import { loadConfig } from '../host/config-file.js';
 import { agentApprover, yesForScopes } from './agent-approvals.js';
 import { reportError, usageError } from './cli-error.js';
@@ -50,7 +51,10 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
     );
     const price = priceOf(config, provider.model, budgets);
     const workspace = earlier ? earlier.workspace : await workspaceDir(flags);
-    const yesFor = yesForScopes(stringFlag(flags, 'yes-for'));
+    const yesFor = yesForScopes(
+      stringFlag(flags, 'yes-for'),
+      config.servers.map((server) => server.name),
+    );
     const { Transcript } = await import('../agent/transcript.js');
     const transcript = earlier
       ? Transcript.reopen(earlier.id, earlier.path)
@@ -69,7 +73,13 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
         servers: config.servers.map((server) => server.name),
       });
       // Pre-approval is a decision of the user's: recorded before anything runs.
-      for (const scope of yesFor) transcript.write('pre-approval', { scope, by: '--yes-for' });
+      for (const scope of yesFor) {
+        transcript.write('pre-approval', { scope, by: '--yes-for' });
+        audit({
+          kind: 'pre-approval',
+          data: { scope, by: '--yes-for', agentSession: transcript.id },
+        });
+      }
       if (earlier)
         process.stderr.write(
           `agent: resuming ${earlier.id} after ${earlier.spent.steps} turns and ${earlier.spent.tokens} tokens\n`,
@@ -150,8 +160,13 @@ async function session(
     phase: () => phase,
     record: (entry) => {
       transcript.write('approval', { ...entry });
+      const about = entry.action
+        ? entry.action.kind === 'egress'
+          ? ` to connect to ${entry.action.host}:${entry.action.port}`
+          : ` to call ${entry.action.tool}`
+        : '';
       process.stderr.write(
-        `agent: ${entry.server} asked for approval (${entry.phase}): ${entry.decision === 'approve' ? 'approved' : 'declined'} by ${entry.by}\n`,
+        `agent: ${entry.server} asked for approval${about} (${entry.phase}): ${entry.decision === 'approve' ? 'approved' : 'declined'} by ${entry.by}\n`,
       );
     },
     signal,

@@ -222,8 +222,9 @@ const commands: CommandDef[] = [
       },
       'yes-for': {
         type: 'string',
-        value: '<apply>',
-        description: 'pre-approve a scope (apply: the final diff), recorded',
+        value: '<apply|egress:HOST|tool:SERVER/TOOL>',
+        description:
+          'pre-approve red actions, comma-separated, each recorded (transcript, audit): apply (the diff at the end), egress:HOST (connections to HOST), tool:SERVER/TOOL (a wrapped red tool); anything else is asked on the TTY, and declined without one',
       },
       timeout: {
         type: 'string',

@@ -1,5 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/server';
 import * as z from 'zod/mini';
+import { askingDuring } from './egress-asks.js';
 import { execForTool, execText } from './exec-for-tool.js';
 import {
   DriverInput,
@@ -136,7 +137,9 @@ export function registerRunTool(server: McpServer, deps: ToolDeps): void {
           } else {
             command = args.command ?? 'true';
           }
-          const result = await execForTool(sandbox, command, args, ctx);
+          const result = await askingDuring(server, ctx, deps, sandbox.id, () =>
+            execForTool(sandbox, command, args, ctx),
+          );
           return toolOk(
             { ...result, isolation: isolationJson(sandbox.isolation) },
             execText(result, args.timeoutSeconds ?? MCP_LIMITS.defaultTimeoutSeconds),

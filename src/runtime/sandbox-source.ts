@@ -1,4 +1,4 @@
-import type { ApprovalBroker } from '../approval/approval-broker.js';
+import type { EgressApprovalContext } from './egress-approval.js';
 import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { BoxMount } from '../host/box-process.js';
@@ -21,7 +21,7 @@ export interface SandboxSourceOptions {
   /** Egress rules of a sandbox whose request gives none (the configuration's allowNet). */
   defaultAllowNet?: readonly string[] | undefined;
   /** The approval cliff over its sandboxes' egress (see SandboxOptions.approvals). */
-  approvals?: { broker: ApprovalBroker; agent: string } | undefined;
+  approvals?: Omit<EgressApprovalContext, 'project'> | undefined;
   /**
    * Told when the warm pool cannot start a sandbox (it tries again, backing off), and what the
    * start-up sweep of dead owners' leftovers removed.
