@@ -195,5 +195,5 @@ describe('ironclaw agent: red actions during the run', () => {
     const help = await runCli(['agent', '--help']);
     expect(help.stdout + help.stderr).toContain('apply|egress:HOST|tool:SERVER/TOOL');
     expect(help.stdout + help.stderr).toContain('--resume');
-  });
+  }, 120_000);
 });
