@@ -7,7 +7,7 @@ import { SCOPES, type Scope } from '../protocol/approval-api.js';
  * client that pre-approves by scope (`ironclaw agent --yes-for`) matches it without reading the
  * card's prose. It names nothing the card does not show.
  */
-export const ACTION_META_KEY = 'ironclaw/action';
+const ACTION_META_KEY = 'ironclaw/action';
 
 /** The diff card as an elicitation form: the card's text, a decision and a scope. */
 export function approvalForm(pending: PendingApproval, approveMeans: string) {

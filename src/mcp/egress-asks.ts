@@ -37,7 +37,7 @@ export class EgressAsks implements EgressChannels {
  * through the broker with the token of the approval. A decline, a cancel or a failed
  * elicitation is a deny.
  */
-export function elicitingChannel(
+function elicitingChannel(
   server: McpServer,
   ctx: ServerContext,
   broker: ApprovalBroker | undefined,
