@@ -293,8 +293,18 @@ const commands: CommandDef[] = [
         description:
           'instead, boot a box with an allow-list and try each egress attack from inside it',
       },
+      driver: {
+        type: 'string',
+        value: '<driver>',
+        description: `with --network, test only this driver: ${DRIVERS.join(', ')} (default: every driver)`,
+      },
     },
-    examples: ['ironclaw doctor', 'ironclaw doctor --json', 'ironclaw doctor --network'],
+    examples: [
+      'ironclaw doctor',
+      'ironclaw doctor --json',
+      'ironclaw doctor --network',
+      'ironclaw doctor --network --driver gvisor',
+    ],
     run: async (options) => (await more()).doctorCommand(options),
   },
   {
