@@ -12,10 +12,12 @@ const PACE_MS = 200;
 /**
  * @param {string} cli path of bin/ironclaw.cjs to run
  * @param {import('./run.mjs').Plan} counts
- * @param {Record<string, unknown>} [args] extra `run` arguments (limits of its own, files)
+ * @param {{ args?: Record<string, unknown>, paced?: boolean }} [options] extra `run` arguments
+ *   (limits of its own, files); paced: false measures back-to-back only
  * @returns {Promise<{ backToBack: number[], paced: number[] }>}
  */
-export async function measureMcpRun(cli, counts, args = {}) {
+export async function measureMcpRun(cli, counts, options = {}) {
+  const args = options.args ?? {};
   let stderr = '';
   const transport = new StdioClientTransport({
     command: process.execPath,
@@ -43,7 +45,7 @@ export async function measureMcpRun(cli, counts, args = {}) {
     // The server fills its pool in the background from start-up; the warm-up calls wait for
     // nothing in particular, so the back-to-back row starts as a client that just connected.
     const backToBack = await repeat(counts, run);
-    const paced = await repeat(counts, run, PACE_MS);
+    const paced = options.paced === false ? [] : await repeat(counts, run, PACE_MS);
     return { backToBack, paced };
   } finally {
     await client.close();
