@@ -120,6 +120,10 @@ async function measureAll(counts, root) {
     const mcp = await measureMcpRun(cli, counts);
     progress('MCP run with limits of its own (--pids 256)');
     const limited = await measureMcpRun(cli, counts, { args: { pids: 256 }, paced: false });
+    // `env` (even empty) takes the sandbox path, with its guest agent: how `run` went before
+    // primed boxes, measured in the same run.
+    progress('MCP run through a sandbox and its guest agent (env: {})');
+    const agent = await measureMcpRun(cli, counts, { args: { env: {} } });
     rows.push(
       {
         id: 'mcp-run',
@@ -132,6 +136,18 @@ async function measureAll(counts, root) {
         name: 'MCP run "true", one per 200 ms',
         informational: false,
         ...withStats({ total: mcp.paced, parts: {} }),
+      },
+      {
+        id: 'mcp-run-agent',
+        name: 'MCP run "true" through a sandbox (env {}), back-to-back',
+        informational: true,
+        ...withStats({ total: agent.backToBack, parts: {} }),
+      },
+      {
+        id: 'mcp-run-agent-paced',
+        name: 'MCP run "true" through a sandbox (env {}), one per 200 ms',
+        informational: true,
+        ...withStats({ total: agent.paced, parts: {} }),
       },
       {
         id: 'mcp-run-limits',
