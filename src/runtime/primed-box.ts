@@ -259,7 +259,24 @@ async function startPrimed(
     audit({ kind: 'sandbox-destroyed', sandbox: id, data: { driver: box.isolation.driver } });
   };
   try {
-    if (!(await box.started)) {
+    // A box that neither starts nor fails (a wedged host) must not hold the caller forever.
+    const timeout = AbortSignal.timeout(driver.capabilities.startTimeoutMs);
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    const gaveUp = new Promise<never>((_, reject) => {
+      const fail = (): void =>
+        reject(
+          new IronClawError(
+            'SANDBOX_START_FAILED',
+            options.signal?.aborted
+              ? `sandbox ${id} was still starting when its call was cancelled`
+              : `sandbox ${id} did not start within ${driver.capabilities.startTimeoutMs} ms; the host may be overloaded, run \`ironclaw doctor\``,
+          ),
+        );
+      if (signal.aborted) fail();
+      else signal.addEventListener('abort', fail, { once: true });
+    });
+    gaveUp.catch(() => undefined);
+    if (!(await Promise.race([box.started, gaveUp]))) {
       const exit = await box.exited;
       throw new IronClawError(
         'SANDBOX_START_FAILED',
