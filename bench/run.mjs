@@ -124,6 +124,10 @@ async function measureAll(counts, root) {
     // primed boxes, measured in the same run.
     progress('MCP run through a sandbox and its guest agent (env: {})');
     const agent = await measureMcpRun(cli, counts, { args: { env: {} } });
+    const agentLimited = await measureMcpRun(cli, counts, {
+      args: { pids: 256, env: {} },
+      paced: false,
+    });
     rows.push(
       {
         id: 'mcp-run',
@@ -148,6 +152,12 @@ async function measureAll(counts, root) {
         name: 'MCP run "true" through a sandbox (env {}), one per 200 ms',
         informational: true,
         ...withStats({ total: agent.paced, parts: {} }),
+      },
+      {
+        id: 'mcp-run-limits-agent',
+        name: 'MCP run "true" with pids 256 through a sandbox (env {}), back-to-back',
+        informational: true,
+        ...withStats({ total: agentLimited.backToBack, parts: {} }),
       },
       {
         id: 'mcp-run-limits',
