@@ -50,6 +50,7 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
     source = new SandboxSource({
       driver: config.driver,
       poolSize: config.poolSize,
+      primedPoolSize: config.poolSize,
       rootBoxUid: config.rootBoxUid,
       boxUids: config.boxUids,
       defaultMemoryBytes: config.defaultMemoryBytes,

@@ -21,6 +21,7 @@ import {
   type ToolDeps,
   toolCall,
 } from './tool-context.js';
+import { runPrimedForTool } from './run-primed.js';
 import { toolOk } from './tool-result.js';
 import { toolSchema } from './tool-schema.js';
 
@@ -118,6 +119,16 @@ export function registerRunTool(server: McpServer, deps: ToolDeps): void {
           allowNet: args.allowNet,
           signal,
         };
+        if (args.command !== undefined) {
+          const primed = await runPrimedForTool(deps.sandboxes, request, args.command, args, ctx);
+          if (primed) {
+            const { isolation, ...result } = primed;
+            return toolOk(
+              { ...result, isolation: isolationJson(isolation) },
+              execText(result, args.timeoutSeconds ?? MCP_LIMITS.defaultTimeoutSeconds),
+            );
+          }
+        }
         return deps.sandboxes.oneShot(request, async (sandbox) => {
           for (const file of args.files ?? []) {
             const bytes = decodeContent(
