@@ -2,12 +2,14 @@
 // (default 50); 3 warm-up runs per row come first and are not counted. Prints a table, then
 // writes bench/results/latest.json and a timestamped copy. Exits 0 when a target is missed:
 // this is a report, not a test. A row that cannot run at all is an error (exit 1).
+// BENCH_ONLY=floor,density runs only those groups of rows (extra-rows.mjs), with their targets.
 import { mkdir } from 'node:fs/promises';
 import { URL, pathToFileURL } from 'node:url';
 import { measureColdApi, measureLiveExec, measureWarmPool } from './api-rows.mjs';
 import { formatSrtComparison, measureEgress } from './egress-rows.mjs';
 import { gvisorUnavailable, measureGvisor } from './gvisor-rows.mjs';
 import { measureQemu, qemuUnavailable } from './qemu-rows.mjs';
+import { extraTargets, measureExtra, onlyGroups } from './extra-rows.mjs';
 import { hostFacts, sourceFacts } from './host-facts.mjs';
 import { measureInterleaved, processRows } from './process-rows.mjs';
 import {
@@ -72,6 +74,8 @@ async function measureAll(counts, root) {
   const closed = library.closeInheritedFds?.() ?? [];
   if (closed.length > 0) progress(`closed inherited descriptors ${closed.join(', ')}`);
 
+  const only = onlyGroups();
+  if (only) return measureExtra(library, counts, progress, only);
   /** @type {import('./report.mjs').Row[]} */
   const rows = [];
   const spawned = await processRows(`${root}/bin/ironclaw.cjs`);
@@ -124,6 +128,7 @@ async function measureAll(counts, root) {
     rows.push(...(await measureQemu(library, counts, progress)));
   }
   rows.push(...(await measureEgress(library, root, counts, progress)));
+  rows.push(...(await measureExtra(library, counts, progress)));
   return rows;
 }
 
@@ -152,14 +157,15 @@ async function main() {
     await snapshot.remove();
   }
 
-  const targets = evaluateTargets(rows);
+  const targets = [...(onlyGroups() ? [] : evaluateTargets(rows)), ...extraTargets(rows)];
   process.stdout.write(`\n${formatTable(rows, targets)}\n\n`);
   const cold = targets.find((target) => target.row === 'cli');
   if (cold) process.stdout.write(`${formatColdRatio(rows, cold)}\n`);
   const srt = formatSrtComparison(rows);
-  process.stdout.write(
-    `${srt ?? "egress vs srt: not measured (srt's proxy could not be had; see above)"}\n`,
-  );
+  if (!onlyGroups())
+    process.stdout.write(
+      `${srt ?? "egress vs srt: not measured (srt's proxy could not be had; see above)"}\n`,
+    );
   for (const row of rows) {
     if (row.failures?.length) {
       process.stdout.write(
