@@ -32,9 +32,18 @@ async function pssKiB(pid) {
   return Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0);
 }
 
-/** A process's name for the breakdown: node's main thread calls itself MainThread. */
-function label(/** @type {string} */ name) {
-  return name === 'MainThread' ? 'node (agent)' : name;
+/**
+ * A process's name for the breakdown: node's main thread calls itself MainThread, and runsc's
+ * gofer and sandbox are both "exe" (runsc re-executes /proc/self/exe), told apart by argv[0].
+ * @param {Proc} proc
+ */
+async function label(proc) {
+  if (proc.name === 'MainThread') return 'node (agent)';
+  if (proc.name !== 'exe') return proc.name;
+  const argv0 = (await readFile(`/proc/${proc.pid}/cmdline`, 'utf8').catch(() => '')).split(
+    '\0',
+  )[0];
+  return argv0 ? (argv0.split('/').pop() ?? proc.name) : proc.name;
 }
 
 /**
@@ -60,7 +69,8 @@ export async function boxMemory(skip = new Set()) {
     for (let proc = stack.pop(); proc !== undefined; proc = stack.pop()) {
       const own = await pssKiB(proc.pid);
       kib += own;
-      byName[label(proc.name)] = (byName[label(proc.name)] ?? 0) + own / 1024;
+      const name = await label(proc);
+      byName[name] = (byName[name] ?? 0) + own / 1024;
       stack.push(...(children.get(proc.pid) ?? []));
     }
     boxes.push(kib / 1024);
