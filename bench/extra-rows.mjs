@@ -1,12 +1,15 @@
-// The row groups of issue 18 items 3-5 (live exec against its in-box floor, per driver; density),
-// kept apart from run.mjs so each group is one file. BENCH_ONLY=floor,density runs only the
+// The row groups of issue 18 items 3-5 (live exec against its in-box floor, per driver; density;
+// QEMU restore taken apart),
+// kept apart from run.mjs so each group is one file. BENCH_ONLY=floor,density,restore runs only the
 // named groups (and evaluates only their targets), for a quick look at one part.
 import { densityTargets, measureDensity } from './density-rows.mjs';
 import { floorTargets, measureFloors } from './floor-rows.mjs';
+import { measureRestore, restoreTargets } from './restore-rows.mjs';
 
 const GROUPS = {
   floor: measureFloors,
   density: measureDensity,
+  restore: measureRestore,
 };
 
 /** @returns {string[] | undefined} the groups BENCH_ONLY names, or undefined for all */
@@ -39,5 +42,5 @@ export async function measureExtra(library, counts, progress, only = Object.keys
 
 /** @param {import('./report.mjs').Row[]} rows @returns {import('./report.mjs').Target[]} */
 export function extraTargets(rows) {
-  return [...floorTargets(rows), ...densityTargets(rows)];
+  return [...floorTargets(rows), ...densityTargets(rows), ...restoreTargets(rows)];
 }

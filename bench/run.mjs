@@ -2,7 +2,7 @@
 // (default 50); 3 warm-up runs per row come first and are not counted. Prints a table, then
 // writes bench/results/latest.json and a timestamped copy. Exits 0 when a target is missed:
 // this is a report, not a test. A row that cannot run at all is an error (exit 1).
-// BENCH_ONLY=floor,density runs only those groups of rows (extra-rows.mjs), with their targets.
+// BENCH_ONLY=floor,density,restore runs only those groups of rows (extra-rows.mjs), with their targets.
 import { mkdir } from 'node:fs/promises';
 import { URL, pathToFileURL } from 'node:url';
 import { measureColdApi, measureLiveExec, measureWarmPool } from './api-rows.mjs';
