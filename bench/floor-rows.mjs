@@ -11,8 +11,14 @@ import { summarize } from './stats.mjs';
 /** Live exec may cost this many times the floor, plus FLOOR_ADDED_MS (issue 18). */
 const FLOOR_RATIO = 1.5;
 const FLOOR_ADDED_MS = 1;
-/** What a VM guest's agent runs in front of every command (protocol/guest-seccomp.ts). */
-const LOADER = ['/usr/bin/python3', '-I', '-S', '/.ironclaw/seccomp-exec.py', '0', '/bin/true'];
+/** What a VM guest's agent runs in front of every command (protocol/guest-seccomp*.ts). */
+const LOADERS = [
+  { id: 'native', argv: ['/.ironclaw/seccomp-exec', '0', '/bin/true'] },
+  {
+    id: 'python',
+    argv: ['/usr/bin/python3', '-I', '-S', '/.ironclaw/seccomp-exec.py', '0', '/bin/true'],
+  },
+];
 
 /** @typedef {{ driver: string, options: Record<string, unknown>, vm: boolean }} Case */
 
@@ -88,14 +94,15 @@ export async function measureFloors(library, counts, progress) {
           parts: { inGuest: { samples: exec.inGuest, stats: summarize(exec.inGuest) } },
         },
       );
-      if (vm) {
-        const loader = await processFloor(sandbox, counts, LOADER);
-        if ('reason' in loader) throw new Error(`${driver} loader floor: ${loader.reason}`);
+      for (const loader of vm ? LOADERS : []) {
+        const floor = await processFloor(sandbox, counts, loader.argv);
+        if ('reason' in floor)
+          throw new Error(`${driver} ${loader.id} loader floor: ${floor.reason}`);
         rows.push(
           sampled(
-            `floor-${driver}-loader`,
-            `${driver} in-box: posix_spawn(seccomp loader -> /bin/true) + wait, no agent`,
-            loader.samples,
+            `floor-${driver}-loader-${loader.id}`,
+            `${driver} in-box: posix_spawn(${loader.id} seccomp loader -> /bin/true) + wait, no agent`,
+            floor.samples,
           ),
         );
       }
