@@ -1,10 +1,10 @@
 /*
  * The native form of the VM guest's seccomp loader (guest-seccomp.ts): the same argv
  * (`COUNT NAME=VALUE... FILE ARG...`), the same filter file, checks, messages and statuses, in C.
- * Under QEMU's TCG a python3 start costs about a hundred times a spawn of /bin/true (bench:
- * floor-qemu-loader-python against -native), and every command of a VM starts through the loader, so the image build
- * compiles this with the host's C compiler (image/seccomp-loader.ts), statically, so no dynamic
- * linker or library runs in it before the filter is in. A host without a C compiler keeps the
+ * Under QEMU's TCG a python3 start costs ten to a hundred times a spawn of /bin/true (bench rows
+ * floor-qemu-loader-python and -native), and every command of a VM starts through the loader, so
+ * the image build compiles this with the host's C compiler (image/seccomp-loader.ts), statically,
+ * so no dynamic linker or library runs in it before the filter is in. A host without a C compiler keeps the
  * python3 loader.
  */
 
