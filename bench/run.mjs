@@ -1,6 +1,7 @@
 // IronClaw benchmark: `npm run bench` (builds first). BENCH_RUNS sets the measured runs per row
 // (default 50); 3 warm-up runs per row come first and are not counted. BENCH_ONLY, a comma list
-// of groups (process, peers, api, mcp, gvisor, qemu, egress), measures only those. Prints a table, then
+// of groups (process, peers, api, mcp, gvisor, qemu, egress, floor, density, restore), measures
+// only those. Prints a table, then
 // writes bench/results/latest.json and a timestamped copy. Exits 0 when a target is missed:
 // this is a report, not a test. A row that cannot run at all is an error (exit 1).
 import { mkdir } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { measureColdApi, measureLiveExec, measureWarmPool } from './api-rows.mjs
 import { formatSrtComparison, measureEgress } from './egress-rows.mjs';
 import { gvisorUnavailable, measureGvisor } from './gvisor-rows.mjs';
 import { measureQemu, qemuUnavailable } from './qemu-rows.mjs';
+import { EXTRA_GROUPS, extraTargets, measureExtra } from './extra-rows.mjs';
 import { hostFacts, sourceFacts } from './host-facts.mjs';
 import { measureInterleaved, processRows } from './process-rows.mjs';
 import {
@@ -41,7 +43,7 @@ function runsFromEnv() {
   return runs;
 }
 
-const GROUPS = ['process', 'peers', 'api', 'mcp', 'gvisor', 'qemu', 'egress'];
+const GROUPS = ['process', 'peers', 'api', 'mcp', 'gvisor', 'qemu', 'egress', ...EXTRA_GROUPS];
 
 /** The groups of rows to measure: BENCH_ONLY's, or all. */
 function groupsFromEnv() {
@@ -222,6 +224,7 @@ async function optionalRows(library, root, counts, groups) {
     rows.push(...(await measureQemu(library, counts, progress)));
   }
   if (groups.has('egress')) rows.push(...(await measureEgress(library, root, counts, progress)));
+  rows.push(...(await measureExtra(library, counts, progress, groups)));
   return rows;
 }
 
@@ -250,16 +253,17 @@ async function main() {
     await snapshot.remove();
   }
 
-  const targets = [...evaluateTargets(rows), ...mcpTargets(rows)];
+  const targets = [...evaluateTargets(rows), ...mcpTargets(rows), ...extraTargets(rows)];
   process.stdout.write(`\n${formatTable(rows, targets)}\n\n`);
   const cold = targets.find((target) => target.row === 'cli');
   if (cold) process.stdout.write(`${formatColdRatio(rows, cold)}\n`);
   for (const line of [...formatSpread(rows), ...formatPeers(rows, missingPeers)])
     process.stdout.write(`${line}\n`);
   const srt = formatSrtComparison(rows);
-  process.stdout.write(
-    `${srt ?? "egress vs srt: not measured (srt's proxy could not be had; see above)"}\n`,
-  );
+  if (groupsFromEnv().has('egress'))
+    process.stdout.write(
+      `${srt ?? "egress vs srt: not measured (srt's proxy could not be had; see above)"}\n`,
+    );
   for (const row of rows) {
     if (row.failures?.length) {
       process.stdout.write(
