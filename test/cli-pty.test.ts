@@ -297,7 +297,7 @@ describe.skipIf(tmuxMissing !== undefined)(
     );
 
     test.skipIf(gvisorMissing !== undefined)(
-      `exec -it on gVisor: prompt, size, resize, exit${skipped(gvisorMissing)}`,
+      `exec -it on gVisor: prompt, size, resize, Ctrl-C, exit${skipped(gvisorMissing)}`,
       async () => {
         const target = await openPane(100, 30);
         await startSession(target, cli(`exec -it --driver gvisor -- ${BOX_BASH.join(' ')}`));
@@ -306,6 +306,10 @@ describe.skipIf(tmuxMissing !== undefined)(
         await untilSize(target, 24, 80);
         await tmux('resize-window', '-t', target, '-x', '100', '-y', '30');
         await untilSize(target, 30, 100);
+        await type(target, 'sleep 1000');
+        await waitFor(target, (text) => /^box\$ sleep 1000\r?$/m.test(text));
+        await tmux('send-keys', '-t', target, 'C-c');
+        expect(await inBox(target, 'echo "interrupted=$?"')).toMatch(/^interrupted=130$/m);
         await exitRestores(target, 6);
       },
     );
