@@ -321,7 +321,8 @@ export async function sandboxCommand(args: string[]): Promise<number> {
     },
     {
       name: 'stats',
-      summary: 'memory, processes and CPU time a sandbox uses, against its limits',
+      summary:
+        "memory, processes and CPU time a sandbox uses, against its limits: bwrap from the box's host cgroup; gvisor from its host cgroup, which holds the whole sandbox (the sentry's memory, its host threads as pids); qemu from the guest kernel's box cgroup, asked of the guest agent",
       args: '[id]',
       options: { json: { type: 'boolean', description: 'print them as JSON' } },
       examples: ['ironclaw sandbox stats', 'ironclaw sandbox stats dev --json'],
