@@ -81,7 +81,15 @@ describe('ironclaw sandbox cp', () => {
       await symlink('/etc/passwd', join(tree, 'deep', 'outward'));
 
       const into = await runCli(['sandbox', 'cp', tree, 'cp-box:/workspace/copied'], { env });
-      expect(into).toMatchObject({ code: 0, stderr: '' });
+      expect(into.code, into.stderr).toBe(0);
+      // stderr is not a terminal here: progress comes as plain lines, no bar, no escapes.
+      expect(into.stderr).toMatch(/^copying .*tree: 99\.\d MiB$/m);
+      expect(into.stderr).toMatch(/^copying .*tree: [\d.]+ MiB of 99\.\d MiB \(50%\)$/m);
+      expect(into.stderr).toMatch(
+        /^copied .*tree to cp-box:\/workspace\/copied \([\d.]+ MiB in [\d.]+ s\)$/m,
+      );
+      expect(into.stderr).not.toContain('\r');
+      expect(into.stderr).not.toContain('\x1b');
       const ran = await runCli(['sandbox', 'exec', 'cp-box', '--', '/workspace/copied/run.sh'], {
         env,
       });
@@ -89,7 +97,13 @@ describe('ironclaw sandbox cp', () => {
 
       const back = join(root, 'back');
       const out = await runCli(['sandbox', 'cp', 'cp-box:copied', back], { env });
-      expect(out).toMatchObject({ code: 0, stderr: '' });
+      expect(out.code, out.stderr).toBe(0);
+      expect(out.stderr).toMatch(/^copying cp-box:\/workspace\/copied: 99\.\d MiB$/m);
+      expect(out.stderr).toMatch(
+        /^copied cp-box:\/workspace\/copied to .*back \([\d.]+ MiB in [\d.]+ s\)$/m,
+      );
+      expect(out.stderr).not.toContain('\r');
+      expect(out.stderr).not.toContain('\x1b');
       expect(await describeTree(back)).toEqual(await describeTree(tree));
       // Into an existing directory, the copy keeps its name.
       const parent = join(root, 'parent');

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { runscBinary } from '../src/drivers/gvisor/platform.js';
 import { BIN, freshStateDir, runCli } from './helpers/cli.js';
+import { qemuMissing } from './support/qemu-missing.js';
 
 /*
  * `exec -it`, `sandbox exec -it` and `sandbox shell` as a user at a terminal has them: the CLI
@@ -22,6 +23,7 @@ const gvisorMissing = await runscBinary().then(
   () => undefined,
   (error: Error) => error.message,
 );
+const qemuSkip = await qemuMissing();
 const skipped = (reason: string | undefined): string =>
   reason === undefined ? '' : ` [skipped: ${reason}]`;
 
@@ -116,14 +118,14 @@ async function untilSize(target: string, rows: number, cols: number): Promise<vo
 }
 
 /** Starts `cli` from the pane's host shell with the terminal's settings saved before and after. */
-async function startSession(target: string, cli: string): Promise<void> {
+async function startSession(target: string, cli: string, deadlineMs?: number): Promise<void> {
   await type(
     target,
     `stty -a > ${work}/before; ${cli}; echo "status=$?"; stty -a > ${work}/after; echo saved`,
   );
   // Typed ahead, the line shows before the box runs it: split, it cannot pass for the prompt.
   await type(target, `PS1='${BOX_PROMPT.slice(0, 2)}''${BOX_PROMPT.slice(2)}'`);
-  await waitFor(target, (text) => text.includes(BOX_PROMPT));
+  await waitFor(target, (text) => text.includes(BOX_PROMPT), deadlineMs);
 }
 
 /** Leaves the box's shell with `code` and checks the terminal is as it was before. */
@@ -297,7 +299,7 @@ describe.skipIf(tmuxMissing !== undefined)(
     );
 
     test.skipIf(gvisorMissing !== undefined)(
-      `exec -it on gVisor: prompt, size, resize, exit${skipped(gvisorMissing)}`,
+      `exec -it on gVisor: prompt, size, resize, Ctrl-C, exit${skipped(gvisorMissing)}`,
       async () => {
         const target = await openPane(100, 30);
         await startSession(target, cli(`exec -it --driver gvisor -- ${BOX_BASH.join(' ')}`));
@@ -306,7 +308,45 @@ describe.skipIf(tmuxMissing !== undefined)(
         await untilSize(target, 24, 80);
         await tmux('resize-window', '-t', target, '-x', '100', '-y', '30');
         await untilSize(target, 30, 100);
+        await type(target, 'sleep 1000');
+        await waitFor(target, (text) => /^box\$ sleep 1000\r?$/m.test(text));
+        await tmux('send-keys', '-t', target, 'C-c');
+        expect(await inBox(target, 'echo "interrupted=$?"')).toMatch(/^interrupted=130$/m);
         await exitRestores(target, 6);
+      },
+    );
+
+    test.skipIf(qemuSkip !== undefined)(
+      `exec -it on QEMU: prompt, size, resize, Ctrl-C, exit${skipped(qemuSkip)}`,
+      // Under TCG a VM's first boot of a configuration makes its template: minutes when busy.
+      { timeout: 600_000 },
+      async () => {
+        // The configuration's template first (a boot under emulation), so the session is a clone.
+        const warm = await runCli(['exec', '--driver', 'qemu', '--', 'true'], {
+          env: { IRONCLAW_STATE_DIR: stateDir },
+        });
+        expect(warm.code, warm.stderr).toBe(0);
+        const target = await openPane(100, 30);
+        await startSession(
+          target,
+          cli(`exec -it --driver qemu -- ${BOX_BASH.join(' ')}`),
+          // A clone's start under emulation, on a busy machine.
+          180_000,
+        );
+        expect(await inBox(target, 'stty size; echo "term=$TERM"; tty')).toMatch(
+          /^30 100$[\s\S]*^term=xterm-256color$[\s\S]*^\/dev\/pts\/\d+$/m,
+        );
+        await tmux('resize-window', '-t', target, '-x', '80', '-y', '24');
+        await untilSize(target, 24, 80);
+        await type(target, 'sleep 1000');
+        await waitFor(target, (text) => /^box\$ sleep 1000\r?$/m.test(text));
+        await tmux('send-keys', '-t', target, 'C-c');
+        // An emulated guest is slow: the prompt after ^C comes before the next line is typed.
+        await waitFor(target, (text) => /\^C\n+box\$\s*$/.test(text));
+        expect(await inBox(target, 'echo "interrupted=$?"')).toMatch(/^interrupted=130$/m);
+        await tmux('resize-window', '-t', target, '-x', '100', '-y', '30');
+        await untilSize(target, 30, 100);
+        await exitRestores(target, 5);
       },
     );
   },
@@ -325,15 +365,18 @@ describe('-t refused where there is no terminal to lend', () => {
     expect(result.stderr).toMatch(/-t and --json do not go together/);
     const help = await runCli(['exec', '--help']);
     expect(help.stdout).toMatch(/-i, --interactive/);
-    expect(help.stdout).toMatch(/-t, --tty .*drivers bwrap and gvisor/);
+    expect(help.stdout).toMatch(/-t, --tty .*every driver/);
   });
 
   test('a driver whose boxes cannot make a pseudo-terminal is refused before a box is made', async () => {
     const { assertDriverCan } = await import('../src/host/driver.js');
     const { DRIVER_LIST } = await import('../src/drivers/index.js');
-    const qemu = DRIVER_LIST.find((driver) => driver.name === 'qemu');
-    expect(() => assertDriverCan(qemu!, { pty: true }, DRIVER_LIST)).toThrow(
-      /qemu driver cannot enforce a pseudo-terminal \(-t\) \(capability pty\); drivers that can: bwrap, gvisor/,
+    // Every driver has one now: a stand-in without it shows the refusal a new driver would get.
+    expect(DRIVER_LIST.every((driver) => driver.capabilities.pty)).toBe(true);
+    const qemu = DRIVER_LIST.find((driver) => driver.name === 'qemu')!;
+    const without = { ...qemu, capabilities: { ...qemu.capabilities, pty: false } };
+    expect(() => assertDriverCan(without, { pty: true }, DRIVER_LIST)).toThrow(
+      /qemu driver cannot enforce a pseudo-terminal \(-t\) \(capability pty\); drivers that can: bwrap, gvisor, qemu, firecracker/,
     );
   });
 });

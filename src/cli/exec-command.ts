@@ -6,6 +6,7 @@ import { parseDriverFlag } from './config-flags.js';
 import { parseLimitFlags } from './limit-flags.js';
 import { ttySession } from './tty-session.js';
 import { parseBoxFlags } from './box-flags.js';
+import { showLongWork } from './long-work-display.js';
 
 type ExecFlags = Record<string, string | boolean | string[] | undefined>;
 
@@ -27,6 +28,7 @@ export async function execCommand(argv: string[], flags: ExecFlags): Promise<num
     const workspace = flag('workspace');
     const allowNet = allowNetRules(flags['allow-net']);
     const box = await parseBoxFlags(flags);
+    showLongWork(flags.json === true);
     const controller = new AbortController();
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);

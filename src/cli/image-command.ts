@@ -3,6 +3,7 @@ import { imageCacheDir } from '../image/cache.js';
 import { listImages, removeImage } from '../image/store.js';
 import { removeTemplates } from '../drivers/qemu/template.js';
 import { EXIT_USAGE, reportError } from './cli-error.js';
+import { ProgressLine, progressMode } from './progress-line.js';
 
 const USAGE = 'usage: ironclaw image build | list [--json] | rm <key>|all\n';
 
@@ -19,9 +20,10 @@ export async function imageCommand(
   try {
     if (action === 'build' && rest.length === 0) {
       const started = performance.now();
+      const progress = new ProgressLine(progressMode(flags.json === true));
       const image = await ensureImage({
         refreshKernel: true,
-        progress: (message) => process.stderr.write(`image: ${message}\n`),
+        progress: (message) => progress.step(`image: ${message}`),
       });
       if (flags.json) process.stdout.write(`${JSON.stringify(image, null, 2)}\n`);
       else

@@ -11,6 +11,6 @@ export const INTERACTIVE_OPTIONS: Record<'interactive' | 'tty', OptionDef> = {
     type: 'boolean',
     short: 't',
     description:
-      'run the command in a pseudo-terminal made in the box (stdin must be a terminal): -it -- bash is an interactive shell; drivers bwrap and gvisor',
+      'run the command in a pseudo-terminal made in the box (stdin must be a terminal): -it -- bash is an interactive shell; every driver',
   },
 };

@@ -16,6 +16,7 @@ import { CREATE_BOX_OPTIONS, SANDBOX_EXEC_OPTIONS } from './box-options.js';
 import { parseDriverFlag } from './config-flags.js';
 import { assertDaemonHonours } from './daemon-config-check.js';
 import { sandboxCp } from './sandbox-cp.js';
+import { ProgressLine, progressMode } from './progress-line.js';
 import { formatStats } from './stats-table.js';
 import { PUBLISH_OPTIONS, publishFlags } from './publish-flags.js';
 import { DRIVERS } from '../core/isolation.js';
@@ -284,7 +285,11 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           throw usageError(
             'give a source and a destination: ironclaw sandbox cp <id>:<path> <host-path> (or the other way round)',
           );
-        await sandboxCp(await daemon(), from, to, { stdin: process.stdin, stdout: process.stdout });
+        await sandboxCp(await daemon(), from, to, {
+          stdin: process.stdin,
+          stdout: process.stdout,
+          progress: new ProgressLine(progressMode(false)),
+        });
       }),
     },
     {
@@ -321,7 +326,8 @@ export async function sandboxCommand(args: string[]): Promise<number> {
     },
     {
       name: 'stats',
-      summary: 'memory, processes and CPU time a sandbox uses, against its limits',
+      summary:
+        "memory, processes and CPU time a sandbox uses, against its limits: bwrap from the box's host cgroup; gvisor from its host cgroup, which holds the whole sandbox (the sentry's memory, its host threads as pids); qemu from the guest kernel's box cgroup, asked of the guest agent",
       args: '[id]',
       options: { json: { type: 'boolean', description: 'print them as JSON' } },
       examples: ['ironclaw sandbox stats', 'ironclaw sandbox stats dev --json'],

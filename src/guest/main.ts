@@ -2,6 +2,7 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GUEST_METHODS } from '../protocol/guest-api.js';
 import { type Handler, parseParams, RpcServer } from '../protocol/rpc-server.js';
+import { guestBoxStats } from './box-stats.js';
 import { closeInheritedFds } from './close-inherited-fds.js';
 import { serveDevice } from './device-channel.js';
 import { execCommand } from './exec.js';
@@ -71,6 +72,10 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
     startDnsStub(parseParams(GUEST_METHODS.dns_stub.params, params, 'dns_stub')),
   port_connect: (params, context) =>
     connectPort(parseParams(GUEST_METHODS.port_connect.params, params, 'port_connect'), context),
+  stats: async (params) => {
+    parseParams(GUEST_METHODS.stats.params, params, 'stats');
+    return guestBoxStats();
+  },
 };
 
 const device = process.env.IRONCLAW_AGENT_DEVICE;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 
 /** The box's own memory cgroup in a VM guest (src/image/init.ts makes it); absent under bwrap. */
-const BOX_CGROUP = '/sys/fs/cgroup/box';
+export const BOX_CGROUP = '/sys/fs/cgroup/box';
 const MEMORY_EVENTS = `${BOX_CGROUP}/memory.events`;
 
 /**

@@ -5,7 +5,7 @@ import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { CgroupBackend } from './cgroups.js';
 import type { PortFloorWindow } from './port-floor.js';
-import type { BoxStats } from './cgroup-stats.js';
+import type { BoxStats } from '../core/cgroup-v2-stats.js';
 import type { SeccompChoice } from './seccomp-filter.js';
 
 /*

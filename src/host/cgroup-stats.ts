@@ -1,35 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-
-/** What a box uses, against its limits, as its cgroup counts it. */
-export interface BoxStats {
-  memoryBytes: number;
-  /** undefined: no memory limit. */
-  memoryLimitBytes: number | undefined;
-  pids: number;
-  pidsLimit: number | undefined;
-  /** CPU time used, in seconds. */
-  cpuSeconds: number;
-}
+import {
+  type BoxStats,
+  CGROUP_V2_FILES,
+  cgroupLimit,
+  cgroupV2Numbers,
+} from '../core/cgroup-v2-stats.js';
 
 /** Clock ticks a second of /proc/PID/stat's times (USER_HZ: 100 on every Linux ABI we run on). */
 const USER_HZ = 100;
 
 /** cgroup v2: one directory with memory.current, pids.current and cpu.stat. */
 export async function cgroupV2Stats(path: string): Promise<BoxStats> {
-  const [memory, memoryMax, pids, pidsMax, cpu] = await Promise.all(
-    ['memory.current', 'memory.max', 'pids.current', 'pids.max', 'cpu.stat'].map((file) =>
-      readFile(join(path, file), 'utf8').catch(() => ''),
-    ),
-  );
-  const usage = /^usage_usec (\d+)$/m.exec(cpu ?? '')?.[1];
-  return {
-    memoryBytes: Number(memory?.trim() || 0),
-    memoryLimitBytes: limit(memoryMax),
-    pids: Number(pids?.trim() || 0),
-    pidsLimit: limit(pidsMax),
-    cpuSeconds: Number(usage ?? 0) / 1e6,
-  };
+  const [memoryCurrent = '', memoryMax = '', pidsCurrent = '', pidsMax = '', cpuStat = ''] =
+    await Promise.all(
+      CGROUP_V2_FILES.map((file) => readFile(join(path, file), 'utf8').catch(() => '')),
+    );
+  return cgroupV2Numbers({ memoryCurrent, memoryMax, pidsCurrent, pidsMax, cpuStat });
 }
 
 /**
@@ -47,7 +34,7 @@ export async function cgroupV1Stats(memoryPath: string, pidsPath: string): Promi
       join(pidsPath, 'cgroup.procs'),
     ].map((file) => readFile(file, 'utf8').catch(() => '')),
   );
-  const memoryLimit = limit(memoryMax);
+  const memoryLimit = cgroupLimit(memoryMax);
   const ticks = await Promise.all(
     (procs ?? '')
       .split('\n')
@@ -64,12 +51,7 @@ export async function cgroupV1Stats(memoryPath: string, pidsPath: string): Promi
     // v1 says "no limit" as a huge number (PAGE_COUNTER_MAX pages).
     memoryLimitBytes: memoryLimit !== undefined && memoryLimit < 2 ** 62 ? memoryLimit : undefined,
     pids: Number(pids?.trim() || 0),
-    pidsLimit: limit(pidsMax),
+    pidsLimit: cgroupLimit(pidsMax),
     cpuSeconds: ticks.reduce((sum, tick) => sum + tick, 0) / USER_HZ,
   };
-}
-
-function limit(text: string | undefined): number | undefined {
-  const value = text?.trim();
-  return value === undefined || value === '' || value === 'max' ? undefined : Number(value);
 }

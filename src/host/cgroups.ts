@@ -11,7 +11,8 @@ import {
 import { join } from 'node:path';
 import { IronClawError } from '../core/errors.js';
 import type { Limits } from '../core/limits.js';
-import { type BoxStats, cgroupV1Stats, cgroupV2Stats } from './cgroup-stats.js';
+import type { BoxStats } from '../core/cgroup-v2-stats.js';
+import { cgroupV1Stats, cgroupV2Stats } from './cgroup-stats.js';
 
 /** One sandbox's cgroup(s): limits set, processes attached, removed at destroy. */
 export interface BoxCgroup {

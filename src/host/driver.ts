@@ -25,7 +25,7 @@ export interface DriverCapabilities {
   templates: boolean;
   /**
    * Its guest agent can run a command in a pseudo-terminal (`exec -t`): the box has devpts and
-   * the host's util-linux `script` (src/guest/pty.ts).
+   * `script` (src/guest/pty.ts): the host's, or in a VM guest the copy its userland carries.
    */
   pty: boolean;
   /**

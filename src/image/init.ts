@@ -200,6 +200,10 @@ mkdir /sys/fs/cgroup/box || fail "make the box cgroup"
 echo "$memory" >/sys/fs/cgroup/box/memory.max || fail "memory limit $memory"
 echo "$pids" >/sys/fs/cgroup/box/pids.max || fail "pids limit $pids"
 mkdir -p /dev/shm && mount -t tmpfs -o nosuid,nodev,mode=1777,size=64m tmpfs /dev/shm || fail "mount /dev/shm"
+# Pseudo-terminals for exec -t (src/guest/pty.ts): devtmpfs's /dev/ptmx opens the devpts
+# instance mounted beside it at /dev/pts, whose ptmx only root could open otherwise.
+mkdir -p /dev/pts && mount -t devpts -o nosuid,noexec,mode=0620,ptmxmode=0666 devpts /dev/pts ||
+  fail "mount /dev/pts"
 hostname ironclaw || fail "hostname"
 # Overcommit as a big host does: past a memory limit the cgroup's OOM killer ends the process
 # (as under bwrap), instead of a small guest refusing the allocation itself.

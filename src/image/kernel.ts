@@ -1,6 +1,7 @@
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
+import { formatBytes } from '../core/units.js';
 import { buildOnce, exists, inputHash } from './cache.js';
 import { GUEST_MODULES, modulesInLoadOrder } from './modules.js';
 import { buildError, type Progress, runTool } from './tools.js';
@@ -88,7 +89,8 @@ export async function ensureKernel(
     await runTool('apt-get', ['download', `${kernel.name}=${kernel.version}`], { cwd: scratch });
     const deb = (await readdir(scratch)).find((name) => name.endsWith('.deb'));
     if (!deb) throw buildError(`apt-get download ${kernel.name} left no .deb file`);
-    progress(`kernel: unpacking ${deb} (dpkg-deb -x)`);
+    const debBytes = (await stat(join(scratch, deb))).size;
+    progress(`kernel: unpacking ${deb} (${formatBytes(debBytes)}, dpkg-deb -x)`);
     const tree = join(scratch, 'tree');
     await runTool('dpkg-deb', ['-x', join(scratch, deb), tree]);
     const boot = await readdir(join(tree, 'boot'));

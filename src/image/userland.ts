@@ -27,6 +27,8 @@ const OPTIONAL = [
   'procps',
   'less',
   'ncurses-base',
+  // script(1), which makes an exec -t command's pseudo-terminal (src/guest/pty.ts).
+  'bsdutils',
 ] as const;
 /** Every installed part of the host's python3 (python3, python3.11-minimal, libpython3.11-stdlib…). */
 const PYTHON = /^(lib)?python3(\.\d+)?(-minimal|-stdlib)?$/;

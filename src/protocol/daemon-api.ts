@@ -119,7 +119,12 @@ export const SandboxesResultSchema = z.object({
 const SandboxStatsSchema = z.object({
   id: z.string(),
   driver: z.string(),
-  /** Absent, with `why`, for a box whose use no host cgroup counts (a VM, no cgroups). */
+  /**
+   * Who counted: the box's host cgroup (bwrap; gVisor, where it holds the whole sandbox, the
+   * sentry's memory and host threads included) or the VM guest kernel's box cgroup.
+   */
+  countedBy: z.optional(z.enum(['host cgroup', 'guest cgroup'])),
+  /** Absent, with `why`, for a box nothing counts (a host without cgroups). */
   stats: z.optional(
     z.object({
       memoryBytes: z.number(),

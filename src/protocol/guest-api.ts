@@ -197,6 +197,23 @@ export const PortConnectParamsSchema = z.object({
   port: z.number().check(z.int(), z.gte(1), z.lte(65535)),
 });
 
+/**
+ * What the box's own cgroup in a VM guest counts (src/image/init.ts makes it): absent where the
+ * guest has none (a bwrap or gVisor box, whose host cgroup the host reads itself).
+ */
+export const GuestStatsResultSchema = z.object({
+  stats: z.optional(
+    z.object({
+      memoryBytes: z.number(),
+      memoryLimitBytes: z.optional(z.number()),
+      pids: z.number(),
+      pidsLimit: z.optional(z.number()),
+      cpuSeconds: z.number(),
+    }),
+  ),
+});
+export type GuestStatsResult = z.infer<typeof GuestStatsResultSchema>;
+
 export const GUEST_METHODS = {
   ping: { params: PingParamsSchema, result: PingResultSchema },
   exec: { params: ExecParamsSchema, result: ExecResultSchema },
@@ -208,4 +225,5 @@ export const GUEST_METHODS = {
   net_bridge: { params: NetBridgeParamsSchema, result: EmptyResultSchema },
   dns_stub: { params: DnsStubParamsSchema, result: EmptyResultSchema },
   port_connect: { params: PortConnectParamsSchema, result: EmptyResultSchema },
+  stats: { params: z.object({}), result: GuestStatsResultSchema },
 } as const;

@@ -203,19 +203,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       return {
         sandboxes: await Promise.all(
           chosen.map(async (sandbox) => {
-            const stats = await sandbox.stats();
             const base = { id: sandbox.id, driver: sandbox.isolation.driver };
+            const stats = await sandbox.stats();
             if (!stats)
-              return {
-                ...base,
-                why: 'no host cgroup counts this box (a VM counts in its own kernel, or this host has no cgroups for it)',
-              };
+              return { ...base, why: 'nothing counts this box: this host has no cgroups for it' };
+            const { countedBy, ...numbers } = stats;
             return {
               ...base,
+              countedBy,
               stats: {
-                ...stats,
-                memoryLimitBytes: stats.memoryLimitBytes ?? null,
-                pidsLimit: stats.pidsLimit ?? null,
+                ...numbers,
+                memoryLimitBytes: numbers.memoryLimitBytes ?? null,
+                pidsLimit: numbers.pidsLimit ?? null,
               },
             };
           }),

@@ -1,5 +1,5 @@
 import { IronClawError } from '../core/errors.js';
-import type { BoxStats } from '../host/cgroup-stats.js';
+import type { BoxStats } from '../core/cgroup-v2-stats.js';
 import type { Socket } from 'node:net';
 import { pipeToPort } from './port-forwards.js';
 import type { IsolationReport } from '../core/isolation.js';
@@ -11,6 +11,7 @@ import {
   ListResultSchema,
   OutputEventSchema,
   type PingResult,
+  GuestStatsResultSchema,
   PingResultSchema,
   ReadFileResultSchema,
   WriteFileResultSchema,
@@ -276,9 +277,28 @@ export class Sandbox {
     );
   }
 
-  /** Memory, pids and CPU used against the limits; undefined: the box has no host cgroup. */
-  async stats(): Promise<BoxStats | undefined> {
-    return this.#box.stats?.();
+  /**
+   * Memory, pids and CPU used against the limits: from the box's host cgroup (bwrap; gVisor, where
+   * it holds the whole sandbox, sentry included), else from the guest kernel's own box cgroup
+   * through the agent (a VM). undefined: nothing counts this box (a host without cgroups).
+   */
+  async stats(
+    options: CallOptions = {},
+  ): Promise<(BoxStats & { countedBy: 'host cgroup' | 'guest cgroup' }) | undefined> {
+    const host = await this.#box.stats?.();
+    if (host) return { ...host, countedBy: 'host cgroup' };
+    const { stats } = await this.#explained(
+      this.#client.request('stats', {}, GuestStatsResultSchema, {
+        signal: this.#signal(options.signal),
+      }),
+    );
+    if (!stats) return undefined;
+    return {
+      ...stats,
+      memoryLimitBytes: stats.memoryLimitBytes,
+      pidsLimit: stats.pidsLimit,
+      countedBy: 'guest cgroup',
+    };
   }
 
   /** Joins `socket` to 127.0.0.1:port in the box (a published port); resolves when it ends. */

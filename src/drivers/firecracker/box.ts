@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { reportLongWork } from '../../host/long-work.js';
 import { open, readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -74,7 +75,7 @@ export async function spawnFirecrackerBox(options: SpawnBoxOptions): Promise<Box
   const limits = resolveLimits(options.limits);
   const memoryMiB = guestMemoryMiB(limits);
   const [image, policy, guestFilter, cgroupVersion, base] = await Promise.all([
-    ensureImage({ progress: (message) => process.stderr.write(`ironclaw: image: ${message}\n`) }),
+    ensureImage({ progress: (message) => reportLongWork(`image: ${message}`) }),
     // 'none' leaves out our filter, as for QEMU; Firecracker's built-in one stays (never --no-seccomp).
     options.seccomp === 'none' ? undefined : vmmPolicy(),
     // The guest agent starts every command under the sandbox filter, as in a QEMU guest.

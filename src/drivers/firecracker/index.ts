@@ -15,8 +15,8 @@ export const firecrackerDriver: Driver = {
     hostMounts: false,
     extraEnv: false,
     templates: false,
-    // The VM guest mounts no devpts, so /dev/ptmx gives no terminal there.
-    pty: false,
+    // The guest's init mounts devpts and its userland has script(1) (src/image).
+    pty: true,
     egress: 'channel',
     // The driver returns once the agent's vsock connection is up (the boot is behind it).
     startTimeoutMs: 15_000,

@@ -3,6 +3,7 @@ import { IronClawError, toIronClawError } from '../../core/errors.js';
 import type { IsolationReport } from '../../core/isolation.js';
 import { resolveLimits } from '../../core/limits.js';
 import type { BoxProcess, SpawnBoxOptions } from '../../host/box-process.js';
+import type { BoxCgroup } from '../../host/cgroups.js';
 import { AGENT_PATH, BOX_ENV } from '../../host/box-env.js';
 import { launchBox } from './bundle.js';
 import { makeRuntimeDir } from './runtime-dir.js';
@@ -102,7 +103,7 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
       seccompChoice: options.seccomp ?? 'sandbox',
       signal,
     });
-    return boxProcess(options.id, { runsc, sentryPid, isolation, io, undo, output });
+    return boxProcess(options.id, { runsc, sentryPid, isolation, io, undo, output, cgroup });
   } catch (error) {
     // Destroying runsc waits for its exit, which puts its log's notable lines in its tail.
     await runAll(undo).catch(() => undefined);
@@ -124,9 +125,11 @@ function boxProcess(
     io: PayloadIo;
     undo: (() => Promise<void>)[];
     output: BoxProcess['output'];
+    cgroup: BoxCgroup | undefined;
   },
 ): BoxProcess {
   let destroying: Promise<void> | undefined;
+  const cgroup = parts.cgroup;
   return {
     id,
     process: parts.runsc.child,
@@ -139,6 +142,9 @@ function boxProcess(
     started: Promise.resolve(true),
     exited: parts.runsc.exited,
     stderrTail: () => parts.runsc.tail.text(),
+    // The cgroup holds the whole sandbox: the box's memory is the sentry's and the gofer's, and
+    // its pids are their host threads, against the host backstop (see hostCgroupLimits).
+    ...(cgroup ? { stats: () => cgroup.stats() } : {}),
     destroy: () => {
       destroying ??= runAll(parts.undo);
       return destroying;

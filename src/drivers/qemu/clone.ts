@@ -2,6 +2,7 @@ import { type FileHandle, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { IronClawError } from '../../core/errors.js';
+import { reportLongWork } from '../../host/long-work.js';
 import { untilExecReady } from '../../protocol/exec-ready.js';
 import { ExecResultSchema, type PingResult, PingResultSchema } from '../../protocol/guest-api.js';
 import { RpcClient } from '../../protocol/rpc-client.js';
@@ -219,6 +220,10 @@ const TEMPLATE_SETTLE_MS = 2000;
  * the state become the template.
  */
 async function makeTemplate(plan: VmPlan, key: string): Promise<VmTemplate> {
+  const started = performance.now();
+  reportLongWork(
+    `qemu: booting a template VM for this configuration (${key.slice(0, 8)}: ${plan.shape.memoryMiB} MiB, ${plan.shape.accel}), once; the sandboxes after it are clones of it${plan.shape.accel === 'tcg' ? ' (emulated: this takes a while)' : ''}`,
+  );
   const { vm, runtime } = await bootVm(plan, `template-${key.slice(0, 8)}`, (dir) => ({
     ...plan.shape,
     memoryFile: { path: join(dir.dir, 'memory'), share: true },
@@ -264,7 +269,11 @@ async function makeTemplate(plan: VmPlan, key: string): Promise<VmTemplate> {
       qmp.close();
     }
     await vm.kill();
-    return await publishTemplate(key, runtime.dir);
+    const template = await publishTemplate(key, runtime.dir);
+    reportLongWork(
+      `qemu: template ${key.slice(0, 8)} saved in ${Math.round((performance.now() - started) / 1000)} s`,
+    );
+    return template;
   } finally {
     await vm.kill();
     await runtime.remove();

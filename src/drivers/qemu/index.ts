@@ -16,8 +16,8 @@ export const qemuDriver: Driver = {
     hostMounts: false,
     extraEnv: false,
     templates: true,
-    // The VM guest mounts no devpts, so /dev/ptmx gives no terminal there.
-    pty: false,
+    // The guest's init mounts devpts and its userland has script(1) (src/image).
+    pty: true,
     egress: 'channel',
     // A VM under emulation boots a kernel and starts node in several seconds, more under load.
     startTimeoutMs: 90_000,

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { reportLongWork } from '../../host/long-work.js';
 import type { Socket } from 'node:net';
 import { IronClawError } from '../../core/errors.js';
 import type { Limits } from '../../core/limits.js';
@@ -34,7 +35,7 @@ export async function vmPlan(
   seccomp?: SeccompChoice,
 ): Promise<{ plan: VmPlan; accel: AccelChoice; guestFilter: string | undefined }> {
   const image = await ensureImage({
-    progress: (message) => process.stderr.write(`ironclaw: image: ${message}\n`),
+    progress: (message) => reportLongWork(`image: ${message}`),
   });
   const [accel, tscKhz, guestFilter] = await Promise.all([
     chooseAccel(image),
