@@ -2,6 +2,7 @@ import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_p
 import { constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
+import { offerToOomKiller } from './oom-victim.js';
 import { quote } from './shell-quote.js';
 
 /*
@@ -141,6 +142,14 @@ export class ExecStubs {
     stub.once('error', drop);
     stub.once('exit', drop);
     stub.stdio[3]?.on('error', () => undefined);
+    // Before it is handed out: the command it becomes is the OOM killer's first choice from
+    // its first instruction, not the agent (oom-victim.ts).
+    await offerToOomKiller(stub.pid);
+    if (this.#ready) {
+      stub.kill('SIGKILL'); // another was made meanwhile
+      return;
+    }
+    if (stub.exitCode !== null || stub.signalCode !== null) return;
     this.#ready = stub;
   }
 }

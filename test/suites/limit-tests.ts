@@ -123,10 +123,9 @@ export function defineLimitTests(ctx: SuiteContext): void {
       `the memory cgroup${vm ? ' (in the guest kernel)' : ''} ${gvisor ? 'ends the whole gVisor sandbox when it allocates' : 'kills a process that allocates'} past it${noCgroups}`,
       async () => {
         const id = uniqueId('memory');
-        // 128 MiB: the allocation outgrows the guest agent (node, some 40 MiB) well before the
-        // limit, so the kernel's OOM killer picks it, not the agent; at 64 MiB a busy agent could
-        // be the larger of the two when the limit is met.
-        await using box = await ctx.create({ id, limits: { memoryBytes: 128 * MiB } });
+        // 64 MiB: the guest agent (node, some 40 MiB) can be the larger of the two when the limit
+        // is met; it survives because what it starts is the OOM killer's first choice.
+        await using box = await ctx.create({ id, limits: { memoryBytes: 64 * MiB } });
         // b'x' * n writes every byte, so the pages are really charged (a zeroed buffer would not be).
         const allocate = ['python3', '-c', "b = b'x' * (256 << 20); print('allocated', len(b))"];
         if (gvisor) {
