@@ -71,7 +71,7 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
             env: { ...BOX_ENV, IRONCLAW_AGENT_FD: '0' },
             withAgent: true,
           }
-        : { args: commandArgs(payload), env: BOX_ENV, workspaceDir: payload.workspaceDir }),
+        : { args: commandArgs(payload), env: BOX_ENV, workspace: payload.workspace }),
     });
     const runsc = box;
     undo.unshift(() => runsc.destroy());
