@@ -131,7 +131,11 @@ export function defineLimitTests(ctx: SuiteContext): void {
         // b'x' * n writes every byte, so the pages are really charged (a zeroed buffer would not be).
         const allocate = ['python3', '-c', "b = b'x' * (256 << 20); print('allocated', len(b))"];
         if (gvisor) {
-          await expectCode(() => box.exec(allocate), 'CHANNEL_CLOSED');
+          const ended = await expectCode(() => box.exec(allocate), 'CHANNEL_CLOSED');
+          // Said in words, not a bare channel error.
+          expect(ended.message).toContain(
+            `the gVisor box was killed: out of memory (limit ${memoryBytes / MiB} MiB)`,
+          );
           expect(box.alive).toBe(false);
           expect(await oomKills(box, id)).toBeGreaterThanOrEqual(1);
         } else {

@@ -96,7 +96,13 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
       seccompChoice: options.seccomp ?? 'sandbox',
       signal,
     });
-    return boxProcess(options.id, { runsc, sentryPid, isolation, io, undo, output });
+    // The memory cgroup holds the whole sandbox: its OOM kill ends the box, and the counter is
+    // how the caller learns that it was memory (box-end.ts, run-once.ts).
+    const oom =
+      cgroup && limits.memoryBytes !== undefined
+        ? { oomKills: () => cgroup.oomKills(), memoryLimitBytes: limits.memoryBytes }
+        : undefined;
+    return boxProcess(options.id, { runsc, sentryPid, isolation, io, undo, output, oom });
   } catch (error) {
     // Destroying runsc waits for its exit, which puts its log's notable lines in its tail.
     await runAll(undo).catch(() => undefined);
@@ -118,6 +124,7 @@ function boxProcess(
     io: PayloadIo;
     undo: (() => Promise<void>)[];
     output: BoxProcess['output'];
+    oom: Pick<BoxProcess, 'oomKills' | 'memoryLimitBytes'> | undefined;
   },
 ): BoxProcess {
   let destroying: Promise<void> | undefined;
@@ -133,6 +140,7 @@ function boxProcess(
     started: Promise.resolve(true),
     exited: parts.runsc.exited,
     stderrTail: () => parts.runsc.tail.text(),
+    ...parts.oom,
     destroy: () => {
       destroying ??= runAll(parts.undo);
       return destroying;
