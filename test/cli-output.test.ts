@@ -251,10 +251,10 @@ describe('one clear outcome', () => {
       const json = await runCli(['exec', '--json', '--memory', '64m', '--', ...allocate]);
       expect(JSON.parse(json.stdout)).toMatchObject({ exitCode: 137, oomKilled: true });
 
-      // A sandbox holds its guest agent (node) too: 128m lets the allocation outgrow it, so the
-      // OOM killer picks the allocation, not the agent, on a busy machine as well.
+      // A sandbox holds its guest agent (node, some 40 MiB) too: the OOM killer must pick the
+      // allocation, not the agent, and the sandbox answers after.
       expect(
-        (await runCli(['sandbox', 'create', '--id', 'oom', '--memory', '128m'], { env })).code,
+        (await runCli(['sandbox', 'create', '--id', 'oom', '--memory', '64m'], { env })).code,
       ).toBe(0);
       const live = await runCli(['sandbox', 'exec', 'oom', '--json', '--', ...allocate], { env });
       expect(live.code).toBe(137);
@@ -262,9 +262,9 @@ describe('one clear outcome', () => {
         exitCode: 137,
         signal: 'SIGKILL',
         oomKilled: true,
-        memoryLimitBytes: 128 * MiB,
+        memoryLimitBytes: 64 * MiB,
       });
-      expect(live.stderr).toContain('ironclaw: killed: out of memory (limit 128 MiB)');
+      expect(live.stderr).toContain('ironclaw: killed: out of memory (limit 64 MiB)');
       // A plain SIGKILL is not an OOM kill.
       const killed = await runCli(
         ['sandbox', 'exec', 'oom', '--json', '--', 'sh', '-c', 'kill -9 $$'],

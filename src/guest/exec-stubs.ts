@@ -2,6 +2,7 @@ import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_p
 import { constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
+import { offerToOomKiller } from './oom-victim.js';
 import { quote } from './shell-quote.js';
 
 /*
@@ -172,6 +173,15 @@ export class ExecStubs {
     stub.once('error', drop);
     stub.once('exit', drop);
     stub.stdio[3]?.on('error', () => undefined);
+    // Before it is handed out: the command it becomes is the OOM killer's first choice from
+    // its first instruction, not the agent (oom-victim.ts).
+    await offerToOomKiller(stub.pid);
+    // Another was made meanwhile, or the environment changed while we waited (refresh).
+    if (this.#ready || !sameEnv(env, this.#baseEnv())) {
+      stub.kill('SIGKILL');
+      return;
+    }
+    if (stub.exitCode !== null || stub.signalCode !== null) return;
     this.#ready = { process: stub, env };
   }
 }

@@ -8,6 +8,7 @@ import type { RequestContext } from '../protocol/rpc-server.js';
 import type { ExecProcess, ExecStubs } from './exec-stubs.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputCap } from '../core/output-cap.js';
 import { OomWatch } from './oom-watch.js';
+import { offerToOomKiller } from './oom-victim.js';
 import { type PtyCommand, spawnInPty } from './pty.js';
 import { bridgeEnv } from './net-bridge.js';
 import { throughLoader } from '../protocol/guest-seccomp.js';
@@ -57,15 +58,20 @@ async function runCommand(
   try {
     // A terminal comes from `script` (pty.ts), never from a stub, whose stdio is pipes.
     pty = params.tty ? await spawnInPty({ ...run, cwd, tty: params.tty }) : undefined;
+    // A stub was offered to the OOM killer when it was made; a fresh process is offered now,
+    // before it has grown (oom-victim.ts; the VM guest's loader does it itself before its exec).
+    const stub = pty ? undefined : await stubs?.take({ ...run, cwd });
     child =
       pty?.child ??
-      (await stubs?.take({ ...run, cwd })) ??
+      stub ??
       spawn(run.file, run.args, {
         cwd,
         env: run.env,
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
       });
+    // Not awaited: a command can exit meanwhile, and its 'exit' must find the listener below.
+    if (child !== stub) void offerToOomKiller(child.pid);
   } catch (error) {
     if (error instanceof IronClawError) throw error; // no terminal in this box
     // spawn throws at once for some failures (ENOTDIR, ENAMETOOLONG, E2BIG, ...).

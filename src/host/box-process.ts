@@ -7,6 +7,7 @@ import type { CgroupBackend } from './cgroups.js';
 import type { PortFloorWindow } from './port-floor.js';
 import type { BoxStats } from '../core/cgroup-v2-stats.js';
 import type { SeccompChoice } from './seccomp-filter.js';
+import type { WorkspaceScan } from './workspace-scan.js';
 
 /*
  * What every driver gives the layers above: a started box, the duplex stream to its guest agent
@@ -25,8 +26,11 @@ export type BoxPayload =
       argv: readonly string[];
       /** inherit: this process's stdio, live; pipe: stdout and stderr captured (stdin inherited). */
       stdio: 'inherit' | 'pipe';
-      /** A host directory copied into /workspace (by the host's tar) before the command starts. */
-      workspaceDir?: string;
+      /**
+       * A host directory, scanned with the workspace rules (exclusions, caps), copied into
+       * /workspace before the command starts: the same files a long-lived sandbox gets.
+       */
+      workspace?: WorkspaceScan;
       /**
        * pipe: stdin is a pipe the host writes (BoxProcess.input) instead of this process's
        * stdin; only for drivers with the `pipedStdin` capability.

@@ -1,47 +1,57 @@
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import type { Readable, Stream } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { IronClawError } from '../core/errors.js';
 import { BoundedTail } from './bounded-tail.js';
+import { packScan } from './workspace-pack.js';
+import type { WorkspaceScan } from './workspace-scan.js';
 
 /*
- * The one place the host's tar packs a workspace for a box. It runs as the calling user, so the
- * box gets exactly what that user can read, and every driver's copy-in reads the same archive:
- * bwrap streams it into the box, gVisor puts it in the bundle as a file, the VM drivers feed it
- * to an exec's stdin. The box unpacks it with its own tar.
+ * How a workspace gets into a one-shot box. The archive is IronClaw's own (workspace-pack.ts),
+ * of a directory scanned with the workspace rules (workspace-scan.ts): the same exclusions
+ * (.git, .env, .ironclawignore), caps and no-symlink-following as a long-lived sandbox's
+ * copy-in, so both paths copy the same files. It is read as the calling user, so the box gets
+ * what that user can read: bwrap streams it into the box, gVisor puts it in the bundle as a
+ * file, the VM drivers feed it to an exec's stdin. The box unpacks it with its own tar.
+ * (`sandbox cp` of a host path still runs the host's tar, below: it copies what it is asked to.)
  */
 
-/** A running tar of a workspace directory. */
+/** A workspace archive being written. */
 export interface WorkspaceTar {
-  /** tar's stderr (its last 16 KiB), or why it could not run: the words to quote on failure. */
+  /** Why the archive was cut short (its last 16 KiB): the words to quote on failure. */
   readonly complaints: BoundedTail;
   /**
-   * Resolves when tar exits 0; rejects with SANDBOX_START_FAILED quoting tar otherwise. Marked
-   * handled, so a caller that reads only `complaints` leaves no unhandled rejection behind.
+   * Resolves when the whole archive is written; rejects with SANDBOX_START_FAILED saying why
+   * otherwise. Marked handled, so a caller that reads only `complaints` leaves no unhandled
+   * rejection behind.
    */
   readonly done: Promise<void>;
-  /** Kills tar if it still runs (nobody will read the rest of the archive). Idempotent. */
+  /** Stops writing (nobody will read the rest of the archive). Idempotent. */
   stop(): void;
 }
 
 /**
- * Packs `dir` into `into`, a descriptor or a stream that has one (a socket, a pipe, a file):
- * tar writes straight into it, so node never holds the archive. The caller closes its own copy
- * once this returns, so that the reader sees end-of-file when tar exits.
+ * Writes the archive of `workspace` into `into` (a socket, a pipe, a file) and ends it, so the
+ * reader sees end-of-file when the archive is whole. Node holds one chunk at a time.
  */
-export function packWorkspace(dir: string, into: number | Stream): WorkspaceTar {
-  return spawnTar(dir, into).tar;
-}
-
-/**
- * Packs `dir` into a pipe whose read end is `stdout`. Start reading it in the same tick: once
- * tar exits, node drains an unread pipe and drops what is in it.
- */
-export function packWorkspaceToPipe(dir: string): WorkspaceTar & { readonly stdout: Readable } {
-  const { tar, stdout } = spawnTar(dir, 'pipe');
-  if (!stdout) throw new IronClawError('INTERNAL', 'tar was started without a stdout pipe');
-  return { ...tar, stdout };
+export function packWorkspace(workspace: WorkspaceScan, into: Writable): WorkspaceTar {
+  const complaints = new BoundedTail();
+  const stopper = new AbortController();
+  const done = pipeline(Readable.from(packScan(workspace, [])), into, {
+    signal: stopper.signal,
+  }).catch((error: unknown) => {
+    const why = error instanceof Error ? error.message : String(error);
+    complaints.push(Buffer.from(`${why}\n`));
+    throw new IronClawError(
+      'SANDBOX_START_FAILED',
+      `cannot copy workspace ${workspace.dir} into the box: ${why}`,
+      { cause: error },
+    );
+  });
+  done.catch(() => undefined);
+  return { complaints, done, stop: () => stopper.abort() };
 }
 
 /**
@@ -49,7 +59,7 @@ export function packWorkspaceToPipe(dir: string): WorkspaceTar & { readonly stdo
  * read from `stdout`, as packWorkspaceToPipe does. Symlinks go in as links, never followed.
  */
 export function packPathToPipe(path: string): WorkspaceTar & { readonly stdout: Readable } {
-  const { tar, stdout } = spawnTar(dirname(path), 'pipe', {
+  const { tar, stdout } = spawnTar(dirname(path), {
     member: basename(path),
     what: `cannot copy ${path} into the box`,
     code: 'FILE_ERROR',
@@ -58,16 +68,10 @@ export function packPathToPipe(path: string): WorkspaceTar & { readonly stdout: 
   return { ...tar, stdout };
 }
 
-/** Packs `dir` into `file`, which must not exist yet; its mode is the one `tar -cf file` gives. */
-export async function packWorkspaceToFile(dir: string, file: string): Promise<void> {
+/** Packs `workspace` into `file`, which must not exist yet (mode 0666 less the umask). */
+export async function packWorkspaceToFile(workspace: WorkspaceScan, file: string): Promise<void> {
   const handle = await open(file, 'wx', 0o666);
-  let tar: WorkspaceTar;
-  try {
-    tar = packWorkspace(dir, handle.fd);
-  } finally {
-    await handle.close();
-  }
-  await tar.done;
+  await packWorkspace(workspace, handle.createWriteStream()).done;
 }
 
 /**
@@ -77,16 +81,11 @@ export async function packWorkspaceToFile(dir: string, file: string): Promise<vo
  */
 function spawnTar(
   dir: string,
-  stdout: number | Stream | 'pipe',
-  options: { member: string; what: string; code: 'SANDBOX_START_FAILED' | 'FILE_ERROR' } = {
-    member: '.',
-    what: `cannot copy workspace ${dir} into the box`,
-    code: 'SANDBOX_START_FAILED',
-  },
+  options: { member: string; what: string; code: 'FILE_ERROR' },
 ): { tar: WorkspaceTar; stdout: Readable | null } {
   const complaints = new BoundedTail();
   const child = spawn('tar', ['-C', dir, '-cf', '-', '--', options.member], {
-    stdio: ['ignore', stdout, 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
   });
   child.stderr?.on('data', (chunk: Buffer) => complaints.push(chunk));

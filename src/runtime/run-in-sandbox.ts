@@ -1,8 +1,11 @@
+import { PassThrough } from 'node:stream';
 import { IronClawError } from '../core/errors.js';
 import { exitStatusForSignal } from '../core/exit-status.js';
 import { DEFAULT_OUTPUT_CAP_BYTES } from '../core/output-cap.js';
-import { packWorkspaceToPipe } from '../host/workspace-tar.js';
+import { packWorkspace } from '../host/workspace-tar.js';
+import type { WorkspaceScan } from '../host/workspace-scan.js';
 import { driverFor } from '../drivers/index.js';
+import { BoxWorkspace } from './box-workspace.js';
 import { createSandbox } from './create-sandbox.js';
 import type { RunOnceOptions, RunOnceResult } from './run-once-options.js';
 import type { Sandbox } from './sandbox.js';
@@ -23,6 +26,11 @@ export async function runInSandbox(
   const started = performance.now();
   // Before a box is made: a driver that cannot make a terminal is refused at once.
   if (options.tty) driverFor(options.driver, { pty: true });
+  // Scanned before the box is made, with a long-lived sandbox's rules: the same files go in.
+  const workspace =
+    options.workspace === undefined
+      ? undefined
+      : (await BoxWorkspace.prepare({ dir: options.workspace })).scan;
   const sandbox = await createSandbox({
     ...(options.driver === undefined ? {} : { driver: options.driver }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
@@ -32,7 +40,7 @@ export async function runInSandbox(
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   try {
-    if (options.workspace !== undefined) await copyIn(sandbox, options.workspace, options.signal);
+    if (workspace !== undefined) await copyIn(sandbox, workspace, options.signal);
     const inherit = options.stdio === 'inherit';
     const output = await sandbox.exec(argv, {
       ...(options.env === undefined ? {} : { env: options.env }),
@@ -70,25 +78,30 @@ export async function runInSandbox(
   }
 }
 
-/** The host's tar of `dir`, unpacked in the box by the box's tar, through exec's stdin. */
+/** IronClaw's archive of the scanned workspace, unpacked by the box's tar through exec's stdin. */
 async function copyIn(
   sandbox: Sandbox,
-  dir: string,
+  workspace: WorkspaceScan,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const tar = packWorkspaceToPipe(dir);
+  const archive = new PassThrough();
+  const tar = packWorkspace(workspace, archive);
   try {
-    // exec reads tar's pipe from this tick on (see packWorkspaceToPipe).
-    const unpacked = await sandbox.exec(
-      ['tar', '-xf', '-', '-C', '/workspace', '--no-same-owner'],
-      { stdin: tar.stdout, ...(signal === undefined ? {} : { signal }) },
-    );
-    // The host's tar first: when it fails, the box's tar only reports a short archive.
+    const unpacked = await sandbox
+      .exec(['tar', '-xf', '-', '-C', '/workspace', '--no-same-owner'], {
+        stdin: archive,
+        ...(signal === undefined ? {} : { signal }),
+      })
+      .catch(async (error: unknown) => {
+        await tar.done; // the archive's own failure, when it is why the exec failed
+        throw error;
+      });
+    // The archive first: when it was cut short, the box's tar only reports a short archive.
     await tar.done;
     if (unpacked.exitCode !== 0) {
       throw new IronClawError(
         'SANDBOX_START_FAILED',
-        `cannot copy workspace ${dir} into the box: the box's tar ${unpacked.signal ?? `exit code ${unpacked.exitCode}`}: ${unpacked.stderr.toString().trim() || 'tar printed nothing'}`,
+        `cannot copy workspace ${workspace.dir} into the box: the box's tar ${unpacked.signal ?? `exit code ${unpacked.exitCode}`}: ${unpacked.stderr.toString().trim() || 'tar printed nothing'}`,
       );
     }
   } finally {

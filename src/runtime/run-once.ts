@@ -10,6 +10,8 @@ import { DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
 import { driverFor } from '../drivers/index.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
 import { assertLimitsFit } from '../host/driver.js';
+import type { WorkspaceScan } from '../host/workspace-scan.js';
+import { BoxWorkspace } from './box-workspace.js';
 import { sweepLeftoversRarely } from './leftover-sweep.js';
 import type { RunOnceOptions, RunOnceResult } from './run-once-options.js';
 
@@ -59,7 +61,12 @@ export async function runOnce(
         reason:
           'a one-shot run without --memory or --pids makes no cgroup; its processes are bounded by rlimits and --timeout',
       };
-  if (options.workspace !== undefined) await assertDirectory(options.workspace);
+  // Scanned before any box starts, with a long-lived sandbox's rules: the same files go in.
+  let workspace: WorkspaceScan | undefined;
+  if (options.workspace !== undefined) {
+    await assertDirectory(options.workspace);
+    workspace = (await BoxWorkspace.prepare({ dir: options.workspace })).scan;
+  }
   const box = await driver.spawn({
     id: runId(),
     limits: options.limits ?? {},
@@ -67,7 +74,7 @@ export async function runOnce(
       kind: 'command',
       argv,
       stdio: options.stdio,
-      ...(options.workspace === undefined ? {} : { workspaceDir: options.workspace }),
+      ...(workspace === undefined ? {} : { workspace }),
     },
     cgroups,
     rootBoxUid: options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID,

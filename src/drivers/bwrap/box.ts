@@ -14,6 +14,7 @@ import type { BoxCgroup } from '../../host/cgroups.js';
 import { assertNoInheritedFds } from '../../host/inherited-fds.js';
 import { guardBoxStreams } from '../../host/box-streams.js';
 import { packWorkspace } from '../../host/workspace-tar.js';
+import type { WorkspaceScan } from '../../host/workspace-scan.js';
 import { lowerPortFloor } from '../../host/port-floor.js';
 import { type BwrapOptions, bwrapIsolation } from './isolation.js';
 
@@ -56,7 +57,7 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
     );
     handles.push(...opened.map(({ handle }) => handle));
     const userStdio = payload.kind === 'command' ? payload.stdio : undefined;
-    const workspaceDir = payload.kind === 'command' ? payload.workspaceDir : undefined;
+    const workspace = payload.kind === 'command' ? payload.workspace : undefined;
     const pipedStdin = payload.kind === 'command' && payload.stdin === 'pipe';
     const stdio: (IOType | number | undefined)[] = [
       pipedStdin ? 'pipe' : userStdio ? 'inherit' : 'ignore',
@@ -82,10 +83,10 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
     });
     guardBoxStreams(child);
     const packer =
-      workspaceDir === undefined
+      workspace === undefined
         ? undefined
         : streamWorkspace(
-            workspaceDir,
+            workspace,
             slot(child, slots.workspace),
             slot(child, slots.workspaceWhole),
           );
@@ -210,15 +211,14 @@ async function startBox(
 }
 
 /**
- * Streams a tar of `dir` into the box through our end of the socket pair, then closes our copy,
- * so the box sees end-of-file when tar is done; once tar has exited 0, says `ok` on `whole`, and
- * only then does the box run the command. A tar that skipped a file it could not read (exit 2,
- * the archive otherwise fine) gets no `ok`: the box stops before the command (125), and its
- * start-up error quotes tar's complaints, which go to the returned tail.
+ * Streams the archive of a scanned workspace into the box through our end of the socket pair and
+ * ends it, so the box sees end-of-file when the archive is done; once it is whole, says `ok` on
+ * `whole`, and only then does the box run the command. An archive cut short (a file that could
+ * not be read, or changed meanwhile) gets no `ok`: the box stops before the command (125), and
+ * its start-up error quotes why, from the returned tail.
  */
-function streamWorkspace(dir: string, end: Duplex, whole: Duplex): BoundedTail {
-  const tar = packWorkspace(dir, end);
-  end.destroy();
+function streamWorkspace(workspace: WorkspaceScan, end: Duplex, whole: Duplex): BoundedTail {
+  const tar = packWorkspace(workspace, end);
   whole.on('error', () => undefined); // the box is gone already: its exit tells
   void tar.done.then(
     () => whole.end('ok\n'),

@@ -79,7 +79,7 @@ export async function bwrapCommand(options: BwrapCommandOptions): Promise<BwrapC
     options.seccomp === 'sandbox' ? sandboxSeccompFilter() : undefined,
   ]);
   const workspace =
-    payload.kind === 'command' && payload.workspaceDir !== undefined ? SLOT_WORKSPACE : undefined;
+    payload.kind === 'command' && payload.workspace !== undefined ? SLOT_WORKSPACE : undefined;
   const workspaceWhole = workspace === undefined ? undefined : SLOT_WORKSPACE_WHOLE;
   const files: { path: string; fd: number }[] = [];
   const firstFile = (workspaceWhole ?? SLOT_CHANNEL) + 1;

@@ -78,7 +78,7 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
             env: { ...BOX_ENV, IRONCLAW_AGENT_FD: '0' },
             withAgent: true,
           }
-        : { args: commandArgs(payload), env: BOX_ENV, workspaceDir: payload.workspaceDir }),
+        : { args: commandArgs(payload), env: BOX_ENV, workspace: payload.workspace }),
     });
     const runsc = box;
     undo.unshift(() => runsc.destroy());
@@ -103,7 +103,13 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
       seccompChoice: options.seccomp ?? 'sandbox',
       signal,
     });
-    return boxProcess(options.id, { runsc, sentryPid, isolation, io, undo, output, cgroup });
+    // The memory cgroup holds the whole sandbox: its OOM kill ends the box, and the counter is
+    // how the caller learns that it was memory (box-end.ts, run-once.ts).
+    const oom =
+      cgroup && limits.memoryBytes !== undefined
+        ? { oomKills: () => cgroup.oomKills(), memoryLimitBytes: limits.memoryBytes }
+        : undefined;
+    return boxProcess(options.id, { runsc, sentryPid, isolation, io, undo, output, cgroup, oom });
   } catch (error) {
     // Destroying runsc waits for its exit, which puts its log's notable lines in its tail.
     await runAll(undo).catch(() => undefined);
@@ -126,6 +132,7 @@ function boxProcess(
     undo: (() => Promise<void>)[];
     output: BoxProcess['output'];
     cgroup: BoxCgroup | undefined;
+    oom: Pick<BoxProcess, 'oomKills' | 'memoryLimitBytes'> | undefined;
   },
 ): BoxProcess {
   let destroying: Promise<void> | undefined;
@@ -145,6 +152,7 @@ function boxProcess(
     // The cgroup holds the whole sandbox: the box's memory is the sentry's and the gofer's, and
     // its pids are their host threads, against the host backstop (see hostCgroupLimits).
     ...(cgroup ? { stats: () => cgroup.stats() } : {}),
+    ...parts.oom,
     destroy: () => {
       destroying ??= runAll(parts.undo);
       return destroying;

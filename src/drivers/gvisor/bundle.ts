@@ -11,6 +11,7 @@ import type { SeccompChoice } from '../../host/seccomp-filter.js';
 import { boxEtcDir, guestBundlePath } from '../../host/package-files.js';
 import type { BoxRuntimeDir } from './runtime-dir.js';
 import { packWorkspaceToFile } from '../../host/workspace-tar.js';
+import type { WorkspaceScan } from '../../host/workspace-scan.js';
 
 /** Where the command payload finds the workspace copied in (a tar made on the host). */
 export const WORKSPACE_TAR = '/.ironclaw/workspace.tar';
@@ -27,8 +28,8 @@ export interface LaunchOptions {
   cgroupProcs?: readonly string[];
   /** Copy the guest agent bundle into the box. */
   withAgent?: boolean;
-  /** A host directory to pack into the box for the payload to unpack into /workspace. */
-  workspaceDir?: string | undefined;
+  /** A scanned host directory to pack into the box for the payload to unpack into /workspace. */
+  workspace?: WorkspaceScan | undefined;
   /**
    * IronClaw's syscall policy, enforced by the sentry on every box process; 'none' (or absent,
    * as for the platform probe) leaves only gVisor's own kernel between the box and the host.
@@ -62,7 +63,7 @@ export async function launchBox(runtime: BoxRuntimeDir, options: LaunchOptions):
     binds,
     etcDir,
     agentPath,
-    workspaceDir: options.workspaceDir,
+    workspace: options.workspace,
   });
   return startRunsc({
     runsc: options.runsc,
@@ -81,8 +82,8 @@ interface BundleContents {
   etcDir: string;
   /** The guest agent bundle, copied to AGENT_PATH. */
   agentPath?: string | undefined;
-  /** A host directory packed (by the host's tar, as this user) into WORKSPACE_TAR. */
-  workspaceDir?: string | undefined;
+  /** A scanned host directory packed (by IronClaw, as this user) into WORKSPACE_TAR. */
+  workspace?: WorkspaceScan | undefined;
 }
 
 /**
@@ -108,9 +109,9 @@ async function writeBundle(runtime: BoxRuntimeDir, contents: BundleContents): Pr
     contents.agentPath === undefined
       ? undefined
       : copyReadable(contents.agentPath, inRoot(AGENT_PATH)),
-    contents.workspaceDir === undefined
+    contents.workspace === undefined
       ? undefined
-      : packWorkspaceToFile(contents.workspaceDir, inRoot(WORKSPACE_TAR)),
+      : packWorkspaceToFile(contents.workspace, inRoot(WORKSPACE_TAR)),
     writeFile(join(runtime.bundle, 'config.json'), ociConfigJson(contents.spec), { mode: 0o600 }),
   ]);
 }

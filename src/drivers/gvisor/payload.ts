@@ -29,7 +29,7 @@ export function agentArgs(nodePath: string, agentPath: string): string[] {
 
 /** The box's first process for a command payload: the shim, then the command. */
 export function commandArgs(payload: Extract<BoxPayload, { kind: 'command' }>): string[] {
-  const shim = payload.workspaceDir === undefined ? SHIM : SHIM_WITH_WORKSPACE;
+  const shim = payload.workspace === undefined ? SHIM : SHIM_WITH_WORKSPACE;
   return ['/bin/sh', '-c', shim, 'ironclaw', ...payload.argv];
 }
 
