@@ -1,8 +1,11 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { createSandbox, type Sandbox } from '../src/index.js';
 import { DEFAULT_LEASE_DIR } from '../src/host/uid-lease.js';
+import { runscBinary } from '../src/drivers/gvisor/platform.js';
 import { expectBoxUid } from './support/box-uid.js';
 import { probeCgroups } from './support/cgroup-probe.js';
 import { uniqueId } from './suites/suite-context.js';
@@ -11,7 +14,9 @@ import { uniqueId } from './suites/suite-context.js';
  * The per-box process budget: RLIMIT_NPROC is counted per host uid, so boxes sharing one uid
  * share one budget. By default, as root, each box gets a uid of its own, and a box that
  * fork-bombs up to its limit leaves the other able to start processes; with `boxUids: false`
- * (one uid for both, the negative control), the bomb starves the other.
+ * (one uid for both, the negative control), the bomb starves the other. A gVisor box's bomb is
+ * held by its own kernel's task limit (RLIMIT_NPROC inside gVisor) whatever its host uid; what a
+ * uid of its own adds there is below: a sentry that broke out cannot reach another box's.
  */
 const asRoot = process.getuid?.() === 0;
 const cgroups = await probeCgroups();
@@ -78,3 +83,50 @@ describe.skipIf(!asRoot)(`per-box host uids, the default as root (bwrap)${skip}`
     expect(await bombThenSpawn(bomber, other)).not.toContain('started 10');
   }, 120_000);
 });
+
+const runsc = await runscBinary().then(
+  () => undefined,
+  (error: Error) => error.message,
+);
+
+/**
+ * What a box that broke out of its sandbox onto the host (as its host uid: a bwrap box's
+ * process, a gVisor sentry or gofer) could do to another box: signal or ptrace its processes,
+ * which the kernel allows between processes of one uid. `kill -0` run as one box's uid asks
+ * exactly that of the other box's host process.
+ */
+async function canSignal(fromUid: number, pid: number): Promise<boolean> {
+  const child = spawn(
+    'setpriv',
+    [`--reuid=${fromUid}`, `--regid=${fromUid}`, '--clear-groups', '--', 'kill', '-0', String(pid)],
+    { stdio: 'ignore' },
+  );
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return code === 0;
+}
+
+for (const driver of ['bwrap', 'gvisor'] as const) {
+  const unavailable = driver === 'gvisor' ? runsc : undefined;
+  const why = !asRoot ? skip : unavailable ? ` [skipped: ${unavailable}]` : '';
+  describe.skipIf(!asRoot || unavailable !== undefined)(
+    `one box's host uid cannot reach another box's processes (${driver})${why}`,
+    () => {
+      test('by default each box is its own uid: one cannot signal the other', async () => {
+        await using first = await createSandbox({ driver, id: uniqueId('first') });
+        await using second = await createSandbox({ driver, id: uniqueId('second') });
+        expectBoxUid(first.isolation.hostUid);
+        expectBoxUid(second.isolation.hostUid);
+        expect(await canSignal(first.isolation.hostUid, second.boxPid)).toBe(false);
+        // The control within: the same uid reaches its own box.
+        expect(await canSignal(second.isolation.hostUid, second.boxPid)).toBe(true);
+      }, 120_000);
+
+      test('negative control: with boxUids false, one box reaches the other', async () => {
+        const shared = { driver, boxUids: false as const, rootBoxUid: 0x70003000 };
+        await using first = await createSandbox({ id: uniqueId('first'), ...shared });
+        await using second = await createSandbox({ id: uniqueId('second'), ...shared });
+        expect(await canSignal(first.isolation.hostUid, second.boxPid)).toBe(true);
+      }, 120_000);
+    },
+  );
+}

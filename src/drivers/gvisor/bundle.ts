@@ -9,7 +9,7 @@ import { type OciSpec, ociSpec, type ReadOnlyBind, readOnlyBinds } from './oci-s
 import { ociConfigJson, sandboxOciSeccomp } from './oci-seccomp.js';
 import type { SeccompChoice } from '../../host/seccomp-filter.js';
 import { boxEtcDir, guestBundlePath } from '../../host/package-files.js';
-import type { BoxRuntimeDir } from './runtime-dir.js';
+import { type BoxRuntimeDir, handOver } from './runtime-dir.js';
 import { packWorkspaceToFile } from '../../host/workspace-tar.js';
 
 /** Where the command payload finds the workspace copied in (a tar made on the host). */
@@ -34,6 +34,8 @@ export interface LaunchOptions {
    * as for the platform probe) leaves only gVisor's own kernel between the box and the host.
    */
   seccomp?: SeccompChoice;
+  /** As root: the box's own host uid, which runsc runs as (see RunscOptions.boxUid). */
+  boxUid?: number | undefined;
 }
 
 /**
@@ -64,12 +66,14 @@ export async function launchBox(runtime: BoxRuntimeDir, options: LaunchOptions):
     agentPath,
     workspaceDir: options.workspaceDir,
   });
+  if (options.boxUid !== undefined) await handOver(runtime, options.boxUid);
   return startRunsc({
     runsc: options.runsc,
     runtime,
     platform: options.platform,
     stdio: options.stdio,
     cgroupProcs: options.cgroupProcs ?? [],
+    boxUid: options.boxUid,
   });
 }
 
