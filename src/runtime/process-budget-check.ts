@@ -19,7 +19,7 @@ export function processBudgetCheck(
       name,
       optional: true,
       ok: cgroups.available,
-      detail: `unprivileged: each box runs in a user namespace of its own, but as your uid ${uid} on the host, and RLIMIT_NPROC is counted over all of that uid's processes, your own and every box's, so what holds a fork bomb to its own box is ${cgroups.available ? 'the pids cgroup of each box' : `nothing per box: there is no pids cgroup per box (${cgroups.reason})`}`,
+      detail: `unprivileged: each box runs in a user namespace of its own, but as your uid ${uid} on the host, and RLIMIT_NPROC is counted over all of that uid's processes, your own and every box's, so what holds a fork bomb to its own box is ${cgroups.available ? 'the pids cgroup of each box' : `nothing per box on the host: there is no pids cgroup per box (${cgroups.reason})`}, and in a gVisor box its own kernel's task limit (RLIMIT_NPROC inside gVisor)`,
       ...(cgroups.available
         ? {}
         : {
