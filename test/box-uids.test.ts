@@ -96,11 +96,11 @@ const runsc = await runscBinary().then(
  * exactly that of the other box's host process.
  */
 async function canSignal(fromUid: number, pid: number): Promise<boolean> {
-  const child = spawn(
-    'setpriv',
-    [`--reuid=${fromUid}`, `--regid=${fromUid}`, '--clear-groups', '--', 'kill', '-0', String(pid)],
-    { stdio: 'ignore' },
-  );
+  const child = spawn('kill', ['-0', String(pid)], {
+    uid: fromUid,
+    gid: fromUid,
+    stdio: 'ignore',
+  });
   const [code] = (await once(child, 'exit')) as [number | null];
   return code === 0;
 }
