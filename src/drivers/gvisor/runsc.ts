@@ -198,8 +198,9 @@ const directfsFlags = new Map<string, Promise<string[]>>();
 /**
  * runsc 2023 and later default to directfs, where the sentry opens the box's files itself and so
  * keeps root and every capability in a user namespace mapping all host uids (measured with
- * 0.0~20240729: Uid 0, CapEff 000001ffffffffff). With --directfs=false it runs as host uid
- * 65534 with no capabilities, as older runsc always did, and the gofer opens files for it.
+ * 0.0~20240729: Uid 0, CapEff 000001ffffffffff). With --directfs=false it runs without
+ * capabilities on the host, as host uid 65534 (root mode) or as the uid runsc runs as
+ * (rootless), as older runsc always did, and the gofer opens files for it.
  * Older runsc has no such flag and refuses unknown ones, so runsc is asked once which it is.
  */
 function withoutDirectfs(runsc: string): Promise<string[]> {
