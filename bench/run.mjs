@@ -1,5 +1,7 @@
 // IronClaw benchmark: `npm run bench` (builds first). BENCH_RUNS sets the measured runs per row
-// (default 50); 3 warm-up runs per row come first and are not counted. Prints a table, then
+// (default 50); 3 warm-up runs per row come first and are not counted. BENCH_ONLY, a comma list
+// of groups (process, peers, api, mcp, gvisor, qemu, egress, floor, density, restore), measures
+// only those. Prints a table, then
 // writes bench/results/latest.json and a timestamped copy. Exits 0 when a target is missed:
 // this is a report, not a test. A row that cannot run at all is an error (exit 1).
 import { mkdir } from 'node:fs/promises';
@@ -8,6 +10,7 @@ import { measureColdApi, measureLiveExec, measureWarmPool } from './api-rows.mjs
 import { formatSrtComparison, measureEgress } from './egress-rows.mjs';
 import { gvisorUnavailable, measureGvisor } from './gvisor-rows.mjs';
 import { measureQemu, qemuUnavailable } from './qemu-rows.mjs';
+import { EXTRA_GROUPS, extraTargets, measureExtra } from './extra-rows.mjs';
 import { hostFacts, sourceFacts } from './host-facts.mjs';
 import { measureInterleaved, processRows } from './process-rows.mjs';
 import {
@@ -18,6 +21,9 @@ import {
   writeResult,
 } from './report.mjs';
 import { snapshotPackage } from './snapshot.mjs';
+import { formatPeers, formatSpread, mcpTargets } from './mcp-report.mjs';
+import { measureMcpRun } from './mcp-rows.mjs';
+import { peerRows } from './peer-rows.mjs';
 import { summarize } from './stats.mjs';
 
 const WARMUP = 3;
@@ -36,6 +42,25 @@ function runsFromEnv() {
     throw new Error(`BENCH_RUNS must be a positive integer, got ${JSON.stringify(text)}`);
   return runs;
 }
+
+const GROUPS = ['process', 'peers', 'api', 'mcp', 'gvisor', 'qemu', 'egress', ...EXTRA_GROUPS];
+
+/** The groups of rows to measure: BENCH_ONLY's, or all. */
+function groupsFromEnv() {
+  const text = process.env.BENCH_ONLY;
+  if (text === undefined || text === '') return new Set(GROUPS);
+  const asked = text.split(',').map((name) => name.trim());
+  const unknown = asked.filter((name) => !GROUPS.includes(name));
+  if (unknown.length > 0)
+    throw new Error(
+      `BENCH_ONLY names unknown groups ${unknown.join(', ')}; known: ${GROUPS.join(', ')}`,
+    );
+  return new Set(asked);
+}
+
+/** Peers that could not be measured, and why (filled by measureAll). */
+/** @type {{ id: string, name: string, reason: string }[]} */
+const missingPeers = [];
 
 /** @param {string} message */
 function progress(message) {
@@ -74,7 +99,17 @@ async function measureAll(counts, root) {
 
   /** @type {import('./report.mjs').Row[]} */
   const rows = [];
-  const spawned = await processRows(`${root}/bin/ironclaw.cjs`);
+  const groups = groupsFromEnv();
+  const cli = `${root}/bin/ironclaw.cjs`;
+  // The peers run interleaved with the CLI rows, so the ratios between them share the noise.
+  const peers = groups.has('peers') ? await peerRows(progress) : { rows: [], missing: [] };
+  missingPeers.push(...peers.missing);
+  const spawned = [
+    ...(groups.has('process') || groups.has('mcp') || groups.has('peers')
+      ? await processRows(cli)
+      : []),
+    ...peers.rows,
+  ];
   progress(`process rows, interleaved: ${spawned.map((row) => row.id).join(', ')}`);
   const spawnedResults = await measureInterleaved(spawned, counts);
   spawned.forEach((row, index) => {
@@ -82,6 +117,59 @@ async function measureAll(counts, root) {
     rows.push({ ...row, samples, stats: summarize(samples), failures });
   });
 
+  if (groups.has('mcp')) {
+    progress('MCP run through the SDK client: back-to-back, then one per 200 ms');
+    const mcp = await measureMcpRun(cli, counts);
+    progress('MCP run with limits of its own (--pids 256)');
+    const limited = await measureMcpRun(cli, counts, { args: { pids: 256 }, paced: false });
+    // `env` (even empty) takes the sandbox path, with its guest agent: how `run` went before
+    // primed boxes, measured in the same run.
+    progress('MCP run through a sandbox and its guest agent (env: {})');
+    const agent = await measureMcpRun(cli, counts, { args: { env: {} } });
+    const agentLimited = await measureMcpRun(cli, counts, {
+      args: { pids: 256, env: {} },
+      paced: false,
+    });
+    rows.push(
+      {
+        id: 'mcp-run',
+        name: 'MCP run "true", back-to-back (SDK client, stdio)',
+        informational: false,
+        ...withStats({ total: mcp.backToBack, parts: {} }),
+      },
+      {
+        id: 'mcp-run-paced',
+        name: 'MCP run "true", one per 200 ms',
+        informational: false,
+        ...withStats({ total: mcp.paced, parts: {} }),
+      },
+      {
+        id: 'mcp-run-agent',
+        name: 'MCP run "true" through a sandbox (env {}), back-to-back',
+        informational: true,
+        ...withStats({ total: agent.backToBack, parts: {} }),
+      },
+      {
+        id: 'mcp-run-agent-paced',
+        name: 'MCP run "true" through a sandbox (env {}), one per 200 ms',
+        informational: true,
+        ...withStats({ total: agent.paced, parts: {} }),
+      },
+      {
+        id: 'mcp-run-limits-agent',
+        name: 'MCP run "true" with pids 256 through a sandbox (env {}), back-to-back',
+        informational: true,
+        ...withStats({ total: agentLimited.backToBack, parts: {} }),
+      },
+      {
+        id: 'mcp-run-limits',
+        name: 'MCP run "true" with pids 256, back-to-back',
+        informational: true,
+        ...withStats({ total: limited.backToBack, parts: {} }),
+      },
+    );
+  }
+  if (!groups.has('api')) return rows.concat(await optionalRows(library, root, counts, groups));
   progress('warm pool: acquire + first exec');
   const pool = await measureWarmPool(library, counts);
   progress('cold API: createSandbox + first exec');
@@ -109,21 +197,34 @@ async function measureAll(counts, root) {
       ...withStats(live.shell),
     },
   );
-  const gvisorMissing = await gvisorUnavailable();
+  return rows.concat(await optionalRows(library, root, counts, groups));
+}
+
+/**
+ * The gVisor, QEMU and egress rows, those BENCH_ONLY asks for.
+ * @param {import('./api-rows.mjs').Library} library @param {string} root
+ * @param {Plan} counts @param {Set<string>} groups
+ * @returns {Promise<import('./report.mjs').Row[]>}
+ */
+async function optionalRows(library, root, counts, groups) {
+  /** @type {import('./report.mjs').Row[]} */
+  const rows = [];
+  const gvisorMissing = groups.has('gvisor') ? await gvisorUnavailable() : 'not in BENCH_ONLY';
   if (gvisorMissing) {
     progress(`gvisor rows skipped: ${gvisorMissing}`);
   } else {
     progress('gvisor rows');
     rows.push(...(await measureGvisor(library, `${root}/bin/ironclaw.cjs`, counts)));
   }
-  const qemuMissing = await qemuUnavailable();
+  const qemuMissing = groups.has('qemu') ? await qemuUnavailable() : 'not in BENCH_ONLY';
   if (qemuMissing) {
     progress(`qemu rows skipped: ${qemuMissing}`);
   } else {
     progress('qemu rows');
     rows.push(...(await measureQemu(library, counts, progress)));
   }
-  rows.push(...(await measureEgress(library, root, counts, progress)));
+  if (groups.has('egress')) rows.push(...(await measureEgress(library, root, counts, progress)));
+  rows.push(...(await measureExtra(library, counts, progress, groups)));
   return rows;
 }
 
@@ -152,14 +253,17 @@ async function main() {
     await snapshot.remove();
   }
 
-  const targets = evaluateTargets(rows);
+  const targets = [...evaluateTargets(rows), ...mcpTargets(rows), ...extraTargets(rows)];
   process.stdout.write(`\n${formatTable(rows, targets)}\n\n`);
   const cold = targets.find((target) => target.row === 'cli');
   if (cold) process.stdout.write(`${formatColdRatio(rows, cold)}\n`);
+  for (const line of [...formatSpread(rows), ...formatPeers(rows, missingPeers)])
+    process.stdout.write(`${line}\n`);
   const srt = formatSrtComparison(rows);
-  process.stdout.write(
-    `${srt ?? "egress vs srt: not measured (srt's proxy could not be had; see above)"}\n`,
-  );
+  if (groupsFromEnv().has('egress'))
+    process.stdout.write(
+      `${srt ?? "egress vs srt: not measured (srt's proxy could not be had; see above)"}\n`,
+    );
   for (const row of rows) {
     if (row.failures?.length) {
       process.stdout.write(

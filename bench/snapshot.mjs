@@ -8,7 +8,7 @@ import { access, cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { URL, fileURLToPath } from 'node:url';
 
 const ROOT = new URL('../', import.meta.url);
-const PARTS = ['package.json', 'bin', 'dist', 'box'];
+const PARTS = ['package.json', 'bin', 'dist', 'box', 'policies'];
 /** Files a box or the CLI needs: checked after copying, in case a rebuild was in progress. */
 const REQUIRED = [
   'dist/index.js',

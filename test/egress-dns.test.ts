@@ -1,10 +1,11 @@
 // The box's DNS stub (issue 14 §4): in a box with egress, every name resolves to the sentinel
 // through the ordinary resolver paths (glibc's getaddrinfo behind getent, Python and Node), no
 // query leaves the box, and the stub's port 53 was opened for the agent only: the workload gets
-// neither a low port nor a capability. A box without egress has no stub.
+// neither a low port nor a capability. A box without egress has no stub. The same on gVisor.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSandbox, type Sandbox } from '../src/index.js';
 import { DNS_SENTINEL_IPV4 } from '../src/protocol/dns-stub.js';
+import { runscBinary } from '../src/drivers/gvisor/platform.js';
 
 /** Sends one A query for argv[1] to argv[2]:53 over argv[3] (udp or tcp); prints the rcode and first answer. */
 const QUERY_PY = String.raw`
@@ -159,3 +160,122 @@ describe('a box without egress', () => {
     expect(query.stderr.toString()).toContain('ConnectionRefusedError');
   });
 });
+
+// gVisor: the same stub in the guest agent, on the sandbox's own loopback (runsc keeps
+// --network=none, whose netstack still has loopback). There is no port floor to lower: runsc's
+// netstack lets an unprivileged process bind below 1024, so the agent binds 53 as it is, before
+// any command runs, and the workload cannot take the port from it.
+const runscMissing = await runscBinary().then(
+  () => undefined,
+  (error: Error) => error.message,
+);
+const noGvisor = runscMissing === undefined ? '' : ` [skipped: ${runscMissing}]`;
+
+const run = async (
+  sandbox: Sandbox,
+  argv: string[],
+): Promise<{ code: number | null; out: string; err: string }> => {
+  const result = await sandbox.exec(argv, { timeoutMs: 20_000 });
+  return {
+    code: result.exitCode,
+    out: result.stdout.toString().trim(),
+    err: result.stderr.toString().trim(),
+  };
+};
+
+/** Binds 127.0.0.1:53 over UDP and TCP; prints what each got. */
+const BIND_53_PY = String.raw`
+import socket
+for kind, name in ((socket.SOCK_DGRAM, "udp"), (socket.SOCK_STREAM, "tcp")):
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind(("127.0.0.1", 53))
+        print(name, "bound")
+    except OSError as e:
+        print(name, "refused", e.errno)
+`;
+
+describe.skipIf(runscMissing !== undefined)(
+  `the in-box DNS stub (gvisor, with egress)${noGvisor}`,
+  () => {
+    let gbox: Sandbox;
+    beforeAll(async () => {
+      gbox = await createSandbox({
+        driver: 'gvisor',
+        allowNet: ['example.com'],
+        startTimeoutMs: 60_000,
+      });
+      await gbox.writeFile('/tmp/query.py', QUERY_PY);
+      await gbox.writeFile('/tmp/bind53.py', BIND_53_PY);
+    }, 90_000);
+    afterAll(async () => {
+      await gbox?.destroy();
+    });
+
+    test('getent, Python and Node resolve any name to the sentinel; localhost stays loopback', async () => {
+      expect(gbox.isolation.driver).toBe('gvisor');
+      expect(gbox.isolation.layers.network.detail).toContain(
+        `names resolve in the box to ${DNS_SENTINEL_IPV4}`,
+      );
+      const getent = await run(gbox, ['getent', 'ahostsv4', 'pypi.org']);
+      expect(getent.code).toBe(0);
+      expect(getent.out.split(/\s+/)[0]).toBe(DNS_SENTINEL_IPV4);
+      const python = await run(gbox, [
+        'python3',
+        '-c',
+        'import socket; print(sorted({a[4][0] for a in socket.getaddrinfo("a.b.example", 443)}))',
+      ]);
+      expect(python.out).toBe(`['${DNS_SENTINEL_IPV4}']`);
+      const node = await run(gbox, [
+        'node',
+        '-e',
+        'require("dns").lookup("registry.npmjs.org", { all: true }, (e, a) => console.log(e ? e.code : JSON.stringify(a)))',
+      ]);
+      expect(JSON.parse(node.out)).toEqual([{ address: DNS_SENTINEL_IPV4, family: 4 }]);
+      expect((await run(gbox, ['getent', 'ahostsv4', 'localhost'])).out).toMatch(/^127\.0\.0\.1\s/);
+    });
+
+    test('AAAA is NODATA, and the stub answers over UDP and TCP on 127.0.0.1:53', async () => {
+      const v6 = await run(gbox, [
+        'python3',
+        '-c',
+        'import socket\ntry:\n  print(socket.getaddrinfo("pypi.org", 443, socket.AF_INET6))\nexcept socket.gaierror as e:\n  print({socket.EAI_NODATA: "no data", socket.EAI_NONAME: "no name", socket.EAI_AGAIN: "no answer"}.get(e.args[0], e.args[0]))',
+      ]);
+      expect(v6.out).toBe('no data');
+      for (const proto of ['udp', 'tcp'])
+        expect(
+          (await run(gbox, ['python3', '/tmp/query.py', 'x.test', '127.0.0.1', proto])).out,
+        ).toBe(`rcode 0 answers 1 ${DNS_SENTINEL_IPV4}`);
+    });
+
+    test('nothing leaves: a query to any other resolver finds no route', async () => {
+      for (const server of ['8.8.8.8', '10.0.0.53', '192.168.1.1']) {
+        const result = await run(gbox, ['python3', '/tmp/query.py', 'x.test', server, 'udp']);
+        expect(result.code).not.toBe(0);
+        expect(result.err).toMatch(/No route to host|Network is unreachable/);
+      }
+    });
+
+    test('the workload cannot take port 53 from the stub, and has no capability', async () => {
+      expect((await run(gbox, ['python3', '/tmp/bind53.py'])).out).toBe(
+        'udp refused 98\ntcp refused 98',
+      );
+      const status = (await run(gbox, ['cat', '/proc/self/status'])).out;
+      // gVisor's status has no CapAmb line.
+      for (const set of ['CapInh', 'CapPrm', 'CapEff'])
+        expect(status).toMatch(new RegExp(`^${set}:\\s+0+$`, 'm'));
+    });
+
+    test('negative control: a gVisor box without egress has no stub: no name resolves, and port 53 is free', async () => {
+      await using bare = await createSandbox({ driver: 'gvisor', startTimeoutMs: 60_000 });
+      expect((await bare.exec(['getent', 'ahostsv4', 'pypi.org'])).exitCode).toBe(2);
+      await bare.writeFile('/tmp/query.py', QUERY_PY);
+      const query = await run(bare, ['python3', '/tmp/query.py', 'x.test', '127.0.0.1', 'udp']);
+      expect(query.code).not.toBe(0);
+      expect(query.err).toContain('ConnectionRefusedError');
+      // Nothing holds it: the refusal above is the stub's absence, not a floor.
+      await bare.writeFile('/tmp/bind53.py', BIND_53_PY);
+      expect((await run(bare, ['python3', '/tmp/bind53.py'])).out).toBe('udp bound\ntcp bound');
+    }, 90_000);
+  },
+);

@@ -22,6 +22,11 @@ import { qemuMissing } from './support/qemu-missing.js';
 // clock, must not be able to change the RAM their siblings map, and a cold boot must still work.
 const missing = await qemuMissing();
 const skip = missing === undefined ? '' : ` [skipped: ${missing}]`;
+// The unprivileged re-run (test/unprivileged.test.ts) keeps what depends on who runs the VMM:
+// sealing, cloning and restoring as a user. Cold boots and the store's eviction do not, and cost
+// minutes under TCG: they run once, as root.
+const asUser = process.env.IRONCLAW_TEST_UNPRIVILEGED_RUN === '1';
+const rootRunOnly = asUser ? ' [skipped in the unprivileged re-run: the root run covers it]' : '';
 
 /** A fresh process draws from the kernel's generator and reads the clock, into a file. */
 const DRAW = ['sh', '-c', 'head -c 16 /dev/urandom | od -An -tx1 >/tmp/draw; date +%s >>/tmp/draw'];
@@ -135,80 +140,94 @@ describe.skipIf(missing !== undefined)(`VM templates${skip}`, () => {
     }
   }, 240_000);
 
-  test('without a python3 to seal a template, a sandbox boots cold and says why', async () => {
-    const saved = process.env.IRONCLAW_PYTHON;
-    process.env.IRONCLAW_PYTHON = '/nonexistent/python3';
-    try {
-      const sandbox = await createSandbox({ driver: 'qemu', startTimeoutMs: 120_000 });
+  test.skipIf(asUser)(
+    `without a python3 to seal a template, a sandbox boots cold and says why${rootRunOnly}`,
+    async () => {
+      const saved = process.env.IRONCLAW_PYTHON;
+      process.env.IRONCLAW_PYTHON = '/nonexistent/python3';
       try {
-        expect(sandbox.isolation.layers.kernel?.detail).toMatch(
-          /booted cold \(VM templates need \/nonexistent\/python3 .* to seal/,
-        );
+        const sandbox = await createSandbox({ driver: 'qemu', startTimeoutMs: 120_000 });
+        try {
+          expect(sandbox.isolation.layers.kernel?.detail).toMatch(
+            /booted cold \(VM templates need \/nonexistent\/python3 .* to seal/,
+          );
+          expect((await sandbox.exec(['echo', 'cold'])).stdout.toString()).toBe('cold\n');
+        } finally {
+          await sandbox.destroy();
+        }
+      } finally {
+        if (saved === undefined) delete process.env.IRONCLAW_PYTHON;
+        else process.env.IRONCLAW_PYTHON = saved;
+      }
+    },
+    180_000,
+  );
+
+  test.skipIf(asUser)(
+    `with IRONCLAW_VM_TEMPLATES=1, a second configuration evicts the first: one template is kept and one RAM copy held${rootRunOnly}`,
+    async () => {
+      // A store of its own (a scratch state directory), with this host's KVM verdict copied in so
+      // the probe is not run again.
+      const saved = {
+        IRONCLAW_STATE_DIR: process.env.IRONCLAW_STATE_DIR,
+        IRONCLAW_VM_TEMPLATES: process.env.IRONCLAW_VM_TEMPLATES,
+      };
+      const verdict = join(defaultStateDir(), 'probe-qemu-kvm.json');
+      const stateDir = await mkdtemp(join(tmpdir(), 'ironclaw-templates-'));
+      await copyFile(verdict, join(stateDir, 'probe-qemu-kvm.json')).catch(() => undefined);
+      process.env.IRONCLAW_STATE_DIR = stateDir;
+      process.env.IRONCLAW_VM_TEMPLATES = '1';
+      try {
+        for (const pids of [201, 202]) {
+          const sandbox = await createSandbox({
+            driver: 'qemu',
+            limits: { pids },
+            startTimeoutMs: 120_000,
+          });
+          try {
+            expect(sandbox.isolation.layers.kernel?.detail).toMatch(/restored from template/);
+            expect((await sandbox.exec(['echo', String(pids)])).stdout.toString()).toBe(
+              `${pids}\n`,
+            );
+          } finally {
+            await sandbox.destroy();
+          }
+        }
+        const store = await readdir(join(await vmmBase(), 'templates'));
+        expect(store.filter((name) => !name.startsWith('.'))).toHaveLength(1);
+        const held = [];
+        for (const fd of await readdir('/proc/self/fd')) {
+          const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+          if (target.startsWith('/memfd:ironclaw-template')) held.push(target);
+        }
+        expect(held).toHaveLength(1);
+      } finally {
+        for (const [name, value] of Object.entries(saved)) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+        await rm(stateDir, { recursive: true, force: true });
+        await rm(`${stateDir}-vmm`, { recursive: true, force: true });
+      }
+    },
+    240_000,
+  );
+
+  test.skipIf(asUser)(
+    `a cold boot (template: false) still works, and says so${rootRunOnly}`,
+    async () => {
+      const sandbox = await createSandbox({
+        driver: 'qemu',
+        template: false,
+        startTimeoutMs: 120_000,
+      });
+      try {
+        expect(sandbox.isolation.layers.kernel?.detail).toMatch(/booted cold/);
         expect((await sandbox.exec(['echo', 'cold'])).stdout.toString()).toBe('cold\n');
       } finally {
         await sandbox.destroy();
       }
-    } finally {
-      if (saved === undefined) delete process.env.IRONCLAW_PYTHON;
-      else process.env.IRONCLAW_PYTHON = saved;
-    }
-  }, 180_000);
-
-  test('with IRONCLAW_VM_TEMPLATES=1, a second configuration evicts the first: one template is kept and one RAM copy held', async () => {
-    // A store of its own (a scratch state directory), with this host's KVM verdict copied in so
-    // the probe is not run again.
-    const saved = {
-      IRONCLAW_STATE_DIR: process.env.IRONCLAW_STATE_DIR,
-      IRONCLAW_VM_TEMPLATES: process.env.IRONCLAW_VM_TEMPLATES,
-    };
-    const verdict = join(defaultStateDir(), 'probe-qemu-kvm.json');
-    const stateDir = await mkdtemp(join(tmpdir(), 'ironclaw-templates-'));
-    await copyFile(verdict, join(stateDir, 'probe-qemu-kvm.json')).catch(() => undefined);
-    process.env.IRONCLAW_STATE_DIR = stateDir;
-    process.env.IRONCLAW_VM_TEMPLATES = '1';
-    try {
-      for (const pids of [201, 202]) {
-        const sandbox = await createSandbox({
-          driver: 'qemu',
-          limits: { pids },
-          startTimeoutMs: 120_000,
-        });
-        try {
-          expect(sandbox.isolation.layers.kernel?.detail).toMatch(/restored from template/);
-          expect((await sandbox.exec(['echo', String(pids)])).stdout.toString()).toBe(`${pids}\n`);
-        } finally {
-          await sandbox.destroy();
-        }
-      }
-      const store = await readdir(join(await vmmBase(), 'templates'));
-      expect(store.filter((name) => !name.startsWith('.'))).toHaveLength(1);
-      const held = [];
-      for (const fd of await readdir('/proc/self/fd')) {
-        const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
-        if (target.startsWith('/memfd:ironclaw-template')) held.push(target);
-      }
-      expect(held).toHaveLength(1);
-    } finally {
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
-      await rm(stateDir, { recursive: true, force: true });
-      await rm(`${stateDir}-vmm`, { recursive: true, force: true });
-    }
-  }, 240_000);
-
-  test('a cold boot (template: false) still works, and says so', async () => {
-    const sandbox = await createSandbox({
-      driver: 'qemu',
-      template: false,
-      startTimeoutMs: 120_000,
-    });
-    try {
-      expect(sandbox.isolation.layers.kernel?.detail).toMatch(/booted cold/);
-      expect((await sandbox.exec(['echo', 'cold'])).stdout.toString()).toBe('cold\n');
-    } finally {
-      await sandbox.destroy();
-    }
-  }, 180_000);
+    },
+    180_000,
+  );
 });

@@ -90,6 +90,7 @@ test.skipIf(!isRoot)(
         LANG: 'C.UTF-8',
         NO_COLOR: '1',
         CI: '1',
+        IRONCLAW_TEST_UNPRIVILEGED_RUN: '1',
         ...(image === undefined ? {} : { IRONCLAW_CACHE_DIR: image }),
       };
 

@@ -55,6 +55,17 @@ export const FINISH_TOOL: ToolSpec = {
   },
 };
 
+/** Sent after a turn without a tool call (kept here: a resumed session replays it). */
+export const NUDGE = 'Use a tool to act, or call "finish" with a summary if the task is done.';
+
+/** What a resumed session already spent: it counts against the same budgets. */
+export interface SpentBudgets {
+  steps: number;
+  tokens: number;
+  cost: number;
+  wallMs: number;
+}
+
 const SYSTEM = `You are IronClaw's agent. You work only through the tools you are given: every command runs in a fresh, isolated sandbox with no network, destroyed afterwards unless you create a sandbox that keeps its files. Plan briefly, act with tools, check results, and call the "finish" tool with a summary when the task is done. Never claim to have done something a tool did not do.`;
 
 /**
@@ -71,6 +82,8 @@ export async function runAgent(
     /** The model's price; needed for a finite maxCost. */
     price?: ModelPrice;
     events?: AgentEvents;
+    /** A resumed session: the conversation so far (replacing the task) and what it spent. */
+    resume?: { messages: readonly AgentMessage[]; spent: SpentBudgets };
     signal?: AbortSignal;
   },
 ): Promise<AgentOutcome> {
@@ -81,13 +94,16 @@ export async function runAgent(
       'INVALID_ARGUMENT',
       `a cost budget needs the price of ${options.provider.model}: set agent.prices in the configuration file`,
     );
-  const deadline = AbortSignal.timeout(budgets.maxWallMs);
+  const spent = options.resume?.spent;
+  const deadline = AbortSignal.timeout(Math.max(0, budgets.maxWallMs - (spent?.wallMs ?? 0)));
   const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
   const tools = [...options.tools.tools, FINISH_TOOL];
-  const messages: AgentMessage[] = [{ role: 'user', text: task }];
-  let steps = 0;
-  let tokens = 0;
-  let cost = 0;
+  const messages: AgentMessage[] = options.resume
+    ? [...options.resume.messages]
+    : [{ role: 'user', text: task }];
+  let steps = spent?.steps ?? 0;
+  let tokens = spent?.tokens ?? 0;
+  let cost = spent?.cost ?? 0;
   let malformed = 0;
   const stop = (budget: keyof AgentBudgets, detail: string): AgentOutcome => ({
     ended: 'budget',
@@ -97,6 +113,8 @@ export async function runAgent(
     detail,
   });
   for (;;) {
+    if (deadline.aborted || (spent?.wallMs ?? 0) >= budgets.maxWallMs)
+      return stop('maxWallMs', `${budgets.maxWallMs} ms`);
     if (steps >= budgets.maxSteps) return stop('maxSteps', `${steps} model turns`);
     if (tokens >= budgets.maxTokens) return stop('maxTokens', `${tokens} tokens`);
     if (cost >= budgets.maxCost) return stop('maxCost', `$${cost.toFixed(4)} spent`);
@@ -127,10 +145,7 @@ export async function runAgent(
       malformed += 1;
       if (malformed >= budgets.maxMalformed)
         return stop('maxMalformed', `${malformed} responses in a row without a tool call`);
-      messages.push({
-        role: 'user',
-        text: 'Use a tool to act, or call "finish" with a summary if the task is done.',
-      });
+      messages.push({ role: 'user', text: NUDGE });
       continue;
     }
     let usable = false;

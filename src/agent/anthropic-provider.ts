@@ -80,8 +80,13 @@ function toTool(tool: TurnRequest['tools'][number]): Tool {
 function toAnthropic(messages: readonly AgentMessage[]): MessageParam[] {
   const out: MessageParam[] = [];
   for (const message of messages) {
-    if (message.role === 'user') out.push({ role: 'user', content: message.text });
-    else if (message.role === 'assistant')
+    if (message.role === 'user') {
+      // After tool results (a resumed session's note), one user message holds both.
+      const last = out.at(-1);
+      if (last?.role === 'user' && Array.isArray(last.content))
+        last.content.push({ type: 'text', text: message.text });
+      else out.push({ role: 'user', content: message.text });
+    } else if (message.role === 'assistant')
       out.push({
         role: 'assistant',
         content: [

@@ -21,7 +21,18 @@ export interface Elicitation {
   server: string;
   message: string;
   requestedSchema: Record<string, unknown>;
+  /**
+   * What is asked about, as IronClaw's servers and wraps name it in the request's _meta (a
+   * connection to a host, a wrapped tool); absent from other servers. Matched against
+   * pre-approved scopes only, never trusted further: the card's text is what the user reads.
+   */
+  action?: AskedAction;
+  /** Aborted when the server stops waiting for the answer. */
+  signal?: AbortSignal;
 }
+
+export type AskedAction =
+  { kind: 'egress'; host: string; port: number } | { kind: 'tool'; tool: string };
 export interface ElicitAnswer {
   [key: string]: unknown;
   action: 'accept' | 'decline' | 'cancel';
@@ -32,6 +43,23 @@ export type ElicitHandler = (request: Elicitation) => Promise<ElicitAnswer>;
 export interface ToolOutcome {
   text: string;
   isError: boolean;
+}
+
+/** Where IronClaw's servers and wraps name the action an elicitation asks about. */
+const ACTION_META_KEY = 'ironclaw/action';
+
+function askedAction(value: unknown): AskedAction | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const action = value as Record<string, unknown>;
+  if (
+    action.kind === 'egress' &&
+    typeof action.host === 'string' &&
+    typeof action.port === 'number'
+  )
+    return { kind: 'egress', host: action.host, port: action.port };
+  if (action.kind === 'tool' && typeof action.tool === 'string')
+    return { kind: 'tool', tool: action.tool };
+  return undefined;
 }
 
 /** Variables the agent's children never get: the model API keys stay with the loop. */
@@ -129,11 +157,18 @@ export class McpToolbox {
       { capabilities: onElicit ? { elicitation: { form: {} } } : {} },
     );
     if (onElicit)
-      client.setRequestHandler('elicitation/create', (request) => {
-        const params = request.params as { message?: string; requestedSchema?: unknown };
+      client.setRequestHandler('elicitation/create', (request, ctx) => {
+        const params = request.params as {
+          message?: string;
+          requestedSchema?: unknown;
+          _meta?: Record<string, unknown>;
+        };
+        const action = askedAction(params._meta?.[ACTION_META_KEY]);
         return onElicit({
           server: server.name,
           message: params.message ?? '',
+          ...(action ? { action } : {}),
+          signal: ctx.mcpReq.signal,
           requestedSchema:
             typeof params.requestedSchema === 'object' && params.requestedSchema !== null
               ? (params.requestedSchema as Record<string, unknown>)

@@ -30,12 +30,15 @@ export class Transcript {
   }
 
   static async open(env: NodeJS.ProcessEnv = process.env): Promise<Transcript> {
-    const dir = join(await ensureStateDir(persistentStateDir(env)), 'agent');
-    await ensureStateDir(dir);
     const id = newId('session');
-    const transcript = new Transcript(id, join(dir, `${id}.jsonl`));
+    const transcript = new Transcript(id, join(await transcriptDir(env), `${id}.jsonl`));
     await appendFile(transcript.path, '', { mode: 0o600, flag: 'wx' });
     return transcript;
+  }
+
+  /** The transcript of an earlier session, appended to (its path from `transcriptPath`). */
+  static reopen(id: string, path: string): Transcript {
+    return new Transcript(id, path);
   }
 
   /** Appends one event, in order; a failed write is reported by `close`. */
@@ -61,4 +64,10 @@ export class Transcript {
         { cause: this.#failed },
       );
   }
+}
+
+/** The directory of the transcripts: `agent/` in the data directory, made 0700 if missing. */
+export async function transcriptDir(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const dir = join(await ensureStateDir(persistentStateDir(env)), 'agent');
+  return ensureStateDir(dir);
 }

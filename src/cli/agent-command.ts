@@ -1,10 +1,12 @@
 import { realpath, stat } from 'node:fs/promises';
 import { IronClawError, unwrap } from '../core/errors.js';
 import { parseDuration } from '../core/units.js';
-import type { AgentBudgets } from '../agent/agent-loop.js';
-import type { ChatProvider } from '../agent/chat-provider.js';
+import type { AgentBudgets, SpentBudgets } from '../agent/agent-loop.js';
+import type { AgentMessage, ChatProvider } from '../agent/chat-provider.js';
+import type { SessionRecord } from '../agent/session-record.js';
 import type { Transcript } from '../agent/transcript.js';
 import type { ModelPrice, ResolvedAgentConfig } from '../core/agent-config.js';
+import { audit } from '../audit/audit-trail.js';
 import { loadConfig } from '../host/config-file.js';
 import { agentApprover, yesForScopes } from './agent-approvals.js';
 import { reportError, usageError } from './cli-error.js';
@@ -13,6 +15,9 @@ type AgentFlags = Record<string, string | boolean | string[] | undefined>;
 
 /** Exit status when a budget ran out before the model called finish. */
 const EXIT_BUDGET = 3;
+/** Told to the model when a stopped session goes on. */
+const RESUMED =
+  'This session was stopped and is now resumed. The sandboxes you created before are gone (their files with them): create new ones as needed, and redo any work whose result you still need.';
 /** A tool call's arguments or result as shown on stderr: enough to follow, not a flood. */
 const SHOWN_CHARS = 200;
 
@@ -26,23 +31,40 @@ const SHOWN_CHARS = 200;
 export async function agentCommand(positionals: string[], flags: AgentFlags): Promise<number> {
   try {
     const task = positionals.join(' ').trim();
-    if (task === '')
+    const resumeId = stringFlag(flags, 'resume');
+    if (resumeId !== undefined && task !== '')
+      throw usageError(`give a task or --resume ${resumeId}, not both`);
+    if (resumeId === undefined && task === '')
       throw usageError('give a task, e.g. ironclaw agent "count the primes below 1000"');
-    const config = await agentConfig(flags);
+    const { loadSession } = await import('../agent/session-record.js');
+    const earlier = resumeId === undefined ? undefined : await loadSession(resumeId);
+    if (earlier && stringFlag(flags, 'workspace') !== undefined)
+      throw usageError(
+        `--resume ${earlier.id} works on the session's own workspace (${earlier.workspace ?? 'none'}); drop --workspace`,
+      );
+    const config = await agentConfig(flags, earlier);
     const provider = await makeProvider(config);
     const { DEFAULT_BUDGETS } = await import('../agent/agent-loop.js');
-    const budgets = budgetsOf(flags, DEFAULT_BUDGETS);
+    const budgets = budgetsOf(
+      flags,
+      earlier ? earlierBudgets(earlier, DEFAULT_BUDGETS) : DEFAULT_BUDGETS,
+    );
     const price = priceOf(config, provider.model, budgets);
-    const workspace = await workspaceDir(flags);
-    const yesFor = yesForScopes(stringFlag(flags, 'yes-for'));
+    const workspace = earlier ? earlier.workspace : await workspaceDir(flags);
+    const yesFor = yesForScopes(
+      stringFlag(flags, 'yes-for'),
+      config.servers.map((server) => server.name),
+    );
     const { Transcript } = await import('../agent/transcript.js');
-    const transcript = await Transcript.open();
+    const transcript = earlier
+      ? Transcript.reopen(earlier.id, earlier.path)
+      : await Transcript.open();
     const controller = new AbortController();
     const stop = (): void => controller.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
     try {
-      transcript.write('start', {
-        task,
+      transcript.write(earlier ? 'resume' : 'start', {
+        ...(earlier ? {} : { task }),
         provider: provider.name,
         model: provider.model,
         budgets,
@@ -51,13 +73,40 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
         servers: config.servers.map((server) => server.name),
       });
       // Pre-approval is a decision of the user's: recorded before anything runs.
-      for (const scope of yesFor) transcript.write('pre-approval', { scope, by: '--yes-for' });
-      return await session(task, {
+      for (const scope of yesFor) {
+        transcript.write('pre-approval', { scope, by: '--yes-for' });
+        audit({
+          kind: 'pre-approval',
+          data: { scope, by: '--yes-for', agentSession: transcript.id },
+        });
+      }
+      if (earlier)
+        process.stderr.write(
+          `agent: resuming ${earlier.id} after ${earlier.spent.steps} turns and ${earlier.spent.tokens} tokens\n`,
+        );
+      return await session(earlier ? earlier.task : task, {
         provider,
         config,
         budgets,
         ...(price ? { price } : {}),
         ...(workspace === undefined ? {} : { workspace }),
+        ...(earlier
+          ? {
+              earlier: {
+                messages: earlier.messages,
+                spent: {
+                  steps: earlier.spent.steps,
+                  tokens: earlier.spent.tokens,
+                  wallMs: earlier.spent.wallMs,
+                  cost: price
+                    ? (earlier.spent.inputTokens * price.inputPerMTok +
+                        earlier.spent.outputTokens * price.outputPerMTok) /
+                      1e6
+                    : 0,
+                },
+              },
+            }
+          : {}),
         yesFor,
         transcript,
         signal: controller.signal,
@@ -71,6 +120,7 @@ export async function agentCommand(positionals: string[], flags: AgentFlags): Pr
       process.off('SIGINT', stop).off('SIGTERM', stop);
       await transcript.close();
       process.stderr.write(`agent: transcript ${transcript.path}\n`);
+      process.stderr.write(`agent: session ${transcript.id}\n`);
     }
   } catch (error) {
     return reportError(error);
@@ -86,6 +136,8 @@ async function session(
     budgets: Partial<AgentBudgets>;
     price?: ModelPrice;
     workspace?: string;
+    /** A resumed session: its conversation so far and what it spent. */
+    earlier?: { messages: readonly AgentMessage[]; spent: SpentBudgets };
     yesFor: ReturnType<typeof yesForScopes>;
     transcript: Transcript;
     signal: AbortSignal;
@@ -108,8 +160,13 @@ async function session(
     phase: () => phase,
     record: (entry) => {
       transcript.write('approval', { ...entry });
+      const about = entry.action
+        ? entry.action.kind === 'egress'
+          ? ` to connect to ${entry.action.host}:${entry.action.port}`
+          : ` to call ${entry.action.tool}`
+        : '';
       process.stderr.write(
-        `agent: ${entry.server} asked for approval (${entry.phase}): ${entry.decision === 'approve' ? 'approved' : 'declined'} by ${entry.by}\n`,
+        `agent: ${entry.server} asked for approval${about} (${entry.phase}): ${entry.decision === 'approve' ? 'approved' : 'declined'} by ${entry.by}\n`,
       );
     },
     signal,
@@ -129,9 +186,21 @@ async function session(
     transcript.write('workspace', { ...copy });
     process.stderr.write(`agent: working on a copy of ${copy.dir} in sandbox ${copy.sandboxId}\n`);
   }
+  const { earlier } = options;
+  let resume;
+  if (earlier) {
+    // The servers (and so the sandboxes) of the stopped run are gone: the model is told so.
+    const note = `${RESUMED}${copy ? ` ${workspaceBrief(copy)}` : ''}`;
+    transcript.write('note', { text: note });
+    resume = {
+      messages: [...earlier.messages, { role: 'user' as const, text: note }],
+      spent: earlier.spent,
+    };
+  }
   const outcome = await runAgent(copy ? `${task}\n\n${workspaceBrief(copy)}` : task, {
     provider,
     tools,
+    ...(resume ? { resume } : {}),
     budgets: options.budgets,
     ...(options.price ? { price: options.price } : {}),
     signal,
@@ -173,14 +242,17 @@ async function session(
   return EXIT_BUDGET;
 }
 
-/** flags > IRONCLAW_AGENT_PROVIDER/_MODEL > the file's agent section > defaults (openai). */
-async function agentConfig(flags: AgentFlags): Promise<ResolvedAgentConfig> {
-  const provider = stringFlag(flags, 'provider');
+/** flags > a resumed session's > IRONCLAW_AGENT_PROVIDER/_MODEL > the file's > defaults. */
+async function agentConfig(
+  flags: AgentFlags,
+  earlier: SessionRecord | undefined,
+): Promise<ResolvedAgentConfig> {
+  const provider = stringFlag(flags, 'provider') ?? earlier?.provider;
   if (provider !== undefined && provider !== 'openai' && provider !== 'anthropic')
     throw usageError(
       `--provider ${provider}: use openai (also Ollama, llama.cpp, vLLM, LM Studio) or anthropic`,
     );
-  const modelFlag = stringFlag(flags, 'model');
+  const modelFlag = stringFlag(flags, 'model') ?? earlier?.model;
   const { agent } = await loadConfig({
     agent: {
       ...(provider === undefined ? {} : { provider }),
@@ -205,6 +277,17 @@ async function makeProvider(config: ResolvedAgentConfig): Promise<ChatProvider> 
   return name === 'anthropic'
     ? (await import('../agent/anthropic-provider.js')).anthropicProvider(model)
     : (await import('../agent/openai-provider.js')).openaiProvider(model);
+}
+
+/** The budgets a session started with (JSON keeps no Infinity: null is unlimited). */
+function earlierBudgets(earlier: SessionRecord, defaults: AgentBudgets): AgentBudgets {
+  const budgets = { ...defaults };
+  for (const name of Object.keys(defaults) as (keyof AgentBudgets)[]) {
+    const value = earlier.budgets[name];
+    if (value === null) budgets[name] = Number.POSITIVE_INFINITY;
+    else if (typeof value === 'number' && value > 0) budgets[name] = value;
+  }
+  return budgets;
 }
 
 function budgetsOf(flags: AgentFlags, defaults: AgentBudgets): Partial<AgentBudgets> {

@@ -188,7 +188,7 @@ const commands: CommandDef[] = [
   {
     name: 'agent',
     summary: "IronClaw's own agent loop: a model works on a task through sandboxed tools (MCP)",
-    args: '"<task>"',
+    args: '"<task>" | --resume <session-id>',
     options: {
       provider: {
         type: 'string',
@@ -222,13 +222,20 @@ const commands: CommandDef[] = [
       },
       'yes-for': {
         type: 'string',
-        value: '<apply>',
-        description: 'pre-approve a scope (apply: the final diff), recorded',
+        value: '<apply|egress:HOST|tool:SERVER/TOOL>',
+        description:
+          'pre-approve red actions, comma-separated, each recorded (transcript, audit): apply (the diff at the end), egress:HOST (connections to HOST), tool:SERVER/TOOL (a wrapped red tool); anything else is asked on the TTY, and declined without one',
       },
       timeout: {
         type: 'string',
         value: '<duration>',
         description: 'wall time at most (default 15m)',
+      },
+      resume: {
+        type: 'string',
+        value: '<session-id>',
+        description:
+          'continue a stopped session from its transcript (what it spent counts; raise a budget with its flag)',
       },
     },
     examples: [
@@ -286,8 +293,18 @@ const commands: CommandDef[] = [
         description:
           'instead, boot a box with an allow-list and try each egress attack from inside it',
       },
+      driver: {
+        type: 'string',
+        value: '<driver>',
+        description: `with --network, test only this driver: ${DRIVERS.join(', ')} (default: every driver)`,
+      },
     },
-    examples: ['ironclaw doctor', 'ironclaw doctor --json', 'ironclaw doctor --network'],
+    examples: [
+      'ironclaw doctor',
+      'ironclaw doctor --json',
+      'ironclaw doctor --network',
+      'ironclaw doctor --network --driver gvisor',
+    ],
     run: async (options) => (await more()).doctorCommand(options),
   },
   {

@@ -10,6 +10,7 @@ import { SandboxSource } from '../runtime/sandbox-source.js';
 import { type Dashboard, startDashboard } from '../dashboard/start-dashboard.js';
 import { reportError, usageError } from './cli-error.js';
 import { configFlags } from './config-flags.js';
+import { EgressAsks } from '../mcp/egress-asks.js';
 import { openApprovals } from './open-approvals.js';
 
 const DEFAULT_IDLE = '30m';
@@ -44,19 +45,27 @@ export async function mcpCommand(flags: Flags, version: string): Promise<number>
     keepAuditTrimmed({ maxAgeMs: config.auditMaxAgeMs, maxBytes: config.auditMaxBytes });
     const cliff = openApprovals();
     if (cliff.unavailable !== undefined) log.warn(`approvals are off: ${cliff.unavailable}`);
+    // A stdio client's user is asked about its sandboxes' egress while its call runs there.
+    const egressAsks = new EgressAsks();
     source = new SandboxSource({
       driver: config.driver,
       poolSize: config.poolSize,
+      primedPoolSize: config.poolSize,
       rootBoxUid: config.rootBoxUid,
       boxUids: config.boxUids,
       defaultMemoryBytes: config.defaultMemoryBytes,
       defaultAllowNet: config.defaultAllowNet,
-      approvals: cliff.approvals && { broker: cliff.approvals, agent: 'a sandbox of ironclaw mcp' },
+      approvals: cliff.approvals && {
+        broker: cliff.approvals,
+        agent: 'a sandbox of ironclaw mcp',
+        channels: egressAsks,
+      },
       log,
     });
     source.start();
     const common = {
       approvals: cliff.approvals,
+      egressAsks,
       source,
       log,
       version,

@@ -24,6 +24,11 @@ import { quote } from './shell-quote.js';
  * or one dash sets itself (IFS, OPTIND, PPID, ...), or a script over MAX_SCRIPT_BYTES: dash
  * reads a script from a pipe one byte per read() call (about 50 us each under gVisor), so a long
  * one would cost more than the fork it saves.
+ *
+ * A stub starts with the environment every command gets before its own variables (the agent's,
+ * plus the egress proxy's once the box has a bridge: a dozen long variables), so its script
+ * names only what the request changes. A stub made before that environment changed is replaced,
+ * not used with a script that would carry the difference.
  */
 
 /** Reads the script line by line from fd 3 until the agent closes it, closes fd 3, runs it. */
@@ -57,18 +62,27 @@ export interface StubRequest {
 /** A process with the stdio pipes an exec reads and writes. */
 export type ExecProcess = ChildProcessByStdio<Writable, Readable, Readable>;
 
+/** A stub and the environment it was started with. */
+interface Stub {
+  process: ChildProcess;
+  env: NodeJS.ProcessEnv;
+}
+
 export class ExecStubs {
   /** Where stubs start; a request elsewhere changes directory first. */
   readonly #home: string;
+  /** The environment every command starts from (see the comment at the top). */
+  readonly #baseEnv: () => NodeJS.ProcessEnv;
   /** False when the box has no STUB_SHELL: then every exec spawns directly. */
   readonly #usable: Promise<boolean>;
   #disabled = false;
-  #ready: ChildProcess | undefined;
+  #ready: Stub | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running = 0;
 
-  constructor(home: string) {
+  constructor(home: string, baseEnv: () => NodeJS.ProcessEnv = () => process.env) {
     this.#home = home;
+    this.#baseEnv = baseEnv;
     this.#usable = allowed(STUB_SHELL, constants.X_OK).then((usable) => {
       this.#disabled = !usable;
       return usable;
@@ -103,14 +117,30 @@ export class ExecStubs {
     const stub = this.#ready;
     if (!stub) return undefined;
     this.#ready = undefined; // claimed: a concurrent exec spawns directly
-    const script = await scriptFor(request, this.#home).catch(() => undefined);
-    const alive = stub.exitCode === null && stub.signalCode === null;
+    if (!sameEnv(stub.env, this.#baseEnv())) {
+      stub.process.kill('SIGKILL'); // made before the environment changed; the next one is not
+      return undefined;
+    }
+    const script = await scriptFor(request, this.#home, stub.env).catch(() => undefined);
+    const alive = stub.process.exitCode === null && stub.process.signalCode === null;
     if (script === undefined || !alive) {
       if (alive) this.#ready = stub; // for the next request
       return undefined;
     }
-    (stub.stdio[3] as Writable).end(script);
-    return stub as ExecProcess;
+    (stub.process.stdio[3] as Writable).end(script);
+    return stub.process as ExecProcess;
+  }
+
+  /**
+   * Replaces a waiting stub that was started with another environment than commands now get
+   * (the egress bridge has just added its variables), so that the next exec finds one that fits.
+   */
+  refresh(): void {
+    const stub = this.#ready;
+    if (!stub || sameEnv(stub.env, this.#baseEnv())) return;
+    this.#ready = undefined;
+    stub.process.kill('SIGKILL');
+    this.#schedule();
   }
 
   #schedule(): void {
@@ -122,12 +152,13 @@ export class ExecStubs {
 
   async #make(): Promise<void> {
     if (!(await this.#usable) || this.#running > 0 || this.#ready) return;
+    const env = { ...this.#baseEnv() };
     let stub: ChildProcess;
     try {
       stub = spawn(STUB_SHELL, ['-c', READER], {
         argv0: STUB_ARGV0,
         cwd: this.#home,
-        env: process.env,
+        env,
         stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
         detached: true,
       });
@@ -136,12 +167,12 @@ export class ExecStubs {
     }
     // A stub that cannot start or dies waiting is dropped; the next exec's end makes another.
     const drop = (): void => {
-      if (this.#ready === stub) this.#ready = undefined;
+      if (this.#ready?.process === stub) this.#ready = undefined;
     };
     stub.once('error', drop);
     stub.once('exit', drop);
     stub.stdio[3]?.on('error', () => undefined);
-    this.#ready = stub;
+    this.#ready = { process: stub, env };
   }
 }
 
@@ -149,21 +180,28 @@ export class ExecStubs {
  * The stub's script for `request`, or undefined when it must be spawned directly. No word holds
  * a NUL (which a script would drop): the guest API's schema refuses those.
  */
-async function scriptFor(request: StubRequest, home: string): Promise<string | undefined> {
+async function scriptFor(
+  request: StubRequest,
+  home: string,
+  stubEnv: NodeJS.ProcessEnv,
+): Promise<string | undefined> {
   const { file, args, env } = request;
   const names = Object.keys(env);
   if (file.startsWith('-') || names.some((name) => !SHELL_NAME.test(name) || DASH_OWN.has(name)))
     return undefined;
+  // What the stub has and the request does not: unset, or a direct spawn for a name no shell takes.
+  const dropped = Object.keys(stubEnv).filter((name) => env[name] === undefined);
+  if (dropped.some((name) => !SHELL_NAME.test(name) || DASH_OWN.has(name))) return undefined;
   // As chdir() sees it: relative to the agent's directory, `..` taken physically, no CDPATH.
   const cwd = request.cwd.startsWith('/') ? request.cwd : `${process.cwd()}/${request.cwd}`;
   const moved = cwd !== home;
   const lines = moved ? [`cd -P -- ${quote(cwd)} || exit 126`] : [];
   // dash exports PWD, and OLDPWD after a cd: the request's values, or none, as a spawn passes.
   const pwd = moved ? ['PWD', 'OLDPWD'] : ['PWD'];
-  const unset = pwd.filter((name) => env[name] === undefined);
+  const unset = [...new Set([...pwd.filter((name) => env[name] === undefined), ...dropped])];
   if (unset.length > 0) lines.push(`unset ${unset.join(' ')}`);
   for (const [name, value = ''] of Object.entries(env)) {
-    if (pwd.includes(name) || process.env[name] !== value)
+    if (pwd.includes(name) || stubEnv[name] !== value)
       lines.push(`export ${quote(`${name}=${value}`)}`);
   }
   lines.push(`exec ${[file, ...args].map(quote).join(' ')}`);
@@ -222,6 +260,11 @@ async function unchangeable(dir: string): Promise<boolean> {
 }
 
 const commands = new CommandLookup();
+
+function sameEnv(a: NodeJS.ProcessEnv, b: NodeJS.ProcessEnv): boolean {
+  const names = Object.keys(a);
+  return names.length === Object.keys(b).length && names.every((name) => a[name] === b[name]);
+}
 
 function allowed(path: string, mode: number): Promise<boolean> {
   return access(path, mode).then(

@@ -11,7 +11,7 @@ import { OomWatch } from './oom-watch.js';
 import { type PtyCommand, spawnInPty } from './pty.js';
 import { bridgeEnv } from './net-bridge.js';
 import { throughLoader } from '../protocol/guest-seccomp.js';
-import { guestFilterSha256 } from './seccomp.js';
+import { guestFilterSha256, nativeLoader } from './seccomp.js';
 
 /** How long to keep reading after the process exits, for output still in the pipes. */
 const DRAIN_AFTER_EXIT_MS = 100;
@@ -50,7 +50,7 @@ async function runCommand(
   // In a VM guest with the sandbox filter, every way of starting runs the loader, which execs
   // the command filtered (guest/seccomp.ts): the terminal's `script` and a stub included.
   const filtered = guestFilterSha256 !== undefined;
-  const run = filtered ? throughLoader(file, args, asked.env) : asked;
+  const run = filtered ? throughLoader(file, args, asked.env, { native: nativeLoader }) : asked;
   const cap = new OutputCap(params.maxOutputBytes ?? DEFAULT_OUTPUT_CAP_BYTES);
   let child: ExecProcess;
   let pty: PtyCommand | undefined;

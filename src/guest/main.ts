@@ -14,7 +14,7 @@ import {
   statSandboxPath,
   writeSandboxFile,
 } from './files.js';
-import { startNetBridge } from './net-bridge.js';
+import { bridgeEnv, startNetBridge } from './net-bridge.js';
 import { startDnsStub } from './dns-stub-server.js';
 import { runConnectCommand, sshThroughProxy } from './connect-command.js';
 import { connectPort } from './port-connect.js';
@@ -33,7 +33,9 @@ import { serveRelayed } from './vsock-channel.js';
 if (process.argv[2] === 'connect') await runConnectCommand(process.argv.slice(3));
 
 const startedAt = performance.now();
-const stubs = new ExecStubs(WORKSPACE);
+// A stub starts with what every command gets before its own variables (exec.ts): the agent's
+// environment and the egress bridge's.
+const stubs = new ExecStubs(WORKSPACE, () => ({ ...process.env, ...bridgeEnv() }));
 
 const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
   ping: async (params) => {
@@ -62,6 +64,7 @@ const handlers: Record<keyof typeof GUEST_METHODS, Handler> = {
     // Every command run from now on gets it, unless the sandbox's own env set one.
     const ssh = sshThroughProxy(process.execPath, process.argv[1] ?? '');
     if (ssh !== undefined) process.env.GIT_SSH_COMMAND ??= ssh;
+    stubs.refresh();
     return result;
   },
   dns_stub: (params) =>

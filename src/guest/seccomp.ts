@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { GUEST_SECCOMP_FILTER, SECCOMP_ENV } from '../protocol/guest-seccomp.js';
+import { constants, accessSync, readFileSync } from 'node:fs';
+import {
+  GUEST_SECCOMP_FILTER,
+  GUEST_SECCOMP_LOADER_NATIVE,
+  SECCOMP_ENV,
+} from '../protocol/guest-seccomp.js';
 
 /**
  * Whether this VM guest's commands run under the sandbox filter (protocol/guest-seccomp.ts),
@@ -16,6 +20,22 @@ import { GUEST_SECCOMP_FILTER, SECCOMP_ENV } from '../protocol/guest-seccomp.js'
  * them, so init sets Yama's ptrace_scope to 1 (image/init.ts): they cannot reach its memory.
  */
 export const guestFilterSha256: string | undefined = readFilter();
+
+/**
+ * Whether the image has the compiled loader (protocol/guest-seccomp-native.ts): the same filter
+ * and argv as the python3 one, without an interpreter's start-up in front of every command.
+ */
+export const nativeLoader: boolean =
+  guestFilterSha256 !== undefined && executable(GUEST_SECCOMP_LOADER_NATIVE);
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function readFilter(): string | undefined {
   const wanted = process.env[SECCOMP_ENV];

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { IronClawError } from '../core/errors.js';
 import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
@@ -27,6 +27,11 @@ export type BoxPayload =
       stdio: 'inherit' | 'pipe';
       /** A host directory copied into /workspace (by the host's tar) before the command starts. */
       workspaceDir?: string;
+      /**
+       * pipe: stdin is a pipe the host writes (BoxProcess.input) instead of this process's
+       * stdin; only for drivers with the `pipedStdin` capability.
+       */
+      stdin?: 'pipe';
     };
 
 /** A host path bound into the box; read-only unless the caller asks for writes. */
@@ -75,6 +80,8 @@ export interface BoxProcess {
    * attached later could lose a fast command's output.
    */
   readonly output?: { stdout: Readable; stderr: Readable } | undefined;
+  /** The command payload's stdin, when it asked for a pipe (payload `stdin: 'pipe'`). */
+  readonly input?: Writable | undefined;
   /** Fires when the payload has started (command payload: the shim wrote its mark). */
   readonly started: Promise<boolean>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;

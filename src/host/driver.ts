@@ -12,6 +12,11 @@ import type { BoxPayload, BoxProcess, SpawnBoxOptions } from './box-process.js';
 export interface DriverCapabilities {
   /** Runs one command as the box's payload, with no guest agent (a one-shot run). */
   commandPayload: boolean;
+  /**
+   * A command payload's stdin can be a pipe the host writes (payload `stdin: 'pipe'`), so a box
+   * can be started before its command is known and be given it then (runtime/primed-box.ts).
+   */
+  pipedStdin?: true;
   /** Binds host paths into the box. */
   hostMounts: boolean;
   /** Adds variables to the box's fixed environment. */

@@ -12,6 +12,7 @@ import {
   resolveKernelPackage,
 } from './kernel.js';
 import { buildRootfs, ROOTFS_LAYOUT_VERSION } from './rootfs.js';
+import { nativeSeccompLoader } from './seccomp-loader.js';
 import { type GuestImage, writeManifest } from './store.js';
 import { buildError, type Progress } from './tools.js';
 import { userlandPackages } from './userland.js';
@@ -127,6 +128,7 @@ async function ensureInitramfs(
   const busybox = await realpath(BUSYBOX).catch(() => BUSYBOX);
   // The same program bwrap loads; the host names its sha256 to the guest (guest-seccomp.ts).
   const seccompFilter = (await sandboxSeccompFilter()).path;
+  const seccompLoaderNative = await nativeSeccompLoader(cacheDir, progress);
   const key = inputHash({
     kernel: kernel.dir,
     busybox: await fileHash(busybox),
@@ -136,6 +138,8 @@ async function ensureInitramfs(
     restoreHelper: RESTORE_HELPER,
     seccompFilter: await fileHash(seccompFilter),
     seccompLoader: SECCOMP_LOADER,
+    seccompLoaderNative:
+      seccompLoaderNative && createHash('sha256').update(seccompLoaderNative).digest('hex'),
   });
   const dir = join(cacheDir, 'initramfs', key);
   await buildOnce(dir, async (staging) => {
@@ -145,6 +149,7 @@ async function ensureInitramfs(
         busybox,
         agent,
         seccompFilter,
+        seccompLoaderNative,
         modulesDir: join(kernel.dir, 'modules'),
         modules: kernel.modules,
       },

@@ -106,6 +106,9 @@ mount -t tmpfs -o nosuid,nodev,mode=0755,uid=1000,gid=1000,size=$workspace tmpfs
 mount -t tmpfs -o nosuid,nodev,mode=0755,size=16m tmpfs /newroot/.ironclaw || fail "mount /.ironclaw"
 cp /bin/busybox /ironclaw/agent.mjs /ironclaw/restore.py /ironclaw/init /ironclaw/seccomp.bpf /ironclaw/seccomp-exec.py \
   /newroot/.ironclaw/ || fail "copy the agent"
+if [ -e /ironclaw/seccomp-exec ]; then
+  cp /ironclaw/seccomp-exec /newroot/.ironclaw/ || fail "copy the seccomp loader"
+fi
 mount -o remount,ro /newroot/.ironclaw || fail "remount /.ironclaw read-only"
 say "switching to the root filesystem"
 umount /proc

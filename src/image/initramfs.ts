@@ -28,6 +28,8 @@ export interface InitramfsInputs {
   agent: Buffer;
   /** The host's compiled sandbox seccomp filter (dist/seccomp/sandbox.<arch>.bpf). */
   seccompFilter: Buffer;
+  /** The native seccomp loader (seccomp-loader.ts), when this host could compile it. */
+  seccompLoaderNative?: Buffer | undefined;
   /** The agent's whole environment. */
   env: Readonly<Record<string, string>>;
 }
@@ -80,6 +82,16 @@ export function initramfsArchive(inputs: InitramfsInputs): Buffer {
       data: Buffer.from(SECCOMP_LOADER),
       mode: 0o644,
     },
+    ...(inputs.seccompLoaderNative
+      ? [
+          {
+            type: 'file' as const,
+            path: 'ironclaw/seccomp-exec',
+            data: inputs.seccompLoaderNative,
+            mode: 0o755,
+          },
+        ]
+      : []),
   ];
   return cpioArchive(entries);
 }
@@ -93,6 +105,7 @@ export async function buildInitramfs(
     modules: readonly string[];
     agent: string;
     seccompFilter: string;
+    seccompLoaderNative: Buffer | undefined;
   },
   env: Readonly<Record<string, string>>,
 ): Promise<number> {
@@ -107,7 +120,14 @@ export async function buildInitramfs(
       })),
     ),
   ]);
-  const archive = initramfsArchive({ busybox, agent, seccompFilter, modules, env });
+  const archive = initramfsArchive({
+    busybox,
+    agent,
+    seccompFilter,
+    seccompLoaderNative: files.seccompLoaderNative,
+    modules,
+    env,
+  });
   await writeFile(join(outDir, 'initramfs.cpio'), archive, { mode: 0o644 });
   return archive.length;
 }

@@ -145,6 +145,7 @@ export class HttpSessions {
       version: this.#options.version,
       approvals: this.#options.approvals,
       workspaceRoot: this.#options.workspaceRoot,
+      egressAsks: this.#options.egressAsks,
     });
     await server.connect(transport);
     return transport.handleRequest(request, { parsedBody: body });

@@ -1,5 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/server';
 import * as z from 'zod/mini';
+import { askingDuring } from './egress-asks.js';
 import { execForTool, execText } from './exec-for-tool.js';
 import {
   DriverInput,
@@ -20,6 +21,7 @@ import {
   type ToolDeps,
   toolCall,
 } from './tool-context.js';
+import { runPrimedForTool } from './run-primed.js';
 import { toolOk } from './tool-result.js';
 import { toolSchema } from './tool-schema.js';
 
@@ -117,6 +119,16 @@ export function registerRunTool(server: McpServer, deps: ToolDeps): void {
           allowNet: args.allowNet,
           signal,
         };
+        if (args.command !== undefined) {
+          const primed = await runPrimedForTool(deps.sandboxes, request, args.command, args, ctx);
+          if (primed) {
+            const { isolation, ...result } = primed;
+            return toolOk(
+              { ...result, isolation: isolationJson(isolation) },
+              execText(result, args.timeoutSeconds ?? MCP_LIMITS.defaultTimeoutSeconds),
+            );
+          }
+        }
         return deps.sandboxes.oneShot(request, async (sandbox) => {
           for (const file of args.files ?? []) {
             const bytes = decodeContent(
@@ -136,7 +148,9 @@ export function registerRunTool(server: McpServer, deps: ToolDeps): void {
           } else {
             command = args.command ?? 'true';
           }
-          const result = await execForTool(sandbox, command, args, ctx);
+          const result = await askingDuring(server, ctx, deps, sandbox.id, () =>
+            execForTool(sandbox, command, args, ctx),
+          );
           return toolOk(
             { ...result, isolation: isolationJson(sandbox.isolation) },
             execText(result, args.timeoutSeconds ?? MCP_LIMITS.defaultTimeoutSeconds),

@@ -1,6 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/server';
 import * as z from 'zod/mini';
 import { DRIVERS } from '../core/isolation.js';
+import { askingDuring } from './egress-asks.js';
 import { execForTool, execText } from './exec-for-tool.js';
 import {
   DriverInput,
@@ -160,12 +161,8 @@ Returns stdout, stderr, exitCode, durationMs and truncated; a long command repor
       toolCall(deps, 'sandbox_exec', async () => {
         const entry = sandboxes.get(args.sandboxId);
         const command = args.argv ?? args.command ?? 'true';
-        const result = await execForTool(
-          entry.sandbox,
-          command,
-          args,
-          ctx,
-          entry.defaultTimeoutSeconds,
+        const result = await askingDuring(server, ctx, deps, entry.sandbox.id, () =>
+          execForTool(entry.sandbox, command, args, ctx, entry.defaultTimeoutSeconds),
         );
         return toolOk(
           { sandboxId: args.sandboxId, ...result },

@@ -53,6 +53,7 @@ export async function serveMcpHttp(
         version: options.version,
         approvals: options.approvals,
         workspaceRoot: options.workspaceRoot,
+        egressAsks: options.egressAsks,
       }),
     {
       legacy: 'reject',

@@ -28,6 +28,7 @@ export function serveMcpStdio(options: McpServeOptions): McpService {
       version: options.version,
       approvals: options.approvals,
       workspaceRoot: options.workspaceRoot,
+      egressAsks: options.egressAsks,
     });
   const handle = serveStdio(build, {
     transport,

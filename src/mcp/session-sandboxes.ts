@@ -1,6 +1,8 @@
 import { IronClawError } from '../core/errors.js';
 import type { Limits } from '../core/limits.js';
 import { PortForwards } from '../runtime/port-forwards.js';
+import type { PrimedRun } from '../runtime/primed-box.js';
+import type { RunOnceResult } from '../runtime/run-once-options.js';
 import type { Sandbox } from '../runtime/sandbox.js';
 import type { SandboxRequest, SandboxSource } from '../runtime/sandbox-source.js';
 import type { Logger } from './logger.js';
@@ -89,7 +91,7 @@ export class SessionSandboxes {
   async create(
     request: SandboxRequest & { defaultTimeoutSeconds: number; ports?: readonly number[] },
   ): Promise<SessionSandbox & { fromPool: boolean }> {
-    const acquired = await this.#acquire(request);
+    const acquired = await this.#acquire(() => this.#options.source.acquire(request));
     if (this.#closed) {
       await acquired.sandbox.destroy();
       throw new IronClawError('SANDBOX_CLOSED', 'the session ended while its sandbox was starting');
@@ -125,12 +127,31 @@ export class SessionSandboxes {
    * session's limit while it lives, so one client cannot start boxes without bound.
    */
   async oneShot<T>(request: SandboxRequest, use: (sandbox: Sandbox) => Promise<T>): Promise<T> {
-    const { sandbox } = await this.#acquire(request, { keepSlot: true });
+    const { sandbox } = await this.#acquire(() => this.#options.source.acquire(request), {
+      keepSlot: true,
+    });
     try {
       return await use(sandbox);
     } finally {
       this.#pending--;
       await sandbox.destroy();
+    }
+  }
+
+  /**
+   * Runs one command (`run`) in a box started ahead of it, with no guest agent
+   * (SandboxSource.primedFor), counted against the session's limit like oneShot. Undefined
+   * when the request needs a sandbox: the caller then takes oneShot.
+   */
+  async runPrimed(request: SandboxRequest, run: PrimedRun): Promise<RunOnceResult | undefined> {
+    const take = this.#options.source.primedFor(request);
+    if (!take) return undefined;
+    const box = await this.#acquire(take, { keepSlot: true });
+    try {
+      return await box.run(run);
+    } finally {
+      this.#pending--;
+      await box.destroy();
     }
   }
 
@@ -193,11 +214,8 @@ export class SessionSandboxes {
     );
   }
 
-  /** A sandbox from the source, within the session's limit. */
-  async #acquire(
-    request: SandboxRequest,
-    options: { keepSlot?: boolean } = {},
-  ): ReturnType<SandboxSource['acquire']> {
+  /** A sandbox (or primed box) from the source, within the session's limit. */
+  async #acquire<T>(take: () => Promise<T>, options: { keepSlot?: boolean } = {}): Promise<T> {
     if (this.#closed) throw new IronClawError('SANDBOX_CLOSED', 'this session has ended');
     const max = this.#options.maxSandboxes;
     const held = this.#entries.size;
@@ -216,7 +234,7 @@ export class SessionSandboxes {
     this.#pending++;
     let acquired = false;
     try {
-      const result = await this.#options.source.acquire(request);
+      const result = await take();
       acquired = true;
       return result;
     } finally {

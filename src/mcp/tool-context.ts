@@ -4,6 +4,7 @@ import { IronClawError, unwrap } from '../core/errors.js';
 import type { IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { parseBytes } from '../core/units.js';
+import type { EgressAsks } from './egress-asks.js';
 import type { Logger } from './logger.js';
 import type { SessionSandboxes } from './session-sandboxes.js';
 import { guarded } from './tool-result.js';
@@ -17,6 +18,8 @@ export interface ToolDeps {
   approvals?: ApprovalBroker | undefined;
   /** The host directory (and below) a sandbox's workspace may be copied from. */
   workspaceRoot?: string | undefined;
+  /** Where a running call's client is registered to be asked about its sandbox's egress. */
+  egressAsks?: EgressAsks | undefined;
 }
 
 /** Runs one tool call of the session: it counts as activity, and failures become tool errors. */

@@ -13,8 +13,10 @@ import type { ApprovalBroker } from '../approval/approval-broker.js';
 import type { PendingApproval } from '../approval/approval-types.js';
 import { tokenId } from '../approval/approval-token.js';
 import type { RedAction } from '../approval/red-action.js';
-import { SCOPES, type Scope } from '../protocol/approval-api.js';
+import type { Scope } from '../protocol/approval-api.js';
+import { approvalForm, scopeOf } from './approval-form.js';
 
+const TOOL_APPROVE = 'runs the tool once with exactly these arguments';
 /** Key of the approval in an input-required result's inputRequests (and the retry's answers). */
 const ANSWER_KEY = 'approval';
 /** The first protocol revision that asks by input-required results instead of pushed requests. */
@@ -146,7 +148,9 @@ export class WrapAsker {
       return {
         kind: 'answer',
         result: inputRequired({
-          inputRequests: { [ANSWER_KEY]: inputRequired.elicit(form(pending)) },
+          inputRequests: {
+            [ANSWER_KEY]: inputRequired.elicit(approvalForm(pending, TOOL_APPROVE)),
+          },
           requestState: pending.token,
         }) as unknown as Record<string, unknown>,
       };
@@ -219,7 +223,7 @@ export class WrapAsker {
       jsonrpc: '2.0',
       id,
       method: 'elicitation/create',
-      params: { mode: 'form', ...form(pending) },
+      params: { mode: 'form', ...approvalForm(pending, TOOL_APPROVE) },
     });
     return answered.finally(() => signal.removeEventListener('abort', gone));
   }
@@ -240,38 +244,8 @@ export class WrapAsker {
   }
 }
 
-/** The diff card as an elicitation form: the card's text, a decision and a scope. */
-function form(pending: PendingApproval) {
-  const { card } = pending;
-  return {
-    message: `${card.title}\n\n${card.words}\n\n${card.diff}`,
-    requestedSchema: {
-      type: 'object' as const,
-      properties: {
-        decision: {
-          type: 'string' as const,
-          title: 'Decision',
-          enum: ['approve', 'deny'],
-          description: 'approve runs the tool once with exactly these arguments; deny runs nothing',
-        },
-        scope: {
-          type: 'string' as const,
-          title: 'Remember',
-          enum: [...card.scopes],
-          default: 'once',
-        },
-      },
-      required: ['decision'],
-    },
-  };
-}
-
 function refuse(reason: string): AskOutcome {
   return { kind: 'refuse', reason };
-}
-
-function scopeOf(value: unknown): Scope {
-  return SCOPES.find((scope) => scope === value) ?? 'once';
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

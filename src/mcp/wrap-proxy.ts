@@ -325,7 +325,7 @@ export class WrapProxy {
   }
 
   #changedError(changes: ToolChanges): { code: number; message: string; data: unknown } {
-    const message = `IronClaw held back the wrapped server's tool list: tools you accepted have changed (changed: ${changes.changed.join(', ')}). Tool descriptions and schemas reach the model as instructions, so a silent change can be a rug pull. Review and accept the new definitions with: ${this.#options.acceptCommand}`;
+    const message = `IronClaw held back the wrapped server's tool list: tools you accepted have changed (changed: ${changes.changed.join(', ')}). Tool descriptions and schemas reach the model as instructions, and annotations decide what IronClaw asks before a call (destructiveHint), so a silent change can be a rug pull. Review and accept the new definitions with: ${this.#options.acceptCommand}`;
     this.#options.log.warn(message);
     return { code: TOOLS_CHANGED, message, data: { changed: changes.changed } };
   }

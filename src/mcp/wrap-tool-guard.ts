@@ -1,6 +1,7 @@
 import type { Logger } from './logger.js';
 import {
   compareTools,
+  legacyUpgrades,
   type ListedTool,
   readPins,
   type ToolChanges,
@@ -61,6 +62,14 @@ export class ToolGuard {
         : `the wrapped server lists tools not seen before, pinned now (${this.#path}): ${changes.added.join(', ')}`;
       if (firstEver) this.#log.info(message);
       else this.#log.warn(message);
+    }
+    const upgraded = legacyUpgrades(this.#pinned, tools);
+    if (upgraded.length > 0) {
+      for (const tool of upgraded) this.#pinned[tool.name] = toolDigest(tool);
+      await writePins(this.#path, this.#argv, this.#pinned);
+      this.#log.info(
+        `pinned the annotations of ${upgraded.length} tools too, unchanged since they were pinned without them (${this.#path})`,
+      );
     }
     if (changes.changed.length === 0) return undefined;
     for (const name of changes.changed) this.#blocked.add(name);

@@ -14,16 +14,28 @@ import { IronClawError } from '../core/errors.js';
  * servers list different tools to different clients (server-everything shows its elicitation,
  * sampling and roots tools only to clients that declared those capabilities), and neither is
  * a tool that changed under a name the user or the client already trusts.
+ *
+ * Annotations are pinned too: they are hints to the client, but they decide what IronClaw asks
+ * for (a destructiveHint makes a tool red), so a server that drops one between runs has changed
+ * the tool. Pin files of version 1 were written before annotations were pinned: their digests
+ * are kept as `v1:<digest>` and upgraded, not flagged, when the tool is next listed with the
+ * same name, title, description and schemas (its annotations are then pinned as listed).
  */
 
-/** What of a tool is pinned: everything of it that a model reads. Annotations are hints only. */
+/** What of a tool is pinned: everything a model reads, and the annotations a client acts on. */
 const PinnedToolSchema = z.looseObject({
   name: z.string(),
   title: z.optional(z.unknown()),
   description: z.optional(z.unknown()),
   inputSchema: z.optional(z.unknown()),
   outputSchema: z.optional(z.unknown()),
+  annotations: z.optional(z.unknown()),
 });
+/** Version 2 pins annotations; version 1 did not. */
+const PIN_VERSION = 2;
+/** How a digest carried over from a version 1 file is marked until it is upgraded. */
+const LEGACY = 'v1:';
+
 const ToolListSchema = z.looseObject({
   tools: z.array(PinnedToolSchema),
   nextCursor: z.optional(z.string()),
@@ -31,12 +43,12 @@ const ToolListSchema = z.looseObject({
 export type ListedTool = z.infer<typeof PinnedToolSchema>;
 
 const PinFileSchema = z.object({
-  version: z.literal(1),
+  version: z.union([z.literal(1), z.literal(PIN_VERSION)]),
   argv: z.array(z.string()),
   acceptedAt: z.string(),
   tools: z.record(z.string(), z.string()),
 });
-type PinFile = z.infer<typeof PinFileSchema>;
+type PinFile = z.infer<typeof PinFileSchema> & { version: typeof PIN_VERSION };
 
 /** The tools of a tools/list result, or undefined when the result is not a tool list. */
 export function listedTools(result: unknown): { tools: ListedTool[]; more: boolean } | undefined {
@@ -60,8 +72,23 @@ export function sha256(text: string): string {
 }
 
 export function toolDigest(tool: ListedTool): string {
+  const { name, title, description, inputSchema, outputSchema, annotations } = tool;
+  return sha256(
+    canonicalJson({ name, title, description, inputSchema, outputSchema, annotations }),
+  );
+}
+
+/** The digest a version 1 pin file holds: the same, without annotations. */
+function legacyDigest(tool: ListedTool): string {
   const { name, title, description, inputSchema, outputSchema } = tool;
   return sha256(canonicalJson({ name, title, description, inputSchema, outputSchema }));
+}
+
+/** Whether `pin` (a digest, or a version 1 one marked as such) still describes `tool`. */
+function pinMatches(pin: string, tool: ListedTool): boolean {
+  return pin.startsWith(LEGACY)
+    ? pin.slice(LEGACY.length) === legacyDigest(tool)
+    : pin === toolDigest(tool);
 }
 
 export interface ToolChanges {
@@ -79,13 +106,31 @@ export function compareTools(
   tools: readonly ListedTool[],
 ): ToolChanges {
   const seen = new Set(tools.map((tool) => tool.name));
+  const pinOf = (tool: ListedTool): string | undefined => pinned[tool.name];
   return {
-    added: tools.filter((tool) => pinned[tool.name] === undefined).map((tool) => tool.name),
+    added: tools.filter((tool) => pinOf(tool) === undefined).map((tool) => tool.name),
     changed: tools
-      .filter((tool) => pinned[tool.name] !== undefined && pinned[tool.name] !== toolDigest(tool))
+      .filter((tool) => {
+        const pin = pinOf(tool);
+        return pin !== undefined && !pinMatches(pin, tool);
+      })
       .map((tool) => tool.name),
     removed: Object.keys(pinned).filter((name) => !seen.has(name)),
   };
+}
+
+/**
+ * The listed tools pinned by a version 1 file and unchanged since: to be pinned again, now with
+ * their annotations. Not a change: the user accepted these, and nothing they were shown moved.
+ */
+export function legacyUpgrades(
+  pinned: Readonly<Record<string, string>>,
+  tools: readonly ListedTool[],
+): ListedTool[] {
+  return tools.filter((tool) => {
+    const pin = pinned[tool.name];
+    return pin?.startsWith(LEGACY) === true && pinMatches(pin, tool);
+  });
 }
 
 /** `<stateDir>/wrap/<sha256 of the argv>.json`. */
@@ -108,13 +153,23 @@ export async function readPins(path: string): Promise<PinFile | undefined> {
     value = undefined;
   }
   const parsed = PinFileSchema.safeParse(value);
-  if (!parsed.success)
+  const legacy = parsed.success && parsed.data.version === 1;
+  if (!parsed.success || (legacy && Object.values(parsed.data.tools).some(isMarked)))
     // Fail closed: an unreadable pin must not turn into "trust whatever comes first".
     throw new IronClawError(
       'INVALID_ARGUMENT',
       `the accepted tool list in ${path} is damaged; run \`ironclaw wrap --accept-tools … -- <command>\` to review and accept the current list again`,
     );
-  return parsed.data;
+  if (!legacy) return { ...parsed.data, version: PIN_VERSION };
+  const tools = Object.fromEntries(
+    Object.entries(parsed.data.tools).map(([name, digest]) => [name, `${LEGACY}${digest}`]),
+  );
+  return { ...parsed.data, version: PIN_VERSION, tools };
+}
+
+/** A version 1 file holds plain digests only. */
+function isMarked(digest: string): boolean {
+  return digest.startsWith(LEGACY);
 }
 
 /** One digest per tool name. */
@@ -130,7 +185,7 @@ export async function writePins(
 ): Promise<void> {
   await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
   const file: PinFile = {
-    version: 1,
+    version: PIN_VERSION,
     argv: [...argv],
     acceptedAt: new Date().toISOString(),
     tools: { ...pins },

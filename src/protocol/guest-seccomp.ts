@@ -10,6 +10,8 @@
 
 /** Where stage 1 puts the compiled filter: a root-owned tmpfs the box cannot write. */
 export const GUEST_SECCOMP_FILTER = '/.ironclaw/seccomp.bpf';
+/** Where stage 1 puts the compiled native loader (guest-seccomp-native.ts), when the image has one. */
+export const GUEST_SECCOMP_LOADER_NATIVE = '/.ironclaw/seccomp-exec';
 /** Where stage 1 puts SECCOMP_LOADER. */
 export const GUEST_SECCOMP_LOADER = '/.ironclaw/seccomp-exec.py';
 /** The kernel command-line word whose value is the filter's sha256 (absent: no filter). */
@@ -71,11 +73,15 @@ except BaseException as error:
 /** The interpreter the loader runs under (the guest's; isolated, no site: nothing from env). */
 const PYTHON = ['/usr/bin/python3', '-I', '-S'] as const;
 
-/** `file args` with `env`, as the loader starts it: the unsafe variables moved into argv. */
+/**
+ * `file args` with `env`, as the loader starts it: the unsafe variables moved into argv. `native`:
+ * the image's compiled loader (guest-seccomp-native.ts), which takes the same argv.
+ */
 export function throughLoader(
   file: string,
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
+  options: { native?: boolean } = {},
 ): { file: string; args: string[]; env: Record<string, string> } {
   const safe: Record<string, string> = {};
   const moved: string[] = [];
@@ -84,10 +90,8 @@ export function throughLoader(
     if (LOADER_UNSAFE.test(name)) moved.push(`${name}=${value}`);
     else safe[name] = value;
   }
+  const loaderArgs = [String(moved.length), ...moved, file, ...args];
+  if (options.native) return { file: GUEST_SECCOMP_LOADER_NATIVE, args: loaderArgs, env: safe };
   const [python, ...flags] = PYTHON;
-  return {
-    file: python,
-    args: [...flags, GUEST_SECCOMP_LOADER, String(moved.length), ...moved, file, ...args],
-    env: safe,
-  };
+  return { file: python, args: [...flags, GUEST_SECCOMP_LOADER, ...loaderArgs], env: safe };
 }

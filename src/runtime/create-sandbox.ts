@@ -1,4 +1,4 @@
-import type { ApprovalBroker } from '../approval/approval-broker.js';
+import type { EgressApprovalContext } from './egress-approval.js';
 import { IronClawError, unwrap } from '../core/errors.js';
 import { describeExit } from '../core/exit-status.js';
 import { formatBytes } from '../core/units.js';
@@ -78,7 +78,7 @@ export interface SandboxOptions {
    * The approval cliff over this sandbox's egress: a host `allowNet` does not list is put to a
    * person (through the broker's watchers) instead of refused outright.
    */
-  approvals?: { broker: ApprovalBroker; agent: string } | undefined;
+  approvals?: Omit<EgressApprovalContext, 'project'> | undefined;
   /**
    * VM drivers: restore a clone of a template of this configuration (the default; the first
    * sandbox of a configuration boots and saves the template), or boot the VM cold (false).

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { IronClawError, toIronClawError } from '../core/errors.js';
-import { DEFAULT_DRIVER, DRIVER_LIST, driverFor } from '../drivers/index.js';
+import { DEFAULT_DRIVER, DRIVER_LIST, driverFor, driverNamed } from '../drivers/index.js';
 import type { Driver } from '../host/driver.js';
 import { netProbeBundlePath } from '../host/package-files.js';
 import { startProbeTargets } from '../network/probe-targets.js';
@@ -41,12 +41,14 @@ const PROBE_TIMEOUT_MS = 120_000;
  * and declares egress, boots a box allowed to reach one loopback server of the host's, runs the
  * probe in it and reports each attack as blocked (with what it met) and the allowed host as
  * working. A driver that is missing here or has no egress is reported, optional; one that runs
- * and leaks fails the doctor.
+ * and leaks fails the doctor. Given a driver name, only that driver is tested, and not being
+ * able to test it fails.
  */
-export async function runNetworkDoctor(): Promise<DoctorCheck[]> {
+export async function runNetworkDoctor(only?: string): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
-  for (const driver of DRIVER_LIST) {
-    const optional = driver !== DEFAULT_DRIVER;
+  const drivers = only === undefined ? DRIVER_LIST : [driverNamed(only)];
+  for (const driver of drivers) {
+    const optional = only === undefined && driver !== DEFAULT_DRIVER;
     const skip = await unusable(driver);
     if (skip !== undefined) {
       checks.push({ name: `${driver.name} network`, ok: false, optional, detail: skip });

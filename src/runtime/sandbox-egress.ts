@@ -101,9 +101,10 @@ export async function startBoxNetwork(
 ): Promise<void> {
   await client.request('net_bridge', bridge, EmptyResultSchema, { signal });
   if (dnsPort === undefined) {
-    // A box whose agent runs as its own root (a VM guest) binds port 53 without a lowered
-    // floor; where it cannot (gVisor), the box goes without the stub: a lookup is refused at
-    // once, and the proxy, given names, still works.
+    // No floor to lower. gVisor's netstack (runsc 20221219) lets an unprivileged process bind
+    // below 1024 in the box's own loopback, so the agent binds 53 as it is. In a QEMU guest the
+    // bind is refused today (EACCES; see README), and the box goes without the stub: a lookup
+    // there fails, and the proxy, given names, still works.
     await client
       .request('dns_stub', { port: DNS_PORT }, EmptyResultSchema, { signal })
       .catch(() => undefined);

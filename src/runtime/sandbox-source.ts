@@ -1,5 +1,5 @@
-import type { ApprovalBroker } from '../approval/approval-broker.js';
 import type { BoxUids } from '../core/box-uids.js';
+import type { EgressApprovalContext } from './egress-approval.js';
 import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { BoxMount } from '../host/box-process.js';
@@ -7,12 +7,20 @@ import { createSandbox } from './create-sandbox.js';
 import { sweepLeftovers } from './leftover-sweep.js';
 import type { Sandbox } from './sandbox.js';
 import { SandboxPool } from './sandbox-pool.js';
+import { driverFor } from '../drivers/index.js';
+import { PrimedBox } from './primed-box.js';
+import { PrimedPool } from './primed-pool.js';
 
 export interface SandboxSourceOptions {
   /** Driver of sandboxes that do not ask for one, and of the warm pool. */
   driver: DriverName;
   /** Ready sandboxes kept warm; 0 turns the pool off. */
   poolSize: number;
+  /**
+   * Primed boxes kept waiting for one-shot commands (MCP `run`: primed-box.ts), for a default
+   * driver that can start a box before its command; 0 or absent: none kept.
+   */
+  primedPoolSize?: number | undefined;
   /** Host uid every box shares as root with `boxUids: false`. */
   rootBoxUid: number;
   /** As root: each box's own host uid from this range, or false (see SandboxOptions.boxUids). */
@@ -22,7 +30,7 @@ export interface SandboxSourceOptions {
   /** Egress rules of a sandbox whose request gives none (the configuration's allowNet). */
   defaultAllowNet?: readonly string[] | undefined;
   /** The approval cliff over its sandboxes' egress (see SandboxOptions.approvals). */
-  approvals?: { broker: ApprovalBroker; agent: string } | undefined;
+  approvals?: Omit<EgressApprovalContext, 'project'> | undefined;
   /**
    * Told when the warm pool cannot start a sandbox (it tries again, backing off), and what the
    * start-up sweep of dead owners' leftovers removed.
@@ -51,9 +59,21 @@ export interface SandboxRequest {
 export class SandboxSource {
   readonly #options: SandboxSourceOptions;
   readonly #pool: SandboxPool | undefined;
+  readonly #primed: PrimedPool | undefined;
 
   constructor(options: SandboxSourceOptions) {
     this.#options = options;
+    this.#primed =
+      (options.primedPoolSize ?? 0) > 0 && driverFor(options.driver).capabilities.pipedStdin
+        ? new PrimedPool({
+            size: options.primedPoolSize ?? 0,
+            box: this.#primedBoxOptions(options.driver),
+            onError: (error) =>
+              options.log.warn(
+                `could not start a box for the one-shot pool: ${error instanceof Error ? error.message : String(error)}`,
+              ),
+          })
+        : undefined;
     this.#pool =
       options.poolSize > 0
         ? new SandboxPool({
@@ -93,6 +113,7 @@ export class SandboxSource {
    */
   start(): void {
     this.#pool?.start();
+    this.#primed?.start();
     void sweepLeftovers().then(
       ({ cgroups, runtimeDirs, uidLeases, lostSandboxes }) => {
         if (cgroups + runtimeDirs + uidLeases + lostSandboxes > 0)
@@ -144,9 +165,46 @@ export class SandboxSource {
     return { sandbox, fromPool: false };
   }
 
-  /** Destroys the pool's ready sandboxes; those handed out belong to their takers. */
+  /**
+   * A box for one command (MCP `run`) started ahead of it, with no guest agent, when the request
+   * allows one: a driver that can, no egress, no mounts, no variables of the box. It gets the
+   * uid, cgroup and limits a sandbox for the same request would get. Returns what takes the box
+   * (nothing is started before it is called); undefined: the request needs a sandbox (acquire).
+   */
+  primedFor(request: SandboxRequest = {}): (() => Promise<PrimedBox>) | undefined {
+    const driver = request.driver ?? this.#options.driver;
+    const allowNet = request.allowNet ?? this.#options.defaultAllowNet ?? [];
+    if (
+      !driverFor(driver).capabilities.pipedStdin ||
+      allowNet.length > 0 ||
+      (request.mounts?.length ?? 0) > 0 ||
+      Object.keys(request.env ?? {}).length > 0
+    )
+      return undefined;
+    const limits = request.limits ?? {};
+    const signal = request.signal === undefined ? {} : { signal: request.signal };
+    const pool = this.#primed;
+    if (
+      pool &&
+      driver === this.#options.driver &&
+      Object.values(limits).every((value) => value === undefined)
+    )
+      return () => pool.take(request.signal);
+    return () => PrimedBox.start({ ...this.#primedBoxOptions(driver), limits, ...signal });
+  }
+
+  #primedBoxOptions(driver: DriverName): ConstructorParameters<typeof PrimedPool>[0]['box'] {
+    return {
+      driver,
+      rootBoxUid: this.#options.rootBoxUid,
+      boxUids: this.#options.boxUids,
+      defaultMemoryBytes: this.#options.defaultMemoryBytes,
+    };
+  }
+
+  /** Destroys the pools' waiting boxes; those handed out belong to their takers. */
   async close(): Promise<void> {
-    await this.#pool?.close();
+    await Promise.allSettled([this.#pool?.close(), this.#primed?.close()]);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

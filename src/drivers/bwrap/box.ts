@@ -57,8 +57,9 @@ export async function spawnBwrapBox(options: SpawnBoxOptions): Promise<BoxProces
     handles.push(...opened.map(({ handle }) => handle));
     const userStdio = payload.kind === 'command' ? payload.stdio : undefined;
     const workspaceDir = payload.kind === 'command' ? payload.workspaceDir : undefined;
+    const pipedStdin = payload.kind === 'command' && payload.stdin === 'pipe';
     const stdio: (IOType | number | undefined)[] = [
-      userStdio ? 'inherit' : 'ignore',
+      pipedStdin ? 'pipe' : userStdio ? 'inherit' : 'ignore',
       userStdio ?? 'ignore',
       userStdio === 'inherit' ? 'inherit' : 'pipe',
     ];
@@ -178,6 +179,10 @@ async function startBox(
     isolation: bwrapIsolation(options, cgroup, hostUid),
     agent: options.payload.kind === 'agent' ? channel : undefined,
     output,
+    input:
+      options.payload.kind === 'command' && options.payload.stdin === 'pipe'
+        ? (child.stdin ?? undefined)
+        : undefined,
     started,
     exited,
     stderrTail: () => tail.text(),

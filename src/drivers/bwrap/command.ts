@@ -90,9 +90,10 @@ export async function bwrapCommand(options: BwrapCommandOptions): Promise<BwrapC
   };
   // A plain command (no agent) has no egress, so no DNS stub to name: without resolv.conf glibc
   // asks 127.0.0.1 all the same, where nothing listens. Leaving it out keeps a one-shot box's
-  // descriptors within what sh can name, which the hand-over needs (hand-over.ts).
+  // descriptors within what sh can name, which the hand-over needs (hand-over.ts). A box started
+  // ahead of its command (piped stdin) stands in for a sandbox: it gets the sandbox's /etc.
   const etcNames = BOX_ETC_FILES.filter(
-    (name) => payload.kind === 'agent' || name !== 'resolv.conf',
+    (name) => payload.kind === 'agent' || payload.stdin === 'pipe' || name !== 'resolv.conf',
   );
   const etc = Object.fromEntries(etcNames.map((name) => [name, add(join(etcDir, name))]));
   const agent = agentPath === undefined ? undefined : add(agentPath);

@@ -12,6 +12,7 @@ export const bwrapDriver: Driver = {
   summary: 'Linux namespaces, a seccomp filter, rlimits and cgroups (bubblewrap)',
   capabilities: {
     commandPayload: true,
+    pipedStdin: true,
     hostMounts: true,
     extraEnv: true,
     templates: false,

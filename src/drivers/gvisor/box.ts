@@ -30,6 +30,12 @@ const START_TIMEOUT_MS = 30_000;
 export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProcess> {
   const { payload } = options;
   const limits = resolveLimits(options.limits);
+  // Fail closed: a command that waits on a stdin pipe this driver never makes would hang.
+  if (payload.kind === 'command' && payload.stdin === 'pipe')
+    throw new IronClawError(
+      'DRIVER_UNAVAILABLE',
+      'the gvisor driver cannot give a command payload a piped stdin; run the command through a sandbox and an exec',
+    );
   if (options.limits.memoryBytes !== undefined && !options.cgroups.available) {
     throw new IronClawError(
       'POLICY_UNENFORCEABLE',
