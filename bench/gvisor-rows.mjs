@@ -31,22 +31,35 @@ export async function gvisorUnavailable() {
   );
 }
 
+/** A workload the platforms differ on: 50 process starts, each a few dozen system calls. */
+const SPAWN_LOOP = 'i=0; while [ $i -lt 50 ]; do /bin/true; i=$((i+1)); done';
+
 /**
- * A raw `runsc do` row per platform this runsc has, but kvm (which hangs where it is listed but
- * unusable, and is the driver's only when its probe box ran): the driver races ptrace and
- * systrap at its probe, and these rows show the same race with more samples.
+ * Raw `runsc do` rows per platform this runsc has, but kvm (which hangs where it is listed but
+ * unusable, and is the driver's only when its probe box ran): a start (`true`) and a workload of
+ * process starts, where the platform's system-call interception is most of the cost. The driver
+ * races ptrace and systrap at its probe and keeps the faster that works; these rows show the
+ * same comparison with more samples.
  */
 async function platformRows(runsc) {
   const { stdout } = await execFileAsync(runsc, ['help', 'platforms']);
   const listed = stdout.split('\n').map((line) => line.trim());
   return ['ptrace', 'systrap']
     .filter((platform) => listed.includes(platform))
-    .map((platform) => ({
-      id: platform === 'ptrace' ? 'runsc' : `runsc-${platform}`,
-      name: `baseline: raw runsc --platform=${platform} --network=none do true`,
-      informational: platform !== 'ptrace',
-      command: [runsc, `--platform=${platform}`, '--network=none', 'do', 'true'],
-    }));
+    .flatMap((platform) => [
+      {
+        id: platform === 'ptrace' ? 'runsc' : `runsc-${platform}`,
+        name: `baseline: raw runsc --platform=${platform} --network=none do true`,
+        informational: platform !== 'ptrace',
+        command: [runsc, `--platform=${platform}`, '--network=none', 'do', 'true'],
+      },
+      {
+        id: `runsc-${platform}-spawns`,
+        name: `platform: raw runsc --platform=${platform} do sh -c '50 x /bin/true'`,
+        informational: true,
+        command: [runsc, `--platform=${platform}`, '--network=none', 'do', 'sh', '-c', SPAWN_LOOP],
+      },
+    ]);
 }
 
 /**

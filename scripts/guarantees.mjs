@@ -44,7 +44,7 @@ export const GUARANTEES = {
     },
     uid: {
       holds: 'yes',
-      what: 'as root with `boxUids`; else one shared uid',
+      what: "as root, by default (`boxUids: false`: one shared uid); unprivileged no: the caller's uid",
       proof: ['test/box-uids.test.ts'],
     },
     network: {
@@ -71,7 +71,7 @@ export const GUARANTEES = {
     },
     jail: {
       holds: 'yes',
-      what: "runsc's own seccomp filter; the sentry as uid 65534 without capabilities (`--directfs=false`)",
+      what: "runsc's own seccomp filter; the sentry without capabilities (`--directfs=false`), as root run rootless as the box's uid",
       proof: ['test/gvisor-driver.test.ts', 'test/suites/isolation-tests.ts'],
     },
     cgroups: {
@@ -80,9 +80,9 @@ export const GUARANTEES = {
       proof: ['test/suites/limit-tests.ts'],
     },
     uid: {
-      holds: 'no',
-      what: 'runsc runs every sentry as 65534',
-      proof: [],
+      holds: 'yes',
+      what: "as root, runsc, gofer and sentry run rootless as the box's uid",
+      proof: ['test/gvisor-driver.test.ts', 'test/box-uids.test.ts'],
     },
     network: {
       holds: 'yes',
@@ -117,9 +117,9 @@ export const GUARANTEES = {
       proof: ['test/suites/limit-tests.ts'],
     },
     uid: {
-      holds: 'partly',
-      what: 'the VMM takes the leased uid with `boxUids`',
-      proof: ['run by hand once, no test: TCG boxes are slow'],
+      holds: 'yes',
+      what: "as root, the jailed VMM runs as the box's uid",
+      proof: ['test/qemu-driver.test.ts', 'test/qemu-vmm-seccomp.test.ts'],
     },
     network: {
       holds: 'yes',
@@ -158,8 +158,8 @@ export const GUARANTEES = {
     },
     uid: {
       holds: 'partly',
-      what: 'the VMM takes the leased uid with `boxUids`',
-      proof: ['untested: no KVM here'],
+      what: "the jailer runs the VMM as the box's uid",
+      proof: ['test/firecracker-jailer.test.ts', 'no VM booted: no KVM here'],
     },
     network: {
       holds: 'yes',

@@ -169,11 +169,13 @@ function exec(
 
 /** What a box shows of its isolation: ids, capabilities, seccomp, signals, rlimits, env, fds, mounts. */
 const CANARY = [
-  'id; cat /proc/self/uid_map /proc/self/gid_map; hostname; echo "pid $$ ppid $PPID"; umask',
+  // Each box has a host uid of its own (as root): the maps' outer uid is masked.
+  "id; sed -E 's/^( *[0-9]+ +)[0-9]+/\\1HOST/' /proc/self/uid_map /proc/self/gid_map",
+  'hostname; echo "pid $$ ppid $PPID"; umask',
   "grep -E '^(Uid|Gid|Groups|NoNewPrivs|Seccomp|Seccomp_filters|SigBlk|SigIgn|Cap[A-Za-z]+):' /proc/self/status",
   'ulimit -a; env | sort; ls /proc/self/fd',
-  // Without mount ids and device numbers, which differ from box to box.
-  "cut -d' ' -f4- /proc/self/mountinfo | sed -E 's/ (shared|master|propagate_from):[0-9]+//g; s#/bindfile[^/]*#/bindfile#'",
+  // Without mount ids, device numbers and the box's host uid, which differ from box to box.
+  "cut -d' ' -f4- /proc/self/mountinfo | sed -E 's/ (shared|master|propagate_from):[0-9]+//g; s#/bindfile[^/]*#/bindfile#; s/uid=[0-9]+,gid=[0-9]+/uid=HOST,gid=HOST/'",
   'touch /usr/x /etc/x /x 2>&1; touch /tmp/x /workspace/x && echo writable',
   'cut -d: -f1 /proc/net/dev | tail -n +3; ls -A /',
 ].join('\n');
@@ -202,7 +204,7 @@ describe('the hand-over and the supervised path', () => {
     `run bwrap with the same command line, the supervisor's info descriptor aside${noExecve}`,
     async () => {
       // A bwrap that writes down its arguments, then runs the real one. As root the box runs as
-      // uid 65534, which must be able to run it and write there.
+      // a uid of its own, which must be able to run it and write there.
       const dir = await mkdtemp(join(tmpdir(), 'ironclaw-argv-'));
       try {
         await chmod(dir, 0o777);

@@ -56,7 +56,7 @@ let connections = 0;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ironclaw-egress-'));
-  // As root the box runs as uid 65534, which must reach the socket: the directory is 0711.
+  // As root the box runs as a uid of its own, which must reach the socket: the directory is 0711.
   await chmod(dir, 0o711);
   socketPath = join(dir, 'proxy.sock');
   server = createServer({ allowHalfOpen: true }, (socket) => {

@@ -27,7 +27,7 @@ let port: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ironclaw-tools-'));
-  // As root the box runs as uid 65534, which must reach the proxy's socket.
+  // As root the box runs as a uid of its own, which must reach the proxy's socket.
   await chmod(dir, 0o711);
   const [certs, wheel, npm, gitDir] = await Promise.all([
     makeCerts(dir, [...NAMES, 'denied.test']),

@@ -13,11 +13,14 @@ import {
   jailerArgs,
 } from '../src/drivers/firecracker/jailer.js';
 
+/** A box uid as the default range hands them out: no passwd entry, no process. */
+const BOX_UID = 0x70000abc;
+
 const base: JailerOptions = {
   id: 'sb-0123abcd-9f8e7d6c',
   execFile: '/usr/local/bin/firecracker',
-  uid: 65534,
-  gid: 65534,
+  uid: BOX_UID,
+  gid: BOX_UID,
   cgroupVersion: 2,
   chrootBaseDir: '/var/lib/ironclaw/jail',
   newPidNs: false,
@@ -45,7 +48,7 @@ describe('jailerArgs', () => {
       }),
     ).toEqual([
       ...['--id', 'sb-0123abcd-9f8e7d6c', '--exec-file', '/usr/local/bin/firecracker'],
-      ...['--uid', '65534', '--gid', '65534', '--cgroup-version', '1'],
+      ...['--uid', String(BOX_UID), '--gid', String(BOX_UID), '--cgroup-version', '1'],
       ...['--chroot-base-dir', '/var/lib/ironclaw/jail'],
       ...['--parent-cgroup', 'ironclaw-firecracker'],
       ...['--cgroup', 'memory.limit_in_bytes=402653184', '--cgroup', 'pids.max=64'],
@@ -61,7 +64,7 @@ describe('jailerArgs', () => {
   test('the minimum: no optional flags, the cgroup version always said (the jailer defaults to 1)', () => {
     expect(jailerArgs(base)).toEqual([
       ...['--id', 'sb-0123abcd-9f8e7d6c', '--exec-file', '/usr/local/bin/firecracker'],
-      ...['--uid', '65534', '--gid', '65534', '--cgroup-version', '2'],
+      ...['--uid', String(BOX_UID), '--gid', String(BOX_UID), '--cgroup-version', '2'],
       ...['--chroot-base-dir', '/var/lib/ironclaw/jail', '--', '--api-sock', '/api.sock'],
     ]);
   });
@@ -123,7 +126,7 @@ describe('the jail on disk', () => {
     await rm(dir, { recursive: true, force: true });
   });
   const asRoot = process.getuid?.() === 0;
-  const owner = { uid: 65534, gid: 65534 };
+  const owner = { uid: BOX_UID, gid: BOX_UID };
 
   test('the host cgroup version is read from the hierarchy', async () => {
     await expect(hostCgroupVersion(dir)).resolves.toBe(1);
@@ -158,7 +161,7 @@ describe('the jail on disk', () => {
       expect(linked.ino).toBe(source.ino);
       // The link shares the cache's inode, which must stay root's.
       expect([source.uid, source.mode & 0o777]).toEqual([0, 0o644]);
-      expect([copied.uid, copied.gid, copied.mode & 0o777]).toEqual([65534, 65534, 0o400]);
+      expect([copied.uid, copied.gid, copied.mode & 0o777]).toEqual([BOX_UID, BOX_UID, 0o400]);
     },
   );
 
@@ -199,7 +202,7 @@ describe('the jail on disk', () => {
       const log = join(dir, 'firecracker.log');
       await createOwnedFile(log, owner);
       const info = await stat(log);
-      expect([info.size, info.uid, info.mode & 0o777]).toEqual([0, 65534, 0o600]);
+      expect([info.size, info.uid, info.mode & 0o777]).toEqual([0, BOX_UID, 0o600]);
       await expect(createOwnedFile(log, owner)).rejects.toMatchObject({ code: 'EEXIST' });
     },
   );

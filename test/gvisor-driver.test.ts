@@ -9,11 +9,13 @@ import { defaultStateDir } from '../src/host/state-dir.js';
 import { probeCgroups } from './support/cgroup-probe.js';
 import { expectCode } from './support/expect-code.js';
 import { hostProcess } from './support/host-processes.js';
+import { BOX_UID_TEXT, expectBoxUid } from './support/box-uid.js';
 import { uniqueId } from './suites/suite-context.js';
 
 /** What only the gVisor driver has: its platform, runsc's processes and files, one-shot runs. */
 const execFileAsync = promisify(execFile);
-const RUNTIME_BASE = join(defaultStateDir(), 'gvisor');
+/** Probe boxes' runtime directories, and (as root) those of boxes run as a uid of their own. */
+const RUNTIME_BASES = [join(defaultStateDir(), 'gvisor'), `${defaultStateDir()}-gvisor`];
 const missing = await runscBinary().then(
   () => undefined,
   (error: Error) => error.message,
@@ -43,7 +45,8 @@ async function boxHostPids(sentry: number): Promise<number[]> {
 }
 
 async function runtimeDirs(prefix: string): Promise<string[]> {
-  return (await readdir(RUNTIME_BASE).catch(() => [])).filter((name) => name.startsWith(prefix));
+  const names = await Promise.all(RUNTIME_BASES.map((base) => readdir(base).catch(() => [])));
+  return names.flat().filter((name) => name.startsWith(prefix));
 }
 
 describe.skipIf(missing !== undefined)(`gVisor driver${skip}`, () => {
@@ -83,6 +86,16 @@ describe.skipIf(missing !== undefined)(`gVisor driver${skip}`, () => {
     expect(box.isolation.layers.seccomp.on).toBe(true);
   });
 
+  test(`runsc, its gofer, the sentry and its stubs all run as ${BOX_UID_TEXT}`, async () => {
+    expectBoxUid(box.isolation.hostUid);
+    const pids = await boxHostPids(box.boxPid);
+    expect(pids.length).toBeGreaterThanOrEqual(3); // runsc, gofer, sentry
+    const uids = await Promise.all(pids.map(async (pid) => (await hostProcess(pid))?.uid));
+    expect(new Set(uids.filter((uid) => uid !== undefined))).toEqual(
+      new Set([box.isolation.hostUid]),
+    );
+  });
+
   test('the agent channel is the only way in: the box sees no host descriptor but stdio', async () => {
     const fds = await box.exec('for f in /proc/1/fd/*; do echo "${f##*/}"; done');
     // The init shell holds only the channel (0), /dev/null (1) and the captured stderr (2).
@@ -107,7 +120,7 @@ describe.skipIf(missing !== undefined)(`gVisor driver${skip}`, () => {
     for (const cgroupDir of cgroupDirs) await expect(access(cgroupDir)).rejects.toThrow();
     const mountsAfter = await readFile('/proc/self/mountinfo', 'utf8');
     expect(mountsAfter).toBe(mountsBefore);
-    expect(mountsAfter).not.toContain(RUNTIME_BASE);
+    for (const base of RUNTIME_BASES) expect(mountsAfter).not.toContain(base);
   });
 
   test('a box that fails during start-up rejects at once, quoting runsc', async () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BIN } from './helpers/cli.js';
+import { expectBoxUid } from './support/box-uid.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -16,16 +17,18 @@ interface RunResult {
   stdout: string;
   stderr: string;
   exitCode: number | null;
-  isolation: unknown;
+  isolation: { hostUid: number };
 }
 
 /** What a box shows of its isolation: ids, capabilities, seccomp, signals, rlimits, env, fds, mounts, network. */
 const CANARY = [
-  'id; cat /proc/self/uid_map /proc/self/gid_map; hostname; umask; pwd',
+  // Each box has a host uid of its own (as root): the maps' outer uid is masked.
+  "id; sed -E 's/^( *[0-9]+ +)[0-9]+/\\1HOST/' /proc/self/uid_map /proc/self/gid_map",
+  'hostname; umask; pwd',
   "grep -E '^(Uid|Gid|Groups|NoNewPrivs|Seccomp|Seccomp_filters|SigBlk|SigIgn|Cap[A-Za-z]+):' /proc/self/status",
   'ulimit -a; env | sort; ls /proc/self/fd',
   // Without mount ids and device numbers, which differ from box to box.
-  "cut -d' ' -f4- /proc/self/mountinfo | sed -E 's/ (shared|master|propagate_from):[0-9]+//g; s#/bindfile[^/]*#/bindfile#'",
+  "cut -d' ' -f4- /proc/self/mountinfo | sed -E 's/ (shared|master|propagate_from):[0-9]+//g; s#/bindfile[^/]*#/bindfile#; s/uid=[0-9]+,gid=[0-9]+/uid=HOST,gid=HOST/'",
   'touch /usr/x /etc/x /x 2>&1; touch /tmp/x /workspace/x && echo writable',
   'cut -d: -f1 /proc/net/dev | tail -n +3; ls -A /',
 ].join('\n');
@@ -59,7 +62,7 @@ async function run(client: Client, args: Record<string, unknown>): Promise<RunRe
 }
 
 /** The same canary through both paths; each answer says which path it took. */
-async function compare(client: Client): Promise<void> {
+async function compare(client: Client, callerUid?: number): Promise<void> {
   const fast = await run(client, { command: `${PROCESSES}; echo; ${CANARY}` });
   const agent = await run(client, { command: `${PROCESSES}; echo; ${CANARY}`, env: {} });
   const [fastProcesses, ...fastRest] = fast.stdout.split('\n');
@@ -76,10 +79,17 @@ async function compare(client: Client): Promise<void> {
   );
   expect(agentRest.length - withoutAgent.length).toBe(2);
   expect(fastRest.join('\n')).toBe(withoutAgent.join('\n'));
-  // The same layers, limits and uid; only the box's own id (in its cgroup's path) differs.
-  const sansIds = (isolation: unknown): string =>
-    JSON.stringify(isolation).replace(/sb-[0-9a-f]{20}\.[0-9]+-[0-9]+/g, 'ID');
+  // The same layers and limits; only the box's own id (in its cgroup's path) and its own host
+  // uid (as root: each box one of the box range) differ.
+  const sansIds = (isolation: { hostUid: number }): string =>
+    JSON.stringify({ ...isolation, hostUid: 'UID' }).replace(
+      /sb-[0-9a-f]{20}\.[0-9]+-[0-9]+/g,
+      'ID',
+    );
   expect(sansIds(fast.isolation)).toBe(sansIds(agent.isolation));
+  for (const { hostUid } of [fast.isolation, agent.isolation])
+    if (callerUid === undefined) expectBoxUid(hostUid);
+    else expect(hostUid).toBe(callerUid); // an unprivileged caller's boxes run as the caller
   // And it is a box: no capabilities, the filter on, signals at their defaults, rlimits set.
   for (const line of [
     'CapEff:\t0000000000000000',
@@ -142,7 +152,7 @@ describe('MCP run: the primed box and the sandbox path', () => {
         { HOME: home },
       );
       try {
-        await compare(unprivileged.client);
+        await compare(unprivileged.client, 65534);
       } finally {
         await unprivileged.client.close();
         await rm(home, { recursive: true, force: true });

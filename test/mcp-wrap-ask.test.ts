@@ -22,7 +22,7 @@ afterAll(async () => {
   await Promise.allSettled(open.map((client) => client.close()));
 });
 
-/** A directory the box's uid (65534 when the tests run as root) can write, with one file. */
+/** A directory the box's uid (its own, from the box range, as root) can write, with one file. */
 async function victim(): Promise<{ dir: string; file: string; guest: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'ironclaw-wrap-ask-'));
   await chmod(dir, 0o777);

@@ -62,7 +62,7 @@ beforeAll(async () => {
     if (!name.toLowerCase().startsWith('npm_')) env[name] = value;
   // This test's node first, for npm and for the `#!/usr/bin/env node` of the installed bin.
   env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
-  // Run as root, boxes run as uid 65534, and a one-shot exec hands itself over to its box only
+  // Run as root, boxes run as uids of their own, and a one-shot exec hands itself over to its box only
   // when that uid can read the package's files (src/drivers/bwrap/hand-over.ts): the project is
   // 0755 like a user's, not 0700 as mkdtemp makes it, so the runs below take the users' path.
   project = await mkdtemp(join(tmpdir(), 'ironclaw-package-'));

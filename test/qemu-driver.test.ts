@@ -16,6 +16,7 @@ import { QmpClient } from '../src/drivers/qemu/qmp.js';
 import { qemuDriver } from '../src/drivers/qemu/index.js';
 import { qemuMissing } from './support/qemu-missing.js';
 import { expectCode } from './support/expect-code.js';
+import { expectBoxUid } from './support/box-uid.js';
 
 // What the shared suite cannot see of a QEMU box: its VMM on the host, the VMM's control
 // socket, the evidence kept when a start fails, and that nothing is left after destroy.
@@ -54,7 +55,8 @@ describe.skipIf(missing !== undefined)(`qemu driver${skip}`, () => {
       expect(status).toMatch(/^Seccomp:\s+2$/m);
       expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
       expect(status).toMatch(/^CapEff:\s+0{16}$/m);
-      const uid = process.getuid?.() === 0 ? 65534 : process.getuid?.();
+      const uid = box.isolation.hostUid;
+      expectBoxUid(uid);
       expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
       expect((await stat(dir)).mode & 0o777).toBe(0o700);
     });

@@ -22,6 +22,7 @@ import { REPO } from './helpers/cli.js';
  */
 const x86 = process.arch === 'x64';
 const root = process.getuid?.() === 0;
+/** The uid of the jails these tests launch themselves (a sandbox's VMM gets one of its own). */
 const VMM_UID = root ? 65534 : (process.getuid?.() ?? -1);
 /** The bwrap IronClaw uses (IRONCLAW_BWRAP, as for its boxes and VMM jails). */
 const BWRAP = process.env.IRONCLAW_BWRAP ?? 'bwrap';
@@ -96,7 +97,9 @@ describe.skipIf(missing !== undefined)(`the QEMU VMM under IronClaw's allow-list
       expect(field(status, 'Seccomp')).toBe('2');
       // Ours (installed by bwrap before the exec) and QEMU's own (-sandbox on).
       expect(field(status, 'Seccomp_filters')).toBe('2');
-      expect(field(status, 'Uid')).toBe(`${VMM_UID}\t${VMM_UID}\t${VMM_UID}\t${VMM_UID}`);
+      const uid = box.isolation.hostUid;
+      expectBoxUid(uid);
+      expect(field(status, 'Uid')).toBe(`${uid}\t${uid}\t${uid}\t${uid}`);
       expect(field(status, 'NoNewPrivs')).toBe('1');
     } finally {
       await box.destroy();
@@ -136,6 +139,7 @@ result = libc.syscall(ctypes.c_long(int(sys.argv[2])), *args)
 os.write(1, b"returned %d errno %d\\n" % (result, ctypes.get_errno()))
 os._exit(0)
 `;
+import { expectBoxUid } from './support/box-uid.js';
 import { qemuMissing } from './support/qemu-missing.js';
 
 interface Outcome {

@@ -8,6 +8,7 @@ import { firecrackerUnavailable } from '../src/drivers/firecracker/tools.js';
 import { ensureImage } from '../src/image/build.js';
 import { qemuBinary } from '../src/drivers/qemu/launch.js';
 import { probeCgroups } from './support/cgroup-probe.js';
+import { expectBoxUid } from './support/box-uid.js';
 import { defineSandboxSuite } from './suites/sandbox-suite.js';
 
 // The same suite as the other drivers', against Firecracker micro-VMs, and what only a
@@ -31,8 +32,6 @@ async function kvmCannotBoot(): Promise<string | undefined> {
 if (missing === undefined) {
   defineSandboxSuite('firecracker', {
     hostPidNamespace: false,
-    // The jailer runs the VMM as the box uid (65534 when IronClaw is root, which it must be).
-    hostUid: uid === 0 ? 65534 : uid,
     cgroups: await probeCgroups(uid),
     vm: true,
     createDefaults: { startTimeoutMs: 30_000 },
@@ -51,7 +50,9 @@ if (missing === undefined) {
 
     test('the VMM runs as the box uid, chrooted, as pid 1 of its own pid namespace, under seccomp', async () => {
       const status = await readFile(`/proc/${box.boxPid}/status`, 'utf8');
-      expect(status).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
+      const uid = box.isolation.hostUid;
+      expectBoxUid(uid);
+      expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
       expect(status).toMatch(/^Seccomp:\s+2$/m);
       expect(status).toMatch(new RegExp(`^NSpid:\\s+${box.boxPid}\\s+1$`, 'm'));
       expect(root).toMatch(/\/jail\/firecracker\/[a-z0-9-]+\/root$/);

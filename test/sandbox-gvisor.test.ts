@@ -14,8 +14,6 @@ const missing = await runscBinary().then(
 if (missing === undefined) {
   defineSandboxSuite('gvisor', {
     hostPidNamespace: false,
-    // Run as root, runsc drops the sentry to nobody; rootless, it runs as the caller.
-    hostUid: uid === 0 ? 65534 : uid,
     cgroups: await probeCgroups(uid),
   });
 } else {

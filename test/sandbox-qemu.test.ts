@@ -12,8 +12,6 @@ const missing = await qemuMissing((message) => process.stderr.write(`image: ${me
 if (missing === undefined) {
   defineSandboxSuite('qemu', {
     hostPidNamespace: false,
-    // The VMM runs jailed as nobody when IronClaw runs as root, as the caller otherwise.
-    hostUid: uid === 0 ? 65534 : uid,
     cgroups: await probeCgroups(uid),
     vm: true,
     // Under TCG a cold boot takes seconds, and two test files run at once on two cores.

@@ -1,4 +1,4 @@
-import { processIdentity, processIdentityNow } from '../host/dir-owner.js';
+import { processIdentity, processIdentityNow } from '../host/process-identity.js';
 
 /**
  * Who wrote a record: pid and the process's start time in clock ticks since boot (field 22 of

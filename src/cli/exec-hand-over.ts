@@ -1,4 +1,4 @@
-import { DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
+import { boxUidFor } from '../host/box-uid.js';
 import { HAND_OVER_DRIVER, handOverToBwrap } from '../drivers/bwrap/hand-over.js';
 import { EXIT_SANDBOX_FAILED, reportError } from './cli-error.js';
 
@@ -17,16 +17,22 @@ export async function execHandOver(
     ([name, value]) => value === undefined || (name === 'driver' && value === HAND_OVER_DRIVER),
   );
   if (argv.length === 0 || !plain) return undefined;
+  // As root, the box's own uid, leased by this process, which the box becomes: the lease lives
+  // as long as the box and is swept once it has ended (uid-lease.ts).
+  const uid = await boxUidFor().catch(reportError);
+  if (typeof uid === 'number') return uid;
   try {
     await handOverToBwrap(argv, {
-      rootBoxUid: DEFAULT_ROOT_BOX_UID,
+      rootBoxUid: uid.uid,
       startFailure: {
         status: EXIT_SANDBOX_FAILED,
         message: 'ironclaw: SANDBOX_START_FAILED: the sandbox did not start',
       },
     });
+    await uid.release(); // not handed over: the supervised path leases its own
     return undefined;
   } catch (error) {
+    await uid.release();
     return reportError(error);
   }
 }

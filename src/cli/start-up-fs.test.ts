@@ -1,4 +1,6 @@
 import * as real from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import * as startUp from './start-up-fs.js';
 
@@ -39,4 +41,38 @@ test('the start-up stand-in answers as node:fs/promises does, errors included', 
 test('a failure is a rejection, never a synchronous throw', async () => {
   const pending = startUp.readFile('/nonexistent', 'utf8');
   await expect(pending).rejects.toMatchObject({ code: 'ENOENT' });
+});
+
+test('what leasing a box uid uses answers as node:fs/promises does, on a real directory', async () => {
+  const dir = await real.mkdtemp(join(tmpdir(), 'ironclaw-start-up-fs-'));
+  try {
+    for (const [name, fs] of [
+      ['ours', startUp],
+      ['node', real],
+    ] as const) {
+      const base = join(dir, name);
+      const made = [
+        await outcome(fs.mkdir(join(base, 'a'), { recursive: true, mode: 0o700 })),
+        await outcome(fs.mkdir(join(base, 'a'), { recursive: true, mode: 0o700 })),
+        await outcome(fs.writeFile(join(base, 'lease'), 'x\n', { mode: 0o600, flag: 'wx' })),
+        await outcome(fs.writeFile(join(base, 'lease'), 'y\n', { mode: 0o600, flag: 'wx' })),
+        await outcome(fs.rename(join(base, 'lease'), join(base, 'aside'))),
+        await outcome(fs.rename(join(base, 'lease'), join(base, 'aside'))),
+        await outcome(fs.rm(join(base, 'aside'), { force: true })),
+        await outcome(fs.rm(join(base, 'aside'), { force: true })),
+      ];
+      expect(made, name).toEqual([
+        { value: join(base) },
+        { value: undefined },
+        { value: undefined },
+        { code: 'EEXIST' },
+        { value: undefined },
+        { code: 'ENOENT' },
+        { value: undefined },
+        { value: undefined },
+      ]);
+    }
+  } finally {
+    await real.rm(dir, { recursive: true, force: true });
+  }
 });

@@ -1,6 +1,12 @@
 import {
+  type MakeDirectoryOptions,
+  type RmOptions,
   type Stats,
   lstatSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
   readFileSync,
   readdirSync,
   readlinkSync,
@@ -40,4 +46,29 @@ export function realpath(path: string): Promise<string> {
 /** The call's result, or its error as a rejection, as the promise API gives them. */
 function answer<T>(call: () => T): Promise<T> {
   return new Promise((resolve) => resolve(call()));
+}
+
+/*
+ * What leasing a box uid uses (host/uid-lease.ts): a root `ironclaw exec` leases its box's uid
+ * before it hands over to the box.
+ */
+
+export function mkdir(path: string, options: MakeDirectoryOptions): Promise<string | undefined> {
+  return answer(() => mkdirSync(path, options));
+}
+
+export function writeFile(
+  path: string,
+  data: string,
+  options: { mode?: number; flag?: string },
+): Promise<void> {
+  return answer(() => writeFileSync(path, data, options));
+}
+
+export function rename(from: string, to: string): Promise<void> {
+  return answer(() => renameSync(from, to));
+}
+
+export function rm(path: string, options: RmOptions): Promise<void> {
+  return answer(() => rmSync(path, options));
 }

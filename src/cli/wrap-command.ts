@@ -75,6 +75,7 @@ export async function wrapCommand(args: string[], version: string): Promise<numb
       env,
       allowNet: allowNetRules(values['allow-net']) ?? [],
       rootBoxUid: config.rootBoxUid,
+      boxUids: config.boxUids,
       policy,
       ...(values['accept-tools'] ? {} : approvalsFor()),
       pinPath: pinFilePath(stateDir, argv),

@@ -6,6 +6,7 @@ import {
   layerAgentConfig,
   type ResolvedAgentConfig,
 } from './agent-config.js';
+import { type BoxUids, DEFAULT_BOX_UIDS } from './box-uids.js';
 import { DRIVERS } from './isolation.js';
 import { unwrap } from './errors.js';
 import { parseAge, parseBytes } from './units.js';
@@ -37,23 +38,26 @@ export const ConfigSchema = z.strictObject({
       size: z.optional(z.number().check(z.int(), z.gte(0), z.lte(64))),
     }),
   ),
-  /** Host uid (and gid) boxes run as when IronClaw runs as root; never 0. */
+  /** Host uid (and gid) every box shares as root with `boxUids: false`; never 0. */
   rootBoxUid: z.optional(z.number().check(z.int(), z.gte(1), z.lte(2 ** 32 - 2))),
   /**
-   * As root, a host uid (and gid) of its own for each box from this range, like a subuid range,
-   * instead of the shared rootBoxUid: RLIMIT_NPROC then is each box's own budget.
+   * As root, the range (like a subuid range) each box gets a host uid (and gid) of its own from,
+   * so that RLIMIT_NPROC is each box's own budget; false: every box shares rootBoxUid (weaker).
    */
   boxUids: z.optional(
-    z
-      .strictObject({
-        first: z.number().check(z.int(), z.gte(1), z.lte(2 ** 32 - 2)),
-        count: z.number().check(z.int(), z.gte(1), z.lte(2 ** 24)),
-      })
-      .check(
-        z.refine((range) => range.first + range.count - 1 <= 2 ** 32 - 2, {
-          message: 'the range must end at or below 4294967294',
-        }),
-      ),
+    z.union([
+      z.literal(false),
+      z
+        .strictObject({
+          first: z.number().check(z.int(), z.gte(1), z.lte(2 ** 32 - 2)),
+          count: z.number().check(z.int(), z.gte(1), z.lte(2 ** 24)),
+        })
+        .check(
+          z.refine((range) => range.first + range.count - 1 <= 2 ** 32 - 2, {
+            message: 'the range must end at or below 4294967294',
+          }),
+        ),
+    ]),
   ),
   /**
    * Egress rules (as --allow-net) of a long-lived sandbox (daemon, MCP) whose creator gives
@@ -91,8 +95,8 @@ export interface ResolvedConfig {
   driver: (typeof DRIVERS)[number];
   poolSize: number;
   rootBoxUid: number;
-  /** Per-box host uids (as root); undefined: every box runs as rootBoxUid. */
-  boxUids: { first: number; count: number } | undefined;
+  /** Per-box host uids (as root) from this range; false: every box runs as rootBoxUid. */
+  boxUids: BoxUids;
   /** Memory limit of a long-lived sandbox whose creator gives none; undefined: no limit. */
   defaultMemoryBytes: number | undefined;
   /** Egress rules of a long-lived sandbox whose creator gives none. */
@@ -110,7 +114,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = {
   driver: 'bwrap',
   poolSize: 2,
   rootBoxUid: 65534,
-  boxUids: undefined,
+  boxUids: DEFAULT_BOX_UIDS,
   defaultMemoryBytes: DEFAULT_SANDBOX_MEMORY_BYTES,
   defaultAllowNet: [],
   auditMaxAgeMs: 30 * 24 * 3600 * 1000,
@@ -161,7 +165,8 @@ export function resolveConfig(...layers: Config[]): ResolvedConfig {
     if (layer.driver !== undefined) resolved.driver = layer.driver;
     if (layer.pool?.size !== undefined) resolved.poolSize = layer.pool.size;
     if (layer.rootBoxUid !== undefined) resolved.rootBoxUid = layer.rootBoxUid;
-    if (layer.boxUids !== undefined) resolved.boxUids = { ...layer.boxUids };
+    if (layer.boxUids !== undefined)
+      resolved.boxUids = layer.boxUids === false ? false : { ...layer.boxUids };
     if (layer.allowNet !== undefined) resolved.defaultAllowNet = [...layer.allowNet];
     const memory = layer.limits?.memory;
     if (memory !== undefined)

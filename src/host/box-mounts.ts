@@ -57,7 +57,7 @@ export function checkBoxEnv(env: Readonly<Record<string, string>>): Check<Record
  * Checks every mount before the box is built: guest paths valid and distinct, host paths
  * existing (resolved, so the box gets what the user named and not a symlink swapped in later),
  * and readable — writable too for a read-write mount — by the host uid the box runs as. As root
- * the box runs as another uid (65534 by default), so that uid is asked, by running `test` as it:
+ * the box runs as another uid (its own from the box range by default), so that uid is asked, by running `test` as it:
  * the kernel's own answer, ACLs and all, rather than a guess from mode bits.
  */
 export async function checkBoxMounts(

@@ -17,7 +17,7 @@ describe('loadConfig', () => {
       driver: 'bwrap',
       poolSize: 2,
       rootBoxUid: 65534,
-      boxUids: undefined,
+      boxUids: { first: 0x70000000, count: 65536 },
       defaultMemoryBytes: 2 * 1024 ** 3,
       defaultAllowNet: [],
       auditMaxAgeMs: 30 * 86_400_000,
@@ -88,12 +88,15 @@ describe('loadConfig', () => {
     });
   });
 
-  test('boxUids: a range of per-box host uids that must not reach 2^32 - 1', async () => {
+  test('boxUids: a range of per-box host uids that must not reach 2^32 - 1, or false', async () => {
     const path = await configFile(JSON.stringify({ boxUids: { first: 0x70000000, count: 1024 } }));
     expect(await loadConfig({}, { IRONCLAW_CONFIG: path })).toMatchObject({
       boxUids: { first: 0x70000000, count: 1024 },
     });
+    const shared = await configFile(JSON.stringify({ boxUids: false }));
+    expect(await loadConfig({}, { IRONCLAW_CONFIG: shared })).toMatchObject({ boxUids: false });
     for (const boxUids of [
+      true,
       { first: 0, count: 10 },
       { first: 2 ** 32 - 10, count: 10 },
       { first: 100_000, count: 0 },

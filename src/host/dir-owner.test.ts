@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { deadOwner } from '../../test/support/dead-owner.js';
-import { markOwner, OWNER_FILE, ownerAlive, sweepDeadOwners } from './dir-owner.js';
+import { markOwner, OWNER_FILE, sweepDeadOwners } from './dir-owner.js';
+import { ownerAlive } from './process-identity.js';
 
 test('the sweep removes the directories of dead owners only', async () => {
   const base = await mkdtemp(join(tmpdir(), 'ironclaw-owners-'));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deadOwner } from '../../test/support/dead-owner.js';
-import { leaseBoxUid } from './uid-lease.js';
+import { leaseBoxUid, sweepUidLeases } from './uid-lease.js';
 
 const asRoot = process.getuid?.() === 0;
 
@@ -80,5 +80,21 @@ describe('leaseBoxUid', () => {
     await writeFile(join(dir, String(range.first)), '1 1\n');
     await lease.release();
     expect(await readdir(dir)).toEqual([String(range.first)]);
+  });
+});
+
+describe('sweepUidLeases', () => {
+  it('removes the leases of dead owners and keeps a live one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ironclaw-uids-sweep-'));
+    try {
+      await writeFile(join(dir, '1879048704'), await deadOwner());
+      const live = await leaseBoxUid({ first: 0x70000500, count: 1 }, { dir });
+      await writeFile(join(dir, 'not-a-lease'), 'x');
+      expect(await sweepUidLeases(dir)).toBe(1);
+      expect((await readdir(dir)).sort()).toEqual([String(live.uid), 'not-a-lease']);
+      await live.release();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,8 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { UidRange } from '../core/box-uids.js';
 import { IronClawError } from '../core/errors.js';
-import { ownerAlive, ownerText } from './dir-owner.js';
+import { ownerAlive, ownerText } from './process-identity.js';
 
 /*
  * Host uids for boxes, one per box, so that RLIMIT_NPROC (which the kernel counts per uid) is a
@@ -12,18 +13,6 @@ import { ownerAlive, ownerText } from './dir-owner.js';
  * process (pid and start time, as runtime directories do), so a lease of a process that died
  * is taken back by the next one that looks at it.
  */
-
-/** A range of host uids (and the gids of the same numbers), like a subuid range. */
-export interface UidRange {
-  first: number;
-  count: number;
-}
-
-/**
- * Above systemd's container range (524288–1878982656) and below its foreign range (from
- * 0x7FFE0000) and 2^31 (some tools take uid_t as signed): nothing on a usual host uses these.
- */
-export const DEFAULT_BOX_UIDS: UidRange = { first: 0x70000000, count: 65536 };
 
 /** Where leases live: machine-wide (uids are), whatever state directory a process uses. */
 export const DEFAULT_LEASE_DIR = '/run/ironclaw/box-uids';
@@ -129,4 +118,19 @@ async function uidsInUse(): Promise<Set<number>> {
     }
   }
   return taken;
+}
+
+/**
+ * Removes the leases of owners that died (killed with SIGKILL, a crash, or a one-shot box that
+ * became its process and ended), which leaseBoxUid would otherwise take back only when it
+ * happens to try that uid. A live owner's lease is never touched. Returns how many went.
+ */
+export async function sweepUidLeases(dir: string = DEFAULT_LEASE_DIR): Promise<number> {
+  const names = await readdir(dir).catch(() => []);
+  let swept = 0;
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    if (await reclaimDead(join(dir, name))) swept++;
+  }
+  return swept;
 }

@@ -1,3 +1,4 @@
+import type { BoxUids } from '../core/box-uids.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/server';
 import { parseJSONRPCMessage, serializeMessage } from '@modelcontextprotocol/server';
 import { toIronClawError } from '../core/errors.js';
@@ -25,6 +26,8 @@ export interface BoxServerOptions {
   /** Network egress rules; none: no network. */
   allowNet: readonly string[];
   rootBoxUid: number;
+  /** As root: per-box host uids from this range, or false (see SandboxOptions.boxUids). */
+  boxUids?: BoxUids | undefined;
   log: Logger;
   /** Where the server's stderr goes (ours, unless a test captures it). */
   onStderr: (chunk: Buffer) => void;
@@ -52,6 +55,7 @@ export async function startBoxServer(options: BoxServerOptions): Promise<
     env: options.env,
     allowNet: options.allowNet,
     rootBoxUid: options.rootBoxUid,
+    boxUids: options.boxUids,
   });
   const stdin = new AsyncQueue<Uint8Array>();
   const abort = new AbortController();

@@ -1,3 +1,4 @@
+import type { BoxUids } from '../core/box-uids.js';
 import { Console } from 'node:console';
 import type { ApprovalBroker } from '../approval/approval-broker.js';
 import type { BoxMount } from '../host/box-process.js';
@@ -16,6 +17,8 @@ export interface WrapOptions {
   /** Network egress rules; none: no network. */
   allowNet: readonly string[];
   rootBoxUid: number;
+  /** As root: per-box host uids from this range, or false (see SandboxOptions.boxUids). */
+  boxUids?: BoxUids | undefined;
   policy: ToolPolicy;
   /** Asks a person before a red tool runs; undefined: red tools are refused, for this reason. */
   approvals?: ApprovalBroker | undefined;

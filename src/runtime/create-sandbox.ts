@@ -17,10 +17,11 @@ import { RpcClient } from '../protocol/rpc-client.js';
 import { audit, audited } from '../audit/audit-trail.js';
 import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
-import { type BoxMount, DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
+import type { BoxMount } from '../host/box-process.js';
+import { boxUidFor } from '../host/box-uid.js';
 import type { PortFloorWindow } from '../host/port-floor.js';
 import { detectCgroups } from '../host/cgroups.js';
-import { leaseBoxUid, type UidLease, type UidRange } from '../host/uid-lease.js';
+import type { BoxUids } from '../core/box-uids.js';
 import { assertLimitsFit, type EgressPath } from '../host/driver.js';
 import { connect } from 'node:net';
 import { Sandbox } from './sandbox.js';
@@ -44,14 +45,15 @@ export interface SandboxOptions {
   defaultMemoryBytes?: number | undefined;
   /** How long the guest agent may take to answer its first ping. */
   startTimeoutMs?: number;
-  /** Host uid the box runs as when IronClaw runs as root (default 65534, nobody). */
-  rootBoxUid?: number;
+  /** Host uid every box shares as root with `boxUids: false` (default 65534, nobody). */
+  rootBoxUid?: number | undefined;
   /**
-   * As root: a host uid (and gid) of its own for this box, leased from this range for its
-   * lifetime instead of `rootBoxUid`, so that RLIMIT_NPROC, which the kernel counts per uid, is
-   * this box's budget alone. Unprivileged, the box runs as the caller and this is unused.
+   * As root: a host uid (and gid) of its own for this box, leased for its lifetime from this
+   * range (default DEFAULT_BOX_UIDS), so that RLIMIT_NPROC, which the kernel counts per uid, is
+   * this box's budget alone; false: the shared `rootBoxUid`, one budget for every box (weaker).
+   * Unprivileged, the box runs as the caller and this is unused.
    */
-  boxUids?: UidRange;
+  boxUids?: BoxUids | undefined;
   /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
   seccomp?: SeccompChoice;
   /** Host paths bound into the box: bwrap only, checked before it starts. */
@@ -150,11 +152,12 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
     limits.memoryBytes = options.defaultMemoryBytes;
   assertLimitsFit(driver, limits, 'agent');
   options.signal?.throwIfAborted();
-  const uidLease: UidLease | undefined =
-    options.boxUids !== undefined && process.getuid?.() === 0
-      ? await leaseBoxUid(options.boxUids, options.signal ? { signal: options.signal } : {})
-      : undefined;
-  const rootBoxUid = uidLease?.uid ?? options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID;
+  const uidLease = await boxUidFor({
+    boxUids: options.boxUids,
+    rootBoxUid: options.rootBoxUid,
+    signal: options.signal,
+  });
+  const rootBoxUid = uidLease.uid;
   let egress;
   try {
     egress = wantsEgress
@@ -174,7 +177,7 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
         )
       : undefined;
   } catch (error) {
-    await uidLease?.release();
+    await uidLease.release();
     throw error;
   }
   const egressSocket = egress?.socket ?? options.egressSocket;
@@ -196,7 +199,7 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
         : {}),
     });
   } catch (error) {
-    await Promise.allSettled([egress?.close(), uidLease?.release()]);
+    await Promise.allSettled([egress?.close(), uidLease.release()]);
     throw error;
   }
   const client = new RpcClient(box.agent as NonNullable<typeof box.agent>, {
@@ -214,7 +217,7 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
       destroy: () =>
         started
           .destroy()
-          .finally(() => Promise.all([forgetRecord(), egress?.close(), uidLease?.release()])),
+          .finally(() => Promise.all([forgetRecord(), egress?.close(), uidLease.release()])),
     },
     client,
   );

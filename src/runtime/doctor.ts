@@ -4,7 +4,7 @@ import { detectCgroups } from '../host/cgroups.js';
 import { missingPackageFiles, PACKAGE_FIX } from '../host/package-files.js';
 import { DEFAULT_DRIVER, DRIVER_LIST } from '../drivers/index.js';
 import type { Driver } from '../host/driver.js';
-import type { UidRange } from '../host/uid-lease.js';
+import type { BoxUids } from '../core/box-uids.js';
 import { createSandbox } from './create-sandbox.js';
 import { processBudgetCheck } from './process-budget-check.js';
 import { runOnce } from './run-once.js';
@@ -24,7 +24,7 @@ export interface DoctorCheck {
 
 /** Probes for real: starts boxes, runs commands in them, and says what works and what does not. */
 export async function runDoctor(
-  options: { boxUids?: UidRange | undefined } = {},
+  options: { boxUids?: BoxUids | undefined } = {},
 ): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   checks.push({

@@ -8,11 +8,12 @@ import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import { OutputCap } from '../core/output-cap.js';
 import { driverFor } from '../drivers/index.js';
-import { DEFAULT_ROOT_BOX_UID, type BoxProcess } from '../host/box-process.js';
+import type { BoxProcess } from '../host/box-process.js';
 import { detectCgroups } from '../host/cgroups.js';
 import { assertLimitsFit } from '../host/driver.js';
 import { monotonicUs } from '../host/kernel-seccomp-log.js';
-import { leaseBoxUid, type UidLease, type UidRange } from '../host/uid-lease.js';
+import type { BoxUids } from '../core/box-uids.js';
+import { boxUidFor } from '../host/box-uid.js';
 import type { RunOnceResult } from './run-once-options.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
 
@@ -46,8 +47,8 @@ export interface PrimedBoxOptions {
   limits?: Partial<Limits> | undefined;
   defaultMemoryBytes?: number | undefined;
   rootBoxUid?: number | undefined;
-  /** As root: a host uid of the box's own, leased from this range (see SandboxOptions.boxUids). */
-  boxUids?: UidRange | undefined;
+  /** As root: a host uid of the box's own from this range, or false (see SandboxOptions.boxUids). */
+  boxUids?: BoxUids | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -230,10 +231,11 @@ async function startPrimed(
     limits.memoryBytes = options.defaultMemoryBytes;
   assertLimitsFit(driver, limits, 'command');
   options.signal?.throwIfAborted();
-  const lease: UidLease | undefined =
-    options.boxUids !== undefined && process.getuid?.() === 0
-      ? await leaseBoxUid(options.boxUids, options.signal ? { signal: options.signal } : {})
-      : undefined;
+  const lease = await boxUidFor({
+    boxUids: options.boxUids,
+    rootBoxUid: options.rootBoxUid,
+    signal: options.signal,
+  });
   let box: BoxProcess;
   try {
     box = await driver.spawn({
@@ -246,16 +248,16 @@ async function startPrimed(
         stdin: 'pipe',
       },
       cgroups,
-      rootBoxUid: lease?.uid ?? options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID,
+      rootBoxUid: lease.uid,
     });
   } catch (error) {
-    await lease?.release();
+    await lease.release();
     throw error;
   }
   let forget = (): Promise<void> => Promise.resolve();
   const end = async (): Promise<void> => {
     await box.destroy();
-    await Promise.allSettled([forget(), lease?.release()]);
+    await Promise.allSettled([forget(), lease.release()]);
     audit({ kind: 'sandbox-destroyed', sandbox: id, data: { driver: box.isolation.driver } });
   };
   try {

@@ -35,6 +35,7 @@ export async function runInSandbox(
     ...(options.driver === undefined ? {} : { driver: options.driver }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.rootBoxUid === undefined ? {} : { rootBoxUid: options.rootBoxUid }),
+    ...(options.boxUids === undefined ? {} : { boxUids: options.boxUids }),
     ...(options.allowNet === undefined ? {} : { allowNet: options.allowNet }),
     ...(options.mounts === undefined ? {} : { mounts: options.mounts }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),

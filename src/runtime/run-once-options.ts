@@ -1,3 +1,4 @@
+import type { BoxUids } from '../core/box-uids.js';
 import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import type { BoxMount } from '../host/box-process.js';
@@ -27,7 +28,10 @@ export interface RunOnceOptions {
   cwd?: string;
   /** Host paths bound into the box; a read-write one is recorded in the audit log. */
   mounts?: readonly BoxMount[];
+  /** As root: the shared uid with `boxUids: false` (see SandboxOptions.rootBoxUid). */
   rootBoxUid?: number;
+  /** As root: per-box host uids from this range (the default) or false (see SandboxOptions). */
+  boxUids?: BoxUids;
   /** 'none' turns the syscall filter off: an explicit weakening, reported in `isolation`. */
   seccomp?: SeccompChoice;
   /**

@@ -6,7 +6,7 @@ import { DEFAULT_OUTPUT_CAP_BYTES, OutputCap } from '../core/output-cap.js';
 import { formatBytes } from '../core/units.js';
 import { auditSeccompEnd } from '../audit/seccomp-audit.js';
 import { monotonicUs } from '../host/kernel-seccomp-log.js';
-import { DEFAULT_ROOT_BOX_UID } from '../host/box-process.js';
+import { boxUidFor } from '../host/box-uid.js';
 import { driverFor } from '../drivers/index.js';
 import { type CgroupBackend, detectCgroups } from '../host/cgroups.js';
 import { assertLimitsFit } from '../host/driver.js';
@@ -67,19 +67,25 @@ export async function runOnce(
     await assertDirectory(options.workspace);
     workspace = (await BoxWorkspace.prepare({ dir: options.workspace })).scan;
   }
-  const box = await driver.spawn({
-    id: runId(),
-    limits: options.limits ?? {},
-    payload: {
-      kind: 'command',
-      argv,
-      stdio: options.stdio,
-      ...(workspace === undefined ? {} : { workspace }),
-    },
-    cgroups,
-    rootBoxUid: options.rootBoxUid ?? DEFAULT_ROOT_BOX_UID,
-    ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
-  });
+  const uidLease = await boxUidFor(options);
+  const box = await driver
+    .spawn({
+      id: runId(),
+      limits: options.limits ?? {},
+      payload: {
+        kind: 'command',
+        argv,
+        stdio: options.stdio,
+        ...(workspace === undefined ? {} : { workspace }),
+      },
+      cgroups,
+      rootBoxUid: uidLease.uid,
+      ...(options.seccomp === undefined ? {} : { seccomp: options.seccomp }),
+    })
+    .catch(async (error: unknown) => {
+      await uidLease.release();
+      throw error;
+    });
   // Off the start-up path: once the box runs, and at most every few minutes.
   const sweep = sweepLeftoversRarely();
   const stdout: Buffer[] = [];
@@ -146,7 +152,8 @@ export async function runOnce(
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', kill);
-    await Promise.all([box.destroy(), sweep]);
+    // The uid goes back only once every process of the box is gone.
+    await Promise.all([box.destroy().finally(() => uidLease.release()), sweep]);
   }
 }
 

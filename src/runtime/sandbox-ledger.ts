@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { audit } from '../audit/audit-trail.js';
-import { ownerAlive, ownerText } from '../host/dir-owner.js';
+import { ownerAlive, ownerText } from '../host/process-identity.js';
 import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
 
 /*

@@ -1,3 +1,4 @@
+import type { BoxUids } from '../core/box-uids.js';
 import type { EgressApprovalContext } from './egress-approval.js';
 import type { DriverName } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
@@ -20,10 +21,10 @@ export interface SandboxSourceOptions {
    * driver that can start a box before its command; 0 or absent: none kept.
    */
   primedPoolSize?: number | undefined;
-  /** Host uid boxes run as when IronClaw runs as root. */
+  /** Host uid every box shares as root with `boxUids: false`. */
   rootBoxUid: number;
-  /** As root: each box's own host uid from this range (see SandboxOptions.boxUids). */
-  boxUids?: { first: number; count: number } | undefined;
+  /** As root: each box's own host uid from this range, or false (see SandboxOptions.boxUids). */
+  boxUids?: BoxUids | undefined;
   /** Memory limit of a sandbox whose request gives none (see SandboxOptions). */
   defaultMemoryBytes?: number | undefined;
   /** Egress rules of a sandbox whose request gives none (the configuration's allowNet). */
@@ -80,7 +81,7 @@ export class SandboxSource {
             sandbox: {
               driver: options.driver,
               rootBoxUid: options.rootBoxUid,
-              ...(options.boxUids ? { boxUids: options.boxUids } : {}),
+              boxUids: options.boxUids,
               defaultMemoryBytes: options.defaultMemoryBytes,
             },
             onError: (error) =>
@@ -114,10 +115,10 @@ export class SandboxSource {
     this.#pool?.start();
     this.#primed?.start();
     void sweepLeftovers().then(
-      ({ cgroups, runtimeDirs, lostSandboxes }) => {
-        if (cgroups + runtimeDirs + lostSandboxes > 0)
+      ({ cgroups, runtimeDirs, uidLeases, lostSandboxes }) => {
+        if (cgroups + runtimeDirs + uidLeases + lostSandboxes > 0)
           this.#options.log.info?.(
-            `cleaned up after dead owners: ${lostSandboxes} lost sandboxes recorded in the audit store, ${runtimeDirs} runtime directories and ${cgroups} cgroups removed`,
+            `cleaned up after dead owners: ${lostSandboxes} lost sandboxes recorded in the audit store, ${runtimeDirs} runtime directories, ${cgroups} cgroups and ${uidLeases} box uid leases removed`,
           );
       },
       (error: unknown) =>
@@ -152,7 +153,7 @@ export class SandboxSource {
       driver,
       limits,
       rootBoxUid: this.#options.rootBoxUid,
-      ...(this.#options.boxUids ? { boxUids: this.#options.boxUids } : {}),
+      boxUids: this.#options.boxUids,
       defaultMemoryBytes: this.#options.defaultMemoryBytes,
       ...(allowNet.length === 0 ? {} : { allowNet }),
       ...(this.#options.approvals ? { approvals: this.#options.approvals } : {}),

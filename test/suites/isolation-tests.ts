@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Sandbox } from '../../src/index.js';
 import { listenAbstract, listenTcp } from '../support/counting-server.js';
 import { hostProcess } from '../support/host-processes.js';
+import { BOX_UID_TEXT, expectBoxUid } from '../support/box-uid.js';
 import type { SuiteContext } from './suite-context.js';
 
 /** Tries each target from inside the box; prints one "connected" or "refused" line per target. */
@@ -214,7 +215,7 @@ export function defineIsolationTests(ctx: SuiteContext): void {
     test(`reports its isolation honestly (cgroup ${vm ? 'on, in the guest kernel' : ctx.options.cgroups.available ? 'on' : `off: ${ctx.options.cgroups.reason}`})`, async () => {
       const { isolation } = box;
       expect(isolation.driver).toBe(ctx.driver);
-      expect(isolation.hostUid).toBe(ctx.options.hostUid);
+      expectBoxUid(isolation.hostUid);
       for (const layer of ['namespaces', 'filesystem', 'network', 'rlimits'] as const)
         expect(isolation.layers[layer].on, layer).toBe(true);
       const { cgroups } = ctx.options;
@@ -237,10 +238,11 @@ export function defineIsolationTests(ctx: SuiteContext): void {
     });
 
     test.skipIf(!ctx.options.hostPidNamespace)(
-      `its processes run as host uid ${ctx.options.hostUid} (seen from the host)${ctx.options.hostPidNamespace ? '' : ` [skipped: ${ctx.driver} box processes are not host processes]`}`,
+      `its processes run as ${BOX_UID_TEXT}, the one its report names (seen from the host)${ctx.options.hostPidNamespace ? '' : ` [skipped: ${ctx.driver} box processes are not host processes]`}`,
       async () => {
         const init = await hostProcess(box.boxPid);
-        expect(init?.uid).toBe(ctx.options.hostUid);
+        expect(init?.uid).toBe(box.isolation.hostUid);
+        expectBoxUid(init?.uid);
       },
     );
   });

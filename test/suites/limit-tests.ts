@@ -96,12 +96,11 @@ export function defineLimitTests(ctx: SuiteContext): void {
       async () => {
         const id = uniqueId('nproc');
         // With cgroups, the pids limit is set far above the rlimit so the rlimit is what bites.
-        // RLIMIT_NPROC counts every task of the box's host uid: as root, give this box a host uid
-        // of its own, so other boxes, sentries and VMMs running as 65534 meanwhile do not count.
+        // RLIMIT_NPROC counts every task of the box's host uid: as root each box has one of its
+        // own (by default), so other boxes, sentries and VMMs running meanwhile do not count.
         await using box = await ctx.create({
           id,
           limits: { processes: 128, ...(cgroupsOn ? { pids: 4096 } : {}) },
-          rootBoxUid: 64_999,
         });
         const result = await box.exec(forkBomb(300), { timeoutMs: 20_000 });
         const output = result.stdout.toString();

@@ -26,7 +26,7 @@ const GUEST_BUNDLE = fileURLToPath(new URL('../../dist/guest.mjs', import.meta.u
  * - the pids and memory cgroup tests and the cgroup-removal test are skipped with that reason;
  * - a memory limit must be refused with POLICY_UNENFORCEABLE instead (fail closed);
  * - the RLIMIT_NPROC fork-bomb test runs in both modes: it is the only backstop without cgroups;
- * - the box runs as the caller's host uid instead of 65534.
+ * - the box runs as the caller's host uid instead of a uid of its own from the box range.
  */
 export function defineSandboxSuite(driver: Driver, options: SandboxSuiteOptions): void {
   const ctx = suiteContext(driver, options);

@@ -10,8 +10,6 @@ export interface SandboxSuiteOptions {
    * checks them from the host's /proc. A VM or a gVisor sentry hides them: set false there.
    */
   hostPidNamespace: boolean;
-  /** Host uid the box's processes run as: 65534 when IronClaw runs as root, else the caller's. */
-  hostUid: number;
   /** cgroup support for this user, probed by the tests (unprivileged on cgroup v1: none). */
   cgroups: CgroupProbe;
   /**

@@ -48,7 +48,9 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
     gvisorPlatform(),
     detectHostLayout(),
   ]);
-  const runtime = await makeRuntimeDir(options.id);
+  // As root, runsc runs as the box's own host uid (see RunscOptions.boxUid).
+  const boxUid = process.getuid?.() === 0 ? options.rootBoxUid : undefined;
+  const runtime = await makeRuntimeDir(options.id, boxUid);
   // Undone in this order (last made, first undone) on failure or at destroy.
   const undo: (() => Promise<void>)[] = [() => runtime.remove()];
   let box: RunscBox | undefined;
@@ -72,6 +74,7 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
       cgroupProcs: cgroup?.paths.map((path) => join(path, 'cgroup.procs')) ?? [],
       stdio: io.stdio,
       seccomp: options.seccomp ?? 'sandbox',
+      boxUid,
       ...(payload.kind === 'agent'
         ? {
             args: agentArgs(layout.nodePath, AGENT_PATH),

@@ -9,7 +9,7 @@ import { type OciSpec, ociSpec, type ReadOnlyBind, readOnlyBinds } from './oci-s
 import { ociConfigJson, sandboxOciSeccomp } from './oci-seccomp.js';
 import type { SeccompChoice } from '../../host/seccomp-filter.js';
 import { boxEtcDir, guestBundlePath } from '../../host/package-files.js';
-import type { BoxRuntimeDir } from './runtime-dir.js';
+import { type BoxRuntimeDir, handOver } from './runtime-dir.js';
 import { packWorkspaceToFile } from '../../host/workspace-tar.js';
 import type { WorkspaceScan } from '../../host/workspace-scan.js';
 
@@ -35,6 +35,8 @@ export interface LaunchOptions {
    * as for the platform probe) leaves only gVisor's own kernel between the box and the host.
    */
   seccomp?: SeccompChoice;
+  /** As root: the box's own host uid, which runsc runs as (see RunscOptions.boxUid). */
+  boxUid?: number | undefined;
 }
 
 /**
@@ -65,12 +67,14 @@ export async function launchBox(runtime: BoxRuntimeDir, options: LaunchOptions):
     agentPath,
     workspace: options.workspace,
   });
+  if (options.boxUid !== undefined) await handOver(runtime, options.boxUid);
   return startRunsc({
     runsc: options.runsc,
     runtime,
     platform: options.platform,
     stdio: options.stdio,
     cgroupProcs: options.cgroupProcs ?? [],
+    boxUid: options.boxUid,
   });
 }
 

@@ -20,6 +20,12 @@ export interface RunscOptions {
    * (gofer, sentry, the platform's stub processes) is charged to the box's cgroup from birth.
    */
   cgroupProcs: readonly string[];
+  /**
+   * As root: the host uid runsc runs as, rootless, so that its gofer, sentry and the platform's
+   * stub processes are all that uid's (see BOX_UID_SCRIPT). Absent: runsc runs as this process,
+   * and as root drops the sentry to 65534 itself.
+   */
+  boxUid?: number | undefined;
 }
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
@@ -49,6 +55,19 @@ const LAUNCH_SCRIPT = [
   'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
 ].join('\n');
 
+/**
+ * As root, runsc is started as the box's own host uid, in rootless mode, as an unprivileged
+ * caller's runsc is: it makes a user namespace where it is root (mapped to that uid and nothing
+ * else) and runs the sentry as nobody in a nested one mapped to the same uid, so every process
+ * of the sandbox counts against that uid's RLIMIT_NPROC alone. (Run as root, runsc maps the
+ * sentry to host 65534 whatever it is told: OCI process.user only names the box's user inside
+ * gVisor.) The gofer, which root-mode runsc runs as host root, is then that uid as well.
+ * setpriv changes the ids and arms the parent-death signal again (a change of ids clears it);
+ * the parent is checked once more after that, as LAUNCH_SCRIPT does. $1 is the parent's pid.
+ */
+const BOX_UID_SCRIPT =
+  'read -r _ _ _ ppid _ < /proc/$$/stat; [ "$ppid" = "$1" ] || exit 125; shift; exec "$@"';
+
 /** How long runsc gets to exit after its sandbox was killed, before it is killed as well. */
 const EXIT_GRACE_MS = 3000;
 
@@ -56,6 +75,7 @@ const EXIT_GRACE_MS = 3000;
 export async function startRunsc(options: RunscOptions): Promise<RunscBox> {
   const { runtime } = options;
   const asRoot = process.getuid?.() === 0;
+  const boxUid = asRoot ? options.boxUid : undefined;
   const runscArgs = [
     '--root',
     runtime.runscRoot,
@@ -65,7 +85,7 @@ export async function startRunsc(options: RunscOptions): Promise<RunscBox> {
     // The box's cgroup is IronClaw's (see gvisor-box.ts); runsc must not make its own.
     '--ignore-cgroups',
     `--debug-log=${runtime.log}`,
-    ...(asRoot ? [] : ['--rootless']),
+    ...(asRoot && boxUid === undefined ? [] : ['--rootless']),
     'run',
     '--bundle',
     runtime.bundle,
@@ -73,6 +93,18 @@ export async function startRunsc(options: RunscOptions): Promise<RunscBox> {
     runtime.pidFile,
     runtime.containerId,
   ];
+  const setpriv = await setprivBinary();
+  const asBoxUid =
+    boxUid === undefined
+      ? []
+      : [
+          setpriv,
+          `--reuid=${boxUid}`,
+          `--regid=${boxUid}`,
+          '--clear-groups',
+          ...['--pdeathsig', 'KILL', '--', '/bin/sh', '-c', BOX_UID_SCRIPT, 'as-box-uid'],
+          String(process.pid),
+        ];
   const args = [
     '--pdeathsig',
     'KILL',
@@ -84,10 +116,11 @@ export async function startRunsc(options: RunscOptions): Promise<RunscBox> {
     String(process.pid),
     ...options.cgroupProcs,
     '--',
+    ...asBoxUid,
     options.runsc,
     ...runscArgs,
   ];
-  const child = spawn(await setprivBinary(), args, {
+  const child = spawn(setpriv, args, {
     stdio: options.stdio,
     detached: true,
     env: {},
@@ -165,8 +198,9 @@ const directfsFlags = new Map<string, Promise<string[]>>();
 /**
  * runsc 2023 and later default to directfs, where the sentry opens the box's files itself and so
  * keeps root and every capability in a user namespace mapping all host uids (measured with
- * 0.0~20240729: Uid 0, CapEff 000001ffffffffff). With --directfs=false it runs as host uid
- * 65534 with no capabilities, as older runsc always did, and the gofer opens files for it.
+ * 0.0~20240729: Uid 0, CapEff 000001ffffffffff). With --directfs=false it runs without
+ * capabilities on the host, as host uid 65534 (root mode) or as the uid runsc runs as
+ * (rootless), as older runsc always did, and the gofer opens files for it.
  * Older runsc has no such flag and refuses unknown ones, so runsc is asked once which it is.
  */
 function withoutDirectfs(runsc: string): Promise<string[]> {

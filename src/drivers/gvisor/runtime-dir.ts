@@ -1,12 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { lchown, lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { markOwner, sweepDeadOwners } from '../../host/dir-owner.js';
+import { IronClawError } from '../../core/errors.js';
+import { markOwner, OWNER_FILE, sweepDeadOwners } from '../../host/dir-owner.js';
 import { defaultStateDir, ensureStateDir } from '../../host/state-dir.js';
 
 /**
- * One box's private runtime directory (0700, under the state directory): the OCI bundle with
- * its root skeleton, runsc's --root state, runsc's log and the sandbox pid file. Removing it
- * removes every file of the box.
+ * One box's private runtime directory (0700): the OCI bundle with its root skeleton, runsc's
+ * --root state, runsc's log and the sandbox pid file. Removing it removes every file of the box.
+ * runsc reaches it by its path as whoever it runs as: unprivileged, the caller, and the
+ * directory is under the state directory; as root, the box's own host uid, and the directory
+ * is under `<state dir>-gvisor` (root's, mode 0711: enterable, not listable), handed to that
+ * uid once the bundle is written (handOver).
  */
 export interface BoxRuntimeDir {
   readonly dir: string;
@@ -20,18 +24,23 @@ export interface BoxRuntimeDir {
   remove(): Promise<void>;
 }
 
-/** Where gVisor boxes' runtime directories live. */
+/** Where gVisor boxes' runtime directories live when runsc runs as this process's uid. */
 function runtimeBase(): string {
   return join(defaultStateDir(), 'gvisor');
 }
 
+/** Where they live when runsc runs as a box uid of its own (as root). */
+function boxUidBase(): string {
+  return `${defaultStateDir()}-gvisor`;
+}
+
 /**
- * Makes the runtime directory of box `id` under `<state dir>/gvisor`, recording this process as
- * its owner (see sweepRuntimeDirs).
+ * Makes the runtime directory of box `id`, recording this process as its owner (see
+ * sweepRuntimeDirs): for a runsc run as `boxUid` (as root) in `<state dir>-gvisor`, otherwise
+ * in `<state dir>/gvisor`.
  */
-export async function makeRuntimeDir(id: string): Promise<BoxRuntimeDir> {
-  await ensureStateDir(defaultStateDir());
-  const base = await ensureStateDir(runtimeBase());
+export async function makeRuntimeDir(id: string, boxUid?: number): Promise<BoxRuntimeDir> {
+  const base = boxUid === undefined ? await ownBase() : await sharedBase();
   const dir = await mkdtemp(join(base, `${id}-`));
   await markOwner(dir);
   const bundle = join(dir, 'bundle');
@@ -52,5 +61,51 @@ export async function makeRuntimeDir(id: string): Promise<BoxRuntimeDir> {
  * killed with SIGKILL: its box died with it, runsc having run under its parent-death signal).
  */
 export async function sweepRuntimeDirs(): Promise<number> {
-  return (await sweepDeadOwners(runtimeBase())).length;
+  const [own, shared] = await Promise.all([
+    sweepDeadOwners(runtimeBase()),
+    process.getuid?.() === 0 ? sweepDeadOwners(boxUidBase()) : [],
+  ]);
+  return own.length + shared.length;
+}
+
+/**
+ * Gives the runtime directory, bundle and all, to the box's uid, which runsc then runs as:
+ * runsc writes its state, log and pid file there and its gofer serves the root skeleton from it.
+ * The owner file stays root's (the sweep trusts what it says only as far as a box could lie
+ * about its own directory anyway).
+ */
+export async function handOver(runtime: BoxRuntimeDir, uid: number): Promise<void> {
+  const paths = (await readdir(runtime.dir, { recursive: true })).filter(
+    (path) => path !== OWNER_FILE,
+  );
+  await Promise.all(
+    [runtime.dir, ...paths.map((path) => join(runtime.dir, path))].map((path) =>
+      lchown(path, uid, uid),
+    ),
+  );
+}
+
+async function ownBase(): Promise<string> {
+  await ensureStateDir(defaultStateDir());
+  return ensureStateDir(runtimeBase());
+}
+
+/** `<state dir>-gvisor`: a real directory of root's, mode 0711, or refused. */
+async function sharedBase(): Promise<string> {
+  const base = boxUidBase();
+  await mkdir(base, { recursive: true, mode: 0o711 });
+  const info = await lstat(base);
+  const problem = !info.isDirectory()
+    ? 'it is not a directory (a symbolic link?)'
+    : info.uid !== 0
+      ? `it belongs to uid ${info.uid}, not to root`
+      : (info.mode & 0o777) !== 0o711
+        ? `its mode is ${(info.mode & 0o777).toString(8)}, not 711`
+        : undefined;
+  if (problem)
+    throw new IronClawError(
+      'STATE_DIR_UNSAFE',
+      `refusing to keep gVisor boxes in ${base}: ${problem}; remove it (IronClaw makes it again)`,
+    );
+  return base;
 }

@@ -13,7 +13,7 @@ import { guardBoxStreams } from '../../host/box-streams.js';
 
 /**
  * The jail QEMU runs in: bubblewrap, which IronClaw needs anyway, spawned as an unprivileged
- * uid (65534 when IronClaw runs as root, else the caller), so QEMU gets its own user, mount, pid,
+ * uid (the box's own host uid when IronClaw runs as root, else the caller), so QEMU gets its own user, mount, pid,
  * network, IPC, UTS and cgroup namespaces, no capabilities and no new privileges. Its file
  * system is a fresh root holding only what it needs: /usr read-only (QEMU, its libraries and
  * firmware), the loader's cache, the image files read-only, /dev/kvm when KVM is used, and its
