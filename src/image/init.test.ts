@@ -81,4 +81,11 @@ describe('guest init scripts', () => {
     expect(RESTORE_HELPER).toContain('say("floor " + floor(words))');
     expect(RESTORE_HELPER).toMatch(/int\(words\[1\]\) > 65535/);
   });
+
+  test('the restore helper waits for the port to open on its SIGIO, not on a sleep', () => {
+    expect(RESTORE_HELPER).not.toContain('time.sleep');
+    expect(RESTORE_HELPER).toContain('signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGIO])');
+    expect(RESTORE_HELPER).toContain('os.O_ASYNC');
+    expect(RESTORE_HELPER).toContain('signal.sigtimedwait([signal.SIGIO]');
+  });
 });
