@@ -102,7 +102,8 @@ export interface BoxProcess {
   /**
    * Lets the box's unprivileged processes bind ports from `port` up in the box's own network
    * namespace until the window is closed (the DNS stub's port 53), for drivers whose box
-   * network namespace the host can enter.
+   * network namespace the host can enter (bwrap) or whose guest has a root helper the host
+   * can ask (QEMU's restore helper).
    */
   lowerPortFloor?(port: number, signal: AbortSignal): Promise<PortFloorWindow>;
   /** Kills every process of the box and removes its cgroup. Idempotent. */

@@ -72,4 +72,20 @@ describe('guest init scripts', () => {
     expect(RESTORE_HELPER).toContain('time.clock_settime_ns(time.CLOCK_REALTIME');
     expect(RESTORE_HELPER).toMatch(/if len\(seed\) < 32:/);
   });
+
+  test('the restore helper sets the port floor on request only, and says the old one', () => {
+    expect(RESTORE_HELPER).toContain(
+      'PORT_FLOOR = "/proc/sys/net/ipv4/ip_unprivileged_port_start"',
+    );
+    expect(RESTORE_HELPER).toContain('elif words[:1] == ["floor"]:');
+    expect(RESTORE_HELPER).toContain('say("floor " + floor(words))');
+    expect(RESTORE_HELPER).toMatch(/int\(words\[1\]\) > 65535/);
+  });
+
+  test('the restore helper waits for the port to open on its SIGIO, not on a sleep', () => {
+    expect(RESTORE_HELPER).not.toContain('time.sleep');
+    expect(RESTORE_HELPER).toContain('signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGIO])');
+    expect(RESTORE_HELPER).toContain('os.O_ASYNC');
+    expect(RESTORE_HELPER).toContain('signal.sigtimedwait([signal.SIGIO]');
+  });
 });

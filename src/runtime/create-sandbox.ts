@@ -3,7 +3,7 @@ import { IronClawError, unwrap } from '../core/errors.js';
 import { describeExit } from '../core/exit-status.js';
 import { formatBytes } from '../core/units.js';
 import { checkId, newId } from '../core/ids.js';
-import type { DriverName, IsolationReport } from '../core/isolation.js';
+import type { DriverName, IsolationReport, LayerReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
 import {
   COMMAND_EGRESS_ENV,
@@ -208,11 +208,15 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
   // Its record in the ledger goes when the box does (the sandbox's end is then in the audit store).
   let forgetRecord = (): Promise<void> => Promise.resolve();
   const started = box;
+  // The network layer says what the box's resolver does once its stub has come up or not.
+  const isolation = egress
+    ? withEgressReport(box.isolation, options.allowNet ?? [])
+    : box.isolation;
   const sandbox = new Sandbox(
     id,
     {
       ...box,
-      isolation: egress ? withEgressReport(box.isolation, options.allowNet ?? []) : box.isolation,
+      isolation,
       // The uid goes back only once every process of the box is gone.
       destroy: () =>
         started
@@ -255,7 +259,11 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
           );
     network?.catch(() => undefined);
     await Promise.race([client.request('ping', {}, PingResultSchema, { signal }), failed]);
-    if (network) await Promise.race([network, failed]);
+    if (network)
+      isolation.layers.network = egressNetworkLayer(
+        options.allowNet ?? [],
+        await Promise.race([network, failed]),
+      );
     if (workspace) {
       // Not under the start-up timeout: a large workspace takes as long as it takes.
       const copied = BoxWorkspace.copyIn(sandbox, workspace, options.signal);
@@ -326,16 +334,25 @@ function netBridge(
   return { port: EGRESS_PORT, socket: EGRESS_SOCKET_IN_BOX, env };
 }
 
-/** The network layer of a box with egress: still no interface but loopback, and what it may reach. */
+/** A box with egress, reported before its stub is asked for (egressNetworkLayer says after). */
 function withEgressReport(report: IsolationReport, allowNet: readonly string[]): IsolationReport {
   return {
     ...report,
-    layers: {
-      ...report.layers,
-      network: {
-        on: true,
-        detail: `no interface but loopback; egress only through IronClaw's proxy on the host (127.0.0.1:${EGRESS_PORT} in the box), which allows ${allowNet.join(', ')} and audits every connection; names resolve in the box to ${DNS_SENTINEL_IPV4} (its own DNS stub, which forwards nothing)`,
-      },
-    },
+    layers: { ...report.layers, network: egressNetworkLayer(allowNet, 'not started yet') },
+  };
+}
+
+/**
+ * The network layer of a box with egress: still no interface but loopback, and what it may
+ * reach; names resolve to the sentinel only where the stub serves (`noStub` says why not).
+ */
+function egressNetworkLayer(allowNet: readonly string[], noStub: string | undefined): LayerReport {
+  const names =
+    noStub === undefined
+      ? `names resolve in the box to ${DNS_SENTINEL_IPV4} (its own DNS stub, which forwards nothing)`
+      : `no name resolves in the box (it has no DNS stub: ${noStub}); tools that hand the proxy names still work`;
+  return {
+    on: true,
+    detail: `no interface but loopback; egress only through IronClaw's proxy on the host (127.0.0.1:${EGRESS_PORT} in the box), which allows ${allowNet.join(', ')} and audits every connection; ${names}`,
   };
 }

@@ -92,23 +92,26 @@ export function openDnsPort(box: BoxProcess, signal: AbortSignal): Promise<PortF
  * The port floor is lowered only while the agent binds and is put back before any command
  * runs, so the workload never gets a port below 1024 of its own, and no capability at all; a
  * floor that cannot be put back fails the start.
+ *
+ * Resolves to why the box has no stub (a driver with no floor to lower whose bind was refused),
+ * or undefined when it serves: the box's isolation report says which.
  */
 export async function startBoxNetwork(
   client: RpcClient,
   bridge: Record<string, unknown>,
   dnsPort: Promise<PortFloorWindow> | undefined,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<string | undefined> {
   await client.request('net_bridge', bridge, EmptyResultSchema, { signal });
   if (dnsPort === undefined) {
     // No floor to lower. gVisor's netstack (runsc 20221219) lets an unprivileged process bind
-    // below 1024 in the box's own loopback, so the agent binds 53 as it is. In a QEMU guest the
-    // bind is refused today (EACCES; see README), and the box goes without the stub: a lookup
-    // there fails, and the proxy, given names, still works.
-    await client
-      .request('dns_stub', { port: DNS_PORT }, EmptyResultSchema, { signal })
-      .catch(() => undefined);
-    return;
+    // below 1024 in the box's own loopback, so the agent binds 53 as it is. Where the bind is
+    // refused anyway the box goes without the stub: a lookup there fails, and the proxy, given
+    // names, still works.
+    return client.request('dns_stub', { port: DNS_PORT }, EmptyResultSchema, { signal }).then(
+      () => undefined,
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
   }
   const window = await dnsPort;
   try {
@@ -116,6 +119,7 @@ export async function startBoxNetwork(
   } finally {
     await window.close();
   }
+  return undefined;
 }
 
 async function userBase(): Promise<string> {

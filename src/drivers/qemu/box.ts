@@ -11,7 +11,7 @@ import type { RunningVm } from './launch.js';
 import { QmpClient } from './qmp.js';
 import type { VmRuntimeDir } from './runtime-dir.js';
 import { maxTemplates, templatesUnavailable } from './template.js';
-import { bootVm, vmPlan } from './vm.js';
+import { bootVm, controlOf, vmPlan } from './vm.js';
 
 /** How long a destroy waits for QEMU to obey QMP `quit` before it is killed. */
 const QUIT_GRACE_MS = 1000;
@@ -62,6 +62,9 @@ export async function spawnQemuBox(options: SpawnBoxOptions): Promise<BoxProcess
     guestFilter,
   });
   let destroying: Promise<void> | undefined;
+  // A cold-booted guest's helper says `ready` first; a clone's said it before the template was saved.
+  let helperReady: Promise<void> | undefined =
+    noTemplate === undefined ? Promise.resolve() : undefined;
   return {
     id: options.id,
     process: vm.child,
@@ -72,6 +75,13 @@ export async function spawnQemuBox(options: SpawnBoxOptions): Promise<BoxProcess
     started: Promise.resolve(true),
     exited: vm.exited,
     stderrTail: () => vm.tail(),
+    // The guest's floor, lowered by its root restore helper: the agent in it has no capability.
+    lowerPortFloor: async (port, signal) => {
+      const control = controlOf(vm);
+      helperReady ??= control.ready(signal);
+      await helperReady;
+      return control.lowerPortFloor(port, signal);
+    },
     destroy: () => {
       destroying ??= destroyVm(vm, runtime);
       return destroying;

@@ -7,7 +7,6 @@ import { untilExecReady } from '../../protocol/exec-ready.js';
 import { ExecResultSchema, type PingResult, PingResultSchema } from '../../protocol/guest-api.js';
 import { RpcClient } from '../../protocol/rpc-client.js';
 import { qemuArgs } from './args.js';
-import { VmControl } from './control.js';
 import { launchVm, qemuVersion, type RunningVm } from './launch.js';
 import { QmpClient } from './qmp.js';
 import { makeVmRuntimeDir } from './runtime-dir.js';
@@ -74,7 +73,7 @@ export async function restoreVm(
     } finally {
       qmp.close();
     }
-    if (reseed) await new VmControl(controlOf(vm)).restore(signal);
+    if (reseed) await controlOf(vm).restore(signal);
     return {
       vm,
       runtime,
@@ -238,7 +237,7 @@ async function makeTemplate(plan: VmPlan, key: string): Promise<VmTemplate> {
     await Promise.race([
       Promise.all([
         agent.request('ping', {}, PingResultSchema, { signal }),
-        new VmControl(controlOf(vm)).ready(signal),
+        controlOf(vm).ready(signal),
       ]),
       failed,
     ]).catch((error: unknown) => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { IronClawError } from '../../core/errors.js';
+import type { PortFloorWindow } from '../../host/port-floor.js';
 
 /** The helper's lines are short; a longer one is refused (the guest is hostile). */
 const MAX_LINE_BYTES = 4096;
@@ -8,12 +9,15 @@ const MAX_LINE_BYTES = 4096;
 const MAX_QUEUED_LINES = 16;
 /** Bytes of host randomness a restored clone's kernel is reseeded with. */
 const SEED_BYTES = 64;
+/** How long putting the guest's port floor back may take (one line each way). */
+const FLOOR_RESTORE_MS = 10_000;
 
 /**
  * The host's end of the guest's restore helper (image-init.ts RESTORE_HELPER): a line protocol
  * on the VM's control port. The helper says `ready` once it serves the port; after a restore the
  * host sends `restore <epoch ns> <seed hex>` and the helper answers `restored` (or `error …`)
- * once the guest kernel's random generator is reseeded from the seed and its clock is set.
+ * once the guest kernel's random generator is reseeded from the seed and its clock is set;
+ * `floor <port>` sets the guest's unprivileged port floor and is answered `floor <old>`.
  */
 export class VmControl {
   readonly #socket: Socket;
@@ -52,6 +56,36 @@ export class VmControl {
         `the guest could not reseed its random generator and clock after a restore: ${line.slice(0, 200)}`,
       );
     }
+  }
+
+  /**
+   * Lowers the guest's unprivileged port floor (net.ipv4.ip_unprivileged_port_start, one for the
+   * whole guest) to `port` until the window is closed, which puts the old floor back: the agent
+   * binds its DNS stub in between, before any command runs.
+   */
+  async lowerPortFloor(port: number, signal: AbortSignal): Promise<PortFloorWindow> {
+    const old = await this.#floor(port, signal);
+    let closing: Promise<void> | undefined;
+    return {
+      close: () => {
+        // Not under the start's signal: a floor left lowered must still be put back.
+        closing ??= this.#floor(old, AbortSignal.timeout(FLOOR_RESTORE_MS)).then(() => undefined);
+        return closing;
+      },
+    };
+  }
+
+  async #floor(port: number, signal: AbortSignal): Promise<number> {
+    this.#socket.write(`floor ${port}\n`);
+    const line = await this.#next(signal);
+    const old = /^floor (\d{1,5})$/.exec(line)?.[1];
+    if (old === undefined) {
+      throw new IronClawError(
+        'SANDBOX_START_FAILED',
+        `the guest could not set its unprivileged port floor to ${port} for the DNS stub: ${line.slice(0, 200)}`,
+      );
+    }
+    return Number(old);
   }
 
   close(): void {

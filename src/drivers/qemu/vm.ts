@@ -9,6 +9,7 @@ import type { GuestImage } from '../../image/store.js';
 import { type AccelChoice, chooseAccel } from './accel.js';
 import { qemuArgs, type VmShape } from './args.js';
 import { guestMemoryMiB, kernelCmdline, tscKhzFromCpuinfo } from '../../image/vm-guest.js';
+import { VmControl } from './control.js';
 import { launchVm, type LaunchOptions, type RunningVm } from './launch.js';
 import { makeVmRuntimeDir, type VmRuntimeDir } from './runtime-dir.js';
 
@@ -92,10 +93,20 @@ export async function bootVm(
   }
 }
 
-/** The restore helper's port of a VM launched with one. */
-export function controlOf(vm: RunningVm): Socket {
+const controls = new WeakMap<Socket, VmControl>();
+
+/**
+ * The host's end of the restore helper of a VM launched with one: one per VM, since every
+ * VmControl reads every line of the port.
+ */
+export function controlOf(vm: RunningVm): VmControl {
   if (!vm.control) throw new IronClawError('INTERNAL', 'the VM has no control port');
-  return vm.control;
+  let control = controls.get(vm.control);
+  if (!control) {
+    control = new VmControl(vm.control);
+    controls.set(vm.control, control);
+  }
+  return control;
 }
 
 /** QEMU's argv for a VM of `image` in `runtime`. */
