@@ -116,7 +116,7 @@ export function formatPeers(rows, missing) {
     ]
       .filter(([, value]) => value !== undefined)
       .map(
-        ([what, value]) => `${what} ${/** @type {number} */ ((value) / row.stats.p50).toFixed(3)}x`,
+        ([what, value]) => `${what} ${/** @type {number} */ (value / row.stats.p50).toFixed(3)}x`,
       );
     lines.push(`vs ${row.name} (p50 ${row.stats.p50.toFixed(2)} ms): ${parts.join(', ')}`);
   }
