@@ -1,6 +1,6 @@
-// MCP `run` of a shell command takes a box started ahead of it with no guest agent (a primed
-// box, src/runtime/primed-box.ts); a `run` that gives `env` goes through a sandbox and the
-// guest agent. Both must build the same box: one canary, one answer, through the real server
+// MCP `run` takes a box started ahead of it with no guest agent (a primed box,
+// src/runtime/primed-box.ts), files, env and code included; a `run` that gives `cwd` goes
+// through a sandbox and the guest agent. Both must build the same box: one canary, one answer, through the real server
 // and the real SDK client.
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
@@ -61,10 +61,70 @@ async function run(client: Client, args: Record<string, unknown>): Promise<RunRe
   return result.structuredContent as RunResult;
 }
 
+async function tool(client: Client, name: string, args: Record<string, unknown>) {
+  const result = await client.callTool({ name, arguments: args });
+  expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+  return result.structuredContent as Record<string, unknown>;
+}
+
+/**
+ * The same `run` done as an agent would without it: a sandbox, its guest agent writing each
+ * file and running the command (code as `run` runs it: a file in /tmp and its interpreter).
+ */
+async function runThroughSandbox(
+  client: Client,
+  call: Record<string, unknown> & { files?: unknown[] },
+): Promise<RunResult> {
+  const { sandboxId, isolation } = await tool(client, 'sandbox_create', {});
+  try {
+    for (const file of call.files ?? [])
+      await tool(client, 'sandbox_write_file', { sandboxId, ...(file as object) });
+    let command: Record<string, unknown> = { command: call.command };
+    if (typeof call.code === 'string') {
+      await tool(client, 'sandbox_write_file', {
+        sandboxId,
+        path: '/tmp/.ironclaw-run/main.sh',
+        content: call.code,
+      });
+      command = { argv: ['sh', '/tmp/.ironclaw-run/main.sh'] };
+    }
+    const result = await tool(client, 'sandbox_exec', {
+      sandboxId,
+      ...command,
+      ...(call.env === undefined ? {} : { env: call.env }),
+      ...(call.stdin === undefined ? {} : { stdin: call.stdin }),
+    });
+    return { ...(result as unknown as RunResult), isolation: isolation as RunResult['isolation'] };
+  } finally {
+    await tool(client, 'sandbox_destroy', { sandboxId });
+  }
+}
+
+/** What the files a call wrote look like to the command: modes, owners, sizes, bytes. */
+const FILES_SEEN =
+  "find /workspace /tmp -exec stat -c '%a %u %g %s %F %n' {} + | sort; find /workspace /tmp -type f -exec md5sum {} + | sort";
+
+/** Files and variables that carry what a header could garble: newlines, NUL bytes, quotes. */
+const WITH_INPUT = {
+  files: [
+    { path: 'in/data.txt', content: 'line one\nline two\n' },
+    { path: '/tmp/deep/er/bytes.bin', content: 'AAoKAP8NCjEK', encoding: 'base64' },
+    { path: '/workspace/empty', content: '' },
+    { path: 'in/data.txt', content: 'written twice: the last one stays\n' },
+  ],
+  env: { GREETING: 'multi\nline "quoted" \\ value\n', n: 'a name the runner uses', EMPTY: '' },
+};
+
 /** The same canary through both paths; each answer says which path it took. */
-async function compare(client: Client, callerUid?: number): Promise<void> {
-  const fast = await run(client, { command: `${PROCESSES}; echo; ${CANARY}` });
-  const agent = await run(client, { command: `${PROCESSES}; echo; ${CANARY}`, env: {} });
+async function compare(
+  client: Client,
+  extra: Record<string, unknown> = {},
+  callerUid?: number,
+): Promise<void> {
+  const canary = `${PROCESSES}; echo; ${CANARY}\n${FILES_SEEN}`;
+  const call = 'code' in extra ? { ...extra, code: canary } : { ...extra, command: canary };
+  const fast = await run(client, call);
+  const agent = await runThroughSandbox(client, call);
   const [fastProcesses, ...fastRest] = fast.stdout.split('\n');
   const [agentProcesses, ...agentRest] = agent.stdout.split('\n');
   expect(fastProcesses).not.toContain('MainThread');
@@ -117,10 +177,62 @@ describe('MCP run: the primed box and the sandbox path', () => {
     await compare(server.client);
   });
 
+  test('write the same files and set the same variables; run code the same way', async () => {
+    await compare(server.client, WITH_INPUT);
+    await compare(server.client, { ...WITH_INPUT, code: '', language: 'sh' });
+    const fast = await run(server.client, {
+      code: 'import os, sys; print(sys.argv[1:], os.environ["GREETING"], open("in/data.txt").read())',
+      language: 'python',
+      ...WITH_INPUT,
+    });
+    expect(fast).toMatchObject({
+      stdout: '[] multi\nline "quoted" \\ value\n written twice: the last one stays\n\n',
+      exitCode: 0,
+    });
+  });
+
+  test('a file the guest agent would refuse gets its refusal, in the same words', async () => {
+    for (const files of [
+      [{ path: '../etc/passwd', content: 'x' }],
+      [{ path: '/tmp', content: 'x' }],
+      // A file, then a file under it: write_file cannot make a directory of a file.
+      [
+        { path: 'a', content: 'x' },
+        { path: 'a/b', content: 'y' },
+      ],
+    ]) {
+      const fast = await server.client.callTool({
+        name: 'run',
+        arguments: { command: 'true', files },
+      });
+      expect(fast.isError, JSON.stringify(fast.content)).toBe(true);
+      // The guest agent's own refusal of the last file, word for word.
+      const { sandboxId } = await tool(server.client, 'sandbox_create', {});
+      try {
+        let refusal: unknown;
+        for (const file of files) {
+          const agent = await server.client.callTool({
+            name: 'sandbox_write_file',
+            arguments: { sandboxId, ...file },
+          });
+          if (agent.isError) refusal = agent.content;
+        }
+        expect(fast.content).toEqual(refusal);
+      } finally {
+        await tool(server.client, 'sandbox_destroy', { sandboxId });
+      }
+    }
+  });
+
   test('stdin, exit codes, output caps, timeouts and limits of its own on the primed path', async () => {
     const { client } = server;
     expect(
-      await run(client, { command: 'cat; echo err >&2; exit 3', stdin: 'line one\nline two' }),
+      await run(client, {
+        command: 'cat; echo err >&2; exit 3',
+        stdin: 'line one\nline two',
+        // The files are read off the same pipe first: none of their bytes, nor of stdin, is lost.
+        ...WITH_INPUT,
+      }),
     ).toMatchObject({ stdout: 'line one\nline two', stderr: 'err\n', exitCode: 3 });
     // A command line of several lines, blank ones, backslashes and quotes arrives whole.
     const script = 'printf \'%s|\' "a\\\\b" \'c  d\'\n\n\necho "$0" \\\n  done\n';
@@ -152,7 +264,7 @@ describe('MCP run: the primed box and the sandbox path', () => {
         { HOME: home },
       );
       try {
-        await compare(unprivileged.client, 65534);
+        await compare(unprivileged.client, {}, 65534);
       } finally {
         await unprivileged.client.close();
         await rm(home, { recursive: true, force: true });

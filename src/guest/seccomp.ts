@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { constants, accessSync, readFileSync } from 'node:fs';
 import {
   GUEST_SECCOMP_FILTER,
@@ -43,6 +42,9 @@ function readFilter(): string | undefined {
   if (wanted === undefined || wanted === '') return undefined;
   let got: string;
   try {
+    // Loaded here, not imported: node:crypto (and, through an import's namespace, WebCrypto)
+    // is a quarter of the agent's own start-up, and only a VM guest ever hashes its filter.
+    const { createHash } = process.getBuiltinModule('node:crypto');
     got = createHash('sha256').update(readFileSync(GUEST_SECCOMP_FILTER)).digest('hex');
   } catch (error) {
     return refuse(`cannot read ${GUEST_SECCOMP_FILTER}: ${(error as Error).message}`);

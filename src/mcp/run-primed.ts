@@ -1,5 +1,6 @@
 import type { ServerContext } from '@modelcontextprotocol/server';
-import { primedCommandFits } from '../runtime/primed-box.js';
+import { resolveSandboxPath } from '../core/sandbox-path.js';
+import { primedCommandFits, primedFilesFit, type PrimedFile } from '../runtime/primed-box.js';
 import type { SandboxRequest } from '../runtime/sandbox-source.js';
 import type { ExecArgs, ExecFields } from './exec-for-tool.js';
 import { ExecProgress } from './exec-progress.js';
@@ -7,23 +8,36 @@ import { MCP_LIMITS } from './schemas.js';
 import type { SessionSandboxes } from './session-sandboxes.js';
 import type { isolationJson } from './tool-context.js';
 
+/** What a `run` asks of a box: files written in order, then a shell command line. */
+export interface RunPlan {
+  /** Paths as the caller gave them (relative to /workspace, or absolute under it or /tmp). */
+  files: readonly PrimedFile[];
+  command: string;
+}
+
 /**
- * `run` of a shell command line through a box started ahead of it, with no guest agent
- * (runtime/primed-box.ts): the same isolation, the same result, without a sandbox's node
- * start-up. Undefined when the call needs what only the guest agent does (variables for the
- * command, files or code written first) or the request needs a sandbox (egress, a driver that
- * cannot start a box before its command): the caller then runs it through a sandbox.
+ * `run` through a box started ahead of it, with no guest agent (runtime/primed-box.ts): the
+ * same isolation, the same files, variables and result, without a sandbox's node start-up.
+ * Undefined when the call needs what only the guest agent does (a working directory, a file
+ * path the agent would refuse or resolve through the box's filesystem) or the request needs a
+ * sandbox (egress, a driver that cannot start a box before its command): the caller then runs
+ * it through a sandbox, which also gives any error the same words as before.
  */
 export async function runPrimedForTool(
   sandboxes: SessionSandboxes,
   request: SandboxRequest,
-  command: string,
-  args: ExecArgs & { files?: readonly unknown[] | undefined },
+  plan: RunPlan,
+  args: ExecArgs,
   ctx: ServerContext,
 ): Promise<(ExecFields & { isolation: Parameters<typeof isolationJson>[0] }) | undefined> {
-  if (args.env !== undefined || args.cwd !== undefined || (args.files?.length ?? 0) > 0)
-    return undefined;
-  if (!primedCommandFits(command)) return undefined;
+  if (args.cwd !== undefined || !primedCommandFits(plan.command)) return undefined;
+  const files: PrimedFile[] = [];
+  for (const file of plan.files) {
+    const resolved = resolveSandboxPath(file.path);
+    if (!resolved.ok) return undefined;
+    files.push({ path: resolved.value, data: file.data });
+  }
+  if (!primedFilesFit(files.map((file) => file.path))) return undefined;
   const timeoutMs = Math.round((args.timeoutSeconds ?? MCP_LIMITS.defaultTimeoutSeconds) * 1000);
   const token = ctx.mcpReq._meta?.progressToken;
   const progress =
@@ -40,7 +54,9 @@ export async function runPrimedForTool(
   progress?.start();
   try {
     const result = await sandboxes.runPrimed(request, {
-      command,
+      command: plan.command,
+      files,
+      env: args.env,
       stdin: args.stdin,
       timeoutMs,
       maxOutputBytes: args.maxOutputBytes ?? MCP_LIMITS.defaultOutputBytes,

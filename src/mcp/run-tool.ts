@@ -21,7 +21,7 @@ import {
   type ToolDeps,
   toolCall,
 } from './tool-context.js';
-import { runPrimedForTool } from './run-primed.js';
+import { runPrimedForTool, type RunPlan } from './run-primed.js';
 import { toolOk } from './tool-result.js';
 import { toolSchema } from './tool-schema.js';
 
@@ -119,35 +119,32 @@ export function registerRunTool(server: McpServer, deps: ToolDeps): void {
           allowNet: args.allowNet,
           signal,
         };
-        if (args.command !== undefined) {
-          const primed = await runPrimedForTool(deps.sandboxes, request, args.command, args, ctx);
-          if (primed) {
-            const { isolation, ...result } = primed;
-            return toolOk(
-              { ...result, isolation: isolationJson(isolation) },
-              execText(result, args.timeoutSeconds ?? MCP_LIMITS.defaultTimeoutSeconds),
-            );
-          }
+        const files = (args.files ?? []).map((file) => ({
+          path: file.path,
+          data: decodeContent(file.content, file.encoding, file.path, MCP_LIMITS.fileBytes),
+        }));
+        let command: string | string[] = args.command ?? 'true';
+        let plan: RunPlan = { files, command };
+        if (args.code !== undefined && args.language !== undefined) {
+          const language = LANGUAGES[args.language];
+          const path = `${CODE_DIR}/${language.file}`;
+          command = [...language.argv, path];
+          // The argv is ours (no characters a shell would read), so a plain join is exact.
+          plan = {
+            files: [...files, { path, data: Buffer.from(args.code, 'utf8') }],
+            command: `exec ${command.join(' ')}`,
+          };
+        }
+        const primed = await runPrimedForTool(deps.sandboxes, request, plan, args, ctx);
+        if (primed) {
+          const { isolation, ...result } = primed;
+          return toolOk(
+            { ...result, isolation: isolationJson(isolation) },
+            execText(result, args.timeoutSeconds ?? MCP_LIMITS.defaultTimeoutSeconds),
+          );
         }
         return deps.sandboxes.oneShot(request, async (sandbox) => {
-          for (const file of args.files ?? []) {
-            const bytes = decodeContent(
-              file.content,
-              file.encoding,
-              file.path,
-              MCP_LIMITS.fileBytes,
-            );
-            await sandbox.writeFile(file.path, bytes, { signal });
-          }
-          let command: string | string[];
-          if (args.code !== undefined && args.language !== undefined) {
-            const language = LANGUAGES[args.language];
-            const path = `${CODE_DIR}/${language.file}`;
-            await sandbox.writeFile(path, args.code, { signal });
-            command = [...language.argv, path];
-          } else {
-            command = args.command ?? 'true';
-          }
+          for (const file of plan.files) await sandbox.writeFile(file.path, file.data, { signal });
           const result = await askingDuring(server, ctx, deps, sandbox.id, () =>
             execForTool(sandbox, command, args, ctx),
           );

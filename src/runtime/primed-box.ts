@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { audit, audited } from '../audit/audit-trail.js';
 import { auditSeccompEnd } from '../audit/seccomp-audit.js';
@@ -6,6 +7,7 @@ import { describeExit, exitStatusForSignal, TIMED_OUT_STATUS } from '../core/exi
 import { newId } from '../core/ids.js';
 import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
+import { FILE_ROOTS } from '../core/sandbox-path.js';
 import { OutputCap } from '../core/output-cap.js';
 import { driverFor } from '../drivers/index.js';
 import type { BoxProcess } from '../host/box-process.js';
@@ -27,19 +29,42 @@ import { recordSandboxStart } from './sandbox-ledger.js';
  */
 
 /**
- * Reads a line count, then that many lines (IFS= read -r: bytes as they are, no backslash
- * processing; dash reads a pipe one byte at a time, so nothing past the last line is taken
- * from the command's stdin), then execs the command line as an exec's `shell` is run.
+ * Reads what the host sends on stdin, then execs the command line as an exec's `shell` is run.
+ * A text is a line count, then that many lines (IFS= read -r: bytes as they are, no backslash
+ * processing; dash reads a pipe one byte at a time, and `head -c` reads no more than it is
+ * asked for, so nothing past the header is taken from the command's stdin). In order:
+ *   files: a count, then per file its absolute path (one line) and its size, then its bytes;
+ *   env: a count, then per variable its name (one line) and its value (a text);
+ *   the command line (a text).
+ * Files are written before any variable is set; variables reach the command through env(1),
+ * so none of them (PATH, IFS, or a name the runner uses) changes how the runner itself works.
+ * A malformed header exits 125 (the host never sends one).
  */
 const RUNNER = [
-  'IFS= read -r n || exit 125',
-  "case $n in ''|*[!0-9]*) exit 125;; esac",
-  'IFS= read -r script || exit 125',
-  'while [ "$n" -gt 1 ]; do IFS= read -r line || exit 125; script="$script',
-  '$line"; n=$((n - 1)); done',
-  'unset n line',
-  'exec /bin/sh -c "$script"',
+  "num() { IFS= read -r n || exit 125; case $n in ''|*[!0-9]*) exit 125;; esac; }",
+  'text() { num; IFS= read -r v || exit 125; while [ "$n" -gt 1 ]; do IFS= read -r line || exit 125; v="$v',
+  '$line"; n=$((n - 1)); done; }',
+  'num; files=$n',
+  'while [ "$files" -gt 0 ]; do',
+  '  IFS= read -r path || exit 125; num',
+  '  mkdir -p -- "${path%/*}" && head -c "$n" > "$path" || exit 125',
+  '  files=$((files - 1))',
+  'done',
+  'num; vars=$n; set --',
+  'while [ "$vars" -gt 0 ]; do',
+  '  IFS= read -r name || exit 125; text; set -- "$@" "$name=$v"; vars=$((vars - 1))',
+  'done',
+  'text; script=$v',
+  'unset n line v path files name vars',
+  'if [ $# -eq 0 ]; then exec /bin/sh -c "$script"; fi',
+  'exec env "$@" /bin/sh -c "$script"',
 ].join('\n');
+
+/** A file a primed box writes before its command: an absolute path (see primedFilesFit). */
+export interface PrimedFile {
+  path: string;
+  data: Uint8Array;
+}
 
 export interface PrimedBoxOptions {
   driver: DriverName;
@@ -56,6 +81,10 @@ export interface PrimedRun {
   /** A shell command line, run by /bin/sh -c in /workspace. */
   command: string;
   stdin?: string | undefined;
+  /** Written before the command runs, in order, as the box's own uid (see primedFilesFit). */
+  files?: readonly PrimedFile[] | undefined;
+  /** Variables for the command, over the box's own (names as an exec's env takes them). */
+  env?: Readonly<Record<string, string>> | undefined;
   /** Wall-clock limit from the moment the command is given; then every process of the box dies. */
   timeoutMs: number;
   maxOutputBytes: number;
@@ -68,6 +97,51 @@ export interface PrimedRun {
 export function primedCommandFits(command: string): boolean {
   // An argument cannot hold a NUL byte: an exec refuses such a command, so it goes that way.
   return !command.includes('\0');
+}
+
+/**
+ * Whether these absolute paths can be written by the runner as the guest agent's write_file
+ * would write them, one after another: each under /workspace or /tmp but not the root itself,
+ * on one line, and none a directory on the way to another (which write_file refuses, and the
+ * caller should see refused the same way, so such a call goes through a sandbox).
+ */
+export function primedFilesFit(paths: readonly string[]): boolean {
+  const files = new Set(paths);
+  return paths.every((path) => {
+    if (/[\n\0]/.test(path) || path.endsWith('/') || posix.normalize(path) !== path) return false;
+    if (!FILE_ROOTS.some((root) => path.startsWith(`${root}/`))) return false;
+    for (let at = path.indexOf('/', 1); at !== -1; at = path.indexOf('/', at + 1))
+      if (files.has(path.slice(0, at))) return false;
+    return true;
+  });
+}
+
+/** Names as the MCP schema takes them: nothing that could end a header line. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function text(value: string): string {
+  return `${value.split('\n').length}\n${value}\n`;
+}
+
+/** What the runner reads before the command's own stdin. */
+function primedHeader(run: PrimedRun): (string | Uint8Array)[] {
+  const files = run.files ?? [];
+  const env = Object.entries(run.env ?? {});
+  // The MCP layer checks both; a caller that did not must not get a garbled header.
+  if (
+    !primedFilesFit(files.map((file) => file.path)) ||
+    !env.every(([name]) => ENV_NAME.test(name))
+  )
+    throw new IronClawError(
+      'INVALID_ARGUMENT',
+      'a primed box takes absolute file paths under /workspace or /tmp and variable names of letters, digits and _; run this through a sandbox',
+    );
+  const parts: (string | Uint8Array)[] = [`${files.length}\n`];
+  for (const file of files) parts.push(`${file.path}\n${file.data.length}\n`, file.data);
+  parts.push(`${env.length}\n`);
+  for (const [name, value] of env) parts.push(`${name}\n${text(value)}`);
+  parts.push(text(run.command));
+  return parts;
 }
 
 /** One box, started and waiting for its command; it runs exactly one, then is gone. */
@@ -169,8 +243,7 @@ export class PrimedBox {
     run.signal?.addEventListener('abort', cancel, { once: true });
     // A command that exits without reading its stdin closes the pipe: not the caller's fault.
     input.on('error', () => undefined);
-    const lines = run.command.split('\n');
-    input.write(`${lines.length}\n${run.command}\n`);
+    for (const part of primedHeader(run)) input.write(part);
     input.end(run.stdin ?? '');
     try {
       const [exit] = await Promise.all([box.exited, drained]);
