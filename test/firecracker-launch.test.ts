@@ -78,10 +78,11 @@ describe.skipIf(!root)(`launchJailed${skip}`, () => {
   });
 
   test('a missing program is reported, not waited for', async () => {
-    const started = performance.now();
+    // "Not waited for" is observable as the cause: with a deadline far longer than any start,
+    // the outcome is the program's exit, never that deadline (an AbortError).
     const outcome = await launchJailed(join(dir, 'no-such-jailer'), [], {
       consoleLog: join(dir, 'console.log'),
-      signal: AbortSignal.timeout(5000),
+      signal: AbortSignal.timeout(600_000),
     }).then(
       async (vm) => ({ exit: await vm.exited, tail: vm.tail() }),
       (error: Error) => ({ error }),
@@ -89,6 +90,5 @@ describe.skipIf(!root)(`launchJailed${skip}`, () => {
     // unshare's child may be seen before its exec fails; then its exit says why, at once.
     if ('error' in outcome) expect(outcome.error.message).toMatch(/exited during start-up/);
     else expect(outcome.tail).toMatch(/no-such-jailer: No such file or directory/);
-    expect(performance.now() - started).toBeLessThan(4000);
   });
 });
