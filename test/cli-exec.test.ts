@@ -257,24 +257,28 @@ describe('the hand-over and the supervised path', () => {
     }
   });
 
-  test('killing the CLI (SIGTERM) ends its box, with nothing left running', async () => {
-    for (const options of [[], ['--timeout', '10m']]) {
-      const marker = `ironclaw-kill-test-${process.pid}-${options.length}`;
-      const cli = spawn(
-        process.execPath,
-        [BIN, 'exec', ...options, '--', 'sh', '-c', `sleep 60; : ${marker}`],
-        { stdio: 'ignore' },
-      );
-      const exited = new Promise((resolve) => cli.once('exit', resolve));
-      expect(await waitFor(marker, true), 'the box did not start').toBe(true);
-      cli.kill('SIGTERM');
-      await exited;
-      expect(
-        await waitFor(marker, false),
-        `a process of ${options.join(' ') || 'the hand-over'} outlived the CLI`,
-      ).toBe(true);
-    }
-  });
+  test(
+    'killing the CLI (SIGTERM) ends its box, with nothing left running',
+    { timeout: 120_000 },
+    async () => {
+      for (const options of [[], ['--timeout', '10m']]) {
+        const marker = `ironclaw-kill-test-${process.pid}-${options.length}`;
+        const cli = spawn(
+          process.execPath,
+          [BIN, 'exec', ...options, '--', 'sh', '-c', `sleep 60; : ${marker}`],
+          { stdio: 'ignore' },
+        );
+        const exited = new Promise((resolve) => cli.once('exit', resolve));
+        expect(await waitFor(marker, true), 'the box did not start').toBe(true);
+        cli.kill('SIGTERM');
+        await exited;
+        expect(
+          await waitFor(marker, false),
+          `a process of ${options.join(' ') || 'the hand-over'} outlived the CLI`,
+        ).toBe(true);
+      }
+    },
+  );
 
   test.skipIf(!isRoot || !hasExecve)(
     `as root, a package the box's uid cannot read keeps the supervised path, and works${isRoot ? '' : ' [skipped: needs root]'}`,
@@ -335,9 +339,12 @@ describe('the hand-over and the supervised path', () => {
   );
 });
 
-/** Polls until a process whose command line holds `marker` is running (or gone); false on a 5 s deadline. */
+/**
+ * Polls until a process whose command line holds `marker` is running (or gone); false on a 20 s
+ * deadline (a time, not a count of tries: under load each pgrep itself takes a while).
+ */
 async function waitFor(marker: string, running: boolean): Promise<boolean> {
-  for (let tries = 0; tries < 50; tries++) {
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline;) {
     const found = await new Promise<boolean>((resolve) => {
       spawn('pgrep', ['-f', marker], { stdio: 'ignore' }).once('exit', (code) =>
         resolve(code === 0),

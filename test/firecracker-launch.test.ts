@@ -27,14 +27,14 @@ describe.skipIf(!root)(`launchJailed${skip}`, () => {
     const vm = await launchJailed(
       '/bin/sh',
       ['-c', 'echo "guest says hi"; echo "vmm warns" >&2; exec sleep 60'],
-      { consoleLog, signal: AbortSignal.timeout(5000) },
+      { consoleLog, signal: AbortSignal.timeout(60_000) },
     );
     try {
       const status = await readFile(`/proc/${vm.pid}/status`, 'utf8');
       // NSpid: its pid in each namespace, outermost first; the innermost is 1.
       expect(status).toMatch(new RegExp(`^NSpid:\\s+${vm.pid}\\s+1$`, 'm'));
       expect(vm.child.pid).not.toBe(vm.pid);
-      await expect.poll(() => vm.tail(), { timeout: 2000 }).toContain('guest says hi');
+      await expect.poll(() => vm.tail()).toContain('guest says hi');
       expect(vm.tail()).toContain('vmm warns');
       expect(vm.child.exitCode).toBeNull(); // the holder lives as long as the VMM
     } finally {
@@ -78,10 +78,11 @@ describe.skipIf(!root)(`launchJailed${skip}`, () => {
   });
 
   test('a missing program is reported, not waited for', async () => {
-    const started = performance.now();
+    // "Not waited for" is observable as the cause: with a deadline far longer than any start,
+    // the outcome is the program's exit, never that deadline (an AbortError).
     const outcome = await launchJailed(join(dir, 'no-such-jailer'), [], {
       consoleLog: join(dir, 'console.log'),
-      signal: AbortSignal.timeout(5000),
+      signal: AbortSignal.timeout(600_000),
     }).then(
       async (vm) => ({ exit: await vm.exited, tail: vm.tail() }),
       (error: Error) => ({ error }),
@@ -89,6 +90,5 @@ describe.skipIf(!root)(`launchJailed${skip}`, () => {
     // unshare's child may be seen before its exec fails; then its exit says why, at once.
     if ('error' in outcome) expect(outcome.error.message).toMatch(/exited during start-up/);
     else expect(outcome.tail).toMatch(/no-such-jailer: No such file or directory/);
-    expect(performance.now() - started).toBeLessThan(4000);
   });
 });

@@ -124,12 +124,13 @@ describe.skipIf(missing !== undefined)(`gVisor driver${skip}`, () => {
   });
 
   test('a box that fails during start-up rejects at once, quoting runsc', async () => {
-    const started = performance.now();
+    // "At once" is observable as the cause, not as a duration: it rejects because runsc exited
+    // (quoting it), never because the driver's 30 s start deadline ran out.
     const error = await expectCode(
       () => createSandbox({ driver: 'gvisor', id: uniqueId('fail'), limits: { openFiles: 0 } }),
       'SANDBOX_START_FAILED',
     );
-    expect(performance.now() - started).toBeLessThan(5000);
+    expect(error.message).not.toMatch(/did not start within/);
     // runsc's own words (the failing step varies: importing fds, or the sandbox dying under it),
     // then the notable lines of its log.
     expect(error.message).toContain('running container: starting container');

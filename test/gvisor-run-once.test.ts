@@ -73,7 +73,8 @@ describe.skipIf(missing !== undefined)(`gVisor one-shot runs${skip}`, () => {
   test('a timeout kills the box: exit 124, timedOut', async () => {
     const result = await run(['sleep', '30'], { timeoutMs: 500 });
     expect(result).toMatchObject({ timedOut: true, exitCode: 124, signal: 'SIGKILL' });
-    expect(result.durationMs).toBeLessThan(10_000);
+    // The kill, not the command's own end: sleep 30 would have taken 30 s.
+    expect(result.durationMs).toBeLessThan(30_000);
   });
 
   test('the caller’s pipes stay blocking: gVisor’s O_NONBLOCK lands on re-opened copies', async () => {

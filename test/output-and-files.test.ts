@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSandbox, type Sandbox } from '../src/index.js';
 import { expectCode } from './support/expect-code.js';
+import { eventually } from './support/host-processes.js';
 
 // Issue 13: output and files are never silently lost, and a box never wedges on what it holds.
 // Run on bwrap, whose boxes start fast enough for files and output of 100 MiB.
@@ -92,6 +93,12 @@ describe('exec output', () => {
 });
 
 describe('special files never block the guest agent', () => {
+  /** Prints "blocked" once a `cat /workspace/fifo` in the box sleeps (in its open of the FIFO). */
+  const READER_BLOCKED = `for p in /proc/[0-9]*; do
+    [ "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" = 'cat /workspace/fifo ' ] &&
+      grep -q '^State:[[:space:]]*S' $p/status 2>/dev/null && echo blocked
+  done; true`;
+
   test('reads and writes of a FIFO fail at once, and the box keeps working', async () => {
     expect((await box.exec(['mkfifo', '/workspace/fifo'])).exitCode).toBe(0);
     // Past four: node's threadpool has four threads, each of which a blocking open would hold.
@@ -109,13 +116,22 @@ describe('special files never block the guest agent', () => {
       );
     }
     // A reader waiting on the FIFO must not make the write go through either.
-    const reader = box.exec(['sh', '-c', 'cat /workspace/fifo'], { timeoutMs: 3000 });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const reader = box.exec(['cat', '/workspace/fifo'], { timeoutMs: 60_000 });
+    // The event: the reader sleeps in its open of the FIFO, which waits for a writer.
+    const blocked = await eventually(
+      async () => (await box.exec(['sh', '-c', READER_BLOCKED])).stdout.toString(),
+      (out) => out.includes('blocked'),
+      30_000,
+    );
+    expect(blocked).toContain('blocked');
     await expectCode(
       () => box.writeFile('fifo', 'x', { signal: AbortSignal.timeout(5000) }),
       'FILE_ERROR',
     );
-    await reader;
+    // Whatever the refused write did, a read-write open (which never blocks on a FIFO) releases
+    // the reader if it still waits; it then ends of itself, not by its time limit.
+    await box.exec(['sh', '-c', 'exec 3<>/workspace/fifo'], { timeoutMs: 30_000 });
+    expect(await reader).toMatchObject({ exitCode: 0, timedOut: false });
     const alive = await box.exec(['echo', 'alive'], { signal: AbortSignal.timeout(5000) });
     expect(alive.stdout.toString()).toBe('alive\n');
     expect(await box.readFile('offset.txt')).toBeDefined();

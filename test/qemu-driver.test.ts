@@ -192,24 +192,23 @@ describe.skipIf(missing !== undefined)(`qemu driver${skip}`, () => {
       await chmod(fake, 0o755);
       const saved = process.env.IRONCLAW_QEMU;
       process.env.IRONCLAW_QEMU = fake;
-      const started = performance.now();
       try {
         // The fake VMM is a shell script, which IronClaw's VMM filter would kill: it is off here.
         const error = await expectCode(
           () => createSandbox({ driver: 'qemu', seccomp: 'none', startTimeoutMs: 60_000 }),
           'SANDBOX_START_FAILED',
         );
+        // Its exit is the cause, not the 60 s start deadline running out.
         expect(error.message).toMatch(/exit code 1/);
+        expect(error.message).not.toMatch(/did not start within/);
         expect(error.message).toContain('simulated start-up failure');
       } finally {
         if (saved === undefined) delete process.env.IRONCLAW_QEMU;
         else process.env.IRONCLAW_QEMU = saved;
       }
-      expect(performance.now() - started).toBeLessThan(10_000);
     });
 
     test('a guest whose agent cannot start powers off, and its box quotes the guest console', async () => {
-      const started = performance.now();
       // pids.max 0 in the guest: node cannot start its threads, the agent exits, init powers off.
       // createSandbox refuses such a limit up front (below the driver's floor), so the driver is
       // asked directly, as createSandbox would.
@@ -236,7 +235,6 @@ describe.skipIf(missing !== undefined)(`qemu driver${skip}`, () => {
         () => createSandbox({ driver: 'qemu', limits: { pids: 0 } }),
         'INVALID_ARGUMENT',
       );
-      expect(performance.now() - started).toBeLessThan(60_000);
     });
   });
 });

@@ -69,7 +69,7 @@ if (missing === undefined) {
           (text) => /^State:\s+(\S)/m.exec(text)?.[1] ?? '?',
           () => 'gone',
         );
-      await expect.poll(running, { timeout: 2000 }).toMatch(/gone|Z/);
+      await expect.poll(running).toMatch(/gone|Z/);
       await expect(access(jail)).rejects.toThrow();
     });
   });

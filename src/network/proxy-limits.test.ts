@@ -40,9 +40,12 @@ async function setUp(limits: Record<string, number>) {
   };
 }
 
+/** The handshake deadline of the flood test, which its negative control waits past. */
+const HANDSHAKE_MS = 1500;
+
 describe('the egress proxy under load and abuse', () => {
   it('closes half-open connections at the handshake deadline, and serves again', async () => {
-    await using t = await setUp({ maxConnections: 40, handshakeTimeoutMs: 1500 });
+    await using t = await setUp({ maxConnections: 40, handshakeTimeoutMs: HANDSHAKE_MS });
     const silent = await flood(t.proxy.socketPath, 30);
     const slow = await flood(t.proxy.socketPath, 10, 'CONNECT echo.test:1 HTTP/1.1\r\nHost: x');
     await expect.poll(() => t.proxy.connections).toBe(40);
@@ -59,7 +62,10 @@ describe('the egress proxy under load and abuse', () => {
   it('negative control: without the deadline the same flood keeps the proxy full', async () => {
     await using t = await setUp({ maxConnections: 40, handshakeTimeoutMs: 60_000 });
     const silent = await flood(t.proxy.socketPath, 40);
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    await expect.poll(() => t.proxy.connections).toBe(40);
+    // Time passes on purpose: past the deadline that closed the same flood above. The 60 s one
+    // here is far off, so a slow machine only lengthens the wait, never changes the outcome.
+    await new Promise((resolve) => setTimeout(resolve, 2 * HANDSHAKE_MS));
     expect(silent.filter(isOpen)).toHaveLength(40);
     const late = await rawClient(t.proxy.socketPath);
     await closed(late);

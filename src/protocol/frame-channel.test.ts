@@ -20,7 +20,7 @@ function open(options: { maxFrameBytes?: number } = {}) {
       resolveClosed(error);
     },
   });
-  return { channel, far, received, closes, closed, fromChannel: collect(far) };
+  return { channel, near, far, received, closes, closed, fromChannel: collect(far) };
 }
 
 /** Decodes what arrives on `end`; resolves with every message once the stream ends. */
@@ -44,21 +44,28 @@ describe('FrameChannel', () => {
   });
 
   it('reads nothing while paused (nested pauses too), then delivers what waited, in order', async () => {
-    const { channel, far, received } = open();
+    const { channel, near, far, received } = open();
     const first = Promise.withResolvers<void>();
     const second = Promise.withResolvers<void>();
     channel.pauseUntil(first.promise);
     channel.pauseUntil(second.promise);
-    far.write(encodeFrame({ n: 1 }));
-    far.write(encodeFrame({ n: 2 }));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    const [one, two] = [encodeFrame({ n: 1 }), encodeFrame({ n: 2 })];
+    far.write(one);
+    // The write's callback is the event: both frames have reached the channel's end, unread.
+    await new Promise<void>((resolve, reject) =>
+      far.write(two, (error) => (error ? reject(error) : resolve())),
+    );
+    expect(near.readableLength).toBe(one.length + two.length);
     expect(received).toEqual([]);
+    // Awaiting a pause's promise runs the channel's own handler for it first (it was attached
+    // first): once the await returns, that pause has ended.
     first.resolve();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await first.promise;
+    expect(near.isPaused()).toBe(true);
     expect(received).toEqual([]);
     second.resolve();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(received).toEqual([{ n: 1 }, { n: 2 }]);
+    await second.promise;
+    await expect.poll(() => received).toEqual([{ n: 1 }, { n: 2 }]);
   });
 
   it('closes with FRAME_TRUNCATED when the peer ends inside a frame', async () => {
