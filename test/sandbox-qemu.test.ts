@@ -1,4 +1,4 @@
-import { describe, test } from 'vitest';
+import { describe, test, vi } from 'vitest';
 import { probeCgroups } from './support/cgroup-probe.js';
 import { defineSandboxSuite } from './suites/sandbox-suite.js';
 import { qemuMissing } from './support/qemu-missing.js';
@@ -8,6 +8,10 @@ import { qemuMissing } from './support/qemu-missing.js';
 // the host, so the host-side process checks do not apply; limits and cgroups are the guest's.
 const uid = process.getuid?.() ?? -1;
 const missing = await qemuMissing((message) => process.stderr.write(`image: ${message}\n`));
+
+// Every guest instruction is emulated (TCG): with a CPU hog on both cores a fork bomb or an
+// allocation past the limit takes several times its idle time, so a test gets 4x the default.
+vi.setConfig({ testTimeout: 120_000 });
 
 if (missing === undefined) {
   defineSandboxSuite('qemu', {

@@ -14,9 +14,10 @@ import { type SuiteContext, uniqueId } from './suite-context.js';
 /** Processes of the box other than its init and the guest agent, listed from inside the box. */
 async function strayProcesses(box: Sandbox): Promise<string[]> {
   const agent = (await box.ping()).pid;
-  // Not ps: it would list itself. The shell reads /proc with builtins and skips its own pid.
+  // Not ps: it would list itself. The shell reads /proc with builtins and skips its own pid and
+  // the process the agent makes ahead for its next exec (known by its argv[0]).
   const listing = await box.exec(
-    'for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = $$ ] && continue; read -r c < $d/comm 2>/dev/null && echo "$p $c"; done',
+    `for d in /proc/[0-9]*; do p=\${d#/proc/}; [ "$p" = $$ ] && continue; a=; read -r a < $d/cmdline 2>/dev/null; case $a in ${STUB_ARGV0}*) continue;; esac; read -r c < $d/comm 2>/dev/null && echo "$p $c"; done`,
   );
   return listing.stdout
     .toString()
@@ -66,7 +67,12 @@ export function defineLifecycleTests(ctx: SuiteContext): void {
       expect(stray).toEqual([]);
       // The listing does see a sleep that is left running on purpose.
       await box.exec('sleep 1000 >/dev/null 2>&1 &');
-      expect((await strayProcesses(box)).map((line) => line.split(' ')[1])).toEqual(['sleep']);
+      const names = (lines: string[]): string[] => lines.map((line) => line.split(' ')[1] ?? '');
+      const left = await eventually(
+        () => strayProcesses(box),
+        (lines) => names(lines).join() === 'sleep',
+      );
+      expect(names(left)).toEqual(['sleep']);
     });
 
     test.skipIf(!hostPidNamespace)(
@@ -85,10 +91,17 @@ export function defineLifecycleTests(ctx: SuiteContext): void {
         );
         expect(stray).toEqual([]);
         // The scan does see this namespace: its init and the agent are still there.
-        const inits = (await withoutStub(await processesInPidNamespace(namespace)))
-          .map((p) => p.innerPid)
-          .sort((a, b) => a - b);
-        expect(inits).toEqual([1, agent].sort((a, b) => a - b));
+        // A process the agent is making ahead right now shows the agent's command line until
+        // it execs: wait for it to become the stub.
+        const expected = [1, agent].sort((a, b) => a - b);
+        const inits = await eventually(
+          async () =>
+            (await withoutStub(await processesInPidNamespace(namespace)))
+              .map((p) => p.innerPid)
+              .sort((a, b) => a - b),
+          (pids) => pids.join() === expected.join(),
+        );
+        expect(inits).toEqual(expected);
       },
     );
 
