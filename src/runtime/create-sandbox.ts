@@ -29,6 +29,7 @@ import { openDnsPort, startBoxNetwork, startSandboxEgress } from './sandbox-egre
 import { exitSoon } from './box-end.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
 import { BoxWorkspace, type WorkspaceOptions } from './box-workspace.js';
+import { withDefaultMemory } from './one-shot-outcome.js';
 
 export interface SandboxOptions {
   /** Must match ^[a-z0-9][a-z0-9-]{0,62}$; a random unguessable id otherwise. */
@@ -142,14 +143,12 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
     egress: wantsEgress || options.egressSocket !== undefined,
   });
   const cgroups = await detectCgroups();
-  const limits = { ...options.limits };
-  if (
-    limits.memoryBytes === undefined &&
-    options.defaultMemoryBytes !== undefined &&
-    !driver.capabilities.ownMemory &&
-    cgroups.available
-  )
-    limits.memoryBytes = options.defaultMemoryBytes;
+  const limits = withDefaultMemory(
+    options.limits,
+    options.defaultMemoryBytes,
+    driver.capabilities,
+    cgroups.available,
+  );
   assertLimitsFit(driver, limits, 'agent');
   options.signal?.throwIfAborted();
   const uidLease = await boxUidFor({

@@ -1,9 +1,8 @@
 import { posix } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { audit, audited } from '../audit/audit-trail.js';
-import { auditSeccompEnd } from '../audit/seccomp-audit.js';
 import { IronClawError } from '../core/errors.js';
-import { describeExit, exitStatusForSignal, TIMED_OUT_STATUS } from '../core/exit-status.js';
+import { describeExit } from '../core/exit-status.js';
 import { newId } from '../core/ids.js';
 import type { DriverName, IsolationReport } from '../core/isolation.js';
 import type { Limits } from '../core/limits.js';
@@ -16,6 +15,7 @@ import { assertLimitsFit } from '../host/driver.js';
 import { monotonicUs } from '../host/kernel-seccomp-log.js';
 import type { BoxUids } from '../core/box-uids.js';
 import { boxUidFor } from '../host/box-uid.js';
+import { oneShotOutcome, withDefaultMemory } from './one-shot-outcome.js';
 import type { RunOnceResult } from './run-once-options.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
 
@@ -248,33 +248,16 @@ export class PrimedBox {
     try {
       const [exit] = await Promise.all([box.exited, drained]);
       run.signal?.throwIfAborted();
-      const status = exit.code ?? exitStatusForSignal(exit.signal);
-      const exitCode = timedOut ? TIMED_OUT_STATUS : status;
-      // The box reports a command killed by SIGKILL as 137; the cgroup says whether OOM did it.
-      const oomKilled =
-        !timedOut &&
-        status === exitStatusForSignal('SIGKILL') &&
-        ((await box.oomKills?.()) ?? 0) > 0;
-      auditSeccompEnd({
-        sandbox: this.id,
-        isolation: box.isolation,
-        command: run.command,
-        exit: { exitCode, signal: exit.signal },
-        startedUs,
-      });
-      return {
-        exitCode,
-        signal: timedOut || oomKilled ? 'SIGKILL' : exit.signal,
+      return await oneShotOutcome(box, {
+        exit,
         timedOut,
-        oomKilled,
-        ...(oomKilled ? { memoryLimitBytes: box.memoryLimitBytes } : {}),
-        truncated: cap.truncated,
-        droppedBytes: cap.dropped,
-        durationMs: performance.now() - started,
-        isolation: box.isolation,
-        stdout: Buffer.concat(stdout),
-        stderr: Buffer.concat(stderr),
-      };
+        command: run.command,
+        startedUs,
+        started,
+        cap,
+        stdout,
+        stderr,
+      });
     } finally {
       clearTimeout(timer);
       run.signal?.removeEventListener('abort', cancel);
@@ -293,15 +276,12 @@ async function startPrimed(
       `the ${driver.name} driver cannot start a box ahead of its command; run it through a sandbox and an exec`,
     );
   const cgroups = await detectCgroups();
-  // As createSandbox does: the default memory limit where host cgroups can hold it.
-  const limits = { ...options.limits };
-  if (
-    limits.memoryBytes === undefined &&
-    options.defaultMemoryBytes !== undefined &&
-    !driver.capabilities.ownMemory &&
-    cgroups.available
-  )
-    limits.memoryBytes = options.defaultMemoryBytes;
+  const limits = withDefaultMemory(
+    options.limits,
+    options.defaultMemoryBytes,
+    driver.capabilities,
+    cgroups.available,
+  );
   assertLimitsFit(driver, limits, 'command');
   options.signal?.throwIfAborted();
   const lease = await boxUidFor({

@@ -1,10 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { IronClawError } from '../core/errors.js';
-import { describeExit, exitStatusForSignal, TIMED_OUT_STATUS } from '../core/exit-status.js';
+import { describeExit } from '../core/exit-status.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputCap } from '../core/output-cap.js';
 import { formatBytes } from '../core/units.js';
-import { auditSeccompEnd } from '../audit/seccomp-audit.js';
 import { monotonicUs } from '../host/kernel-seccomp-log.js';
 import { boxUidFor } from '../host/box-uid.js';
 import { driverFor } from '../drivers/index.js';
@@ -13,6 +12,7 @@ import { assertLimitsFit } from '../host/driver.js';
 import type { WorkspaceScan } from '../host/workspace-scan.js';
 import { BoxWorkspace } from './box-workspace.js';
 import { sweepLeftoversRarely } from './leftover-sweep.js';
+import { oneShotOutcome } from './one-shot-outcome.js';
 import type { RunOnceOptions, RunOnceResult } from './run-once-options.js';
 
 /**
@@ -124,31 +124,16 @@ export async function runOnce(
         `the sandbox did not start (${describeExit(exit)})${options.limits?.memoryBytes === undefined ? '' : `; its memory limit of ${formatBytes(options.limits.memoryBytes)} may be too small`}${box.stderrTail() ? `: ${box.stderrTail()}` : ''}`,
       );
     }
-    const status = exit.code ?? exitStatusForSignal(exit.signal);
-    const exitCode = timedOut ? TIMED_OUT_STATUS : status;
-    // The box reports a command killed by SIGKILL as 137; the cgroup says whether OOM did it.
-    const oomKilled =
-      !timedOut && status === exitStatusForSignal('SIGKILL') && ((await box.oomKills?.()) ?? 0) > 0;
-    auditSeccompEnd({
-      sandbox: box.id,
-      isolation: box.isolation,
-      command: argv,
-      exit: { exitCode, signal: exit.signal },
-      startedUs,
-    });
-    return {
-      exitCode,
-      signal: timedOut || oomKilled ? 'SIGKILL' : exit.signal,
+    return await oneShotOutcome(box, {
+      exit,
       timedOut,
-      oomKilled,
-      ...(oomKilled ? { memoryLimitBytes: box.memoryLimitBytes } : {}),
-      truncated: cap.truncated,
-      droppedBytes: cap.dropped,
-      durationMs: performance.now() - started,
-      isolation: box.isolation,
-      stdout: Buffer.concat(stdout),
-      stderr: Buffer.concat(stderr),
-    };
+      command: argv,
+      startedUs,
+      started,
+      cap,
+      stdout,
+      stderr,
+    });
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', kill);
