@@ -7,7 +7,7 @@ import type { RpcClient } from '../protocol/rpc-client.js';
 import { writeOrWait } from '../runtime/write-or-wait.js';
 import { reportError, usageError } from './cli-error.js';
 import { execReport, exitStatusOf, reportJsonError, reportOutcome } from './exec-report.js';
-import { openSource, readFileOut, targetPath, writeFileIn } from './sandbox-files.js';
+import { sandboxFileCommands, type Values } from './sandbox-file-commands.js';
 import { type CommandDef, dispatch } from './command.js';
 import { connectDaemon } from './daemon-client.js';
 import { parseLimitFlags } from './limit-flags.js';
@@ -15,25 +15,12 @@ import { parseBoxFlags } from './box-flags.js';
 import { CREATE_BOX_OPTIONS, SANDBOX_EXEC_OPTIONS } from './box-options.js';
 import { parseDriverFlag } from './config-flags.js';
 import { assertDaemonHonours } from './daemon-config-check.js';
-import { sandboxCp } from './sandbox-cp.js';
-import { ProgressLine, progressMode } from './progress-line.js';
 import { formatStats } from './stats-table.js';
 import { PUBLISH_OPTIONS, publishFlags } from './publish-flags.js';
 import { DRIVERS } from '../core/isolation.js';
 import { WORKSPACE_OPTIONS, workspaceFlags } from './workspace-flags.js';
 import { INTERACTIVE_OPTIONS } from './interactive-options.js';
 import { followWindow, ttySession } from './tty-session.js';
-
-/** A path given as base64 of its bytes, for names that are not UTF-8 (write and read). */
-const PATH_BASE64_OPTION = {
-  'path-base64': {
-    type: 'boolean',
-    description:
-      'the path is base64 of its bytes: a name that is not UTF-8 (ls --json shows pathBytes)',
-  },
-} as const;
-
-type Values = Record<string, string | boolean | string[] | undefined>;
 
 /** What `sandbox shell` runs: the box's bash where it has one, else its sh. */
 const BOX_SHELL = ['/bin/sh', '-c', 'command -v bash >/dev/null && exec bash; exec sh'];
@@ -223,107 +210,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
         return exec?.run({ ...options, tty: true }, [id, ...BOX_SHELL]);
       }),
     },
-    {
-      name: 'write',
-      summary: 'write a file in a sandbox from a host file, or from stdin with -',
-      args: '<id> <path> [source|-]',
-      options: PATH_BASE64_OPTION,
-      examples: [
-        'echo hi | ironclaw sandbox write work notes/hi.txt -',
-        'ironclaw sandbox write work /workspace/ ./main.py',
-      ],
-      run: guarded(async (options, [id, path, source = '-']) => {
-        need(
-          [id ?? '', path ?? ''].filter(Boolean),
-          2,
-          'id and path: ironclaw sandbox write <id> <path> [source]',
-        );
-        const input = await openSource(source);
-        try {
-          const target = targetPath(path ?? '', source, options['path-base64'] === true);
-          await writeFileIn(await daemon(), id ?? '', target, input);
-        } finally {
-          input.destroy();
-        }
-      }),
-    },
-    {
-      name: 'read',
-      summary: 'print a file of a sandbox to stdout',
-      args: '<id> <path>',
-      options: PATH_BASE64_OPTION,
-      examples: [
-        'ironclaw sandbox read work notes/hi.txt',
-        'ironclaw sandbox read work /tmp/out.log > out.log',
-      ],
-      run: guarded(async (options, [id, path]) => {
-        need(
-          [id ?? '', path ?? ''].filter(Boolean),
-          2,
-          'id and path: ironclaw sandbox read <id> <path>',
-        );
-        const source = {
-          path: path ?? '',
-          ...(options['path-base64'] === true ? { pathEncoding: 'base64' as const } : {}),
-        };
-        await readFileOut(await daemon(), id ?? '', source, process.stdout);
-      }),
-    },
-    {
-      name: 'cp',
-      summary: 'copy a file or directory between a sandbox and the host, as docker cp does',
-      args: '<id>:<path> <host-path>|-  or  <host-path>|- <id>:<path>',
-      options: {},
-      examples: [
-        'ironclaw sandbox cp dev:/workspace/build ./build      # a directory out',
-        'ironclaw sandbox cp ./data.csv dev:/workspace/        # a file into a directory',
-        'ironclaw sandbox cp dev:/workspace - | tar -tvf -     # a tar stream on stdout',
-        'tar -cf - src | ironclaw sandbox cp - dev:/workspace  # a tar stream from stdin',
-      ],
-      run: guarded(async (_options, [from, to, ...rest]) => {
-        if (from === undefined || to === undefined || rest.length > 0)
-          throw usageError(
-            'give a source and a destination: ironclaw sandbox cp <id>:<path> <host-path> (or the other way round)',
-          );
-        await sandboxCp(await daemon(), from, to, {
-          stdin: process.stdin,
-          stdout: process.stdout,
-          progress: new ProgressLine(progressMode(false)),
-        });
-      }),
-    },
-    {
-      name: 'ls',
-      summary: 'list a directory of a sandbox',
-      args: '<id> [path]',
-      options: { json: { type: 'boolean', description: 'print the entries as JSON' } },
-      examples: ['ironclaw sandbox ls work', 'ironclaw sandbox ls work /tmp --json'],
-      run: guarded(async (options, [id, path = '/workspace']) => {
-        need([id ?? ''].filter(Boolean), 1, 'id: ironclaw sandbox ls <id> [path]');
-        const { entries, omitted } = await (
-          await daemon()
-        ).request('list', { id, path }, DAEMON_METHODS.list.result);
-        if (options.json) process.stdout.write(`${JSON.stringify(entries)}\n`);
-        else
-          for (const entry of entries) {
-            // A name that is not UTF-8 is printed as its bytes, as ls(1) does into a pipe.
-            const name =
-              entry.nameBytes === undefined
-                ? Buffer.from(entry.name)
-                : Buffer.from(entry.nameBytes, 'base64');
-            const kind = entry.type === 'directory' ? 'd' : entry.type === 'symlink' ? 'l' : '-';
-            process.stdout.write(
-              Buffer.concat([
-                Buffer.from(`${kind} ${String(entry.size).padStart(10)} `),
-                name,
-                Buffer.from('\n'),
-              ]),
-            );
-          }
-        if (omitted !== undefined)
-          process.stderr.write(`ironclaw: ${omitted} more entries were left out of the listing\n`);
-      }),
-    },
+    ...sandboxFileCommands({ daemon, guarded, need }),
     {
       name: 'stats',
       summary:
