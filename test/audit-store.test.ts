@@ -1,8 +1,9 @@
 // The audit store on a real SQLite file: records chain, checkpoints seal, and verify finds an
 // edited, deleted, reordered or cut record; two processes append at once and lose nothing; a
-// process killed between request and outcome leaves an incomplete record.
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+// process killed between request and outcome leaves an incomplete record; a full disk is said as
+// one.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -25,6 +26,20 @@ const store = await AuditStore.open(path);
 if (mode === 'crash') {
   store.request({ kind: 'workspace-apply', sandbox: 'crashed', data: { files: 3 } });
   process.kill(process.pid, 'SIGKILL');
+}
+if (mode === 'fill') {
+  let written = 0;
+  let message = '';
+  try {
+    for (;;) {
+      store.append({ kind: 'test', data: { pad: 'x'.repeat(4000) } });
+      written += 1;
+    }
+  } catch (error) {
+    message = error.message;
+  }
+  console.log(JSON.stringify({ written, message, kept: store.query().length, verify: store.verify().ok }));
+  process.exit(0);
 }
 for (let i = 0; i < Number(count); i += 1) store.append({ kind: 'test', data: { writer: process.pid, i } });
 store.close();
@@ -50,6 +65,10 @@ function runWriter(path: string, mode: string, count = 0): Promise<string | numb
   });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
 }
+
+/** Whether this user can mount a tmpfs of its own (a private user and mount namespace). */
+const canMountTmpfs =
+  spawnSync('unshare', ['-rm', 'mount', '-t', 'tmpfs', 'tmpfs', tmpdir()]).status === 0;
 
 async function storeWith(
   name: string,
@@ -166,6 +185,43 @@ describe('the audit store', () => {
     expect(store.verify()).toMatchObject({ ok: true, records: 20_000 });
     store.close();
   }, 120_000);
+
+  test.skipIf(!canMountTmpfs)(
+    'a full disk is reported as a full disk, and what was written still verifies (needs: unshare -rm)',
+    async () => {
+      // A 512 KiB tmpfs in a private mount namespace: SQLite ends the transaction itself when
+      // the disk fills, and the error must say so rather than fail again on the ROLLBACK.
+      const small = join(dir, 'small');
+      await mkdir(small);
+      const child = spawn(
+        'unshare',
+        [
+          '-rm',
+          'sh',
+          '-c',
+          'mount -t tmpfs -o size=512k tmpfs "$1" && exec "$2" "$3" "$1/full.db" fill',
+          'sh',
+          small,
+          process.execPath,
+          writerScript,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+      expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(0);
+      const report = JSON.parse(out) as {
+        written: number;
+        message: string;
+        kept: number;
+        verify: boolean;
+      };
+      expect(report.message).toMatch(/disk is full/);
+      expect(report.message).not.toMatch(/rollback/);
+      expect(report.written).toBeGreaterThan(0);
+      expect(report).toMatchObject({ kept: report.written, verify: true });
+    },
+  );
 
   test('a process killed between request and outcome leaves an incomplete record', async () => {
     const path = join(dir, 'crash.db');

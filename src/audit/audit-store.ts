@@ -158,8 +158,7 @@ export class AuditStore {
   #append(input: AuditInput, status: AuditStatus, ref: number | null): AuditRecord {
     this.#assertOpen();
     const data = JSON.stringify(input.data ?? {});
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
+    const record = this.#transaction(() => {
       const head = this.#head();
       const fields = {
         seq: head.seq + 1,
@@ -179,13 +178,35 @@ export class AuditStore {
         )
         .run(...Object.values(fields), hash);
       if (fields.seq % CHECKPOINT_EVERY === 0) this.#checkpoint(fields.seq, hash);
-      this.#db.exec('COMMIT');
-      const record: AuditRecord = { ...fields, data: JSON.parse(data) as never, hash };
-      this.#ring.push(record);
-      return record;
+      return { ...fields, data: JSON.parse(data) as never, hash } satisfies AuditRecord;
+    });
+    this.#ring.push(record);
+    return record;
+  }
+
+  /**
+   * Runs `work` in one write transaction. SQLite ends a transaction by itself on some errors
+   * (a full disk, an I/O error, a lock it gave up on); a ROLLBACK after that fails with "no
+   * transaction is active" and would hide the error that matters, so it is only sent while the
+   * transaction is still open. (Waiting for another writer's lock is busy_timeout's job.)
+   */
+  #transaction<T>(work: () => T): T {
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = work();
+        this.#db.exec('COMMIT');
+        return result;
+      } finally {
+        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      }
     } catch (error) {
-      this.#db.exec('ROLLBACK');
-      throw error;
+      if (error instanceof IronClawError) throw error;
+      throw new IronClawError(
+        'AUDIT_UNAVAILABLE',
+        `cannot write the audit store: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
   }
 
@@ -208,16 +229,11 @@ export class AuditStore {
   /** Seals the current head in a checkpoint (done on close too). */
   seal(): void {
     this.#assertOpen();
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
+    this.#transaction(() => {
       // Only a record can be sealed: with none left (retention took them all), the base is.
       const last = this.#db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get();
       if (last) this.#checkpoint(integer(last.seq, 'seq'), text(last.hash, 'hash'));
-      this.#db.exec('COMMIT');
-    } catch (error) {
-      this.#db.exec('ROLLBACK');
-      throw error;
-    }
+    });
   }
 
   query(filter: AuditQuery = {}): AuditRecord[] {
@@ -279,8 +295,7 @@ export class AuditStore {
    */
   retain(limits: RetainLimits): number {
     this.#assertOpen();
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
+    return this.#transaction(() => {
       const head = this.#head();
       let cut = 0;
       if (limits.maxRecords !== undefined) cut = Math.max(cut, head.seq - limits.maxRecords);
@@ -313,12 +328,8 @@ export class AuditStore {
           .run(baseSeq, prev, seal(this.#key, 'base', baseSeq, prev));
         this.#db.prepare('DELETE FROM checkpoints WHERE seq < ?').run(baseSeq);
       }
-      this.#db.exec('COMMIT');
       return removed;
-    } catch (error) {
-      this.#db.exec('ROLLBACK');
-      throw error;
-    }
+    });
   }
 
   /** Seals the head and closes the file. Idempotent. */
