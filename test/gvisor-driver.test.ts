@@ -138,6 +138,17 @@ describe.skipIf(missing !== undefined)(`gVisor driver${skip}`, () => {
     expect(await runtimeDirs('fail-')).toEqual([]);
   });
 
+  test("the caller's startTimeoutMs is the gVisor start's deadline, not the driver's 30 s", async () => {
+    // 50 ms is less than runsc needs to start a box: the driver's own wait gives up, names the
+    // caller's deadline and leaves nothing behind. (It used to wait its own 30 s regardless.)
+    const error = await expectCode(
+      () => createSandbox({ driver: 'gvisor', id: uniqueId('slow'), startTimeoutMs: 50 }),
+      'SANDBOX_START_FAILED',
+    );
+    expect(error.message).toContain('the gVisor box did not start within 50 ms');
+    expect(await runtimeDirs('slow-')).toEqual([]);
+  });
+
   test('probeGvisor starts a real box on the chosen platform', async () => {
     const probe = await probeGvisor();
     expect(probe, probe.detail).toMatchObject({ ok: true });

@@ -67,6 +67,11 @@ export interface SpawnBoxOptions {
    * EGRESS_SOCKET_IN_BOX (core/egress-env.ts) and lets the box connect to it, and only to it.
    */
   egressSocket?: string | undefined;
+  /**
+   * How long the box may take to come up, for a driver that waits on its own start (gVisor):
+   * the caller's `startTimeoutMs`, else the driver's capability.
+   */
+  startTimeoutMs?: number | undefined;
 }
 
 export interface BoxProcess {

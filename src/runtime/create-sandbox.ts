@@ -44,7 +44,10 @@ export interface SandboxOptions {
    * says why (a limit asked for in `limits` is refused there).
    */
   defaultMemoryBytes?: number | undefined;
-  /** How long the guest agent may take to answer its first ping. */
+  /**
+   * How long the box may take to start (a driver that waits on its own start, gVisor, waits
+   * this long), and then its guest agent to answer its first ping. Default: the driver's.
+   */
   startTimeoutMs?: number;
   /** Host uid every box shares as root with `boxUids: false` (default 65534, nobody). */
   rootBoxUid?: number | undefined;
@@ -193,6 +196,7 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
       ...(mounts === undefined ? {} : { mounts }),
       ...(env === undefined ? {} : { env }),
       ...(options.template === undefined ? {} : { template: options.template }),
+      ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
       ...(egressSocket !== undefined && driver.capabilities.egress === 'socket'
         ? { egressSocket }
         : {}),

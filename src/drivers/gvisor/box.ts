@@ -16,7 +16,10 @@ import { captureOutput } from '../../host/capture-output.js';
 import { startFailure } from './start-failure.js';
 import { assertNoInheritedFds } from '../../host/inherited-fds.js';
 
-/** How long runsc may take to bring a box up (the guest's first answer is waited for above). */
+/**
+ * How long runsc may take to bring a box up when the caller gives no `startTimeoutMs`: the
+ * driver's startTimeoutMs capability (index.ts; not imported, so that this file loads lazily).
+ */
 const START_TIMEOUT_MS = 30_000;
 
 /**
@@ -31,6 +34,7 @@ const START_TIMEOUT_MS = 30_000;
 export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProcess> {
   const { payload } = options;
   const limits = resolveLimits(options.limits);
+  const startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
   // Fail closed: a command that waits on a stdin pipe this driver never makes would hang.
   if (payload.kind === 'command' && payload.stdin === 'pipe')
     throw new IronClawError(
@@ -86,7 +90,7 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
     const runsc = box;
     undo.unshift(() => runsc.destroy());
     await io.release();
-    signal = AbortSignal.timeout(START_TIMEOUT_MS);
+    signal = AbortSignal.timeout(startTimeoutMs);
     if (payload.kind === 'agent') {
       runsc.child.stderr?.on('data', (chunk: Buffer) => runsc.tail.push(chunk));
     } else {
@@ -118,7 +122,7 @@ export async function spawnGvisorBox(options: SpawnBoxOptions): Promise<BoxProce
     await runAll(undo).catch(() => undefined);
     throw startFailure(error, {
       timedOut: signal?.aborted ?? false,
-      timeoutMs: START_TIMEOUT_MS,
+      timeoutMs: startTimeoutMs,
       runscSays: box?.tail.text() ?? '',
       memoryBytes: limits.memoryBytes,
     });
