@@ -1,4 +1,5 @@
 import { PrimedBox, type PrimedBoxOptions } from './primed-box.js';
+import { WarmPool } from './warm-pool.js';
 
 export interface PrimedPoolOptions {
   /** Primed boxes to keep waiting. */
@@ -16,41 +17,36 @@ export interface PrimedPoolOptions {
  */
 export class PrimedPool {
   readonly #options: PrimedPoolOptions;
-  readonly #ready: PrimedBox[] = [];
-  #filling: Promise<void> | undefined;
-  #closed = false;
-  #failures = 0;
+  readonly #pool: WarmPool<PrimedBox>;
 
   constructor(options: PrimedPoolOptions) {
     this.#options = options;
+    this.#pool = new WarmPool(
+      options.size,
+      (signal) => PrimedBox.start({ ...options.box, signal }),
+      options.onError,
+    );
   }
 
   get readyCount(): number {
-    return this.#ready.length;
+    return this.#pool.readyCount;
   }
 
   /** Starts filling the pool in the background. */
   start(): void {
-    this.#refill();
+    this.#pool.refill();
   }
 
   /** Resolves once the pool holds `size` waiting boxes (for tests and benchmarks). */
-  async whenFull(): Promise<void> {
-    while (!this.#closed && this.#ready.length < this.#options.size) {
-      this.#refill();
-      await this.#filling;
-    }
+  whenFull(): Promise<void> {
+    return this.#pool.whenFull();
   }
 
   /** A waiting box if there is one, else a new one; either way the caller's to run or destroy. */
   async take(signal?: AbortSignal): Promise<PrimedBox> {
-    let box = this.#ready.shift();
-    while (box && !box.alive) {
-      void box.destroy();
-      box = this.#ready.shift();
-    }
+    const box = this.#pool.take();
     if (box) {
-      this.#refill();
+      this.#pool.refill();
       return box;
     }
     // None waiting (a burst drained the pool): this caller's own box first, then the refill,
@@ -58,41 +54,16 @@ export class PrimedPool {
     try {
       return await PrimedBox.start({ ...this.#options.box, ...(signal ? { signal } : {}) });
     } finally {
-      this.#refill();
+      this.#pool.refill();
     }
   }
 
   /** Destroys the waiting boxes; taken ones belong to their takers. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    await this.#filling?.catch(() => undefined);
-    await Promise.allSettled(this.#ready.splice(0).map((box) => box.destroy()));
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #refill(): void {
-    if (this.#filling || this.#closed) return;
-    this.#filling = (async () => {
-      while (!this.#closed && this.#ready.length < this.#options.size) {
-        try {
-          const box = await PrimedBox.start(this.#options.box);
-          if (this.#closed) await box.destroy();
-          else this.#ready.push(box);
-          this.#failures = 0;
-        } catch (error) {
-          this.#options.onError?.(error);
-          // Back off so a machine that cannot start boxes is not hammered.
-          this.#failures++;
-          await new Promise((resolve) =>
-            setTimeout(resolve, Math.min(30_000, 100 * 2 ** this.#failures)),
-          );
-        }
-      }
-    })().finally(() => {
-      this.#filling = undefined;
-    });
   }
 }

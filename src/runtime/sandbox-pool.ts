@@ -4,6 +4,7 @@ import { createSandbox, type SandboxOptions } from './create-sandbox.js';
 import type { Sandbox } from './sandbox.js';
 import { untilExecReady } from '../protocol/exec-ready.js';
 import type { PingResult } from '../protocol/guest-api.js';
+import { WarmPool } from './warm-pool.js';
 
 const REFILL_DELAY_MS = 50;
 
@@ -22,49 +23,42 @@ export interface SandboxPoolOptions {
  */
 export class SandboxPool {
   readonly #options: SandboxPoolOptions;
-  readonly #ready: Sandbox[] = [];
-  #filling: Promise<void> | undefined;
-  #closed = false;
-  /** Aborted by close(): a refill stops waiting for a box to get ready. */
-  readonly #closing = new AbortController();
-  #failures = 0;
+  readonly #pool: WarmPool<Sandbox>;
 
   constructor(options: SandboxPoolOptions) {
     this.#options = options;
+    this.#pool = new WarmPool(
+      options.size,
+      (signal) => warmSandbox(options.sandbox, signal),
+      options.onError,
+    );
   }
 
   get readyCount(): number {
-    return this.#ready.length;
+    return this.#pool.readyCount;
   }
 
   get size(): number {
-    return this.#options.size;
+    return this.#pool.size;
   }
 
   /** Starts filling the pool in the background. */
   start(): void {
-    this.#refill();
+    this.#pool.refill();
   }
 
   /** Resolves once the pool holds `size` ready sandboxes (for tests and benchmarks). */
-  async whenFull(): Promise<void> {
-    while (!this.#closed && this.#ready.length < this.#options.size) {
-      this.#refill();
-      await this.#filling;
-    }
+  whenFull(): Promise<void> {
+    return this.#pool.whenFull();
   }
 
   /** A ready sandbox if there is one, else a new one; either way it is the caller's to destroy. */
   async acquire(options: { id?: string; signal?: AbortSignal } = {}): Promise<Sandbox> {
     const id = options.id === undefined ? undefined : unwrap(checkId(options.id));
-    let sandbox = this.#ready.shift();
-    while (sandbox && !sandbox.alive) {
-      void sandbox.destroy();
-      sandbox = this.#ready.shift();
-    }
+    const sandbox = this.#pool.take();
     // Refill a little later: on a small machine a new box starting now would compete with the
     // taker's first command, which is the latency the pool exists to cut.
-    setTimeout(() => this.#refill(), REFILL_DELAY_MS).unref();
+    setTimeout(() => this.#pool.refill(), REFILL_DELAY_MS).unref();
     if (sandbox) {
       if (id !== undefined) sandbox.relabel(id);
       return sandbox;
@@ -77,44 +71,33 @@ export class SandboxPool {
   }
 
   /** Destroys the ready sandboxes; taken ones belong to their takers. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    this.#closing.abort();
-    await this.#filling?.catch(() => undefined);
-    await Promise.allSettled(this.#ready.splice(0).map((sandbox) => sandbox.destroy()));
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
 
-  #refill(): void {
-    if (this.#filling || this.#closed) return;
-    this.#filling = (async () => {
-      while (!this.#closed && this.#ready.length < this.#options.size) {
-        try {
-          const sandbox = await createSandbox(this.#options.sandbox);
-          // One throwaway command, run through the process the agent makes ahead of time,
-          // warms the guest's exec path (a first exec costs several times a later one); then
-          // the agent makes the next one, and the taker's first command runs warm, in it.
-          const ping = (): Promise<PingResult> => sandbox.ping();
-          await untilExecReady(ping, this.#closing.signal);
-          await sandbox.exec(['true']).catch(() => undefined);
-          await untilExecReady(ping, this.#closing.signal);
-          if (this.#closed) await sandbox.destroy();
-          else this.#ready.push(sandbox);
-          this.#failures = 0;
-        } catch (error) {
-          this.#options.onError?.(error);
-          // Back off so a machine that cannot start boxes is not hammered.
-          this.#failures++;
-          await new Promise((resolve) =>
-            setTimeout(resolve, Math.min(30_000, 100 * 2 ** this.#failures)),
-          );
-        }
-      }
-    })().finally(() => {
-      this.#filling = undefined;
-    });
+/**
+ * A new sandbox whose exec path is warm: one throwaway command, run through the process the
+ * agent makes ahead of time, warms the guest's exec path (a first exec costs several times a
+ * later one); then the agent makes the next one, and the taker's first command runs warm, in it.
+ */
+async function warmSandbox(
+  options: SandboxPoolOptions['sandbox'],
+  signal: AbortSignal,
+): Promise<Sandbox> {
+  const sandbox = await createSandbox(options);
+  try {
+    const ping = (): Promise<PingResult> => sandbox.ping();
+    await untilExecReady(ping, signal);
+    await sandbox.exec(['true']).catch(() => undefined);
+    await untilExecReady(ping, signal);
+    return sandbox;
+  } catch (error) {
+    await sandbox.destroy();
+    throw error;
   }
 }
