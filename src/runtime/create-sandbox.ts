@@ -18,18 +18,16 @@ import { audit, audited } from '../audit/audit-trail.js';
 import { driverFor } from '../drivers/index.js';
 import type { SeccompChoice } from '../host/seccomp-filter.js';
 import type { BoxMount } from '../host/box-process.js';
-import { boxUidFor } from '../host/box-uid.js';
 import type { PortFloorWindow } from '../host/port-floor.js';
-import { detectCgroups } from '../host/cgroups.js';
 import type { BoxUids } from '../core/box-uids.js';
-import { assertLimitsFit, type EgressPath } from '../host/driver.js';
+import type { EgressPath } from '../host/driver.js';
 import { connect } from 'node:net';
 import { Sandbox } from './sandbox.js';
 import { openDnsPort, startBoxNetwork, startSandboxEgress } from './sandbox-egress.js';
 import { exitSoon } from './box-end.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
 import { BoxWorkspace, type WorkspaceOptions } from './box-workspace.js';
-import { withDefaultMemory } from './one-shot-outcome.js';
+import { boxBudget } from './box-budget.js';
 
 export interface SandboxOptions {
   /** Must match ^[a-z0-9][a-z0-9-]{0,62}$; a random unguessable id otherwise. */
@@ -145,20 +143,7 @@ async function startSandbox(id: string, options: SandboxOptions): Promise<Sandbo
     template: options.template,
     egress: wantsEgress || options.egressSocket !== undefined,
   });
-  const cgroups = await detectCgroups();
-  const limits = withDefaultMemory(
-    options.limits,
-    options.defaultMemoryBytes,
-    driver.capabilities,
-    cgroups.available,
-  );
-  assertLimitsFit(driver, limits, 'agent');
-  options.signal?.throwIfAborted();
-  const uidLease = await boxUidFor({
-    boxUids: options.boxUids,
-    rootBoxUid: options.rootBoxUid,
-    signal: options.signal,
-  });
+  const { cgroups, limits, uidLease } = await boxBudget(driver, 'agent', options);
   const rootBoxUid = uidLease.uid;
   let egress;
   try {

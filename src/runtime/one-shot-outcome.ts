@@ -1,8 +1,6 @@
 import { auditSeccompEnd } from '../audit/seccomp-audit.js';
 import { exitStatusForSignal, TIMED_OUT_STATUS } from '../core/exit-status.js';
-import type { Limits } from '../core/limits.js';
 import type { OutputCap } from '../core/output-cap.js';
-import type { DriverCapabilities } from '../host/driver.js';
 import type { BoxProcess } from '../host/box-process.js';
 import type { RunOnceResult } from './run-once-options.js';
 
@@ -50,25 +48,4 @@ export async function oneShotOutcome(
     stdout: Buffer.concat(run.stdout),
     stderr: Buffer.concat(run.stderr),
   };
-}
-
-/**
- * The limits a box gets: the caller's, with the default memory limit added where none was asked
- * and the host's cgroups can hold it (a driver with a memory of its own, a VM, has one anyway).
- */
-export function withDefaultMemory(
-  limits: Partial<Limits> | undefined,
-  defaultMemoryBytes: number | undefined,
-  capabilities: Pick<DriverCapabilities, 'ownMemory'>,
-  cgroupsAvailable: boolean,
-): Partial<Limits> {
-  const chosen = { ...limits };
-  if (
-    chosen.memoryBytes === undefined &&
-    defaultMemoryBytes !== undefined &&
-    !capabilities.ownMemory &&
-    cgroupsAvailable
-  )
-    chosen.memoryBytes = defaultMemoryBytes;
-  return chosen;
 }

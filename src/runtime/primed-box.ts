@@ -10,12 +10,10 @@ import { FILE_ROOTS } from '../core/sandbox-path.js';
 import { OutputCap } from '../core/output-cap.js';
 import { driverFor } from '../drivers/index.js';
 import type { BoxProcess } from '../host/box-process.js';
-import { detectCgroups } from '../host/cgroups.js';
-import { assertLimitsFit } from '../host/driver.js';
 import { monotonicUs } from '../host/kernel-seccomp-log.js';
 import type { BoxUids } from '../core/box-uids.js';
-import { boxUidFor } from '../host/box-uid.js';
-import { oneShotOutcome, withDefaultMemory } from './one-shot-outcome.js';
+import { oneShotOutcome } from './one-shot-outcome.js';
+import { boxBudget } from './box-budget.js';
 import type { RunOnceResult } from './run-once-options.js';
 import { recordSandboxStart } from './sandbox-ledger.js';
 
@@ -275,20 +273,7 @@ async function startPrimed(
       'DRIVER_UNAVAILABLE',
       `the ${driver.name} driver cannot start a box ahead of its command; run it through a sandbox and an exec`,
     );
-  const cgroups = await detectCgroups();
-  const limits = withDefaultMemory(
-    options.limits,
-    options.defaultMemoryBytes,
-    driver.capabilities,
-    cgroups.available,
-  );
-  assertLimitsFit(driver, limits, 'command');
-  options.signal?.throwIfAborted();
-  const lease = await boxUidFor({
-    boxUids: options.boxUids,
-    rootBoxUid: options.rootBoxUid,
-    signal: options.signal,
-  });
+  const { cgroups, limits, uidLease: lease } = await boxBudget(driver, 'command', options);
   let box: BoxProcess;
   try {
     box = await driver.spawn({
