@@ -1,6 +1,6 @@
 import type { ServerContext } from '@modelcontextprotocol/server';
 import type { Sandbox } from '../runtime/sandbox.js';
-import { ExecProgress } from './exec-progress.js';
+import { progressFor } from './exec-progress.js';
 import { MCP_LIMITS } from './schemas.js';
 
 export interface ExecArgs {
@@ -37,18 +37,7 @@ export async function execForTool(
   defaultTimeoutSeconds: number = MCP_LIMITS.defaultTimeoutSeconds,
 ): Promise<ExecFields> {
   const timeoutMs = Math.round((args.timeoutSeconds ?? defaultTimeoutSeconds) * 1000);
-  const token = ctx.mcpReq._meta?.progressToken;
-  const progress =
-    token === undefined
-      ? undefined
-      : new ExecProgress({
-          timeoutMs,
-          send: (update) =>
-            ctx.mcpReq.notify({
-              method: 'notifications/progress',
-              params: { progressToken: token, ...update },
-            }),
-        });
+  const progress = progressFor(ctx, timeoutMs);
   const onOutput = progress ? (chunk: Buffer): void => progress.onOutput(chunk) : undefined;
   progress?.start();
   try {

@@ -1,3 +1,5 @@
+import type { ServerContext } from '@modelcontextprotocol/server';
+
 /** What one progress notification carries (MCP `notifications/progress` params, less the token). */
 export interface ProgressUpdate {
   progress: number;
@@ -83,4 +85,21 @@ export class ExecProgress {
       })
       .catch(() => undefined);
   }
+}
+
+/**
+ * The progress reporter of a tool call that runs a command, when its client asked for progress
+ * (a `progressToken` in the request's `_meta`); undefined otherwise. Not started yet.
+ */
+export function progressFor(ctx: ServerContext, timeoutMs: number): ExecProgress | undefined {
+  const token = ctx.mcpReq._meta?.progressToken;
+  if (token === undefined) return undefined;
+  return new ExecProgress({
+    timeoutMs,
+    send: (update) =>
+      ctx.mcpReq.notify({
+        method: 'notifications/progress',
+        params: { progressToken: token, ...update },
+      }),
+  });
 }

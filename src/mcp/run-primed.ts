@@ -3,7 +3,7 @@ import { resolveSandboxPath } from '../core/sandbox-path.js';
 import { primedCommandFits, primedFilesFit, type PrimedFile } from '../runtime/primed-box.js';
 import type { SandboxRequest } from '../runtime/sandbox-source.js';
 import type { ExecArgs, ExecFields } from './exec-for-tool.js';
-import { ExecProgress } from './exec-progress.js';
+import { progressFor } from './exec-progress.js';
 import { MCP_LIMITS } from './schemas.js';
 import type { SessionSandboxes } from './session-sandboxes.js';
 import type { isolationJson } from './tool-context.js';
@@ -39,18 +39,7 @@ export async function runPrimedForTool(
   }
   if (!primedFilesFit(files.map((file) => file.path))) return undefined;
   const timeoutMs = Math.round((args.timeoutSeconds ?? MCP_LIMITS.defaultTimeoutSeconds) * 1000);
-  const token = ctx.mcpReq._meta?.progressToken;
-  const progress =
-    token === undefined
-      ? undefined
-      : new ExecProgress({
-          timeoutMs,
-          send: (update) =>
-            ctx.mcpReq.notify({
-              method: 'notifications/progress',
-              params: { progressToken: token, ...update },
-            }),
-        });
+  const progress = progressFor(ctx, timeoutMs);
   progress?.start();
   try {
     const result = await sandboxes.runPrimed(request, {
