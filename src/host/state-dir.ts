@@ -50,3 +50,26 @@ export async function ensureStateDir(path: string): Promise<string> {
   }
   return path;
 }
+
+/**
+ * `base`, made if missing, for the runtime directories of boxes whose processes run as other
+ * uids than root (gVisor's runsc as a box uid, a VMM as nobody): a real directory of root's,
+ * mode 0711 (enterable, not listable), or refused, naming the `what` it would hold.
+ */
+export async function rootSharedDir(base: string, what: string): Promise<string> {
+  await mkdir(base, { recursive: true, mode: 0o711 });
+  const info = await lstat(base);
+  const problem = !info.isDirectory()
+    ? 'it is not a directory (a symbolic link?)'
+    : info.uid !== 0
+      ? `it belongs to uid ${info.uid}, not to root`
+      : (info.mode & 0o777) !== 0o711
+        ? `its mode is ${(info.mode & 0o777).toString(8)}, not 711`
+        : undefined;
+  if (problem)
+    throw new IronClawError(
+      'STATE_DIR_UNSAFE',
+      `refusing to keep ${what} in ${base}: ${problem}; remove it (IronClaw makes it again)`,
+    );
+  return base;
+}

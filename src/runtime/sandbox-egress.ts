@@ -1,4 +1,4 @@
-import { chmod, chown, lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IronClawError, unwrap } from '../core/errors.js';
 import { parseAllowRules } from '../core/net/allow-rule.js';
@@ -6,7 +6,7 @@ import { EmptyResultSchema } from '../protocol/guest-api.js';
 import type { RpcClient } from '../protocol/rpc-client.js';
 import type { BoxProcess } from '../host/box-process.js';
 import type { PortFloorWindow } from '../host/port-floor.js';
-import { defaultStateDir, ensureStateDir } from '../host/state-dir.js';
+import { defaultStateDir, ensureStateDir, rootSharedDir } from '../host/state-dir.js';
 import { auditEgress } from '../network/audit-egress.js';
 import { startEgressProxy } from '../network/egress-proxy.js';
 import { approvingDecider, type EgressApprovalContext } from './egress-approval.js';
@@ -32,7 +32,10 @@ export async function startSandboxEgress(
   approval?: EgressApprovalContext,
 ): Promise<SandboxEgress> {
   const rules = unwrap(parseAllowRules(allowNet));
-  const base = boxUid === undefined ? await userBase() : await rootBase();
+  const base =
+    boxUid === undefined
+      ? await userBase()
+      : await rootSharedDir(`${defaultStateDir()}-egress`, 'egress sockets');
   // Short: the socket path must fit in sockaddr_un.
   const dir = await mkdtemp(join(base, `${id.slice(0, 16)}-`));
   try {
@@ -124,17 +127,4 @@ export async function startBoxNetwork(
 
 async function userBase(): Promise<string> {
   return ensureStateDir(join(await ensureStateDir(defaultStateDir()), 'egress'));
-}
-
-/** `<state dir>-egress`: root's, 0711 (enterable by the box's uid, not listable), or refused. */
-async function rootBase(): Promise<string> {
-  const base = `${defaultStateDir()}-egress`;
-  await mkdir(base, { recursive: true, mode: 0o711 });
-  const info = await lstat(base);
-  if (!info.isDirectory() || info.uid !== 0 || (info.mode & 0o777) !== 0o711)
-    throw new IronClawError(
-      'STATE_DIR_UNSAFE',
-      `refusing to keep egress sockets in ${base}: it must be a directory of root's with mode 711; remove it (IronClaw makes it again)`,
-    );
-  return base;
 }

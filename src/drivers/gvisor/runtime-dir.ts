@@ -1,8 +1,7 @@
-import { lchown, lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { lchown, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { IronClawError } from '../../core/errors.js';
 import { markOwner, OWNER_FILE, sweepDeadOwners } from '../../host/dir-owner.js';
-import { defaultStateDir, ensureStateDir } from '../../host/state-dir.js';
+import { defaultStateDir, ensureStateDir, rootSharedDir } from '../../host/state-dir.js';
 
 /**
  * One box's private runtime directory (0700): the OCI bundle with its root skeleton, runsc's
@@ -40,7 +39,8 @@ function boxUidBase(): string {
  * in `<state dir>/gvisor`.
  */
 export async function makeRuntimeDir(id: string, boxUid?: number): Promise<BoxRuntimeDir> {
-  const base = boxUid === undefined ? await ownBase() : await sharedBase();
+  const base =
+    boxUid === undefined ? await ownBase() : await rootSharedDir(boxUidBase(), 'gVisor boxes');
   const dir = await mkdtemp(join(base, `${id}-`));
   await markOwner(dir);
   const bundle = join(dir, 'bundle');
@@ -88,24 +88,4 @@ export async function handOver(runtime: BoxRuntimeDir, uid: number): Promise<voi
 async function ownBase(): Promise<string> {
   await ensureStateDir(defaultStateDir());
   return ensureStateDir(runtimeBase());
-}
-
-/** `<state dir>-gvisor`: a real directory of root's, mode 0711, or refused. */
-async function sharedBase(): Promise<string> {
-  const base = boxUidBase();
-  await mkdir(base, { recursive: true, mode: 0o711 });
-  const info = await lstat(base);
-  const problem = !info.isDirectory()
-    ? 'it is not a directory (a symbolic link?)'
-    : info.uid !== 0
-      ? `it belongs to uid ${info.uid}, not to root`
-      : (info.mode & 0o777) !== 0o711
-        ? `its mode is ${(info.mode & 0o777).toString(8)}, not 711`
-        : undefined;
-  if (problem)
-    throw new IronClawError(
-      'STATE_DIR_UNSAFE',
-      `refusing to keep gVisor boxes in ${base}: ${problem}; remove it (IronClaw makes it again)`,
-    );
-  return base;
 }

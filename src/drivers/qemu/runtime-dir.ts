@@ -1,8 +1,7 @@
-import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { IronClawError } from '../../core/errors.js';
 import { markOwner, sweepDeadOwners } from '../../host/dir-owner.js';
-import { defaultStateDir, ensureStateDir } from '../../host/state-dir.js';
+import { defaultStateDir, ensureStateDir, rootSharedDir } from '../../host/state-dir.js';
 
 /**
  * One VM's private runtime directory (0700): the agent, control, QMP and migration sockets, QEMU's stderr
@@ -27,7 +26,9 @@ export interface VmRuntimeDir {
 
 /** Where VM directories (and templates, qemu-template.ts) live; made safe on first use. */
 export function vmmBase(): Promise<string> {
-  return process.getuid?.() === 0 ? rootVmmBase() : userVmmBase();
+  return process.getuid?.() === 0
+    ? rootSharedDir(`${defaultStateDir()}-vmm`, 'VMs')
+    : userVmmBase();
 }
 
 export async function makeVmRuntimeDir(id: string): Promise<VmRuntimeDir> {
@@ -60,25 +61,4 @@ export async function sweepVmRuntimeDirs(): Promise<number> {
 
 async function userVmmBase(): Promise<string> {
   return ensureStateDir(join(await ensureStateDir(defaultStateDir()), 'qemu'));
-}
-
-/** `<state dir>-vmm`: a real directory of root's, mode 0711, or refused. */
-async function rootVmmBase(): Promise<string> {
-  const base = `${defaultStateDir()}-vmm`;
-  await mkdir(base, { recursive: true, mode: 0o711 });
-  const info = await lstat(base);
-  const problem = !info.isDirectory()
-    ? 'it is not a directory (a symbolic link?)'
-    : info.uid !== 0
-      ? `it belongs to uid ${info.uid}, not to root`
-      : (info.mode & 0o777) !== 0o711
-        ? `its mode is ${(info.mode & 0o777).toString(8)}, not 711`
-        : undefined;
-  if (problem) {
-    throw new IronClawError(
-      'STATE_DIR_UNSAFE',
-      `refusing to keep VMs in ${base}: ${problem}; remove it (IronClaw makes it again)`,
-    );
-  }
-  return base;
 }
