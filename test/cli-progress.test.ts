@@ -102,7 +102,7 @@ describe.skipIf(tmuxMissing !== undefined)(
 );
 
 describe.skipIf(qemuSkip !== undefined)(
-  `the first qemu run builds its image and template out loud${skipped(qemuSkip)}`,
+  `the first qemu run builds its image and template out loud, through the daemon too${skipped(qemuSkip)}`,
   // A root filesystem build and a template boot under emulation, then an initramfs build again.
   { timeout: 900_000 },
   () => {
@@ -161,6 +161,25 @@ describe.skipIf(qemuSkip !== undefined)(
       const json = await runCli(['image', 'build', '--json'], { env: vmEnv });
       expect(json.code, json.stderr).toBe(0);
       expect(json.stderr).toBe('');
+
+      // Through the daemon: a configuration with no template yet boots one, and the CLI waiting
+      // on `sandbox create` shows it as it goes (it used to go to the daemon's log only).
+      const daemonEnv = { ...vmEnv, IRONCLAW_POOL_SIZE: '0' };
+      try {
+        const created = await runCli(
+          ['sandbox', 'create', '--driver', 'qemu', '--memory', '320m', '--id', 'vm'],
+          { env: daemonEnv },
+        );
+        expect(created.code, created.stderr).toBe(0);
+        expect(created.stdout).toBe('vm\n');
+        expect(created.stderr).toMatch(
+          /^ironclaw: qemu: booting a template VM for this configuration \(\w+: \d+ MiB, (tcg|kvm)\)/m,
+        );
+        expect(created.stderr).toMatch(/^ironclaw: qemu: template \w+ saved in \d+ s$/m);
+      } finally {
+        await runCli(['sandbox', 'rm', 'vm'], { env: daemonEnv });
+        await runCli(['daemon', '--stop'], { env: daemonEnv });
+      }
     });
   },
 );

@@ -1,4 +1,4 @@
-import { setLongWorkReporter } from '../host/long-work.js';
+import { reportLongWork, setLongWorkReporter } from '../host/long-work.js';
 import { ProgressLine, progressMode } from './progress-line.js';
 
 /**
@@ -10,4 +10,10 @@ export function showLongWork(json: boolean): ProgressLine {
   const line = new ProgressLine(progressMode(json));
   setLongWorkReporter((message) => line.step(`ironclaw: ${message}`));
   return line;
+}
+
+/** Shows a `progress` event of a daemon request (its long work) as this process's own. */
+export function longWorkEvent(event: string, data: unknown): void {
+  const message = (data as { message?: unknown } | null)?.message;
+  if (event === 'progress' && typeof message === 'string') reportLongWork(message);
 }

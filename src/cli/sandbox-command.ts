@@ -21,6 +21,7 @@ import { DRIVERS } from '../core/isolation.js';
 import { WORKSPACE_OPTIONS, workspaceFlags } from './workspace-flags.js';
 import { INTERACTIVE_OPTIONS } from './interactive-options.js';
 import { followWindow, ttySession } from './tty-session.js';
+import { longWorkEvent, showLongWork } from './long-work-display.js';
 
 /** What `sandbox shell` runs: the box's bash where it has one, else its sh. */
 const BOX_SHELL = ['/bin/sh', '-c', 'command -v bash >/dev/null && exec bash; exec sh'];
@@ -94,6 +95,8 @@ export async function sandboxCommand(args: string[]): Promise<number> {
           driver: driver !== undefined,
           memory: limits.memoryBytes !== undefined,
         });
+        // A first image build or VM template boot, done by the daemon, shows here as it goes.
+        showLongWork(options.json === true);
         const result = await rpc.request(
           'create',
           {
@@ -107,6 +110,7 @@ export async function sandboxCommand(args: string[]): Promise<number> {
             ...(ports === undefined ? {} : { ports }),
           },
           DAEMON_METHODS.create.result,
+          { onEvent: longWorkEvent },
         );
         process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `${result.id}\n`);
         if (!options.json)

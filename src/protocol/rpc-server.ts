@@ -167,8 +167,12 @@ export class RpcServer {
     const context: RequestContext = {
       id,
       signal: running.controller.signal,
+      // Nothing is sent for a request after its answer: the client has forgotten the id (and
+      // work a request started can outlive it, still reporting to it).
       emit: (event, data) =>
-        this.#channel.closed ? true : this.#channel.send({ t: 'evt', id, event, data }),
+        this.#channel.closed || this.#running.get(id) !== running
+          ? true
+          : this.#channel.send({ t: 'evt', id, event, data }),
       drained: () => this.#channel.drained(),
       streams: this.#streams,
       onInput: (receiver) => {

@@ -115,6 +115,23 @@ describe('RpcClient and RpcServer', () => {
     expect(settled).toEqual(['c', 'a', 'b']);
   });
 
+  it('sends nothing for a request after its answer, so the client keeps the connection', async () => {
+    // Work a request started can outlive it and still report to it (a VM template another
+    // create waits for too); the client has forgotten the id by then and would fail the channel.
+    let late: (() => boolean) | undefined;
+    const { client, fromServer } = connect({
+      start: async (_params, context) => {
+        late = () => context.emit('progress', { message: 'still booting' });
+        return {};
+      },
+      echo: async (params) => params,
+    });
+    await client.request('start', {}, Anything);
+    expect(late?.()).toBe(true);
+    expect(await client.request('echo', { key: 'alive' }, Keyed)).toEqual({ key: 'alive' });
+    expect(fromServer.filter((message) => (message as { t: string }).t === 'evt')).toEqual([]);
+  });
+
   it('routes each event to the call it belongs to', async () => {
     const gates = { a: deferred(), b: deferred() };
     const { client } = connect({

@@ -15,6 +15,7 @@ import type { Sandbox } from './sandbox.js';
 import { BoxWorkspace, copyWorkspaceIn } from './box-workspace.js';
 import { SandboxSource, type SandboxSourceOptions } from './sandbox-source.js';
 import { WorkspaceApprovals } from './workspace-approvals.js';
+import { alsoReportLongWorkTo } from '../host/long-work.js';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -139,15 +140,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const { sandbox, fromPool } = await (async () => {
         // The workspace is walked and its caps checked before a sandbox is taken for it.
         const workspace = params.workspace && (await BoxWorkspace.prepare(params.workspace));
-        const got = await source.acquire({
-          id: params.id,
-          limits,
-          allowNet: params.allowNet,
-          driver: params.driver,
-          mounts: params.mounts,
-          env: params.env,
-          signal: context.signal,
-        });
+        // A first image build or VM template boot is reported to the waiting client too.
+        const got = await alsoReportLongWorkTo(
+          (message) => context.emit('progress', { message }),
+          () =>
+            source.acquire({
+              id: params.id,
+              limits,
+              allowNet: params.allowNet,
+              driver: params.driver,
+              mounts: params.mounts,
+              env: params.env,
+              signal: context.signal,
+            }),
+        );
         if (workspace) await copyWorkspaceIn(got.sandbox, workspace, context.signal);
         return got;
       })().finally(() => {
