@@ -22,8 +22,9 @@ say() { printf '\n== %s\n' "$*"; }
 # 1. Packages from apt, only those missing: `apt-get update` runs once, and only if needed.
 # chromium: the dashboard's tests drive it headless (playwright-core); nothing else uses it.
 # gcc and libc6-dev build the VM guests' static seccomp loader (without them the guest falls back to
-# a python3 loader, about 20x slower per command).
-packages=(bubblewrap runsc util-linux tar python3 python3-seccomp busybox-static iproute2 ca-certificates qemu-system-x86 e2fsprogs cpio git python3-requests openssh-server chromium gcc libc6-dev)
+# a python3 loader, about 20x slower per command). ripgrep and socat: srt, the peer `npm run bench`
+# measures, needs them on the host.
+packages=(bubblewrap runsc util-linux tar python3 python3-seccomp busybox-static iproute2 ca-certificates qemu-system-x86 e2fsprogs cpio git python3-requests openssh-server chromium gcc libc6-dev ripgrep socat)
 command -v npm >/dev/null || packages+=(npm)
 missing=()
 for package in "${packages[@]}"; do
