@@ -85,6 +85,10 @@ export const CreateParamsSchema = z.object({
     z.record(z.string().check(z.maxLength(128)), z.string().check(z.maxLength(131072))),
   ),
 });
+/**
+ * While a create runs, the daemon may send `progress` events ({ message }): the steps of long
+ * work it does for it (a first guest image build, a VM template boot), as the CLI shows them.
+ */
 export const CreateResultSchema = z.object({
   id: z.string(),
   isolation: IsolationSchema,
