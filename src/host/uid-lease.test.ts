@@ -48,14 +48,15 @@ describe('leaseBoxUid', () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       try {
         await new Promise((resolve) => child.once('spawn', resolve));
-        await expect(leaseBoxUid({ first: uid, count: 1 }, { dir })).rejects.toThrow(
-          /no free box uid/,
-        );
+        // A fresh scan: one made before the process started would not know it.
+        await expect(
+          leaseBoxUid({ first: uid, count: 1 }, { dir, maxScanAgeMs: 0 }),
+        ).rejects.toThrow(/no free box uid/);
       } finally {
         child.kill('SIGKILL');
         await exited;
       }
-      const lease = await leaseBoxUid({ first: uid, count: 1 }, { dir });
+      const lease = await leaseBoxUid({ first: uid, count: 1 }, { dir, maxScanAgeMs: 0 });
       expect(lease.uid).toBe(uid);
     },
   );

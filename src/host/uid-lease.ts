@@ -27,13 +27,35 @@ export interface UidLease {
 export interface LeaseOptions {
   dir?: string;
   signal?: AbortSignal;
+  /** How old a scan of the host's processes may be to be used again (default SCAN_REUSE_MS). */
+  maxScanAgeMs?: number;
+}
+
+/**
+ * A scan of every process's ids costs 50-90 us per process (the kernel writes each status file
+ * out): 5-20 ms on a quiet host with 70 processes, more on a desktop. Boxes started in a burst
+ * (a pool refilling, back-to-back MCP runs) share one scan this young. It weakens nothing the
+ * scan gives: a process that takes up a uid after the scan is missed either way, whether the scan
+ * is a second old or a millisecond, and other IronClaw processes are kept apart by the leases.
+ */
+const SCAN_REUSE_MS = 1000;
+let lastScan: { at: number; taken: Promise<Set<number>> } | undefined;
+
+function recentUidsInUse(maxAgeMs: number): Promise<Set<number>> {
+  const now = performance.now();
+  if (lastScan === undefined || now - lastScan.at > maxAgeMs)
+    lastScan = { at: now, taken: uidsInUse() };
+  return lastScan.taken;
 }
 
 /** Leases a free uid of `range` for one box; throws when every uid of it is taken. */
 export async function leaseBoxUid(range: UidRange, options: LeaseOptions = {}): Promise<UidLease> {
   const dir = options.dir ?? DEFAULT_LEASE_DIR;
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const [taken, mine] = await Promise.all([uidsInUse(), ownerText()]);
+  const [taken, mine] = await Promise.all([
+    recentUidsInUse(options.maxScanAgeMs ?? SCAN_REUSE_MS),
+    ownerText(),
+  ]);
   // A random start, so that concurrent IronClaw processes seldom try the same uid first.
   const start = Math.floor(Math.random() * range.count);
   for (let index = 0; index < range.count; index++) {
