@@ -14,7 +14,10 @@ import { bridgeEnv } from './net-bridge.js';
 import { throughLoader } from '../protocol/guest-seccomp.js';
 import { guestFilterSha256, nativeLoader } from './seccomp.js';
 
-/** How long to keep reading after the process exits, for output still in the pipes. */
+/**
+ * After the process exits, how long the pipes may stay open with nothing coming before a
+ * background descendant holding them is no longer waited for.
+ */
 const DRAIN_AFTER_EXIT_MS = 100;
 
 let oomWatch: OomWatch | undefined;
@@ -156,13 +159,31 @@ function waitForExit(child: ExecProcess): Promise<Outcome> {
       if (child.pid === undefined) resolve({ error });
     });
     child.once('exit', (code, signal) => {
-      // A background descendant may hold the pipes open: read briefly, then stop waiting.
+      // A background descendant may hold the pipes open: read on while output still comes,
+      // then stop waiting. Each look runs after the loop has polled the pipes (setImmediate
+      // follows the poll phase), so what the command wrote before it exited is read first,
+      // however late the timer fires on a busy guest: a timer that fired first on a loop held
+      // up by other spawns used to cut a finished command's output, silently.
       const finish = (): void => resolve({ code, signal });
-      const timer = setTimeout(() => {
+      let moved = 0;
+      const count = (): void => void moved++;
+      child.stdout?.on('data', count);
+      child.stderr?.on('data', count);
+      let seen = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const look = (): void => {
+        // Paused: the host is catching up on what was sent (backpressure), not a stalled pipe.
+        const paused = child.stdout?.isPaused() === true || child.stderr?.isPaused() === true;
+        if (moved !== seen || paused) {
+          seen = moved;
+          timer = setTimeout(() => setImmediate(look), DRAIN_AFTER_EXIT_MS);
+          return;
+        }
         child.stdout?.destroy();
         child.stderr?.destroy();
         finish();
-      }, DRAIN_AFTER_EXIT_MS);
+      };
+      timer = setTimeout(() => setImmediate(look), DRAIN_AFTER_EXIT_MS);
       child.once('close', () => {
         clearTimeout(timer);
         finish();

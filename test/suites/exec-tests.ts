@@ -274,6 +274,23 @@ export function defineExecTests(ctx: SuiteContext): void {
       }
     });
 
+    test('a command that exits while a background child holds its output still returns, output whole', async () => {
+      // The child keeps stdout open for ten minutes: the exec must not wait for it (the test's
+      // own timeout would end first), and what the command wrote before exiting must all arrive.
+      const pidFile = `/tmp/holder-${Math.random().toString(36).slice(2)}`;
+      const result = await box.exec([
+        'sh',
+        '-c',
+        `seq 1 20000; sleep 600 & echo $! > ${pidFile}; echo done >&2`,
+      ]);
+      // The holder goes, so that it does not outlive this test in the shared box.
+      await box.exec(['sh', '-c', `kill $(cat ${pidFile})`]);
+      expect(result).toMatchObject({ exitCode: 0, timedOut: false, truncated: false });
+      const lines = result.stdout.toString().trimEnd().split('\n');
+      expect([lines.length, lines[0], lines.at(-1)]).toEqual([20000, '1', '20000']);
+      expect(result.stderr.toString()).toBe('done\n');
+    });
+
     test('several execs run concurrently on one sandbox', async () => {
       // A rendezvous: each command waits for the other's file, which only works if both run at
       // once. Run one after the other, both would time out instead.
