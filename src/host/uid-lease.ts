@@ -41,30 +41,36 @@ export interface LeaseOptions {
 const SCAN_REUSE_MS = 1000;
 let lastScan: { at: number; taken: Promise<Set<number>> } | undefined;
 
-function recentUidsInUse(maxAgeMs: number): Promise<Set<number>> {
+/** The ids in use by a scan no older than `maxAgeMs`; `reused` when it was made before this call. */
+function recentUidsInUse(maxAgeMs: number): { taken: Promise<Set<number>>; reused: boolean } {
   const now = performance.now();
-  if (lastScan === undefined || now - lastScan.at > maxAgeMs)
-    lastScan = { at: now, taken: uidsInUse() };
-  return lastScan.taken;
+  if (lastScan !== undefined && now - lastScan.at <= maxAgeMs)
+    return { taken: lastScan.taken, reused: true };
+  lastScan = { at: now, taken: uidsInUse() };
+  return { taken: lastScan.taken, reused: false };
 }
 
 /** Leases a free uid of `range` for one box; throws when every uid of it is taken. */
 export async function leaseBoxUid(range: UidRange, options: LeaseOptions = {}): Promise<UidLease> {
   const dir = options.dir ?? DEFAULT_LEASE_DIR;
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const [taken, mine] = await Promise.all([
-    recentUidsInUse(options.maxScanAgeMs ?? SCAN_REUSE_MS),
-    ownerText(),
-  ]);
-  // A random start, so that concurrent IronClaw processes seldom try the same uid first.
-  const start = Math.floor(Math.random() * range.count);
-  for (let index = 0; index < range.count; index++) {
-    options.signal?.throwIfAborted();
-    const uid = range.first + ((start + index) % range.count);
-    if (taken.has(uid)) continue;
-    const path = join(dir, String(uid));
-    if ((await claim(path, mine)) || ((await reclaimDead(path)) && (await claim(path, mine))))
-      return lease(uid, path, mine);
+  const mine = await ownerText();
+  // A range that looks full by a scan made before this call is looked at again with a fresh
+  // one: a process that scan saw may have ended since.
+  for (const maxAgeMs of [options.maxScanAgeMs ?? SCAN_REUSE_MS, 0]) {
+    const scan = recentUidsInUse(maxAgeMs);
+    const taken = await scan.taken;
+    // A random start, so that concurrent IronClaw processes seldom try the same uid first.
+    const start = Math.floor(Math.random() * range.count);
+    for (let index = 0; index < range.count; index++) {
+      options.signal?.throwIfAborted();
+      const uid = range.first + ((start + index) % range.count);
+      if (taken.has(uid)) continue;
+      const path = join(dir, String(uid));
+      if ((await claim(path, mine)) || ((await reclaimDead(path)) && (await claim(path, mine))))
+        return lease(uid, path, mine);
+    }
+    if (!scan.reused) break;
   }
   throw new IronClawError(
     'SANDBOX_START_FAILED',
