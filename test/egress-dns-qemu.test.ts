@@ -8,26 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSandbox, type Sandbox } from '../src/index.js';
 import { DNS_SENTINEL_IPV4 } from '../src/protocol/dns-stub.js';
 import { qemuMissing } from './support/qemu-missing.js';
-
-/** Sends one A query for argv[1] to 127.0.0.1:53 over argv[2] (udp or tcp); prints the rcode and first answer. */
-const QUERY_PY = String.raw`
-import socket, struct, sys
-name, proto = sys.argv[1], sys.argv[2]
-q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
-q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
-if proto == "udp":
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(5)
-    s.connect(("127.0.0.1", 53))
-    s.send(q)
-    r = s.recv(512)
-else:
-    s = socket.create_connection(("127.0.0.1", 53), timeout=5)
-    s.sendall(struct.pack(">H", len(q)) + q)
-    size = struct.unpack(">H", s.recv(2))[0]
-    r = s.recv(size)
-print("rcode", r[3] & 15, "answers", struct.unpack(">H", r[6:8])[0], ".".join(str(b) for b in r[-4:]))
-`;
+import { execTrimmed, QUERY_PY } from './support/dns-probes.js';
 
 /** Binds 127.0.0.1:PORT over UDP and TCP for each port in argv; prints what each got. */
 const BIND_PY = String.raw`
@@ -56,17 +37,8 @@ const skip = missing === undefined ? '' : ` [skipped: ${missing}]`;
 /** Under TCG a box starts in seconds to tens of seconds on a busy machine. */
 const START_MS = 240_000;
 
-const run = async (
-  sandbox: Sandbox,
-  argv: string[],
-): Promise<{ code: number | null; out: string; err: string }> => {
-  const result = await sandbox.exec(argv, { timeoutMs: 60_000 });
-  return {
-    code: result.exitCode,
-    out: result.stdout.toString().trim(),
-    err: result.stderr.toString().trim(),
-  };
-};
+const run = (sandbox: Sandbox, argv: string[]): ReturnType<typeof execTrimmed> =>
+  execTrimmed(sandbox, argv, 60_000);
 
 describe.skipIf(missing !== undefined)(`the in-box DNS stub (qemu)${skip}`, () => {
   let box: Sandbox;
@@ -102,7 +74,7 @@ describe.skipIf(missing !== undefined)(`the in-box DNS stub (qemu)${skip}`, () =
     ]);
     expect(JSON.parse(node.out)).toEqual([{ address: DNS_SENTINEL_IPV4, family: 4 }]);
     for (const proto of ['udp', 'tcp'])
-      expect((await run(box, ['python3', '/tmp/query.py', 'x.test', proto])).out).toBe(
+      expect((await run(box, ['python3', '/tmp/query.py', 'x.test', '127.0.0.1', proto])).out).toBe(
         `rcode 0 answers 1 ${DNS_SENTINEL_IPV4}`,
       );
   });
@@ -133,7 +105,7 @@ describe.skipIf(missing !== undefined)(`the in-box DNS stub (qemu)${skip}`, () =
       ]);
       expect(lookup.out).toBe('failed');
       await bare.writeFile('/tmp/query.py', QUERY_PY);
-      const query = await run(bare, ['python3', '/tmp/query.py', 'x.test', 'udp']);
+      const query = await run(bare, ['python3', '/tmp/query.py', 'x.test', '127.0.0.1', 'udp']);
       expect(query.code).not.toBe(0);
       expect(query.err).toContain('ConnectionRefusedError');
       // Nothing holds 53 here: what refuses the workload is the floor, never lowered for it.

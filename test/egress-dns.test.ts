@@ -6,26 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSandbox, type Sandbox } from '../src/index.js';
 import { DNS_SENTINEL_IPV4 } from '../src/protocol/dns-stub.js';
 import { runscBinary } from '../src/drivers/gvisor/platform.js';
-
-/** Sends one A query for argv[1] to argv[2]:53 over argv[3] (udp or tcp); prints the rcode and first answer. */
-const QUERY_PY = String.raw`
-import socket, struct, sys
-name, server, proto = sys.argv[1], sys.argv[2], sys.argv[3]
-q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
-q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
-if proto == "udp":
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(5)
-    s.connect((server, 53))
-    s.send(q)
-    r = s.recv(512)
-else:
-    s = socket.create_connection((server, 53), timeout=5)
-    s.sendall(struct.pack(">H", len(q)) + q)
-    size = struct.unpack(">H", s.recv(2))[0]
-    r = s.recv(size)
-print("rcode", r[3] & 15, "answers", struct.unpack(">H", r[6:8])[0], ".".join(str(b) for b in r[-4:]))
-`;
+import { execTrimmed, QUERY_PY } from './support/dns-probes.js';
 
 const BIND_PY = String.raw`
 import socket
@@ -50,14 +31,7 @@ afterAll(async () => {
   await box.destroy();
 });
 
-const text = async (argv: string[]): Promise<{ code: number | null; out: string; err: string }> => {
-  const result = await box.exec(argv, { timeoutMs: 20_000 });
-  return {
-    code: result.exitCode,
-    out: result.stdout.toString().trim(),
-    err: result.stderr.toString().trim(),
-  };
-};
+const text = (argv: string[]): ReturnType<typeof execTrimmed> => execTrimmed(box, argv, 20_000);
 
 describe('the in-box DNS stub (bwrap, with egress)', () => {
   test('getent, Python and Node resolve any name to the sentinel; localhost stays loopback', async () => {
@@ -171,17 +145,8 @@ const runscMissing = await runscBinary().then(
 );
 const noGvisor = runscMissing === undefined ? '' : ` [skipped: ${runscMissing}]`;
 
-const run = async (
-  sandbox: Sandbox,
-  argv: string[],
-): Promise<{ code: number | null; out: string; err: string }> => {
-  const result = await sandbox.exec(argv, { timeoutMs: 20_000 });
-  return {
-    code: result.exitCode,
-    out: result.stdout.toString().trim(),
-    err: result.stderr.toString().trim(),
-  };
-};
+const run = (sandbox: Sandbox, argv: string[]): ReturnType<typeof execTrimmed> =>
+  execTrimmed(sandbox, argv, 20_000);
 
 /** Binds 127.0.0.1:53 over UDP and TCP; prints what each got. */
 const BIND_53_PY = String.raw`
